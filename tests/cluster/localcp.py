@@ -1,0 +1,58 @@
+#!/usr/bin/env python3
+"""Local control plane for KubeCompass tests and demos: build | up [--nodes 1|3] | down | status | env."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from kclocal import build, cluster  # noqa: E402
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="localcp", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("build", help="build (or find cached) control-plane binaries")
+    up = sub.add_parser("up", help="start the local control plane (reuses a running one of the same size)")
+    up.add_argument("--nodes", type=int, default=1, choices=(1, 3))
+    up.add_argument("--timeout", type=float, default=300)
+    sub.add_parser("down", help="stop everything and remove what was created outside the state directory")
+    sub.add_parser("status", help="print the state of every node and pod as JSON")
+    sub.add_parser("env", help="print shell exports for the admin kubeconfig and the inventory")
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "build":
+            return build.main()
+        if args.command == "up":
+            state = cluster.up(args.nodes, timeout=args.timeout)
+            paths = cluster.Paths(cluster.state_dir())
+            print(f"local control plane up: {len(state['nodes'])} node(s)")
+            print(f"  kubeconfig: {paths.admin_conf}")
+            print(f"  inventory:  {paths.inventory}")
+            return 0
+        if args.command == "down":
+            problems = cluster.down()
+            for problem in problems:
+                print(f"down: {problem}", file=sys.stderr)
+            return 1 if problems else 0
+        if args.command == "status":
+            result = cluster.status()
+            print(json.dumps(result, indent=2))
+            return 0 if result.get("running") else 3
+        if args.command == "env":
+            paths = cluster.Paths(cluster.state_dir())
+            print(f"export KUBECONFIG={paths.admin_conf}")
+            print(f"export KUBECOMPASS_INVENTORY={paths.inventory}")
+            return 0
+    except (cluster.ClusterError, build.BuildError) as exc:
+        print(f"localcp {args.command}: {exc}", file=sys.stderr)
+        return 1
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

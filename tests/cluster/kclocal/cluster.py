@@ -13,6 +13,7 @@ Layout of the state directory (``KUBECOMPASS_LOCALCP_DIR``, default ``~/.local/s
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -38,6 +39,9 @@ CLUSTER_HOST = "localcp"
 CONTROL_PLANE_GROUP = "localcp_control_plane"
 COMPONENTS = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler")
 HOST_MOUNTPOINTS = (*NODE_ROOTS, "/run/sshd")
+# Every process of the control plane carries this variable, so `down` finds containers whose command lines
+# do not mention the state directory.
+PROCESS_MARKER = "KUBECOMPASS_LOCALCP"
 
 
 class ClusterError(Exception):
@@ -404,7 +408,7 @@ def up(node_count: int, timeout: float = 300) -> dict[str, Any]:
             created.append(mountpoint)
     state = {"nodes": [], "created_mountpoints": created, "haproxy_pid": None, "bin_dir": str(bin_dir),
              "started": time.time()}
-    env = {**os.environ, "PYTHONPATH": str(CLUSTER_DIR)}
+    env = {**os.environ, "PYTHONPATH": str(CLUSTER_DIR), PROCESS_MARKER: str(paths.root)}
     for node in nodes:
         node_dir = paths.node(node.name)
         pid = _spawn(["unshare", "--mount", "--propagation", "private", "--",
@@ -414,7 +418,8 @@ def up(node_count: int, timeout: float = 300) -> dict[str, Any]:
     paths.state.write_text(json.dumps(state, indent=1))
     if node_count > 1:
         cfg = write_haproxy(paths, nodes)
-        state["haproxy_pid"] = _spawn(["/usr/sbin/haproxy", "-db", "-f", str(cfg)], cfg.parent / "haproxy.log")
+        state["haproxy_pid"] = _spawn(["/usr/sbin/haproxy", "-db", "-f", str(cfg)], cfg.parent / "haproxy.log",
+                                      env=env)
     time.sleep(0.5)
     for entry in state["nodes"]:
         entry["mnt_ns"] = _ns_inode(entry["supervisor_pid"])
@@ -456,13 +461,16 @@ def leftover_pids(paths: Paths, state: dict[str, Any] | None) -> list[int]:
     """Every process that belongs to the local control plane: in a node's mount namespace or started from it."""
     namespaces = {n.get("mnt_ns") for n in (state or {}).get("nodes", []) if n.get("mnt_ns")}
     root = str(paths.root)
+    marker = f"{PROCESS_MARKER}={root}".encode()
 
     def ours(pid: int) -> bool:
         if namespaces and _ns_inode(pid) in namespaces:
             return True
         with open(f"/proc/{pid}/cmdline", "rb") as handle:
-            cmdline = handle.read().decode(errors="replace")
-        return root in cmdline
+            if root in handle.read().decode(errors="replace"):
+                return True
+        with open(f"/proc/{pid}/environ", "rb") as handle:
+            return marker in handle.read().split(b"\0")
 
     return _pids_in(ours)
 
@@ -474,20 +482,16 @@ def down(timeout: float = 40) -> list[str]:
     if state:
         for entry in state["nodes"]:
             if _alive(entry.get("supervisor_pid")):
-                try:
+                with contextlib.suppress(ProcessLookupError):
                     os.kill(entry["supervisor_pid"], signal.SIGTERM)
-                except ProcessLookupError:
-                    pass
         if state.get("haproxy_pid") and _alive(state["haproxy_pid"]):
             os.kill(state["haproxy_pid"], signal.SIGTERM)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline and any(_alive(n.get("supervisor_pid")) for n in state["nodes"]):
             time.sleep(0.2)
     for pid in leftover_pids(paths, state):
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
     time.sleep(0.2)
     problems = [f"process {pid} still running" for pid in leftover_pids(paths, state)]
     for mountpoint in (state or {}).get("created_mountpoints", []):

@@ -13,7 +13,10 @@ from typing import Any
 
 import yaml
 
-K8S_VERSION = "v1.36.3"
+from kclocal.build import pinned_version
+
+K8S_VERSION = pinned_version("k8s.io/kubernetes")
+ETCD_VERSION = pinned_version("go.etcd.io/etcd/server/v3")
 SERVICE_CIDR = "10.96.0.0/12"
 POD_CIDR = "10.244.0.0/16"
 PKI = "/etc/kubernetes/pki"
@@ -76,7 +79,7 @@ def _pod(component: str, command: list[str], probes: dict[str, Any], volumes: li
          annotations: dict[str, str] | None = None, requests_cpu: str = "250m") -> dict[str, Any]:
     container: dict[str, Any] = {
         "command": command,
-        "image": f"registry.k8s.io/{component}:{K8S_VERSION}" if component != "etcd" else "registry.k8s.io/etcd:3.6.8-0",
+        "image": f"registry.k8s.io/{component}:{K8S_VERSION}" if component != "etcd" else f"registry.k8s.io/etcd:{ETCD_VERSION.lstrip('v')}-0",
         "imagePullPolicy": "IfNotPresent",
         "name": component,
         "resources": {"requests": {"cpu": requests_cpu}},

@@ -17,6 +17,7 @@ not mount fails exactly as it would under kubelet.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import datetime
 import hashlib
@@ -43,6 +44,7 @@ NODE_ROOTS = ("/etc/kubernetes", "/var/lib/etcd", "/var/log/kubernetes")
 MANIFESTS = Path("/etc/kubernetes/manifests")
 SCAN_INTERVAL = 1.0
 API_SYNC_INTERVAL = 2.0
+MIRROR_RESYNC = 10.0
 LEASE_DURATION = 40
 BACKOFF_INITIAL = 1.0
 BACKOFF_MAX = 20.0
@@ -52,16 +54,16 @@ PROBE_TIMEOUT_MAX = 3.0
 
 
 def log(node: str, message: str) -> None:
-    stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    stamp = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
     print(f"{stamp} {node} {message}", flush=True)
 
 
 def now_rfc3339() -> str:
-    return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def now_micro() -> str:
-    return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -141,7 +143,7 @@ class PodFile:
 class PodWorker(threading.Thread):
     """Runs one Pod (its first container) for as long as its manifest file exists unchanged."""
 
-    def __init__(self, node: "Node", pod: PodFile):
+    def __init__(self, node: Node, pod: PodFile):
         super().__init__(name=f"pod-{pod.filename}", daemon=True)
         self.node = node
         self.pod = pod
@@ -308,7 +310,7 @@ class PodWorker(threading.Thread):
                     return f"{kind.capitalize()}ProbeFailed"
             if started and readiness is None and liveness is None:
                 self._set(ready=True)
-            self.stop_event.wait(0.25)
+            self.stop_event.wait(0.5)
         return "Stopped"
 
     def _terminate(self) -> None:
@@ -322,10 +324,8 @@ class PodWorker(threading.Thread):
         try:
             proc.wait(STOP_GRACE)
         except subprocess.TimeoutExpired:
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.killpg(proc.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
             proc.wait()
 
     def snapshot(self) -> PodStatus:
@@ -339,7 +339,7 @@ class PodWorker(threading.Thread):
 
 
 class MirrorSync(threading.Thread):
-    def __init__(self, node: "Node"):
+    def __init__(self, node: Node):
         super().__init__(name="mirror-sync", daemon=True)
         self.node = node
         self.client = node.kubelet_client()
@@ -349,21 +349,24 @@ class MirrorSync(threading.Thread):
         self.warned: set[str] = set()
 
     def run(self) -> None:
+        last_pods_sync = 0.0
         while not self.node.stopping.is_set():
+            changed = self.node.status_changed.is_set()
+            self.node.status_changed.clear()
             try:
-                self.sync()
+                self.register_node()
+                self.renew_lease()
+                # Like kubelet: react to local changes at once, and resync (recreate deleted mirror pods) periodically.
+                if changed or time.monotonic() - last_pods_sync > MIRROR_RESYNC:
+                    self.sync_mirror_pods()
+                    last_pods_sync = time.monotonic()
             except (ApiError, OSError, ValueError) as exc:
+                self.node.status_changed.set()  # retry soon
                 key = str(exc)[:80]
                 if key not in self.warned:
                     self.warned.add(key)
                     log(self.node.name, f"api sync: {exc}")
             self.node.status_changed.wait(API_SYNC_INTERVAL)
-            self.node.status_changed.clear()
-
-    def sync(self) -> None:
-        self.register_node()
-        self.renew_lease()
-        self.sync_mirror_pods()
 
     def register_node(self) -> None:
         name = self.node.name
@@ -548,6 +551,8 @@ class Node:
     workers: dict[str, PodWorker] = field(default_factory=dict)
     stopping: threading.Event = field(default_factory=threading.Event)
     status_changed: threading.Event = field(default_factory=threading.Event)
+    scan_cache: dict[str, tuple[tuple[int, int, int, int], PodFile]] = field(default_factory=dict)
+    last_status_text: str = ""
 
     def __post_init__(self) -> None:
         self.config = json.loads((self.node_dir / "node.json").read_text())
@@ -563,6 +568,9 @@ class Node:
     def container_env(self, container: dict[str, Any]) -> dict[str, str]:
         env = {"PATH": f"{self.bin_dir}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
                "PYTHONPATH": str(Path(__file__).resolve().parent.parent), "HOME": "/root"}
+        marker = "KUBECOMPASS_LOCALCP"  # set by `up` on the supervisor; lets `down` find every container
+        if marker in os.environ:
+            env[marker] = os.environ[marker]
         for item in container.get("env") or []:
             if "value" in item:
                 env[item["name"]] = str(item["value"])
@@ -588,6 +596,7 @@ class Node:
     # -- the manifests loop ------------------------------------------------------------------------------------
 
     def scan(self) -> dict[str, PodFile]:
+        """Pods from the manifests directory; a file is re-read only when its inode, size or times change."""
         pods: dict[str, PodFile] = {}
         try:
             entries = sorted(os.scandir(MANIFESTS), key=lambda e: e.name)
@@ -597,6 +606,12 @@ class Node:
             if entry.name.startswith(".") or not entry.is_file(follow_symlinks=True):
                 continue
             try:
+                st = entry.stat(follow_symlinks=True)
+                signature = (st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+                cached = self.scan_cache.get(entry.name)
+                if cached and cached[0] == signature:
+                    pods[entry.name] = cached[1]
+                    continue
                 data = Path(entry.path).read_bytes()
                 manifest = yaml.safe_load(data)
             except (OSError, yaml.YAMLError) as exc:
@@ -606,6 +621,7 @@ class Node:
                 log(self.name, f"{entry.name}: not a Pod manifest; ignored")
                 continue
             pods[entry.name] = PodFile(entry.name, hashlib.sha256(data).hexdigest()[:32], manifest)
+            self.scan_cache[entry.name] = (signature, pods[entry.name])
         return pods
 
     def reconcile(self) -> None:
@@ -632,9 +648,13 @@ class Node:
         for filename, worker in self.workers.items():
             st = worker.snapshot()
             pods[filename] = {"name": worker.pod.name, "hash": worker.pod.content_hash, **st.__dict__}
+        text = json.dumps(pods, indent=1, sort_keys=True)
+        if text == self.last_status_text:
+            return
         tmp = self.run_dir / ".pods.json.tmp"
-        tmp.write_text(json.dumps(pods, indent=1, sort_keys=True))
+        tmp.write_text(text)
         tmp.replace(self.run_dir / "pods.json")
+        self.last_status_text = text
 
     def supervise(self) -> None:
         signal.signal(signal.SIGTERM, lambda *_: self.stopping.set())

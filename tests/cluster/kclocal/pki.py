@@ -49,7 +49,7 @@ def _name(common_name: str, organizations: tuple[str, ...] = ()) -> x509.Name:
 
 def new_ca(common_name: str) -> KeyPair:
     key = _new_key()
-    now = datetime.datetime.now(datetime.timezone.utc)
+    now = datetime.datetime.now(datetime.UTC)
     name = _name(common_name)
     cert = (
         x509.CertificateBuilder()
@@ -84,7 +84,7 @@ def issue(
     ip_addresses: tuple[str, ...] = (),
 ) -> KeyPair:
     key = _new_key()
-    now = datetime.datetime.now(datetime.timezone.utc)
+    now = datetime.datetime.now(datetime.UTC)
     usages = []
     if server:
         usages.append(ExtendedKeyUsageOID.SERVER_AUTH)
@@ -148,7 +148,7 @@ class ClusterCAs:
     sa_key: rsa.RSAPrivateKey
 
     @classmethod
-    def generate(cls) -> "ClusterCAs":
+    def generate(cls) -> ClusterCAs:
         return cls(new_ca("kubernetes"), new_ca("etcd-ca"), new_ca("front-proxy-ca"), _new_key())
 
 

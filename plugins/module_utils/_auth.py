@@ -1,0 +1,169 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) KubeCompass contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+#
+# PRIVATE to the kubecompass.readiness collection: may change at any time.
+"""Connection options shared by every module, with the same names and K8S_AUTH_* fallbacks as kubernetes.core.
+
+AWX's Kubernetes credential types inject K8S_AUTH_HOST, K8S_AUTH_API_KEY, K8S_AUTH_VERIFY_SSL and
+K8S_AUTH_SSL_CA_CERT; a kubeconfig is therefore never required.
+"""
+
+from __future__ import absolute_import, annotations, division, print_function
+
+__metaclass__ = type
+
+import copy
+import os
+
+from ansible.module_utils.basic import env_fallback
+
+from ansible_collections.kubecompass.readiness.plugins.module_utils._errors import KubeCompassError
+
+try:
+    from kubernetes import config as kube_config
+    from kubernetes.client import Configuration
+    from kubernetes.config.config_exception import ConfigException
+
+    HAS_KUBERNETES = True
+    KUBERNETES_IMPORT_ERROR = None
+except ImportError as exc:  # pragma: no cover - reported through missing_required_lib
+    HAS_KUBERNETES = False
+    KUBERNETES_IMPORT_ERROR = exc
+
+
+AUTH_ARG_SPEC = {
+    "kubeconfig": {"type": "raw", "fallback": (env_fallback, ["K8S_AUTH_KUBECONFIG"])},
+    "context": {"type": "str", "fallback": (env_fallback, ["K8S_AUTH_CONTEXT"])},
+    "host": {"type": "str", "fallback": (env_fallback, ["K8S_AUTH_HOST"])},
+    "api_key": {"type": "str", "no_log": True, "fallback": (env_fallback, ["K8S_AUTH_API_KEY"])},
+    "username": {"type": "str", "fallback": (env_fallback, ["K8S_AUTH_USERNAME"])},
+    "password": {"type": "str", "no_log": True, "fallback": (env_fallback, ["K8S_AUTH_PASSWORD"])},
+    "validate_certs": {"type": "bool", "aliases": ["verify_ssl"], "fallback": (env_fallback, ["K8S_AUTH_VERIFY_SSL"])},
+    "ca_cert": {"type": "path", "aliases": ["ssl_ca_cert"], "fallback": (env_fallback, ["K8S_AUTH_SSL_CA_CERT"])},
+    "client_cert": {"type": "path", "aliases": ["cert_file"], "fallback": (env_fallback, ["K8S_AUTH_CERT_FILE"])},
+    "client_key": {"type": "path", "aliases": ["key_file"], "no_log": False,
+                   "fallback": (env_fallback, ["K8S_AUTH_KEY_FILE"])},
+    "proxy": {"type": "str", "fallback": (env_fallback, ["K8S_AUTH_PROXY"])},
+    "no_proxy": {"type": "str", "fallback": (env_fallback, ["K8S_AUTH_NO_PROXY"])},
+    "impersonate_user": {"type": "str", "fallback": (env_fallback, ["K8S_AUTH_IMPERSONATE_USER"])},
+    "impersonate_groups": {"type": "list", "elements": "str",
+                           "fallback": (env_fallback, ["K8S_AUTH_IMPERSONATE_GROUPS"])},
+    "request_timeout": {"type": "int", "default": 30},
+}
+
+
+def auth_argument_spec():
+    """A fresh copy, so modules can extend it without touching the shared one."""
+    return copy.deepcopy(AUTH_ARG_SPEC)
+
+
+def _kubeconfig_files(kubeconfig):
+    if kubeconfig:
+        return [os.path.expanduser(kubeconfig)]
+    env = os.environ.get("KUBECONFIG")
+    if env:
+        return [p for p in env.split(os.pathsep) if p]
+    return [os.path.expanduser("~/.kube/config")]
+
+
+def _load_kubeconfig(params, configuration):
+    kubeconfig = params.get("kubeconfig")
+    context = params.get("context")
+    try:
+        if isinstance(kubeconfig, dict):
+            contexts = [c.get("name") for c in kubeconfig.get("contexts") or []]
+            if context and context not in contexts:
+                raise KubeCompassError(
+                    "context %r not found in the kubeconfig given inline (available: %s)"
+                    % (context, ", ".join(contexts) or "none"), "context")
+            kube_config.load_kube_config_from_dict(kubeconfig, context=context, client_configuration=configuration,
+                                                   persist_config=False)
+            return "inline kubeconfig"
+        files = _kubeconfig_files(kubeconfig)
+        missing = [f for f in files if not os.path.exists(f)]
+        if missing and len(missing) == len(files):
+            raise KubeCompassError("kubeconfig %s not found" % ", ".join(missing), "kubeconfig")
+        source = ":".join(files)
+        contexts, _active = kube_config.list_kube_config_contexts(config_file=source if kubeconfig else None)
+        names = [c.get("name") for c in contexts or []]
+        if context and context not in names:
+            raise KubeCompassError("context %r not found in kubeconfig %s (available: %s)"
+                                   % (context, source, ", ".join(names) or "none"), "context")
+        kube_config.load_kube_config(config_file=source if kubeconfig else None, context=context,
+                                     client_configuration=configuration, persist_config=False)
+        return "kubeconfig %s" % source
+    except ConfigException as exc:
+        raise KubeCompassError("invalid kubeconfig: %s" % str(exc).splitlines()[0], "kubeconfig") from None
+    except (OSError, ValueError, TypeError, AttributeError) as exc:
+        raise KubeCompassError("unreadable kubeconfig: %s" % exc, "kubeconfig") from None
+
+
+# Attribute names of the kubernetes Configuration for each connection option.
+_OPTION_ATTRIBUTES = (
+    ("host", "host"), ("username", "username"), ("password", "password"), ("validate_certs", "verify_ssl"),
+    ("ca_cert", "ssl_ca_cert"), ("client_cert", "cert_file"), ("client_key", "key_file"), ("proxy", "proxy"),
+    ("no_proxy", "no_proxy"),
+)
+
+
+def _explicit_overrides(params):
+    overrides = {attr: params[option] for option, attr in _OPTION_ATTRIBUTES if params.get(option) is not None}
+    if params.get("api_key"):
+        overrides["api_key"] = {"authorization": "Bearer %s" % params["api_key"]}
+        overrides["api_key_prefix"] = {}
+    return overrides
+
+
+def _apply(configuration, overrides):
+    for attr, value in overrides.items():
+        setattr(configuration, attr, value)
+
+
+def bearer_token(configuration):
+    """The Authorization header value, whichever key this version of the kubernetes client uses."""
+    return (configuration.get_api_key_with_prefix("authorization")
+            or configuration.get_api_key_with_prefix("BearerToken"))
+
+
+def load_configuration(params):
+    """Resolve connection options into a kubernetes Configuration; explicit options override the kubeconfig.
+
+    Precedence, as in kubernetes.core: an explicit kubeconfig or context is loaded; otherwise, when a host is
+    given, options alone describe the connection; otherwise the default kubeconfig (KUBECONFIG or
+    ~/.kube/config), then the in-cluster service account.
+    """
+    if not HAS_KUBERNETES:
+        raise KubeCompassError("the kubernetes Python package is required: %s" % KUBERNETES_IMPORT_ERROR,
+                               "dependency")
+    configuration = Configuration()
+    source = "options"
+    if params.get("kubeconfig") or params.get("context") or not params.get("host"):
+        if params.get("kubeconfig") or params.get("context") or any(
+                os.path.exists(f) for f in _kubeconfig_files(None)):
+            source = _load_kubeconfig(params, configuration)
+        else:
+            try:
+                kube_config.load_incluster_config(client_configuration=configuration)
+                source = "in-cluster service account"
+            except ConfigException:
+                raise KubeCompassError(
+                    "no connection configured: set kubeconfig or host (or K8S_AUTH_KUBECONFIG / K8S_AUTH_HOST)",
+                    "kubeconfig") from None
+    overrides = _explicit_overrides(params)
+    _apply(configuration, overrides)
+    hook = configuration.refresh_api_key_hook
+    if hook is not None and overrides:
+        # The kubeconfig loader's token refresh rewrites host, TLS and token; explicit options must survive it.
+        def refresh_then_override(config):
+            hook(config)
+            _apply(config, overrides)
+
+        configuration.refresh_api_key_hook = refresh_then_override
+    for option in ("ca_cert", "client_cert", "client_key"):
+        value = params.get(option)
+        if value and not os.path.isfile(value):
+            raise KubeCompassError("%s file %s not found" % (option, value), "kubeconfig")
+    if not configuration.host or configuration.host == "http://localhost":
+        raise KubeCompassError("no API server address in %s" % source, "kubeconfig")
+    return configuration, source

@@ -1,0 +1,179 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) KubeCompass contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+#
+# PRIVATE to the kubecompass.readiness collection: may change at any time.
+"""Pure functions turning API objects (plain JSON dicts) into cluster facts. No I/O here."""
+
+from __future__ import absolute_import, annotations, division, print_function
+
+__metaclass__ = type
+
+import re
+
+MIRROR_ANNOTATION = "kubernetes.io/config.mirror"
+CONTROL_PLANE_COMPONENTS = ("kube-apiserver", "kube-controller-manager", "kube-scheduler", "etcd")
+DISTRIBUTIONS = ("kubeadm", "rke2", "k3s", "eks", "gke", "aks")
+
+
+def parse_flags(argv):
+    """Command-line flags of a component: ``--name=value`` and bare ``--name`` (true); the last one wins.
+
+    Arguments that are not flags (the binary name, positional values) are skipped.
+    """
+    flags = {}
+    args = list(argv or [])
+    index = 0
+    while index < len(args):
+        arg = str(args[index])
+        index += 1
+        if not arg.startswith("--"):
+            continue
+        name, sep, value = arg[2:].partition("=")
+        if sep:
+            flags[name] = value
+        elif index < len(args) and not str(args[index]).startswith("-") and name in _FLAGS_WITH_SEPARATE_VALUE:
+            flags[name] = str(args[index])
+            index += 1
+        else:
+            flags[name] = "true"
+    return flags
+
+
+# Kubernetes components accept "--flag value"; kubeadm and RKE2 always write "--flag=value", so a separate
+# value is only taken for flags known to need one, to avoid swallowing a positional argument.
+_FLAGS_WITH_SEPARATE_VALUE = frozenset(("config", "kubeconfig", "v", "data-dir", "name"))
+
+
+def _component_of(pod):
+    labels = (pod.get("metadata") or {}).get("labels") or {}
+    component = labels.get("component") or labels.get("k8s-app")
+    if component in CONTROL_PLANE_COMPONENTS:
+        return component
+    name = (pod.get("metadata") or {}).get("name", "")
+    for candidate in CONTROL_PLANE_COMPONENTS:
+        if name.startswith(candidate + "-"):
+            return candidate
+    return None
+
+
+def control_plane_components(pods):
+    """Mirror pods of control-plane components, with their node, flags and state, sorted by component and node."""
+    components = []
+    for pod in pods:
+        meta = pod.get("metadata") or {}
+        if MIRROR_ANNOTATION not in (meta.get("annotations") or {}):
+            continue
+        component = _component_of(pod)
+        if component is None:
+            continue
+        containers = (pod.get("spec") or {}).get("containers") or [{}]
+        container = next((c for c in containers if c.get("name") == component), containers[0])
+        argv = list(container.get("command") or []) + list(container.get("args") or [])
+        status = pod.get("status") or {}
+        ready = any(c.get("type") == "Ready" and c.get("status") == "True" for c in status.get("conditions") or [])
+        restarts = sum(int(c.get("restartCount") or 0) for c in status.get("containerStatuses") or [])
+        components.append({
+            "component": component,
+            "pod": meta.get("name"),
+            "namespace": meta.get("namespace"),
+            "node": (pod.get("spec") or {}).get("nodeName"),
+            "image": container.get("image"),
+            "command": argv,
+            "flags": parse_flags(argv),
+            "phase": status.get("phase"),
+            "ready": ready,
+            "restarts": restarts,
+        })
+    return sorted(components, key=lambda c: (c["component"], c["node"] or "", c["pod"] or ""))
+
+
+def api_endpoints(endpoint_slices):
+    """Addresses and ports of the ``kubernetes`` Service from its EndpointSlices (dual-stack aware)."""
+    endpoints = []
+    for eps in endpoint_slices:
+        labels = (eps.get("metadata") or {}).get("labels") or {}
+        if labels.get("kubernetes.io/service-name", "kubernetes") != "kubernetes":
+            continue
+        ports = [p.get("port") for p in eps.get("ports") or [] if p.get("port")]
+        for endpoint in eps.get("endpoints") or []:
+            conditions = endpoint.get("conditions") or {}
+            for address in endpoint.get("addresses") or []:
+                endpoints.append({
+                    "address": address,
+                    "ports": ports,
+                    "address_type": eps.get("addressType"),
+                    "ready": conditions.get("ready", True) is not False,
+                })
+    return sorted(endpoints, key=lambda e: (e["address_type"] or "", e["address"]))
+
+
+_VERSION_MARKERS = (
+    ("eks", re.compile(r"-eks-"), "server version %s carries the EKS build suffix"),
+    ("gke", re.compile(r"-gke\."), "server version %s carries the GKE build suffix"),
+    ("rke2", re.compile(r"\+rke2r\d+"), "server version %s carries the RKE2 build suffix"),
+    ("k3s", re.compile(r"\+k3s\d+"), "server version %s carries the k3s build suffix"),
+)
+
+_NODE_LABEL_MARKERS = (
+    ("eks", "eks.amazonaws.com/nodegroup"),
+    ("eks", "eks.amazonaws.com/compute-type"),
+    ("gke", "cloud.google.com/gke-nodepool"),
+    ("aks", "kubernetes.azure.com/cluster"),
+    ("aks", "kubernetes.azure.com/agentpool"),
+)
+
+_NODE_ANNOTATION_MARKERS = (
+    ("rke2", "rke2.io/node-args"),
+    ("k3s", "k3s.io/node-args"),
+)
+
+_PROVIDER_ID_MARKERS = (("eks", "aws://"), ("gke", "gce://"), ("aks", "azure://"))
+
+
+def guess_distribution(version, nodes, components, kubeadm_config_present):
+    """Best guess of the distribution from what the API shows, with the evidence for each candidate.
+
+    Returns ``(distribution, evidence)`` where distribution is one of DISTRIBUTIONS or ``unknown`` and
+    evidence lists the observations that support the winner. Managed-provider markers outrank kubeadm's,
+    because a managed control plane never shows kubeadm mirror pods but its nodes may run kubeadm tooling.
+    """
+    scores = {}
+
+    def note(distribution, weight, text):
+        entry = scores.setdefault(distribution, [0, []])
+        entry[0] += weight
+        entry[1].append(text)
+
+    git_version = (version or {}).get("gitVersion", "")
+    for distribution, pattern, text in _VERSION_MARKERS:
+        if pattern.search(git_version):
+            note(distribution, 10, text % git_version)
+    for node in nodes:
+        meta = node.get("metadata") or {}
+        name = meta.get("name")
+        labels = meta.get("labels") or {}
+        annotations = meta.get("annotations") or {}
+        for distribution, label in _NODE_LABEL_MARKERS:
+            if label in labels:
+                note(distribution, 5, "node %s has label %s" % (name, label))
+        for distribution, annotation in _NODE_ANNOTATION_MARKERS:
+            if annotation in annotations:
+                note(distribution, 5, "node %s has annotation %s" % (name, annotation))
+        provider_id = (node.get("spec") or {}).get("providerID") or ""
+        for distribution, prefix in _PROVIDER_ID_MARKERS:
+            if provider_id.startswith(prefix):
+                note(distribution, 2, "node %s has providerID %s..." % (name, prefix))
+    if kubeadm_config_present:
+        note("kubeadm", 6, "ConfigMap kube-system/kubeadm-config exists")
+    for component in components:
+        image = component.get("image") or ""
+        if component["component"] == "kube-apiserver" and "registry.k8s.io/kube-apiserver" in image:
+            note("kubeadm", 2, "mirror pod %s runs the upstream image %s" % (component["pod"], image))
+        if "rancher/hardened-kubernetes" in image:
+            note("rke2", 4, "mirror pod %s runs RKE2's hardened image" % component["pod"])
+    if not scores:
+        return "unknown", ["no distribution marker found in the server version, nodes or kube-system"]
+    # Deterministic tie-break: the order of DISTRIBUTIONS.
+    winner = max(scores, key=lambda d: (scores[d][0], -DISTRIBUTIONS.index(d)))
+    return winner, scores[winner][1]

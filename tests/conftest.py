@@ -16,8 +16,13 @@ if str(DEV_COLLECTIONS) not in sys.path:
 
 
 def pytest_collection_modifyitems(config, items):
-    # Tests marked `last` stop the control plane; keep them after every test that uses it.
-    items.sort(key=lambda item: item.get_closest_marker("last") is not None)
+    """Group tests by control-plane size (each resize costs a down and an up); `last` tests stop it, so go last."""
+
+    def order(item):
+        nodes = item.get_closest_marker("nodes")
+        return (item.get_closest_marker("last") is not None, nodes.args[0] if nodes else 0)
+
+    items.sort(key=order)
 
 
 @pytest.fixture(scope="session")

@@ -50,7 +50,9 @@ def run(cmd: list[str], env: dict[str, str] | None = None, cwd: Path = REPO, tim
 def ansible_module(module: str, args: dict[str, Any], host: str = "localhost", inventory: Path | None = None,
                    env: dict[str, str] | None = None) -> tuple[int, dict[str, Any], str]:
     """Run one module ad hoc; return (exit code, the module's result, full output)."""
-    cmd = [str(VENV_BIN / "ansible"), host, "-m", module, "-a", json.dumps(args)]
+    cmd = [str(VENV_BIN / "ansible"), host, "-m", module]
+    if args:
+        cmd += ["-a", json.dumps(args)]
     if inventory:
         cmd += ["-i", str(inventory)]
     else:

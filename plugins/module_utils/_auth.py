@@ -21,6 +21,7 @@ from ansible.module_utils.basic import env_fallback
 from ansible_collections.kubecompass.readiness.plugins.module_utils._errors import KubeCompassError
 
 try:
+    import yaml
     from kubernetes import config as kube_config
     from kubernetes.client import Configuration
     from kubernetes.config.config_exception import ConfigException
@@ -95,6 +96,12 @@ def _load_kubeconfig(params, configuration):
         return "kubeconfig %s" % source
     except ConfigException as exc:
         raise KubeCompassError("invalid kubeconfig: %s" % str(exc).splitlines()[0], "kubeconfig") from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = " at line %d, column %d" % (mark.line + 1, mark.column + 1) if mark else ""
+        raise KubeCompassError("kubeconfig %s is not valid YAML%s: %s"
+                               % (params.get("kubeconfig") or "(default)", where,
+                                  getattr(exc, "problem", None) or "parse error"), "kubeconfig") from None
     except (OSError, ValueError, TypeError, AttributeError) as exc:
         raise KubeCompassError("unreadable kubeconfig: %s" % exc, "kubeconfig") from None
 

@@ -122,15 +122,18 @@ class KubeClient:
     def _transport_error(self, exc):
         text = str(exc)
         if isinstance(exc, SSLError) or "CERTIFICATE_VERIFY_FAILED" in text or "SSL" in type(exc).__name__:
-            reason = text.split("certificate verify failed:")[-1].strip(" ')\"") if "verify failed" in text else text
+            reason = text.rsplit("certificate verify failed:", maxsplit=1)[-1].strip(" ')\"")
             return KubeCompassError("TLS verification of %s failed (%s); check ca_cert or validate_certs"
                                     % (self.base_url, reason[:160]), "tls")
-        if isinstance(exc, (ConnectTimeoutError, ReadTimeoutError)) or "timed out" in text:
-            return KubeCompassError("%s timed out after %ss" % (self.base_url, self.timeout), "timeout")
+        # urllib3's NewConnectionError subclasses ConnectTimeoutError: look for the precise causes first.
         if "refused" in text.lower():
             return KubeCompassError("cannot reach %s: connection refused" % self.base_url, "unreachable")
         if "Name or service not known" in text or "nodename nor servname" in text or "resolution" in text:
             return KubeCompassError("cannot reach %s: host name does not resolve" % self.base_url, "unreachable")
+        if "unreachable" in text.lower():
+            return KubeCompassError("cannot reach %s: network unreachable" % self.base_url, "unreachable")
+        if isinstance(exc, (ConnectTimeoutError, ReadTimeoutError)) or "timed out" in text:
+            return KubeCompassError("%s timed out after %ss" % (self.base_url, self.timeout), "timeout")
         return KubeCompassError("cannot reach %s: %s" % (self.base_url, text.splitlines()[0][:200]), "unreachable")
 
     def _status_error(self, status, body, path):
@@ -168,4 +171,3 @@ class KubeClient:
             if not token:
                 return items
             params["continue"] = token
-

@@ -18,7 +18,7 @@ description:
   - Read-only. A failure to reach the server or to authenticate fails the task with one line naming the cause;
     a read that is forbidden or absent is reported in RV(unreadable) and never guessed around.
 author:
-  - KubeCompass contributors
+  - KubeCompass contributors (@kubecompass)
 options: {}
 extends_documentation_fragment:
   - kubecompass.readiness.auth_options
@@ -131,9 +131,11 @@ api_requests:
   sample: 5
 """
 
-from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
 from ansible_collections.kubecompass.readiness.plugins.module_utils._auth import (
+    HAS_KUBERNETES,
+    KUBERNETES_IMPORT_ERROR,
     auth_argument_spec,
     load_configuration,
 )
@@ -197,6 +199,8 @@ def gather(client):
 
 def main():
     module = AnsibleModule(argument_spec=auth_argument_spec(), supports_check_mode=True)
+    if not HAS_KUBERNETES:
+        module.fail_json(msg=missing_required_lib("kubernetes"), exception=str(KUBERNETES_IMPORT_ERROR))
     client = None
     try:
         configuration, _source = load_configuration(module.params)

@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+#!/usr/bin/env python
 """Local control plane for KubeCompass tests and demos: build | up [--nodes 1|3] | down | status | env."""
 
 from __future__ import annotations

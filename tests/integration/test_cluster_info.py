@@ -168,4 +168,3 @@ def test_forbidden_reads_are_reported_not_guessed(control_plane, tmp_path):
     assert result["distribution"] == "unknown"
     assert result["control_plane"] == [] and result["api_endpoints"] == []
     assert any(e.startswith("could not read:") for e in result["distribution_evidence"])
-

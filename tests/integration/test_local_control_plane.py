@@ -216,7 +216,7 @@ def test_cluster_stays_readable_through_haproxy_with_one_apiserver_down(control_
         assert control_plane.server().startswith("https://127.0.10.254:")
         client = control_plane.client(timeout=5)
         failures = 0
-        for _ in range(20):
+        for _attempt in range(20):
             try:
                 assert client.text("/readyz") == "ok"
                 assert client.request("GET", "/api/v1/namespaces")["items"]

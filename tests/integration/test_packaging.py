@@ -23,14 +23,14 @@ def test_built_artifact_installs_and_runs_a_playbook(control_plane, tmp_path):
     assert leaked == []
 
     collections = tmp_path / "collections"
+    env = ansible_env(collections_path=collections)
+    env.pop("ANSIBLE_CONFIG")  # the checkout's ansible.cfg points at the checkout
     install = run([str(VENV_BIN / "ansible-galaxy"), "collection", "install", "--offline", "-p", str(collections),
-                   str(tarball)])
+                   str(tarball)], env=env, cwd=tmp_path)
     assert install.returncode == 0, install.stdout + install.stderr
     installed = collections / "ansible_collections" / "kubecompass" / "readiness"
     assert (installed / "plugins" / "modules" / "cluster_info.py").is_file()
 
-    env = ansible_env(collections_path=collections)
-    env.pop("ANSIBLE_CONFIG")  # the checkout's ansible.cfg points at the checkout
     listed = run([str(VENV_BIN / "ansible-galaxy"), "collection", "list", "kubecompass.readiness", "--format", "json"],
                  env=env, cwd=tmp_path)
     assert list(json.loads(listed.stdout)) == [str(collections / "ansible_collections")], listed.stdout

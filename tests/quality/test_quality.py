@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -59,7 +61,22 @@ def collection_copy(tmp_path_factory) -> Path:
     return root
 
 
+def _ansible_test_home() -> Path:
+    """A persistent HOME for ansible-test (its sanity virtualenvs are cached there), with a pip bootstrap."""
+    import ansible_test
+
+    source = Path(ansible_test.__file__).parent / "_internal" / "python_requirements.py"
+    match = re.search(r"pip='([0-9.]+)'", source.read_text())
+    assert match, f"cannot find ansible-test's pip version in {source}"
+    home = Path(os.environ.get("KUBECOMPASS_CACHE_DIR", Path.home() / ".cache" / "kubecompass")) / "ansible-test-home"
+    cache = home / ".ansible" / "test" / "cache" / f"get_pip_{match.group(1).replace('.', '_')}.py"
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copy(Path(__file__).with_name("pip_bootstrap.py"), cache)
+    return home
+
+
 def test_ansible_test_sanity(collection_copy):
+    env = ansible_env(HOME=str(_ansible_test_home()))
     result = run([_tool("ansible-test"), "sanity", "--venv", "--python", "3.11", "--color", "no"],
-                 cwd=collection_copy, env=ansible_env(), timeout=1800)
+                 cwd=collection_copy, env=env, timeout=1800)
     assert result.returncode == 0, result.stdout[-8000:] + result.stderr[-4000:]

@@ -83,7 +83,7 @@ def _pod(component: str, command: list[str], probes: dict[str, Any], volumes: li
         "imagePullPolicy": "IfNotPresent",
         "name": component,
         "resources": {"requests": {"cpu": requests_cpu}},
-        "volumeMounts": [_mount(name, path, ro) for name, path, _, ro in volumes],
+        "volumeMounts": [_mount(name, path, ro) for name, path, _vtype, ro in volumes],
     }
     container.update(probes)
     metadata: dict[str, Any] = {
@@ -104,7 +104,7 @@ def _pod(component: str, command: list[str], probes: dict[str, Any], volumes: li
             "priority": 2000001000,
             "priorityClassName": "system-node-critical",
             "securityContext": {"seccompProfile": {"type": "RuntimeDefault"}},
-            "volumes": [_host_volume(name, path, vtype) for name, path, vtype, _ in volumes],
+            "volumes": [_host_volume(name, path, vtype) for name, path, vtype, _ro in volumes],
         },
         "status": {},
     }

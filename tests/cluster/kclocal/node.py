@@ -578,7 +578,7 @@ class Node:
 
     def kubelet_client(self) -> Client:
         return Client(self.config["kubelet_server"], self.run_dir / "kubelet-ca.crt",
-                             self.run_dir / "kubelet-client.crt", self.run_dir / "kubelet-client.key")
+                      self.run_dir / "kubelet-client.crt", self.run_dir / "kubelet-client.key")
 
     # -- setup -------------------------------------------------------------------------------------------------
 

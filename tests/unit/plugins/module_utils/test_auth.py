@@ -73,8 +73,9 @@ def test_inline_kubeconfig_dict(kubeconfig_file):
 
 
 def test_explicit_options_override_the_kubeconfig(kubeconfig_file):
-    configuration, _ = load_configuration(params(kubeconfig=str(kubeconfig_file), host="https://override:6443",
-                                                 api_key="other", validate_certs=True))
+    explicit = params(kubeconfig=str(kubeconfig_file), host="https://override:6443", api_key="other",
+                      validate_certs=True)
+    configuration, _source = load_configuration(explicit)
     assert configuration.host == "https://override:6443"
     assert bearer_token(configuration) == "Bearer other"
     assert configuration.verify_ssl is True

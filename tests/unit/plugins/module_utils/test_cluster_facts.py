@@ -88,7 +88,7 @@ def test_distribution_markers(expected):
 
 def test_managed_markers_outrank_a_kubeadm_configmap():
     case = OTHERS["eks"]
-    distribution, _ = guess_distribution(case["version"], case["nodes"], [], True)
+    distribution, _evidence = guess_distribution(case["version"], case["nodes"], [], True)
     assert distribution == "eks"
 
 

@@ -182,15 +182,19 @@ def test_hidden_backup_is_ignored_and_plain_backup_runs_as_second_pod(control_pl
     original = control_plane.manifest(node).read_text()
     hidden = manifests / ".kube-apiserver.yaml.bak"
     plain = manifests / "kube-apiserver.yaml.bak"
-    # The plain copy listens on another port, so a second apiserver answering proves kubelet-like behaviour.
+    # The copy listens on another port, so a second apiserver answering proves kubelet-like behaviour; it
+    # advertises its own address so its shutdown does not remove the first one's from the kubernetes endpoints.
     second_port = 6544
     second_url = f"https://{control_plane.nodes[0]['ip']}:{second_port}/livez"
-    hidden.write_text(original.replace("--secure-port=6443", f"--secure-port={second_port}"))
+    copy = original.replace("--secure-port=6443", f"--secure-port={second_port}").replace(
+        "--advertise-address=198.51.100.1", "--advertise-address=198.51.100.99")
+    assert copy.count("6544") == 1 and "198.51.100.99" in copy
+    hidden.write_text(copy)
     try:
         time.sleep(5)  # several runner scans
         assert ".kube-apiserver.yaml.bak" not in control_plane.pods(node)
         assert not livez(second_url)
-        plain.write_text(original.replace("--secure-port=6443", f"--secure-port={second_port}"))
+        plain.write_text(copy)
         wait_until(lambda: control_plane.pods(node).get("kube-apiserver.yaml.bak", {}).get("pid"), 15,
                    what="the .bak file to be started as a pod")
         wait_until(lambda: livez(second_url), 90, what="a second apiserver answering on the .bak file's port")

@@ -439,6 +439,7 @@ def up(node_count: int, timeout: float = 300) -> dict[str, Any]:
         wait_for("control-plane mirror pods to run", lambda: mirror_pods_running(client, nodes),
                  max(deadline - time.monotonic(), 30))
     except ClusterError as exc:
+        down()  # never leave a half-started control plane running
         raise ClusterError(f"{exc}; node logs under {paths.root / 'nodes'}") from None
     write_inventory(paths, nodes)
     state["ready"] = time.time()

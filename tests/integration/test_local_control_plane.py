@@ -14,24 +14,11 @@ from pathlib import Path
 import pytest
 import yaml
 
+from kclocal.cluster import wait_for
 from kclocal.kube import ApiError
 from tests.helpers import SHARED, ansible_env, run
 
 VELERO_CRDS = SHARED / "crds" / "velero"
-
-
-def wait_until(predicate, timeout: float, interval: float = 0.5, what: str = "condition"):
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        try:
-            last = predicate()
-            if last:
-                return last
-        except (ApiError, OSError, ValueError, KeyError) as exc:
-            last = exc
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what} (last: {last!r})")
 
 
 def write_atomically(path: Path, text: str) -> None:
@@ -90,7 +77,7 @@ def test_velero_crds_install_and_a_schedule_round_trips(control_plane):
                 return False
         return True
 
-    wait_until(established, 60, what="Velero CRDs Established")
+    wait_for("Velero CRDs Established", established, 60, interval=0.5)
     namespace = f"velero-{uuid.uuid4().hex[:6]}"
     client.request("POST", "/api/v1/namespaces", {"metadata": {"name": namespace}})
     schedule = {
@@ -98,8 +85,9 @@ def test_velero_crds_install_and_a_schedule_round_trips(control_plane):
         "metadata": {"name": "daily", "namespace": namespace},
         "spec": {"schedule": "0 1 * * *", "template": {"includedNamespaces": ["payments"], "ttl": "720h0m0s"}},
     }
-    wait_until(lambda: client.request("POST", f"/apis/velero.io/v1/namespaces/{namespace}/schedules", schedule),
-               30, what="Schedule create (CRD served)")
+    wait_for("Schedule create (CRD served)",
+             lambda: client.request("POST", f"/apis/velero.io/v1/namespaces/{namespace}/schedules", schedule),
+             30, interval=0.5)
     read = client.request("GET", f"/apis/velero.io/v1/namespaces/{namespace}/schedules/daily")
     assert read["spec"]["schedule"] == "0 1 * * *"
     assert read["spec"]["template"]["includedNamespaces"] == ["payments"]
@@ -159,8 +147,9 @@ def test_manifest_change_restarts_only_that_nodes_apiserver(control_plane):
     started = time.monotonic()
     write_atomically(manifest_path, yaml.safe_dump(manifest, sort_keys=False))
     try:
-        wait_until(lambda: "--profiling=false" in mirror_command(control_plane, target), 30,
-                   what="mirror pod to show --profiling=false")
+        wait_for("mirror pod to show --profiling=false",
+                 lambda: "--profiling=false" in mirror_command(control_plane, target),
+                 30, interval=0.5)
         elapsed = time.monotonic() - started
         after = {n["name"]: apiserver_pid(control_plane, n["name"]) for n in control_plane.nodes}
         assert after[target] != before[target], "the changed node's apiserver was not restarted"
@@ -171,8 +160,9 @@ def test_manifest_change_restarts_only_that_nodes_apiserver(control_plane):
         print(f"flag visible in the mirror pod after {elapsed:.1f}s")
     finally:
         write_atomically(manifest_path, original)
-        wait_until(lambda: "--profiling=false" not in mirror_command(control_plane, target), 60,
-                   what="manifest restored")
+        wait_for("manifest restored",
+                 lambda: "--profiling=false" not in mirror_command(control_plane, target),
+                 60, interval=0.5)
 
 
 @pytest.mark.nodes(3)
@@ -195,14 +185,17 @@ def test_hidden_backup_is_ignored_and_plain_backup_runs_as_second_pod(control_pl
         assert ".kube-apiserver.yaml.bak" not in control_plane.pods(node)
         assert not livez(second_url)
         plain.write_text(copy)
-        wait_until(lambda: control_plane.pods(node).get("kube-apiserver.yaml.bak", {}).get("pid"), 15,
-                   what="the .bak file to be started as a pod")
-        wait_until(lambda: livez(second_url), 90, what="a second apiserver answering on the .bak file's port")
+        wait_for("the .bak file to be started as a pod",
+                 lambda: control_plane.pods(node).get("kube-apiserver.yaml.bak", {}).get("pid"),
+                 15, interval=0.5)
+        wait_for("a second apiserver answering on the .bak file's port", lambda: livez(second_url), 90, interval=0.5)
     finally:
         hidden.unlink(missing_ok=True)
         plain.unlink(missing_ok=True)
-    wait_until(lambda: "kube-apiserver.yaml.bak" not in control_plane.pods(node), 30, what="the .bak pod to stop")
-    wait_until(lambda: not livez(second_url), 30, what="the second apiserver to stop")
+    wait_for("the .bak pod to stop",
+             lambda: "kube-apiserver.yaml.bak" not in control_plane.pods(node),
+             30, interval=0.5)
+    wait_for("the second apiserver to stop", lambda: not livez(second_url), 30, interval=0.5)
 
 
 # 4 -------------------------------------------------------------------------------------------------------------
@@ -214,9 +207,9 @@ def test_cluster_stays_readable_through_haproxy_with_one_apiserver_down(control_
     parked = control_plane.paths.node(node) / "parked-kube-apiserver.yaml"  # outside the node's manifests dir
     manifest_path.replace(parked)
     try:
-        wait_until(lambda: "kube-apiserver.yaml" not in control_plane.pods(node), 30, what="apiserver stop")
+        wait_for("apiserver stop", lambda: "kube-apiserver.yaml" not in control_plane.pods(node), 30, interval=0.5)
         node_url = f"https://{control_plane.nodes[0]['ip']}:6443/livez"
-        wait_until(lambda: not livez(node_url), 30, what=f"{node}'s apiserver to stop answering")
+        wait_for(f"{node}'s apiserver to stop answering", lambda: not livez(node_url), 30, interval=0.5)
         assert control_plane.server().startswith("https://127.0.10.254:")
         client = control_plane.client(timeout=5)
         failures = 0
@@ -231,7 +224,7 @@ def test_cluster_stays_readable_through_haproxy_with_one_apiserver_down(control_
         assert failures <= 3, f"{failures}/20 requests failed through the load balancer"
     finally:
         parked.replace(manifest_path)
-    wait_until(lambda: livez(f"https://{control_plane.nodes[0]['ip']}:6443/livez"), 90, what="apiserver back")
+    wait_for("apiserver back", lambda: livez(f"https://{control_plane.nodes[0]['ip']}:6443/livez"), 90, interval=0.5)
 
 
 # 5 -------------------------------------------------------------------------------------------------------------

@@ -346,6 +346,13 @@ def mirror_pods_running(client: Client, nodes: list[Node]) -> bool:
     return all(f"{c}-{n.name}" in running for c in COMPONENTS for n in nodes)
 
 
+def endpoints_complete(client: Client, nodes: list[Node]) -> bool:
+    slices = client.request("GET", "/apis/discovery.k8s.io/v1/namespaces/default/endpointslices"
+                                   "?labelSelector=kubernetes.io%2Fservice-name%3Dkubernetes")["items"]
+    addresses = {a for s in slices for e in s.get("endpoints") or [] for a in e.get("addresses") or []}
+    return addresses == {n.advertise_ip for n in nodes}
+
+
 def read_state(paths: Paths) -> dict[str, Any] | None:
     try:
         return json.loads(paths.state.read_text())
@@ -437,6 +444,8 @@ def up(node_count: int, timeout: float = 300) -> dict[str, Any]:
         wait_for("/readyz through the admin kubeconfig", lambda: client.text("/readyz") == "ok", timeout)
         bootstrap(paths, nodes)
         wait_for("control-plane mirror pods to run", lambda: mirror_pods_running(client, nodes),
+                 max(deadline - time.monotonic(), 30))
+        wait_for("every apiserver in the kubernetes EndpointSlice", lambda: endpoints_complete(client, nodes),
                  max(deadline - time.monotonic(), 30))
     except ClusterError as exc:
         down()  # never leave a half-started control plane running

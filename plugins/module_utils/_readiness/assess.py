@@ -1,0 +1,111 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) KubeCompass contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+#
+# PRIVATE to the kubecompass.readiness collection: may change at any time.
+"""One cluster's assessment: validate inputs, gather once, evaluate in-process, apply waivers."""
+
+from __future__ import absolute_import, annotations, division, print_function
+
+__metaclass__ = type
+
+import datetime
+import time
+
+from ansible_collections.kubecompass.readiness.plugins.module_utils._cluster_facts import (
+    control_plane_components,
+    guess_distribution,
+)
+from ansible_collections.kubecompass.readiness.plugins.module_utils._errors import KubeCompassError
+from ansible_collections.kubecompass.readiness.plugins.module_utils._readiness import catalog, engine, gather
+from ansible_collections.kubecompass.readiness.plugins.module_utils._readiness import waivers as waiver_rules
+from ansible_collections.kubecompass.readiness.plugins.module_utils._readiness.model import DISTRIBUTIONS
+from ansible_collections.kubecompass.readiness.plugins.module_utils._readiness.tiers import tier_table, validate_tier
+
+# User settings the checks read (kubecompass_settings), with the type each must have.
+SETTINGS = {
+    "excluded_namespaces": list,
+    "frameworks": list,
+    "rbac_allowed_subjects": list,
+    "psa_levels": dict,
+    "rpo_evidence": list,
+    "audit_offcluster_retention_days": int,
+    "audit_log_max_silence_minutes": int,
+    "etcd_snapshot_max_age_hours": int,
+}
+
+
+def validate_settings(settings):
+    settings = settings or {}
+    if not isinstance(settings, dict):
+        raise KubeCompassError("kubecompass_settings must be a mapping", "input")
+    for key, value in settings.items():
+        if key not in SETTINGS:
+            raise KubeCompassError("kubecompass_settings: unknown setting %r (expected one of %s)"
+                                   % (key, ", ".join(sorted(SETTINGS))), "input")
+        if not isinstance(value, SETTINGS[key]) or isinstance(value, bool):
+            raise KubeCompassError("kubecompass_settings.%s must be a %s, not %r"
+                                   % (key, SETTINGS[key].__name__, value), "input")
+    return settings
+
+
+def _distribution(snapshot_kinds, version, declared):
+    """The declared distribution, or the best guess from what was gathered, with the evidence."""
+    if declared:
+        return declared, ["declared by kubecompass_distribution"]
+    pods = (snapshot_kinds.get("pods") or {}).get("items") or []
+    nodes = (snapshot_kinds.get("nodes") or {}).get("items") or []
+    configmaps = (snapshot_kinds.get("kube_system_configmaps") or {}).get("items") or []
+    kubeadm = any(c["metadata"]["name"] == "kubeadm-config" for c in configmaps)
+    guess, evidence = guess_distribution(version, nodes, control_plane_components(pods), kubeadm)
+    if guess == "unknown":
+        raise KubeCompassError("cannot tell the distribution (%s); set kubecompass_distribution"
+                               % "; ".join(evidence), "input")
+    return guess, evidence
+
+
+def assess(client, cluster_name, tier, distribution=None, thresholds=None, waivers=None, settings=None,
+           node_facts=None, include=None, exclude=None, page_size=gather.DEFAULT_PAGE_SIZE, now=None):
+    """Gather and evaluate one cluster. Bad input raises KubeCompassError before any request is made."""
+    validate_tier(tier)
+    if distribution is not None and distribution not in DISTRIBUTIONS:
+        raise KubeCompassError("kubecompass_distribution %r is not one of %s"
+                               % (distribution, ", ".join(DISTRIBUTIONS)), "input")
+    table = tier_table(thresholds)
+    settings = validate_settings(settings)
+    checks = catalog.select(catalog.all_checks(), include, exclude)
+    known_ids = {c.id for c in catalog.all_checks()}
+    normalised = waiver_rules.validate(waivers, known_ids)
+    now = now or datetime.datetime.now(datetime.timezone.utc)
+    active, expired = waiver_rules.split(normalised, cluster_name, now.date())
+
+    gathered = gather.gather(client, checks, page_size=page_size)
+    distribution, distribution_evidence = _distribution(gathered["kinds"], gathered["version"], distribution)
+    snapshot = {
+        "cluster": {"name": cluster_name, "distribution": distribution, "tier": tier, "version": gathered["version"]},
+        "kinds": gathered["kinds"],
+        "nodes": node_facts,
+        "provider": None,
+    }
+    started = time.monotonic()
+    findings = engine.evaluate(checks, snapshot, table, settings, active, now)
+    evaluate_seconds = round(time.monotonic() - started, 3)
+    unreadable = [{"source": key, "cause": entry["error"]["message"]}
+                  for key, entry in sorted(gathered["kinds"].items()) if "error" in entry]
+    return {
+        "cluster": cluster_name,
+        "status": "assessed",
+        "error": None,
+        "distribution": distribution,
+        "distribution_evidence": distribution_evidence,
+        "tier": tier,
+        "findings": findings,
+        "summary": engine.summarise(findings),
+        "expired_waivers": [waiver_rules.describe(w) for w in expired],
+        "gather": {
+            "api_requests": gathered["api_requests"],
+            "kinds_listed": len(gathered["kinds"]),
+            "timings": {"gather_seconds": gathered["gather_seconds"], "evaluate_seconds": evaluate_seconds},
+            "unreadable": unreadable,
+        },
+    }

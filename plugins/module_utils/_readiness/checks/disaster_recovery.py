@@ -1,0 +1,571 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) KubeCompass contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+#
+# PRIVATE to the kubecompass.readiness collection: may change at any time.
+"""Disaster recovery: Velero present, storage available, schedules meeting each tier's RPO and retention, backups
+actually completing, restores tested, etcd snapshots on self-managed control planes.
+
+Backups are judged from what Velero records on Backup and Restore objects (phase and completionTimestamp), never
+from Schedule.status.lastBackup, which Velero sets when it submits a backup, not when one succeeds.
+"""
+
+from __future__ import absolute_import, annotations, division, print_function
+
+__metaclass__ = type
+
+import datetime
+import re
+
+from ansible_collections.kubecompass.readiness.plugins.module_utils._readiness import selectors
+from ansible_collections.kubecompass.readiness.plugins.module_utils._readiness.checks.operations import (
+    crd_names,
+    find_workloads,
+)
+from ansible_collections.kubecompass.readiness.plugins.module_utils._readiness.context import parse_time
+from ansible_collections.kubecompass.readiness.plugins.module_utils._readiness.cron import (
+    CronError,
+    format_duration,
+    longest_interval,
+    parse_go_duration,
+)
+from ansible_collections.kubecompass.readiness.plugins.module_utils._readiness.model import (
+    SELF_MANAGED,
+    Check,
+    Result,
+    Unreadable,
+    from_objects,
+    obj,
+)
+
+BACKUP_ROLE = {"role": "backups", "tag": "velero_schedules"}
+DRILL_ROLE = {"role": "backups", "tag": "restore_drill"}
+ETCD_ROLE = {"role": "etcd_snapshots", "tag": "etcd_snapshots"}
+
+VELERO_CRDS = ("schedules.velero.io", "backups.velero.io")
+VELERO_INSTALL = ("install it with the vmware-tanzu Helm chart: helm repo add vmware-tanzu "
+                  "https://vmware-tanzu.github.io/helm-charts && helm install velero vmware-tanzu/velero -n velero "
+                  "--create-namespace --set-file credentials.secretContents.cloud=<credentials file> "
+                  "--set configuration.backupStorageLocation[0].provider=<provider> "
+                  "--set configuration.backupStorageLocation[0].bucket=<bucket> "
+                  "--set initContainers[0]=<provider plugin>")
+VELERO_ABSENT = "Velero not installed (the velero.io API is not served); see KC-DR-001"
+
+SCHEDULE_LABEL = "velero.io/schedule-name"
+DEFAULT_TTL = datetime.timedelta(hours=720)  # velero server --default-backup-ttl
+FAILED_PHASES = ("PartiallyFailed", "Failed", "FailedValidation")
+BSL_VALIDATION_WINDOW = datetime.timedelta(hours=24)
+ETCD_SNAPSHOT_MAX_AGE_HOURS = 24
+
+
+# -- small helpers ---------------------------------------------------------------------------------------------------
+
+
+def _meta(item):
+    return item.get("metadata") or {}
+
+
+def _ref(item):
+    return "%s/%s" % (_meta(item).get("namespace"), _meta(item).get("name"))
+
+
+def _status(item):
+    return item.get("status") or {}
+
+
+def _age(delta):
+    """How long ago, readable: days beyond two days, else hours and minutes."""
+    if delta >= datetime.timedelta(days=2):
+        return "%d days" % delta.days
+    return format_duration(datetime.timedelta(minutes=int(delta.total_seconds() // 60)))
+
+
+def _at(moment):
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+# -- Velero schedules -----------------------------------------------------------------------------------------------
+
+
+def _glob_regex(pattern):
+    """Velero namespace globs (*, ?, [...], {a,b}) as an anchored regex."""
+    out = []
+    index = 0
+    while index < len(pattern):
+        char = pattern[index]
+        if char == "*":
+            out.append(".*")
+        elif char == "?":
+            out.append(".")
+        elif char == "[" and "]" in pattern[index + 1:]:
+            end = pattern.index("]", index + 1)
+            body = pattern[index + 1:end]
+            out.append("[%s]" % (("^" + body[1:]) if body.startswith("!") else body))
+            index = end
+        elif char == "{" and "}" in pattern[index + 1:]:
+            end = pattern.index("}", index + 1)
+            out.append("(?:%s)" % "|".join(re.escape(alt) for alt in pattern[index + 1:end].split(",")))
+            index = end
+        else:
+            out.append(re.escape(char))
+        index += 1
+    return "^%s$" % "".join(out)
+
+
+def _namespace_matches(pattern, namespace):
+    if not any(char in pattern for char in "*?[{"):
+        return pattern == namespace
+    return re.match(_glob_regex(pattern), namespace) is not None
+
+
+def covers_namespace(template, namespace):
+    """Velero's include/exclude rule: excludes win; no includes (or "*") means every namespace."""
+    included = template.get("includedNamespaces") or []
+    if any(_namespace_matches(pattern, namespace) for pattern in template.get("excludedNamespaces") or []):
+        return False
+    return not included or any(_namespace_matches(pattern, namespace) for pattern in included)
+
+
+def _partial_scope(template):
+    """Why a backup template takes only part of a namespace (label selectors, a resource allow-list), or None."""
+    reasons = []
+    if not selectors.is_empty(template.get("labelSelector") or {}):
+        reasons.append("labelSelector")
+    if template.get("orLabelSelectors"):
+        reasons.append("orLabelSelectors")
+    resources = template.get("includedResources") or []
+    if resources and "*" not in resources:
+        reasons.append("includedResources %s" % ",".join(resources))
+    return "backs up only what its %s select(s)" % " and ".join(reasons) if reasons else None
+
+
+class ScheduleFacts:
+    """What one Velero Schedule does: whether it runs, how often, how long its backups live, what it covers."""
+
+    def __init__(self, schedule):
+        spec = schedule.get("spec") or {}
+        self.ref = _ref(schedule)
+        self.namespace = _meta(schedule).get("namespace")
+        self.name = _meta(schedule).get("name")
+        self.template = spec.get("template") or {}
+        self.cron = spec.get("schedule")
+        self.phase = _status(schedule).get("phase") or ""
+        self.last_submitted = _status(schedule).get("lastBackup")
+        self.notes = []
+        self.paused = bool(spec.get("paused"))
+        self.problem = None  # why it makes no usable backup at all
+        if self.paused:
+            self.problem = "paused"
+        elif self.phase == "FailedValidation":
+            self.problem = "FailedValidation (%s)" % ("; ".join(_status(schedule).get("validationErrors") or [])
+                                                      or "no reason recorded")
+        elif self.phase in ("", "New"):
+            self.notes.append("not validated by Velero yet (no status.phase Enabled)")
+        self.interval = None
+        try:
+            self.interval = longest_interval(self.cron)
+        except CronError as exc:
+            self.problem = self.problem or "invalid schedule: %s" % exc
+        self.ttl = None
+        try:
+            self.ttl = parse_go_duration(self.template.get("ttl"))
+        except ValueError as exc:
+            self.problem = self.problem or "invalid template.ttl: %s" % exc
+        if self.ttl is None and not self.problem:
+            self.ttl = DEFAULT_TTL
+            self.notes.append("ttl empty: implicit 720h (the server default --default-backup-ttl)")
+        # It runs, but a backup holds only part of each namespace: it cannot stand for the namespace's backup.
+        self.partial = _partial_scope(self.template)
+
+    @property
+    def counts(self):
+        return not self.problem and not self.partial
+
+    def covers(self, namespace):
+        return covers_namespace(self.template, namespace)
+
+    def describe(self):
+        return "%s (every %s, ttl %s%s)" % (self.ref, format_duration(self.interval) if self.interval else "?",
+                                           format_duration(self.ttl) if self.ttl is not None else "?",
+                                           "".join("; %s" % note for note in self.notes))
+
+    def evidence(self):
+        return {
+            "schedule": self.cron,
+            "interval": format_duration(self.interval) if self.interval else None,
+            "ttl": format_duration(self.ttl) if self.ttl is not None else None,
+            "phase": self.phase or None,
+            "included_namespaces": self.template.get("includedNamespaces") or [],
+            "excluded_namespaces": self.template.get("excludedNamespaces") or [],
+            "problem": self.problem,
+            "partial": self.partial,
+            "notes": self.notes,
+        }
+
+
+def _schedules(ctx):
+    schedules = ctx.optional_items("velero_schedules")
+    return None if schedules is None else [ScheduleFacts(s) for s in schedules]
+
+
+# -- KC-DR-001 -------------------------------------------------------------------------------------------------------
+
+
+def velero_present(ctx):
+    crds = crd_names(ctx)
+    missing = [crd for crd in VELERO_CRDS if crd not in crds]
+    found, idle = find_workloads(ctx.items("deployments"), "Deployment", r"^velero$", r"(^|/)velero$")
+    evidence = {"crds_missing": missing, "deployments": found, "scaled_to_zero": idle}
+    absent = ["CRD %s" % crd for crd in missing]
+    if not found:
+        absent.append("Deployment velero%s" % (" (%s)" % ", ".join(idle) if idle else ""))
+    if absent:
+        return Result("fail", "Velero is not installed (missing %s): %s" % (", ".join(absent), VELERO_INSTALL),
+                      evidence)
+    return Result("pass", "Velero installed: %s" % ", ".join(found), evidence)
+
+
+# -- KC-DR-002 -------------------------------------------------------------------------------------------------------
+
+
+def _judge_location(location, now):
+    spec = location.get("spec") or {}
+    status = _status(location)
+    window = BSL_VALIDATION_WINDOW
+    note = ""
+    try:
+        frequency = parse_go_duration(spec.get("validationFrequency"))
+    except ValueError:
+        frequency = None
+        note = "; validationFrequency %r is not a duration" % spec.get("validationFrequency")
+    if frequency is not None and frequency * 3 > window:
+        window = frequency * 3
+    if frequency == datetime.timedelta(0):
+        note = "; validation is disabled (validationFrequency 0)"
+    phase = status.get("phase")
+    if phase != "Available":
+        detail = ": %s" % status["message"] if status.get("message") else ""
+        return "fail", "phase %s%s%s" % (phase or "not set", detail, note)
+    validated = parse_time(status.get("lastValidationTime"))
+    if validated is None:
+        return "fail", "Available but never validated (no status.lastValidationTime)%s" % note
+    age = now - validated
+    if age > window:
+        return "fail", "Available but last validated %s ago (%s), older than %s%s" % (
+            _age(age), _at(validated), format_duration(window), note)
+    return "pass", "Available, validated %s ago%s" % (_age(max(age, datetime.timedelta(0))), note)
+
+
+def storage_location_available(ctx):
+    locations = ctx.optional_items("velero_backupstoragelocations")
+    if locations is None:
+        return Result("fail", VELERO_ABSENT)
+    if not locations:
+        return Result("fail", "no BackupStorageLocation: Velero has nowhere to write backups")
+    objects = []
+    for location in locations:
+        verdict, reason = _judge_location(location, ctx.now)
+        if (location.get("spec") or {}).get("default"):
+            reason += " (default)"
+        objects.append(obj("BackupStorageLocation", _meta(location).get("namespace"), _meta(location).get("name"),
+                           verdict, reason))
+    usable = ["%s/%s" % (o["namespace"], o["name"]) for o in objects if o["verdict"] == "pass"]
+    evidence = {"available": usable}
+    if usable:
+        # One healthy location is enough to hold backups; the others are listed for the reader.
+        return Result("pass", "%d of %d BackupStorageLocation(s) Available and recently validated: %s"
+                      % (len(usable), len(objects), ", ".join(usable)), evidence, objects)
+    return Result("fail", "no BackupStorageLocation is Available and validated recently: %s"
+                  % "; ".join("%s/%s %s" % (o["namespace"], o["name"], o["reason"]) for o in objects),
+                  evidence, objects)
+
+
+# -- KC-DR-003 -------------------------------------------------------------------------------------------------------
+
+
+def _judge_coverage(name, tier, rule, covering, ctx, declared):
+    rpo_minutes = ctx.threshold(tier, "rpo_minutes")
+    retention = datetime.timedelta(hours=ctx.threshold(tier, "backup_retention_hours"))
+    tier_text = rule if rule.startswith("cluster tier") else "tier %s (%s)" % (tier, rule)
+    active = [s for s in covering if s.counts]
+    idle = "".join("; %s does not count: %s" % (s.ref, s.problem or s.partial) for s in covering if not s.counts)
+    keeping = [s for s in active if s.ttl >= retention]
+    retention_text = ("kept by %s" % ", ".join(s.describe() for s in keeping) if keeping else
+                      "no active Schedule keeps its backups for %s%s" % (
+                          format_duration(retention), ": %s" % ", ".join(s.describe() for s in active)
+                          if active else ""))
+    if rpo_minutes == 0:
+        if name not in declared:
+            return "fail", ("%s requires a near-zero RPO, which scheduled backups cannot meet: it needs continuous "
+                            "replication evidence (e.g. storage replication) that the collection cannot see; once "
+                            "replication is in place, list the namespace in kubecompass_settings.rpo_evidence"
+                            % tier_text)
+        if not keeping:
+            return "fail", "near-zero RPO by declared replication (rpo_evidence), but %s%s" % (retention_text, idle)
+        return "pass", "near-zero RPO by declared replication (rpo_evidence); %s" % retention_text
+    rpo = datetime.timedelta(minutes=rpo_minutes)
+    if not active:
+        return "fail", "no active Velero Schedule backs it up (%s, RPO %s)%s" % (tier_text, format_duration(rpo),
+                                                                              idle)
+    frequent = [s for s in active if s.interval <= rpo]
+    problems = []
+    if not frequent:
+        problems.append("no Schedule runs at least every %s (RPO of %s): %s" % (
+            format_duration(rpo), tier_text, ", ".join(s.describe() for s in active)))
+    if not keeping:
+        problems.append(retention_text)
+    if problems:
+        return "fail", "; ".join(problems) + idle
+    return "pass", "RPO %s met by %s; %s" % (format_duration(rpo), ", ".join(s.describe() for s in frequent),
+                                             retention_text)
+
+
+def schedules_cover_namespaces(ctx):
+    schedules = _schedules(ctx)
+    if schedules is None:
+        return Result("fail", VELERO_ABSENT)
+    declared = set(ctx.settings.get("rpo_evidence") or [])
+    objects = []
+    for namespace, tier, rule, error in ctx.application_namespaces():
+        name = _meta(namespace).get("name")
+        if error:
+            objects.append(obj("Namespace", name, name, "unknown", error))
+            continue
+        verdict, reason = _judge_coverage(name, tier, rule, [s for s in schedules if s.covers(name)], ctx, declared)
+        objects.append(obj("Namespace", name, name, verdict, reason))
+    evidence = {"schedules": {s.ref: s.evidence() for s in schedules}, "rpo_evidence": sorted(declared)}
+    return from_objects(objects, "every application namespace is backed up within its tier's RPO and retention",
+                        "%d namespace(s) not backed up within their tier's RPO or retention", evidence,
+                        tier_rule="per namespace: label kubecompass.io/tier, else cluster tier %s" % ctx.tier,
+                        none_message="no application namespaces")
+
+
+# -- KC-DR-004 -------------------------------------------------------------------------------------------------------
+
+
+def _backup_started(backup):
+    status = _status(backup)
+    return (parse_time(status.get("startTimestamp")) or parse_time(_meta(backup).get("creationTimestamp"))
+            or parse_time(status.get("completionTimestamp")))
+
+
+def _judge_backups(schedule, backups, now):
+    if schedule.problem:
+        return "fail", "%s: it makes no usable backups" % schedule.problem
+    limit = schedule.interval + max(datetime.timedelta(minutes=10), schedule.interval / 10)
+    dated = [b for b in backups if _backup_started(b) is not None]
+    newest = max(dated, key=_backup_started) if dated else None
+    newest_note = ""
+    if newest is not None and _status(newest).get("phase") in FAILED_PHASES:
+        newest_note = "; the newest backup %s is %s, which does not count" % (
+            _meta(newest).get("name"), _status(newest).get("phase"))
+    completed = [(parse_time(_status(b).get("completionTimestamp")), b) for b in backups
+                 if _status(b).get("phase") == "Completed" and parse_time(_status(b).get("completionTimestamp"))]
+    if not completed:
+        submitted = ("; status.lastBackup %s only records that a backup was submitted" % schedule.last_submitted
+                     if schedule.last_submitted else "")
+        return "fail", "no Completed backup labelled %s=%s in %s%s%s" % (
+            SCHEDULE_LABEL, schedule.name, schedule.namespace, newest_note, submitted)
+    finished, backup = max(completed, key=lambda pair: pair[0])
+    age = now - finished
+    window = "interval %s + margin %s" % (format_duration(schedule.interval),
+                                          format_duration(limit - schedule.interval))
+    if age > limit:
+        return "fail", "last Completed backup %s finished %s ago (%s), older than %s%s" % (
+            _meta(backup).get("name"), _age(age), _at(finished), window, newest_note)
+    return "pass", "last Completed backup %s finished %s ago, within %s%s" % (
+        _meta(backup).get("name"), _age(max(age, datetime.timedelta(0))), window, newest_note)
+
+
+def backups_recent(ctx):
+    schedules = _schedules(ctx)
+    backups = ctx.optional_items("velero_backups")
+    if schedules is None or backups is None:
+        return Result("fail", VELERO_ABSENT)
+    namespaces = [_meta(ns).get("name") for ns, _tier, _rule, _error in ctx.application_namespaces()]
+    if not namespaces:
+        return Result("not_applicable", "no application namespaces")
+    by_schedule = {}
+    for backup in backups:
+        key = (_meta(backup).get("namespace"), (_meta(backup).get("labels") or {}).get(SCHEDULE_LABEL))
+        by_schedule.setdefault(key, []).append(backup)
+    objects = []
+    for schedule in schedules:
+        covered = [name for name in namespaces if schedule.covers(name)]
+        if not covered:
+            continue
+        if schedule.paused:
+            objects.append(obj("Schedule", schedule.namespace, schedule.name, "not_applicable",
+                               "paused: it makes no backups (KC-DR-003 judges the coverage it leaves)"))
+            continue
+        verdict, reason = _judge_backups(schedule, by_schedule.get((schedule.namespace, schedule.name)) or [],
+                                         ctx.now)
+        objects.append(obj("Schedule", schedule.namespace, schedule.name, verdict, reason))
+    if not objects:
+        return Result("fail", "no Velero Schedule covers an application namespace, so no backup is being made")
+    return from_objects(objects, "every Schedule covering application namespaces has a recent Completed backup",
+                        "%d Schedule(s) without a Completed backup within their interval")
+
+
+# -- KC-DR-005 -------------------------------------------------------------------------------------------------------
+
+
+def _restore_tests(restores, records):
+    """[(finished, outcome, description)] from Restores and drill records; and the records that could not be read."""
+    tests = []
+    ignored = []
+    for restore in restores:
+        status = _status(restore)
+        finished = parse_time(status.get("completionTimestamp"))
+        if finished is None:
+            continue  # still running, or never started
+        tests.append((finished, status.get("phase") or "unknown", "Restore %s of backup %s" % (
+            _ref(restore), (restore.get("spec") or {}).get("backupName")
+            or "of schedule %s" % (restore.get("spec") or {}).get("scheduleName"))))
+    for record in records:
+        data = record.get("data") or {}
+        finished = parse_time(data.get("completed_at"))
+        if finished is None:
+            ignored.append("%s: completed_at %r is not an RFC 3339 time" % (_ref(record), data.get("completed_at")))
+            continue
+        tests.append((finished, data.get("outcome") or "unknown", "drill record %s (backup %s into namespace %s, %ss)"
+                      % (_ref(record), data.get("backup"), data.get("namespace"), data.get("duration_seconds"))))
+    return tests, ignored
+
+
+def restore_tested(ctx):
+    restores = ctx.optional_items("velero_restores")
+    if restores is None:
+        return Result("fail", VELERO_ABSENT)
+    tiers = {ctx.tier} | {tier for _ns, tier, _rule, error in ctx.application_namespaces() if not error}
+    max_days = min(ctx.threshold(tier, "restore_test_max_age_days") for tier in tiers)
+    tier_rule = "strictest restore_test_max_age_days of the tiers in use (%s)" % ", ".join(sorted(tiers))
+    window = datetime.timedelta(days=max_days)
+    try:
+        records = ctx.items("kubecompass_drill_records")
+        unreadable = None
+    except Unreadable as exc:
+        records, unreadable = [], exc  # Restores alone may still prove a test; otherwise this is unknown
+    tests, ignored = _restore_tests(restores, records)
+    passed = sorted((t for t in tests if t[1] == "Completed" and ctx.now - t[0] <= window), key=lambda t: t[0])
+    evidence = {"window_days": max_days, "tests": [{"finished": _at(t[0]), "outcome": t[1], "what": t[2]}
+                                                   for t in sorted(tests, key=lambda t: t[0], reverse=True)[:10]],
+                "ignored_drill_records": ignored}
+    if passed:
+        finished, outcome, what = passed[-1]
+        return Result("pass", "restore tested %s ago: %s %s (window %d days)" % (
+            _age(max(ctx.now - finished, datetime.timedelta(0))), what, outcome, max_days), evidence,
+            tier_rule=tier_rule)
+    if unreadable is not None:
+        raise unreadable
+    if not tests:
+        return Result("fail", "no restore test recorded: no Completed Restore and no drill record within %d days%s"
+                      % (max_days, " (%d unreadable drill record(s))" % len(ignored) if ignored else ""),
+                      evidence, tier_rule=tier_rule)
+    finished, outcome, what = max(tests, key=lambda t: t[0])
+    return Result("fail", "no successful restore test within %d days; the newest is %s: %s at %s (%s ago)" % (
+        max_days, what, outcome, _at(finished), _age(max(ctx.now - finished, datetime.timedelta(0)))), evidence,
+        tier_rule=tier_rule)
+
+
+# -- KC-DR-006 -------------------------------------------------------------------------------------------------------
+
+
+def _snapshot_errors(node):
+    return "; ".join("%s: %s" % (e.get("what"), e.get("cause")) for e in node.get("errors") or []
+                     if "snapshot" in str(e.get("what") or ""))
+
+
+def etcd_snapshots_recent(ctx):
+    facts = ctx.node_facts()
+    if not facts:
+        raise Unreadable("control-plane node facts", "the control-plane group has no hosts")
+    hours = ctx.settings.get("etcd_snapshot_max_age_hours")
+    max_age = datetime.timedelta(hours=ETCD_SNAPSHOT_MAX_AGE_HOURS if hours is None else hours)
+    objects = []
+    for host in sorted(facts):
+        node = facts[host] or {}
+        snapshots = node.get("etcd_snapshots")
+        errors = _snapshot_errors(node)
+        if snapshots is None or errors:
+            cause = errors or "; ".join("%s: %s" % (e.get("what"), e.get("cause")) for e in node.get("errors") or [])
+            objects.append(obj("Node", None, host, "unknown", "etcd snapshots not read: %s" % (
+                cause or "the node facts hold no etcd_snapshots")))
+            continue
+        newest = snapshots.get("newest")
+        where = ", ".join(snapshots.get("dirs") or []) or "no snapshot directory"
+        if not newest:
+            objects.append(obj("Node", None, host, "fail", "no etcd snapshot in %s" % where))
+            continue
+        taken = parse_time(newest.get("mtime"))
+        if taken is None:
+            objects.append(obj("Node", None, host, "unknown", "snapshot %s has no readable mtime (%r)"
+                               % (newest.get("path"), newest.get("mtime"))))
+            continue
+        age = ctx.now - taken
+        verdict = "fail" if age > max_age else "pass"
+        objects.append(obj("Node", None, host, verdict, "newest snapshot %s taken %s ago (%s), %s %s; %d in %s" % (
+            newest.get("path"), _age(max(age, datetime.timedelta(0))), _at(taken),
+            "older than" if verdict == "fail" else "within", format_duration(max_age), snapshots.get("count") or 0,
+            where)))
+    return from_objects(objects, "every control-plane node has an etcd snapshot younger than %s"
+                        % format_duration(max_age),
+                        "%%d control-plane node(s) without an etcd snapshot younger than %s" % format_duration(max_age),
+                        {"max_age_hours": max_age.total_seconds() / 3600})
+
+
+CHECKS = [
+    Check(
+        "KC-DR-001", "Velero installed", "disaster_recovery", "critical",
+        item="backups", evaluate=velero_present, needs=("customresourcedefinitions", "deployments"),
+        runbook="Without a backup controller nothing in the cluster can be recovered after deletion, corruption or "
+                "loss of the cluster. Install Velero with the vmware-tanzu Helm chart (helm install velero "
+                "vmware-tanzu/velero -n velero --create-namespace, with your object storage provider plugin, "
+                "bucket and credentials) so the velero.io CRDs and the velero Deployment exist.",
+    ),
+    Check(
+        "KC-DR-002", "Backup storage location Available and recently validated", "disaster_recovery", "high",
+        item="backups", evaluate=storage_location_available, needs=("velero_backupstoragelocations",),
+        runbook="Velero writes backups to a BackupStorageLocation; when it is Unavailable or no longer validated, "
+                "scheduled backups fail. Check the bucket, credentials and network path (kubectl -n velero "
+                "describe backupstoragelocation, velero backup-location get) until the phase is Available and "
+                "status.lastValidationTime is recent.",
+    ),
+    Check(
+        "KC-DR-003", "Backup schedules meet each namespace's RPO and retention", "disaster_recovery", "high",
+        item="backups", evaluate=schedules_cover_namespaces, needs=("velero_schedules", "namespaces"),
+        thresholds=("rpo_minutes", "backup_retention_hours"), remediation=BACKUP_ROLE, scope="namespace",
+        runbook="A namespace no active Schedule covers, or covers less often than its tier's RPO or with a TTL "
+                "shorter than the retention, loses data beyond what its tier allows. Run the backups role "
+                "(tag velero_schedules) to create per-tier Schedules, or adjust spec.schedule and "
+                "spec.template.ttl of your own. Near-zero RPO needs continuous replication: declare the "
+                "replicated namespaces in kubecompass_settings.rpo_evidence.",
+    ),
+    Check(
+        "KC-DR-004", "Scheduled backups complete on time", "disaster_recovery", "high",
+        item="backups", evaluate=backups_recent, needs=("velero_schedules", "velero_backups", "namespaces"),
+        runbook="A Schedule whose newest Completed Backup is older than its interval is not producing usable "
+                "backups: PartiallyFailed and Failed backups do not count. Read velero backup describe/logs for the "
+                "newest backups of the schedule, fix the cause (storage location, volume snapshots, hooks) and "
+                "confirm the next backup reaches phase Completed.",
+    ),
+    Check(
+        "KC-DR-005", "Restore tested recently", "disaster_recovery", "high",
+        item="restore-tested", evaluate=restore_tested,
+        needs=("velero_restores", "kubecompass_drill_records", "namespaces"), thresholds=("restore_test_max_age_days",),
+        remediation=DRILL_ROLE,
+        runbook="A backup never restored is not known to work, and the restore time is the evidence for the RTO. "
+                "Run playbooks/restore_drill.yml (backups role, tag restore_drill): it restores the latest "
+                "Completed backup into a scratch namespace and keeps a drill record, because Velero deletes "
+                "Restore objects together with expired backups.",
+    ),
+    Check(
+        "KC-DR-006", "etcd snapshots taken on every control-plane node", "disaster_recovery", "high",
+        item="backups", evaluate=etcd_snapshots_recent, needs=("node_facts",), distributions=SELF_MANAGED,
+        remediation=ETCD_ROLE,
+        runbook="Velero backs up API objects, not etcd; losing etcd quorum without a snapshot means rebuilding the "
+                "cluster. Run the etcd_snapshots role (tag etcd_snapshots) to install a scheduled etcdctl snapshot "
+                "(systemd timer or cron) with retention, or enable the distribution's own snapshots "
+                "(rke2/k3s etcd-snapshot-schedule-cron).",
+    ),
+]

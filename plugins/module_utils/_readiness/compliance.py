@@ -1,0 +1,38 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) KubeCompass contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+#
+# PRIVATE to the kubecompass.readiness collection: may change at any time.
+"""Framework controls a readiness item evidences (from the generated compliance map)."""
+
+from __future__ import absolute_import, annotations, division, print_function
+
+__metaclass__ = type
+
+from ansible_collections.kubecompass.readiness.plugins.module_utils._readiness.compliance_data import ITEMS
+
+# Frameworks an inventory may declare (kubecompass_frameworks), with the audit-log history each requires.
+FRAMEWORK_AUDIT_RETENTION_DAYS = {
+    "cis_kubernetes": 30,       # CIS 1.2.17: --audit-log-maxage >= 30
+    "disa_k8s_stig": 30,        # V-242464
+    "nist_800_53_r5": 365,      # AU-11 (FedRAMP parameter: at least one year)
+    "pci_dss_v4": 365,          # 10.5.1: 12 months, 3 immediately available
+    "iso27001_2022": 30,
+    "soc2_tsc": 30,
+}
+
+
+def controls_for(item):
+    """[{framework, id, basis, title?}] for an item, or [] for an item the map does not list."""
+    entry = ITEMS.get(item)
+    if entry is None:
+        return []
+    result = []
+    for framework in sorted(entry["controls"]):
+        for control in entry["controls"][framework]:
+            result.append(dict(control, framework=framework))
+    return result
+
+
+def known_items():
+    return sorted(ITEMS)

@@ -1,0 +1,124 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) KubeCompass contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+#
+# PRIVATE to the kubecompass.readiness collection: may change at any time.
+"""Waivers: exceptions as data, validated strictly, applied by scope, ignored (and reported) once expired."""
+
+from __future__ import absolute_import, annotations, division, print_function
+
+__metaclass__ = type
+
+import datetime
+
+from ansible_collections.kubecompass.readiness.plugins.module_utils._errors import KubeCompassError
+
+REQUIRED = ("check", "reason", "owner", "ticket", "expires")
+OPTIONAL = ("cluster", "namespace", "object")
+OBJECT_KEYS = ("kind", "name", "namespace")
+
+
+def _parse_date(value, where):
+    if isinstance(value, datetime.datetime):
+        return value.date()
+    if isinstance(value, datetime.date):
+        return value
+    try:
+        return datetime.datetime.strptime(str(value), "%Y-%m-%d").date()
+    except ValueError:
+        raise KubeCompassError("%s: expires %r is not a date (YYYY-MM-DD)" % (where, value), "input") from None
+
+
+def validate(waivers, known_check_ids):
+    """Return normalised waivers; raise on the first malformed one, naming it and the problem."""
+    if waivers is None:
+        return []
+    if not isinstance(waivers, list):
+        raise KubeCompassError("kubecompass_waivers must be a list of waivers", "input")
+    normalised = []
+    for index, waiver in enumerate(waivers):
+        where = "kubecompass_waivers[%d]" % index
+        if not isinstance(waiver, dict):
+            raise KubeCompassError("%s must be a mapping" % where, "input")
+        unknown = sorted(set(waiver) - set(REQUIRED) - set(OPTIONAL))
+        if unknown:
+            raise KubeCompassError("%s: unknown key(s) %s" % (where, ", ".join(unknown)), "input")
+        missing = [k for k in REQUIRED if waiver.get(k) in (None, "")]
+        if missing:
+            raise KubeCompassError("%s: missing %s" % (where, ", ".join(missing)), "input")
+        if waiver["check"] not in known_check_ids:
+            raise KubeCompassError("%s: unknown check ID %r" % (where, waiver["check"]), "input")
+        entry = {k: waiver.get(k) for k in REQUIRED + OPTIONAL}
+        for key in ("check", "reason", "owner", "ticket"):
+            entry[key] = str(entry[key])  # YAML turns `ticket: 1234` into an int
+        entry["expires"] = _parse_date(waiver["expires"], where)
+        entry["index"] = index
+        target = waiver.get("object")
+        if target is not None:
+            if not isinstance(target, dict) or not target.get("kind") or not target.get("name"):
+                raise KubeCompassError("%s: object needs kind and name" % where, "input")
+            extra = sorted(set(target) - set(OBJECT_KEYS))
+            if extra:
+                raise KubeCompassError("%s: object has unknown key(s) %s" % (where, ", ".join(extra)), "input")
+            entry["object"] = {"kind": target["kind"], "name": target["name"],
+                               "namespace": target.get("namespace", waiver.get("namespace"))}
+        normalised.append(entry)
+    return normalised
+
+
+def describe(waiver):
+    return {"check": waiver["check"], "cluster": waiver.get("cluster"), "namespace": waiver.get("namespace"),
+            "object": waiver.get("object"), "reason": waiver["reason"], "owner": waiver["owner"],
+            "ticket": waiver["ticket"], "expires": waiver["expires"].isoformat()}
+
+
+def _matches_object(waiver, entry):
+    target = waiver.get("object")
+    if target is not None:
+        return (target["kind"] == entry.get("kind") and target["name"] == entry.get("name")
+                and (target.get("namespace") or None) == (entry.get("namespace") or None))
+    if waiver.get("namespace"):
+        return waiver["namespace"] == entry.get("namespace")
+    return True
+
+
+def split(waivers, cluster, today):
+    """(active, expired) waivers that concern this cluster."""
+    mine = [w for w in waivers if w.get("cluster") in (None, "", "*", cluster)]
+    return [w for w in mine if w["expires"] >= today], [w for w in mine if w["expires"] < today]
+
+
+def apply(check_id, verdict, objects, active):
+    """Apply active waivers to one check's outcome.
+
+    Returns (verdict, objects, waivers used). A waiver without namespace or object waives the whole check.
+    A scoped waiver waives the objects it matches; the check is waived when every failing object is, and
+    keeps failing otherwise. unknown is never waived away: a waiver accepts a known gap, not an unknown one.
+    """
+    relevant = [w for w in active if w["check"] == check_id]
+    if not relevant or verdict in ("pass", "not_applicable"):
+        return verdict, objects, []
+    used = []
+    whole = [w for w in relevant if not w.get("namespace") and not w.get("object")]
+    if whole and verdict == "fail":
+        return "waived", objects, [describe(w) for w in whole]
+    updated = []
+    for entry in objects:
+        if entry["verdict"] == "fail":
+            match = next((w for w in relevant if (w.get("namespace") or w.get("object"))
+                          and _matches_object(w, entry)), None)
+            if match is not None:
+                entry = dict(entry, verdict="waived", waiver=describe(match))
+                if describe(match) not in used:
+                    used.append(describe(match))
+        updated.append(entry)
+    remaining = [e["verdict"] for e in updated]
+    if "fail" in remaining:
+        new_verdict = "fail"
+    elif "unknown" in remaining:
+        new_verdict = "unknown"
+    elif used:
+        new_verdict = "waived"
+    else:
+        new_verdict = verdict
+    return new_verdict, updated, used

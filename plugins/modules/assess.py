@@ -1,0 +1,218 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright (c) KubeCompass contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+module: assess
+short_description: Decide every production-readiness check for one Kubernetes cluster, with evidence
+version_added: 0.1.0
+description:
+  - Lists each Kubernetes kind the selected checks need once, cluster-wide, then evaluates every check of the
+    catalog in-process (see C(docs/catalog.md)) and returns one finding per check with its verdict
+    (C(pass), C(fail), C(waived), C(unknown), C(not_applicable)), evidence, the framework controls it
+    evidences, the tier rule that applied and any waiver used.
+  - A kind that cannot be read (forbidden, CRD absent) makes only the checks that need it C(unknown), naming
+    the cause. An unreachable server, rejected credentials or bad input fail the task with one line.
+  - Read-only; never reports C(changed).
+author:
+  - KubeCompass contributors (@kubecompass)
+options:
+  cluster_name:
+    description: Name of the cluster in findings and reports (normally C(inventory_hostname)).
+    type: str
+    required: true
+  tier:
+    description: The cluster's tier; namespaces may override it with the label C(kubecompass.io/tier).
+    type: str
+    required: true
+  distribution:
+    description:
+      - The distribution. When omitted it is guessed from the server version, nodes and kube-system, and the
+        task fails if it cannot be told.
+    type: str
+    choices: [kubeadm, rke2, k3s, eks, gke, aks]
+  tier_thresholds:
+    description: Per-tier overrides of the tier table (for example C({critical: {min_replicas: 3}})).
+    type: dict
+  waivers:
+    description:
+      - Exceptions as data. Each has C(check), C(reason), C(owner), C(ticket), C(expires) (YYYY-MM-DD) and
+        optionally C(cluster), C(namespace) and C(object) (C(kind), C(name), C(namespace)).
+      - Expired waivers are not applied and are returned in RV(expired_waivers).
+    type: list
+    elements: dict
+  settings:
+    description:
+      - Check settings, for example C(excluded_namespaces), C(frameworks), C(rbac_allowed_subjects),
+        C(psa_levels), C(rpo_evidence), C(audit_offcluster_retention_days). Unknown keys are errors.
+    type: dict
+  node_facts:
+    description:
+      - Facts of the control-plane nodes of a self-managed cluster as returned by
+        M(kubecompass.readiness.node_facts), keyed by node name. Without them, checks that need the nodes
+        (audit log, encryption configuration, raw etcd values) are C(unknown).
+    type: dict
+  include_checks:
+    description: Only these check IDs.
+    type: list
+    elements: str
+  exclude_checks:
+    description: Skip these check IDs.
+    type: list
+    elements: str
+  page_size:
+    description: Items per LIST page; large pages keep the request count independent of cluster size.
+    type: int
+    default: 5000
+extends_documentation_fragment:
+  - kubecompass.readiness.auth_options
+  - kubecompass.readiness.attributes
+  - kubecompass.readiness.attributes.INFO_MODULE
+  - kubecompass.readiness.attributes.ACTION_GROUP
+"""
+
+EXAMPLES = r"""
+- name: Assess a cluster
+  kubecompass.readiness.assess:
+    kubeconfig: "{{ kubecompass_kubeconfig }}"
+    cluster_name: "{{ inventory_hostname }}"
+    tier: "{{ kubecompass_tier }}"
+    distribution: "{{ kubecompass_distribution | default(omit) }}"
+    waivers: "{{ kubecompass_waivers | default([]) }}"
+  register: assessment
+
+- name: Fail on critical findings
+  ansible.builtin.assert:
+    that: assessment.summary.by_severity.critical.fail == 0
+"""
+
+RETURN = r"""
+cluster:
+  description: The cluster name.
+  returned: success
+  type: str
+  sample: prod-eu-1
+status:
+  description: C(assessed).
+  returned: success
+  type: str
+  sample: assessed
+distribution:
+  description: The distribution used, declared or guessed.
+  returned: success
+  type: str
+  sample: kubeadm
+distribution_evidence:
+  description: Why that distribution.
+  returned: success
+  type: list
+  elements: str
+tier:
+  description: The cluster tier.
+  returned: success
+  type: str
+  sample: critical
+findings:
+  description: One finding per check, in catalog order.
+  returned: success
+  type: list
+  elements: dict
+  contains:
+    check_id:
+      description: Stable check ID.
+      type: str
+      sample: KC-SEC-004
+    verdict:
+      description: pass, fail, waived, unknown or not_applicable.
+      type: str
+    message:
+      description: One line saying why.
+      type: str
+    evidence:
+      description: What the verdict was decided from.
+      type: dict
+    objects:
+      description: Per-object outcomes (kind, namespace, name, verdict, reason, waiver).
+      type: list
+      elements: dict
+    controls:
+      description: Framework controls this check evidences, with the basis of each mapping.
+      type: list
+      elements: dict
+    tier_rule:
+      description: The tier rule that applied.
+      type: str
+summary:
+  description: Counts by verdict, area and severity, and a score in percent.
+  returned: success
+  type: dict
+expired_waivers:
+  description: Waivers past their expiry date, which were not applied.
+  returned: success
+  type: list
+  elements: dict
+gather:
+  description: API requests made, kinds listed, phase timings and kinds that could not be read.
+  returned: success
+  type: dict
+  sample: {"api_requests": 32, "kinds_listed": 31, "timings": {"gather_seconds": 0.8, "evaluate_seconds": 0.1}}
+"""
+
+from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+
+from ansible_collections.kubecompass.readiness.plugins.module_utils._auth import (
+    HAS_KUBERNETES,
+    KUBERNETES_IMPORT_ERROR,
+    auth_argument_spec,
+    load_configuration,
+)
+from ansible_collections.kubecompass.readiness.plugins.module_utils._errors import KubeCompassError
+from ansible_collections.kubecompass.readiness.plugins.module_utils._kubeclient import KubeClient
+from ansible_collections.kubecompass.readiness.plugins.module_utils._readiness.assess import assess
+
+
+def argument_spec():
+    spec = auth_argument_spec()
+    spec.update(
+        cluster_name={"type": "str", "required": True},
+        tier={"type": "str", "required": True},
+        distribution={"type": "str", "choices": ["kubeadm", "rke2", "k3s", "eks", "gke", "aks"]},
+        tier_thresholds={"type": "dict"},
+        waivers={"type": "list", "elements": "dict"},
+        settings={"type": "dict"},
+        node_facts={"type": "dict"},
+        include_checks={"type": "list", "elements": "str"},
+        exclude_checks={"type": "list", "elements": "str"},
+        page_size={"type": "int", "default": 5000},
+    )
+    return spec
+
+
+def main():
+    module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
+    if not HAS_KUBERNETES:
+        module.fail_json(msg=missing_required_lib("kubernetes"), exception=str(KUBERNETES_IMPORT_ERROR))
+    params = module.params
+    client = None
+    try:
+        configuration, _source = load_configuration(params)
+        client = KubeClient(configuration, timeout=params["request_timeout"],
+                            impersonate_user=params["impersonate_user"],
+                            impersonate_groups=params["impersonate_groups"])
+        result = assess(client, params["cluster_name"], params["tier"], distribution=params["distribution"],
+                        thresholds=params["tier_thresholds"], waivers=params["waivers"], settings=params["settings"],
+                        node_facts=params["node_facts"], include=params["include_checks"],
+                        exclude=params["exclude_checks"], page_size=params["page_size"])
+    except KubeCompassError as exc:
+        module.fail_json(msg="%s: %s" % (params["cluster_name"], exc), category=exc.category,
+                         api_requests=client.requests if client else 0)
+    module.exit_json(changed=False, **result)
+
+
+if __name__ == "__main__":
+    main()

@@ -16,12 +16,24 @@ CONTROL_PLANE_COMPONENTS = ("kube-apiserver", "kube-controller-manager", "kube-s
 DISTRIBUTIONS = ("kubeadm", "rke2", "k3s", "eks", "gke", "aks")
 
 
-def parse_flags(argv):
-    """Command-line flags of a component: ``--name=value`` and bare ``--name`` (true); the last one wins.
+# List-valued flags the components accumulate when repeated (RKE2 mirror pods and `flag+=` configs repeat them).
+ACCUMULATING_FLAGS = frozenset((
+    "enable-admission-plugins", "disable-admission-plugins", "authorization-mode", "tls-cipher-suites",
+    "etcd-servers", "api-audiences", "service-account-issuer", "service-account-key-file", "feature-gates",
+    "runtime-config", "kubelet-preferred-address-types", "cors-allowed-origins", "tls-sni-cert-key",
+    "requestheader-allowed-names", "requestheader-username-headers", "requestheader-group-headers",
+    "requestheader-extra-headers-prefix",
+))
 
+
+def parse_flags(argv):
+    """Command-line flags of a component as it sees them: ``--name=value`` and bare ``--name`` (true).
+
+    The last occurrence wins, except for ACCUMULATING_FLAGS, whose repeated values are comma-joined in order.
     Arguments that are not flags (the binary name, positional values) are skipped.
     """
     flags = {}
+    seen = set()
     args = list(argv or [])
     index = 0
     while index < len(args):
@@ -30,13 +42,17 @@ def parse_flags(argv):
         if not arg.startswith("--"):
             continue
         name, sep, value = arg[2:].partition("=")
-        if sep:
-            flags[name] = value
-        elif index < len(args) and not str(args[index]).startswith("-") and name in _FLAGS_WITH_SEPARATE_VALUE:
-            flags[name] = str(args[index])
-            index += 1
+        if not sep:
+            if index < len(args) and not str(args[index]).startswith("-") and name in _FLAGS_WITH_SEPARATE_VALUE:
+                value = str(args[index])
+                index += 1
+            else:
+                value = "true"
+        if name in ACCUMULATING_FLAGS and name in seen:
+            flags[name] = "%s,%s" % (flags[name], value)
         else:
-            flags[name] = "true"
+            flags[name] = value
+        seen.add(name)
     return flags
 
 

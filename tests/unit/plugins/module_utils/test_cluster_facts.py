@@ -96,3 +96,9 @@ def test_no_marker_is_unknown_not_a_guess():
     case = OTHERS["unknown"]
     assert guess_distribution(case["version"], case["nodes"], [], False) == (
         "unknown", ["no distribution marker found in the server version, nodes or kube-system"])
+
+
+def test_repeated_list_flags_accumulate_like_the_apiserver():
+    flags = parse_flags(["kube-apiserver", "--enable-admission-plugins=NodeRestriction",
+                         "--enable-admission-plugins=EventRateLimit", "--profiling=true", "--profiling=false"])
+    assert flags == {"enable-admission-plugins": "NodeRestriction,EventRateLimit", "profiling": "false"}

@@ -34,8 +34,12 @@ __metaclass__ = type
 '''
 
 
+# Typographic quotes in the source's titles become ASCII (ansible-test sanity no-smart-quotes).
+ASCII_QUOTES = str.maketrans({"\u2018": "'", "\u2019": "'", "\u201c": '"', "\u201d": '"'})
+
+
 def render(source: Path = SOURCE) -> str:
-    data = yaml.safe_load(source.read_text())
+    data = yaml.safe_load(source.read_text().translate(ASCII_QUOTES))
     items = {}
     for item in data["items"]:
         controls = {}
@@ -49,9 +53,16 @@ def render(source: Path = SOURCE) -> str:
             if entries:
                 controls[framework] = entries
         items[item["id"]] = {"title": item["title"], "controls": controls}
-    body = "FRAMEWORK_VERSIONS = " + pprint.pformat(data["framework_versions"], width=118, sort_dicts=True)
-    body += "\n\nITEMS = " + pprint.pformat(items, width=118, sort_dicts=True) + "\n"
+    body = _assignment("FRAMEWORK_VERSIONS", data["framework_versions"])
+    body += "\n\n" + _assignment("ITEMS", items) + "\n"
     return HEADER + body
+
+
+def _assignment(name: str, value: object) -> str:
+    """``NAME = <literal>`` with continuation lines aligned under the literal's opening bracket (pep8 E128)."""
+    prefix = f"{name} = "
+    lines = pprint.pformat(value, width=118 - len(prefix), sort_dicts=True).splitlines()
+    return prefix + "\n".join([lines[0]] + [" " * len(prefix) + line for line in lines[1:]])
 
 
 def main(argv: list[str]) -> int:

@@ -37,7 +37,7 @@ options:
     type: str
     choices: [kubeadm, rke2, k3s, eks, gke, aks]
   tier_thresholds:
-    description: Per-tier overrides of the tier table (for example C({critical: {min_replicas: 3}})).
+    description: "Per-tier overrides of the tier table (for example C({critical: {min_replicas: 3}}))."
     type: dict
   waivers:
     description:

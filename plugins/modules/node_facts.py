@@ -69,7 +69,7 @@ extends_documentation_fragment:
 notes:
   - Needs root on the node to read the PKI, the encryption configuration and C(/proc) of the apiserver.
   - etcd is only read (C(/v3/kv/range)); the etcd revision does not change.
-  - On k3s with its default SQLite datastore (kine) there is no etcd to sample; RV(facts.etcd_sample.error) says so.
+  - On k3s with its default SQLite datastore (kine) there is no etcd to sample; C(facts.etcd_sample.error) says so.
 """
 
 EXAMPLES = r"""

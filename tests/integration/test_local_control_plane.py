@@ -16,9 +16,10 @@ import yaml
 
 from kclocal.cluster import wait_for
 from kclocal.kube import ApiError
-from tests.helpers import SHARED, ansible_env, run
+from tests.helpers import ansible_env, run
+from tests.integration import seed
 
-VELERO_CRDS = SHARED / "crds" / "velero"
+VELERO_CRDS = seed.VELERO_CRDS
 
 
 def write_atomically(path: Path, text: str) -> None:
@@ -58,26 +59,8 @@ def test_readyz_answers_ok_through_admin_kubeconfig(control_plane):
 @pytest.mark.nodes(1)
 def test_velero_crds_install_and_a_schedule_round_trips(control_plane):
     client = control_plane.client()
-    crd_files = sorted(VELERO_CRDS.glob("velero.io_*.yaml"))
-    assert crd_files, f"no Velero CRDs under {VELERO_CRDS}"
-    names = []
-    for path in crd_files:
-        crd = yaml.safe_load(path.read_text())
-        names.append(crd["metadata"]["name"])
-        try:
-            client.request("POST", "/apis/apiextensions.k8s.io/v1/customresourcedefinitions", crd)
-        except ApiError as exc:
-            assert exc.status == 409, exc
-
-    def established():
-        for name in names:
-            crd = client.request("GET", f"/apis/apiextensions.k8s.io/v1/customresourcedefinitions/{name}")
-            conditions = {c["type"]: c["status"] for c in crd.get("status", {}).get("conditions", [])}
-            if conditions.get("Established") != "True":
-                return False
-        return True
-
-    wait_for("Velero CRDs Established", established, 60, interval=0.5)
+    names = seed.install_crds(client, VELERO_CRDS)
+    assert "schedules.velero.io" in names and len(names) == 5
     namespace = f"velero-{uuid.uuid4().hex[:6]}"
     client.request("POST", "/api/v1/namespaces", {"metadata": {"name": namespace}})
     schedule = {

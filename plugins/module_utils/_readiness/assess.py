@@ -84,7 +84,7 @@ def assess(client, cluster_name, tier, distribution=None, thresholds=None, waive
     snapshot = {
         "cluster": {"name": cluster_name, "distribution": distribution, "tier": tier, "version": gathered["version"]},
         "kinds": gathered["kinds"],
-        "nodes": node_facts,
+        "nodes": None if node_facts is None else {"hosts": node_facts},
         "provider": None,
     }
     started = time.monotonic()

@@ -11,1250 +11,1558 @@ from __future__ import absolute_import, annotations, division, print_function
 __metaclass__ = type
 
 FRAMEWORK_VERSIONS = {'cis_kubernetes': 'CIS Kubernetes Benchmark v2.0.1 (IDs used here are identical in v1.12.0)',
- 'disa_k8s_stig': 'DISA Kubernetes STIG V2R4 (V- IDs are stable across releases); SRG IDs are from the Container '
-                  'Platform SRG',
- 'gdpr': 'EU GDPR articles (only 25, 30 and 32 appear in a source)',
- 'iso27001_2022': 'ISO/IEC 27001:2022 Annex A',
- 'nist_800_190': 'NIST SP 800-190 section 4 (countermeasures)',
- 'nist_800_53_r5': 'NIST SP 800-53 Rev. 5; each ID confirmed in the rev5 High baseline catalog or in DISA CCI rev5 '
-                   'references',
- 'nsa_cisa_hardening': 'NSA/CISA Kubernetes Hardening Guidance v1.2 (section path; the guide does not number '
-                       'sections)',
- 'pci_dss_v4': 'PCI DSS v4.0',
- 'soc2_tsc': 'AICPA SOC 2 Trust Services Criteria (2017, revised points of focus)'}
+                      'disa_k8s_stig': 'DISA Kubernetes STIG V2R4 (V- IDs are stable across releases); SRG IDs are '
+                                       'from the Container Platform SRG',
+                      'gdpr': 'EU GDPR articles (only 25, 30 and 32 appear in a source)',
+                      'iso27001_2022': 'ISO/IEC 27001:2022 Annex A',
+                      'nist_800_190': 'NIST SP 800-190 section 4 (countermeasures)',
+                      'nist_800_53_r5': 'NIST SP 800-53 Rev. 5; each ID confirmed in the rev5 High baseline catalog '
+                                        'or in DISA CCI rev5 references',
+                      'nsa_cisa_hardening': 'NSA/CISA Kubernetes Hardening Guidance v1.2 (section path; the guide '
+                                            'does not number sections)',
+                      'pci_dss_v4': 'PCI DSS v4.0',
+                      'soc2_tsc': 'AICPA SOC 2 Trust Services Criteria (2017, revised points of focus)'}
 
 ITEMS = {'anonymous-auth-disabled': {'controls': {'cis_kubernetes': [{'basis': 'direct',
-                                                              'id': '1.2.1',
-                                                              'title': 'Ensure that the --anonymous-auth argument is '
-                                                                       'set to false'},
-                                                             {'basis': 'direct',
-                                                              'id': '4.2.1',
-                                                              'title': 'Ensure that the --anonymous-auth argument is '
-                                                                       'set to false'}],
-                                          'disa_k8s_stig': [{'basis': 'direct',
-                                                             'id': 'V-242390',
-                                                             'title': 'The Kubernetes API server must have anonymous '
-                                                                      'authentication disabled.'},
-                                                            {'basis': 'direct',
-                                                             'id': 'V-242391',
-                                                             'title': 'The Kubernetes Kubelet must have anonymous '
-                                                                      'authentication disabled.'}],
-                                          'gdpr': [{'basis': 'inferred',
-                                                    'id': 'Art. 32',
-                                                    'title': 'Security of processing'}],
-                                          'iso27001_2022': [{'basis': 'direct',
-                                                             'id': 'A.5.15',
-                                                             'title': 'Access Control'},
-                                                            {'basis': 'direct',
-                                                             'id': 'A.5.18',
-                                                             'title': 'Access Rights'}],
-                                          'nist_800_190': [{'basis': 'inferred',
-                                                            'id': '4.3.2',
-                                                            'title': 'Unauthorized access'}],
-                                          'nist_800_53_r5': [{'basis': 'direct',
-                                                              'id': 'AC-3',
-                                                              'title': 'Access Enforcement'},
-                                                             {'basis': 'direct',
-                                                              'id': 'AC-14',
-                                                              'title': 'Permitted Actions Without Identification or '
-                                                                       'Authentication'},
-                                                             {'basis': 'direct',
-                                                              'id': 'CM-6',
-                                                              'title': 'Configuration Settings'}],
-                                          'nsa_cisa_hardening': [{'basis': 'direct',
-                                                                  'id': 'Authentication and authorization > '
-                                                                        'Authentication'}],
-                                          'pci_dss_v4': [{'basis': 'inferred',
-                                                          'id': '8.2.1',
-                                                          'title': 'All users are assigned a unique ID before access '
-                                                                   'to system components or cardholder data is '
-                                                                   'allowed.'}],
-                                          'soc2_tsc': [{'basis': 'inferred',
-                                                        'id': 'CC6.1',
-                                                        'title': 'The entity implements logical access security '
-                                                                 'software, infrastructure, and architectures over '
-                                                                 'protected information assets to protect them from '
-                                                                 "security events to meet the entity's objectives"}]},
-                             'title': 'Anonymous authentication disabled (kube-apiserver and kubelet)'},
- 'audit-log-retention': {'controls': {'cis_kubernetes': [{'basis': 'direct',
-                                                          'id': '1.2.17',
-                                                          'title': 'Ensure that the --audit-log-maxage argument is '
-                                                                   'set to 30 or as appropriate'},
-                                                         {'basis': 'direct',
-                                                          'id': '1.2.18',
-                                                          'title': 'Ensure that the --audit-log-maxbackup argument '
-                                                                   'is set to 10 or as appropriate'},
-                                                         {'basis': 'direct',
-                                                          'id': '1.2.19',
-                                                          'title': 'Ensure that the --audit-log-maxsize argument is '
-                                                                   'set to 100 or as appropriate'}],
-                                      'disa_k8s_stig': [{'basis': 'direct',
-                                                         'id': 'V-242464',
-                                                         'title': 'The Kubernetes API Server audit log retention '
-                                                                  'must be set.'},
-                                                        {'basis': 'direct',
-                                                         'id': 'V-242463',
-                                                         'title': 'The Kubernetes API Server must be set to audit '
-                                                                  'log maximum backup.'},
-                                                        {'basis': 'direct',
-                                                         'id': 'V-242462',
-                                                         'title': 'The Kubernetes API Server must be set to audit '
-                                                                  'log max size.'}],
-                                      'iso27001_2022': [{'basis': 'direct', 'id': 'A.8.15', 'title': 'Logging'}],
-                                      'nist_800_53_r5': [{'basis': 'direct',
-                                                          'id': 'AU-11',
-                                                          'title': 'Audit Record Retention'},
-                                                         {'basis': 'direct',
-                                                          'id': 'AU-4',
-                                                          'title': 'Audit Log Storage Capacity'},
-                                                         {'basis': 'direct',
-                                                          'id': 'CM-6',
-                                                          'title': 'Configuration Settings'}],
-                                      'nsa_cisa_hardening': [{'basis': 'direct',
-                                                              'id': 'Audit logging and threat detection > Logging > '
-                                                                    'Kubernetes native audit logging configuration'},
-                                                             {'basis': 'section-text',
-                                                              'id': 'Audit logging and threat detection > Fault '
-                                                                    'tolerance'}],
-                                      'pci_dss_v4': [{'basis': 'direct',
-                                                      'id': '10.5.1',
-                                                      'title': 'Retain audit log history for at least 12 months, '
-                                                               'with at least the most recent three months '
-                                                               'immediately available for analysis.'}],
-                                      'soc2_tsc': [{'basis': 'analog',
-                                                    'id': 'CC7.2',
-                                                    'title': 'The entity monitors system components and the '
-                                                             'operation of those components for anomalies that are '
-                                                             'indicative of malicious acts, natural disasters, and '
-                                                             "errors affecting the entity's ability to meet its "
-                                                             'objectives; anomalies are analyzed to determine '
-                                                             'whether they represent security events'}]},
-                         'title': 'Audit log retention period (maxage/maxbackup/maxsize, off-cluster retention)'},
- 'audit-logging': {'controls': {'cis_kubernetes': [{'basis': 'direct',
-                                                    'id': '1.2.16',
-                                                    'title': 'Ensure that the --audit-log-path argument is set'},
-                                                   {'basis': 'direct',
-                                                    'id': '3.2.1',
-                                                    'title': 'Ensure that a minimal audit policy is created'},
-                                                   {'basis': 'direct',
-                                                    'id': '3.2.2',
-                                                    'title': 'Ensure that the audit policy covers key security '
-                                                             'concerns'}],
-                                'disa_k8s_stig': [{'basis': 'direct',
-                                                   'id': 'V-242461',
-                                                   'title': 'Kubernetes API Server audit logs must be enabled.'},
-                                                  {'basis': 'direct',
-                                                   'id': 'V-242403',
-                                                   'title': 'Kubernetes API Server must generate audit records that '
-                                                            'identify what type of event has occurred, identify the '
-                                                            'source of the event, contain the event results, '
-                                                            'identify any users, and identify any containers '
-                                                            'associated with the event.'},
-                                                  {'basis': 'direct',
-                                                   'id': 'V-242402',
-                                                   'title': 'The Kubernetes API Server must have an audit log path '
-                                                            'set.'},
-                                                  {'basis': 'direct',
-                                                   'id': 'V-242465',
-                                                   'title': 'The Kubernetes API Server audit log path must be set.'},
-                                                  {'basis': 'direct', 'id': 'SRG-APP-000089-CTR-000150'},
-                                                  {'basis': 'direct', 'id': 'SRG-APP-000090-CTR-000155'},
-                                                  {'basis': 'direct', 'id': 'SRG-APP-000101-CTR-000205'}],
-                                'gdpr': [{'basis': 'analog',
-                                          'id': 'Art. 30',
-                                          'title': 'Records of processing activities'},
-                                         {'basis': 'analog',
-                                          'id': 'Art. 25',
-                                          'title': 'Data protection by design and by default'}],
-                                'iso27001_2022': [{'basis': 'direct', 'id': 'A.8.15', 'title': 'Logging'}],
-                                'nist_800_190': [{'basis': 'section-text',
-                                                  'id': '4.4.5',
-                                                  'title': 'Rogue containers'}],
-                                'nist_800_53_r5': [{'basis': 'direct', 'id': 'AU-2', 'title': 'Event Logging'},
-                                                   {'basis': 'direct',
-                                                    'id': 'AU-3',
-                                                    'title': 'Content of Audit Records'},
-                                                   {'basis': 'direct',
-                                                    'id': 'AU-12',
-                                                    'title': 'Audit Record Generation'},
-                                                   {'basis': 'direct',
-                                                    'id': 'CM-6',
-                                                    'title': 'Configuration Settings'}],
-                                'nsa_cisa_hardening': [{'basis': 'direct',
-                                                        'id': 'Audit logging and threat detection > Logging > '
-                                                              'Kubernetes native audit logging configuration'}],
-                                'pci_dss_v4': [{'basis': 'direct',
-                                                'id': '10.2.1',
-                                                'title': 'Audit logs are enabled and active for all system '
-                                                         'components and cardholder data.'},
-                                               {'basis': 'direct',
-                                                'id': '10.2.1.2',
-                                                'title': 'Audit logs capture all actions taken by any individual '
-                                                         'with administrative access, including any interactive use '
-                                                         'of application or system accounts.'},
-                                               {'basis': 'direct',
-                                                'id': '10.2.2',
-                                                'title': 'Audit logs record sufficient details for each auditable '
-                                                         'event.'}],
-                                'soc2_tsc': [{'basis': 'direct',
-                                              'id': 'CC6.8',
-                                              'title': 'The entity implements controls to prevent or detect and act '
-                                                       'upon the introduction of unauthorized or malicious software '
-                                                       'to meet the entity’s objectives'},
-                                             {'basis': 'direct',
-                                              'id': 'CC7.1',
-                                              'title': 'To meet its objectives, the entity uses detection and '
-                                                       'monitoring procedures to identify (1) changes to '
-                                                       'configurations that result in the introduction of new '
-                                                       'vulnerabilities, and (2) susceptibilities to newly '
-                                                       'discovered vulnerabilities'},
-                                             {'basis': 'direct',
-                                              'id': 'CC7.2',
-                                              'title': 'The entity monitors system components and the operation of '
-                                                       'those components for anomalies that are indicative of '
-                                                       'malicious acts, natural disasters, and errors affecting the '
-                                                       "entity's ability to meet its objectives; anomalies are "
-                                                       'analyzed to determine whether they represent security '
-                                                       'events'}]},
-                   'title': 'API server audit logging enabled with an audit policy'},
- 'autoscaling': {'controls': {'iso27001_2022': [{'basis': 'inferred', 'id': 'A.8.6', 'title': 'Capacity Management'}],
-                              'nist_800_53_r5': [{'basis': 'inferred', 'id': 'SC-5(2)'},
-                                                 {'basis': 'inferred',
-                                                  'id': 'CP-2(2)',
-                                                  'title': 'Capacity Planning'}],
-                              'soc2_tsc': [{'basis': 'section-text',
-                                            'id': 'A1.1',
-                                            'title': 'The entity maintains, monitors, and evaluates current '
-                                                     'processing capacity and use of system components '
-                                                     '(infrastructure, data, and software) to manage capacity demand '
-                                                     'and to enable the implementation of additional capacity to '
-                                                     'help meet its objectives'}]},
-                 'title': 'HorizontalPodAutoscaler and cluster autoscaler configured'},
- 'backups': {'controls': {'gdpr': [{'basis': 'analog', 'id': 'Art. 32', 'title': 'Security of processing'}],
-                          'iso27001_2022': [{'basis': 'analog', 'id': 'A.8.13', 'title': 'Information Backup'}],
-                          'nist_800_53_r5': [{'basis': 'direct', 'id': 'CP-9', 'title': 'System Backup'},
-                                             {'basis': 'direct', 'id': 'CP-6', 'title': 'Alternate Storage Site'},
-                                             {'basis': 'direct',
-                                              'id': 'CP-10',
-                                              'title': 'System Recovery and Reconstitution'},
-                                             {'basis': 'direct',
-                                              'id': 'CP-9(8)',
-                                              'title': 'Cryptographic Protection'}],
-                          'soc2_tsc': [{'basis': 'analog',
-                                        'id': 'A1.2',
-                                        'title': 'The entity authorizes, designs, develops or acquires, implements, '
-                                                 'operates, approves, maintains, and monitors environmental '
-                                                 'protections, software, data back-up processes, and recovery '
-                                                 'infrastructure to meet its objectives'},
-                                       {'basis': 'analog',
-                                        'id': 'CC7.5',
-                                        'title': 'The entity identifies, develops, and implements activities to '
-                                                 'recover from identified security incidents'}]},
-             'title': 'etcd snapshots / Velero backups daily with 30-day retention'},
- 'centralized-logging': {'controls': {'disa_k8s_stig': [{'basis': 'direct', 'id': 'SRG-APP-000092-CTR-000165'},
-                                                        {'basis': 'direct', 'id': 'SRG-APP-000111-CTR-000220'},
-                                                        {'basis': 'direct', 'id': 'SRG-APP-000358-CTR-000805'}],
-                                      'gdpr': [{'basis': 'analog',
-                                                'id': 'Art. 30',
-                                                'title': 'Records of processing activities'}],
-                                      'iso27001_2022': [{'basis': 'analog', 'id': 'A.8.15', 'title': 'Logging'}],
-                                      'nist_800_53_r5': [{'basis': 'direct',
-                                                          'id': 'AU-4',
-                                                          'title': 'Audit Log Storage Capacity'},
-                                                         {'basis': 'direct',
-                                                          'id': 'AU-6(3)',
-                                                          'title': 'Correlate Audit Record Repositories'},
-                                                         {'basis': 'direct',
-                                                          'id': 'AU-9(2)',
-                                                          'title': 'Store on Separate Physical Systems or '
-                                                                   'Components'},
-                                                         {'basis': 'direct',
-                                                          'id': 'AU-12(1)',
-                                                          'title': 'System-wide and Time-correlated Audit Trail'}],
-                                      'nsa_cisa_hardening': [{'basis': 'direct',
-                                                              'id': 'Audit logging and threat detection > Logging > '
-                                                                    'Worker node and container logging'},
-                                                             {'basis': 'direct',
-                                                              'id': 'Audit logging and threat detection > SIEM '
-                                                                    'platforms'},
-                                                             {'basis': 'direct',
-                                                              'id': 'Audit logging and threat detection > Fault '
-                                                                    'tolerance'},
-                                                             {'basis': 'direct',
-                                                              'id': 'Appendix N: Webhook configuration'}],
-                                      'pci_dss_v4': [{'basis': 'direct',
-                                                      'id': '10.3.3',
-                                                      'title': 'Audit log files, including those for external-facing '
-                                                               'technologies, are promptly backed up to a secure, '
-                                                               'central, internal log server(s) or other media that '
-                                                               'is difficult to modify.'},
-                                                     {'basis': 'direct',
-                                                      'id': '10.2.1',
-                                                      'title': 'Audit logs are enabled and active for all system '
-                                                               'components and cardholder data.'}],
-                                      'soc2_tsc': [{'basis': 'analog',
-                                                    'id': 'CC7.2',
-                                                    'title': 'The entity monitors system components and the '
-                                                             'operation of those components for anomalies that are '
-                                                             'indicative of malicious acts, natural disasters, and '
-                                                             "errors affecting the entity's ability to meet its "
-                                                             'objectives; anomalies are analyzed to determine '
-                                                             'whether they represent security events'}]},
-                         'title': 'Centralized (off-node) logging of audit, node and container logs'},
- 'external-secrets-store': {'controls': {'cis_kubernetes': [{'basis': 'direct',
-                                                             'id': '5.4.2',
-                                                             'title': 'Consider external secret storage'},
-                                                            {'basis': 'direct',
-                                                             'id': '5.4.1',
-                                                             'title': 'Prefer using secrets as files over secrets as '
-                                                                      'environment variables'}],
-                                         'disa_k8s_stig': [{'basis': 'direct',
-                                                            'id': 'V-274883',
-                                                            'title': 'Sensitive information must be stored using '
-                                                                     'Kubernetes Secrets or an external Secret store '
-                                                                     'provider.'},
-                                                           {'basis': 'direct',
-                                                            'id': 'V-242415',
-                                                            'title': 'Secrets in Kubernetes must not be stored as '
-                                                                     'environment variables.'}],
-                                         'gdpr': [{'basis': 'inferred',
-                                                   'id': 'Art. 32',
-                                                   'title': 'Security of processing'}],
-                                         'iso27001_2022': [{'basis': 'inferred',
-                                                            'id': 'A.5.17',
-                                                            'title': 'Authentication Information'},
-                                                           {'basis': 'inferred',
-                                                            'id': 'A.8.24',
-                                                            'title': 'Use of Cryptography'}],
-                                         'nist_800_190': [{'basis': 'direct',
-                                                           'id': '4.1.4',
-                                                           'title': 'Embedded clear text secrets'}],
-                                         'nist_800_53_r5': [{'basis': 'direct',
-                                                             'id': 'SC-28',
-                                                             'title': 'Protection of Information at Rest'},
-                                                            {'basis': 'direct', 'id': 'IA-9'},
-                                                            {'basis': 'direct',
-                                                             'id': 'SC-17',
-                                                             'title': 'Public Key Infrastructure Certificates'},
-                                                            {'basis': 'related',
-                                                             'id': 'SC-12',
-                                                             'title': 'Cryptographic Key Establishment and '
-                                                                      'Management'},
-                                                            {'basis': 'direct',
-                                                             'id': 'IA-5(1)',
-                                                             'title': 'Password-based Authentication'}],
-                                         'nsa_cisa_hardening': [{'basis': 'section-text',
-                                                                 'id': 'Network separation and hardening > Secrets'}],
-                                         'pci_dss_v4': [{'basis': 'analog',
-                                                         'id': '8.6.3',
-                                                         'title': 'Passwords/passphrases for any application and '
-                                                                  'system accounts are protected against misuse.'},
-                                                        {'basis': 'direct',
-                                                         'id': '8.3.2',
-                                                         'title': 'Strong cryptography is used to render all '
-                                                                  'authentication factors unreadable during '
-                                                                  'transmission and storage on all system '
-                                                                  'components.'}],
-                                         'soc2_tsc': [{'basis': 'direct',
-                                                       'id': 'CC6.1',
-                                                       'title': 'The entity implements logical access security '
-                                                                'software, infrastructure, and architectures over '
-                                                                'protected information assets to protect them from '
-                                                                "security events to meet the entity's objectives"},
-                                                      {'basis': 'direct',
-                                                       'id': 'CC6.6',
-                                                       'title': 'The entity implements logical access security '
-                                                                'measures to protect against threats from sources '
-                                                                'outside its system boundaries'},
-                                                      {'basis': 'direct',
-                                                       'id': 'CC6.7',
-                                                       'title': 'The entity restricts the transmission, movement, '
-                                                                'and removal of information to authorized internal '
-                                                                'and external users and processes, and protects it '
-                                                                'during transmission, movement, or removal to meet '
-                                                                'the entity’s objectives'}]},
-                            'title': 'Secrets management via an external store (Vault, cloud secret manager, ESO/CSI '
-                                     'driver)'},
- 'gitops-change-management': {'controls': {'iso27001_2022': [{'basis': 'inferred',
-                                                              'id': 'A.8.32',
-                                                              'title': 'Change Management'},
-                                                             {'basis': 'inferred',
-                                                              'id': 'A.8.9',
-                                                              'title': 'Configuration Management'}],
-                                           'nist_800_53_r5': [{'basis': 'section-text',
-                                                               'id': 'CM-2',
-                                                               'title': 'Baseline Configuration'},
-                                                              {'basis': 'direct',
-                                                               'id': 'CM-2(2)',
-                                                               'title': 'Automation Support for Accuracy and '
-                                                                        'Currency'},
-                                                              {'basis': 'direct',
-                                                               'id': 'CM-3',
-                                                               'title': 'Configuration Change Control'},
-                                                              {'basis': 'direct',
-                                                               'id': 'CM-3(1)',
-                                                               'title': 'Automated Documentation, Notification, and '
-                                                                        'Prohibition of Changes'},
-                                                              {'basis': 'direct',
-                                                               'id': 'CM-5(1)',
-                                                               'title': 'Automated Access Enforcement and Audit '
-                                                                        'Records'},
-                                                              {'basis': 'direct',
-                                                               'id': 'CM-6',
-                                                               'title': 'Configuration Settings'},
-                                                              {'basis': 'direct',
-                                                               'id': 'CM-3(6)',
-                                                               'title': 'Cryptography Management'}],
-                                           'pci_dss_v4': [{'basis': 'inferred',
-                                                           'id': '6.5.1',
-                                                           'title': 'Changes to all system components in the '
-                                                                    'production environment are made according to '
-                                                                    'established procedures.'}],
-                                           'soc2_tsc': [{'basis': 'analog',
-                                                         'id': 'CC8.1',
-                                                         'title': 'The entity authorizes, designs, develops or '
-                                                                  'acquires, configures, documents, tests, approves, '
-                                                                  'and implements changes to infrastructure, data, '
-                                                                  'software, and procedures to meet its '
-                                                                  'objectives'}]},
-                              'title': 'GitOps / change management (declarative config in Git, reconciled)'},
- 'health-probes': {'controls': {'iso27001_2022': [{'basis': 'inferred',
-                                                   'id': 'A.8.14',
-                                                   'title': 'Redundancy of information processing facilities'}],
-                                'nist_800_53_r5': [{'basis': 'inferred', 'id': 'SI-13'}],
-                                'soc2_tsc': [{'basis': 'inferred',
-                                              'id': 'A1.2',
-                                              'title': 'The entity authorizes, designs, develops or acquires, '
-                                                       'implements, operates, approves, maintains, and monitors '
-                                                       'environmental protections, software, data back-up processes, '
-                                                       'and recovery infrastructure to meet its objectives'}]},
-                   'title': 'Liveness/readiness/startup probes on workloads'},
- 'image-scanning-signing': {'controls': {'cis_kubernetes': [{'basis': 'direct',
-                                                             'id': '5.5.1',
-                                                             'title': 'Configure Image Provenance using '
-                                                                      'ImagePolicyWebhook admission controller'},
-                                                            {'basis': 'related',
-                                                             'id': '1.2.11',
-                                                             'title': 'Ensure that the admission control plugin '
-                                                                      'AlwaysPullImages is set'}],
-                                         'disa_k8s_stig': [{'basis': 'direct', 'id': 'SRG-APP-000131-CTR-000285'},
-                                                           {'basis': 'direct', 'id': 'SRG-APP-000456-CTR-001125'}],
-                                         'gdpr': [{'basis': 'inferred',
-                                                   'id': 'Art. 32',
-                                                   'title': 'Security of processing'}],
-                                         'iso27001_2022': [{'basis': 'direct',
-                                                            'id': 'A.8.7',
-                                                            'title': 'Protection Against Malware'},
-                                                           {'basis': 'direct',
-                                                            'id': 'A.8.9',
-                                                            'title': 'Configuration Management'},
-                                                           {'basis': 'inferred',
-                                                            'id': 'A.8.8',
-                                                            'title': 'Management of Technical Vulnerabilities'}],
-                                         'nist_800_190': [{'basis': 'direct',
-                                                           'id': '4.1.1',
-                                                           'title': 'Image vulnerabilities'},
-                                                          {'basis': 'direct',
-                                                           'id': '4.1.2',
-                                                           'title': 'Image configuration defects'},
-                                                          {'basis': 'section-text',
-                                                           'id': '4.1.5',
-                                                           'title': 'Use of untrusted images'},
-                                                          {'basis': 'section-text',
-                                                           'id': '4.2.2',
-                                                           'title': 'Stale images in registries'}],
-                                         'nist_800_53_r5': [{'basis': 'direct',
-                                                             'id': 'RA-5',
-                                                             'title': 'Vulnerability Monitoring and Scanning'},
-                                                            {'basis': 'direct',
-                                                             'id': 'RA-5(2)',
-                                                             'title': 'Update Vulnerabilities to Be Scanned'},
-                                                            {'basis': 'direct',
-                                                             'id': 'SR-11',
-                                                             'title': 'Component Authenticity'},
-                                                            {'basis': 'direct',
-                                                             'id': 'CM-7(5)',
-                                                             'title': 'Authorized Software — Allow-by-exception'},
-                                                            {'basis': 'direct',
-                                                             'id': 'SI-7(1)',
-                                                             'title': 'Integrity Checks'},
-                                                            {'basis': 'direct',
-                                                             'id': 'SI-2(2)',
-                                                             'title': 'Automated Flaw Remediation Status'}],
-                                         'nsa_cisa_hardening': [{'basis': 'direct',
-                                                                 'id': 'Kubernetes Pod security > Building secure '
-                                                                       'container images'},
+                                                                      'id': '1.2.1',
+                                                                      'title': 'Ensure that the --anonymous-auth '
+                                                                               'argument is set to false'},
+                                                                     {'basis': 'direct',
+                                                                      'id': '4.2.1',
+                                                                      'title': 'Ensure that the --anonymous-auth '
+                                                                               'argument is set to false'}],
+                                                  'disa_k8s_stig': [{'basis': 'direct',
+                                                                     'id': 'V-242390',
+                                                                     'title': 'The Kubernetes API server must have '
+                                                                              'anonymous authentication disabled.'},
+                                                                    {'basis': 'direct',
+                                                                     'id': 'V-242391',
+                                                                     'title': 'The Kubernetes Kubelet must have '
+                                                                              'anonymous authentication disabled.'}],
+                                                  'gdpr': [{'basis': 'inferred',
+                                                            'id': 'Art. 32',
+                                                            'title': 'Security of processing'}],
+                                                  'iso27001_2022': [{'basis': 'direct',
+                                                                     'id': 'A.5.15',
+                                                                     'title': 'Access Control'},
+                                                                    {'basis': 'direct',
+                                                                     'id': 'A.5.18',
+                                                                     'title': 'Access Rights'}],
+                                                  'nist_800_190': [{'basis': 'inferred',
+                                                                    'id': '4.3.2',
+                                                                    'title': 'Unauthorized access'}],
+                                                  'nist_800_53_r5': [{'basis': 'direct',
+                                                                      'id': 'AC-3',
+                                                                      'title': 'Access Enforcement'},
+                                                                     {'basis': 'direct',
+                                                                      'id': 'AC-14',
+                                                                      'title': 'Permitted Actions Without '
+                                                                               'Identification or Authentication'},
+                                                                     {'basis': 'direct',
+                                                                      'id': 'CM-6',
+                                                                      'title': 'Configuration Settings'}],
+                                                  'nsa_cisa_hardening': [{'basis': 'direct',
+                                                                          'id': 'Authentication and authorization > '
+                                                                                'Authentication'}],
+                                                  'pci_dss_v4': [{'basis': 'inferred',
+                                                                  'id': '8.2.1',
+                                                                  'title': 'All users are assigned a unique ID '
+                                                                           'before access to system components or '
+                                                                           'cardholder data is allowed.'}],
+                                                  'soc2_tsc': [{'basis': 'inferred',
+                                                                'id': 'CC6.1',
+                                                                'title': 'The entity implements logical access '
+                                                                         'security software, infrastructure, and '
+                                                                         'architectures over protected information '
+                                                                         'assets to protect them from security '
+                                                                         "events to meet the entity's objectives"}]},
+                                     'title': 'Anonymous authentication disabled (kube-apiserver and kubelet)'},
+         'audit-log-retention': {'controls': {'cis_kubernetes': [{'basis': 'direct',
+                                                                  'id': '1.2.17',
+                                                                  'title': 'Ensure that the --audit-log-maxage '
+                                                                           'argument is set to 30 or as appropriate'},
+                                                                 {'basis': 'direct',
+                                                                  'id': '1.2.18',
+                                                                  'title': 'Ensure that the --audit-log-maxbackup '
+                                                                           'argument is set to 10 or as appropriate'},
+                                                                 {'basis': 'direct',
+                                                                  'id': '1.2.19',
+                                                                  'title': 'Ensure that the --audit-log-maxsize '
+                                                                           'argument is set to 100 or as '
+                                                                           'appropriate'}],
+                                              'disa_k8s_stig': [{'basis': 'direct',
+                                                                 'id': 'V-242464',
+                                                                 'title': 'The Kubernetes API Server audit log '
+                                                                          'retention must be set.'},
                                                                 {'basis': 'direct',
-                                                                 'id': 'Upgrading and application security '
-                                                                       'practices'}],
-                                         'pci_dss_v4': [{'basis': 'direct',
-                                                         'id': '11.3.1',
-                                                         'title': 'Internal vulnerability scans are performed.'}],
-                                         'soc2_tsc': [{'basis': 'direct',
-                                                       'id': 'CC7.1',
-                                                       'title': 'To meet its objectives, the entity uses detection '
-                                                                'and monitoring procedures to identify (1) changes '
-                                                                'to configurations that result in the introduction '
-                                                                'of new vulnerabilities, and (2) susceptibilities to '
-                                                                'newly discovered vulnerabilities'},
-                                                      {'basis': 'direct',
-                                                       'id': 'CC6.8',
-                                                       'title': 'The entity implements controls to prevent or detect '
-                                                                'and act upon the introduction of unauthorized or '
-                                                                'malicious software to meet the entity’s '
-                                                                'objectives'}]},
-                            'title': 'Image vulnerability scanning and signed images enforced at admission'},
- 'k8s-version-supported': {'controls': {'disa_k8s_stig': [{'basis': 'direct',
-                                                           'id': 'V-242443',
-                                                           'title': 'Kubernetes must contain the latest updates as '
-                                                                    'authorized by IAVMs, CTOs, DTMs, and STIGs.'},
+                                                                 'id': 'V-242463',
+                                                                 'title': 'The Kubernetes API Server must be set to '
+                                                                          'audit log maximum backup.'},
+                                                                {'basis': 'direct',
+                                                                 'id': 'V-242462',
+                                                                 'title': 'The Kubernetes API Server must be set to '
+                                                                          'audit log max size.'}],
+                                              'iso27001_2022': [{'basis': 'direct',
+                                                                 'id': 'A.8.15',
+                                                                 'title': 'Logging'}],
+                                              'nist_800_53_r5': [{'basis': 'direct',
+                                                                  'id': 'AU-11',
+                                                                  'title': 'Audit Record Retention'},
+                                                                 {'basis': 'direct',
+                                                                  'id': 'AU-4',
+                                                                  'title': 'Audit Log Storage Capacity'},
+                                                                 {'basis': 'direct',
+                                                                  'id': 'CM-6',
+                                                                  'title': 'Configuration Settings'}],
+                                              'nsa_cisa_hardening': [{'basis': 'direct',
+                                                                      'id': 'Audit logging and threat detection > '
+                                                                            'Logging > Kubernetes native audit '
+                                                                            'logging configuration'},
+                                                                     {'basis': 'section-text',
+                                                                      'id': 'Audit logging and threat detection > '
+                                                                            'Fault tolerance'}],
+                                              'pci_dss_v4': [{'basis': 'direct',
+                                                              'id': '10.5.1',
+                                                              'title': 'Retain audit log history for at least 12 '
+                                                                       'months, with at least the most recent three '
+                                                                       'months immediately available for analysis.'}],
+                                              'soc2_tsc': [{'basis': 'analog',
+                                                            'id': 'CC7.2',
+                                                            'title': 'The entity monitors system components and the '
+                                                                     'operation of those components for anomalies '
+                                                                     'that are indicative of malicious acts, natural '
+                                                                     "disasters, and errors affecting the entity's "
+                                                                     'ability to meet its objectives; anomalies are '
+                                                                     'analyzed to determine whether they represent '
+                                                                     'security events'}]},
+                                 'title': 'Audit log retention period (maxage/maxbackup/maxsize, off-cluster '
+                                          'retention)'},
+         'audit-logging': {'controls': {'cis_kubernetes': [{'basis': 'direct',
+                                                            'id': '1.2.16',
+                                                            'title': 'Ensure that the --audit-log-path argument is '
+                                                                     'set'},
+                                                           {'basis': 'direct',
+                                                            'id': '3.2.1',
+                                                            'title': 'Ensure that a minimal audit policy is created'},
+                                                           {'basis': 'direct',
+                                                            'id': '3.2.2',
+                                                            'title': 'Ensure that the audit policy covers key '
+                                                                     'security concerns'}],
+                                        'disa_k8s_stig': [{'basis': 'direct',
+                                                           'id': 'V-242461',
+                                                           'title': 'Kubernetes API Server audit logs must be '
+                                                                    'enabled.'},
                                                           {'basis': 'direct',
-                                                           'id': 'V-242442',
-                                                           'title': 'Kubernetes must remove old components after '
-                                                                    'updated versions have been installed.'}],
-                                        'gdpr': [{'basis': 'inferred',
-                                                  'id': 'Art. 32',
-                                                  'title': 'Security of processing'}],
-                                        'iso27001_2022': [{'basis': 'inferred',
-                                                           'id': 'A.8.8',
-                                                           'title': 'Management of Technical Vulnerabilities'}],
-                                        'nist_800_190': [{'basis': 'inferred',
-                                                          'id': '4.4.1',
-                                                          'title': 'Vulnerabilities within the runtime software'}],
-                                        'nist_800_53_r5': [{'basis': 'analog',
-                                                            'id': 'SI-2',
-                                                            'title': 'Flaw Remediation'},
-                                                           {'basis': 'analog',
-                                                            'id': 'SI-2(2)',
-                                                            'title': 'Automated Flaw Remediation Status'},
-                                                           {'basis': 'direct', 'id': 'SI-3(10)'}],
+                                                           'id': 'V-242403',
+                                                           'title': 'Kubernetes API Server must generate audit '
+                                                                    'records that identify what type of event has '
+                                                                    'occurred, identify the source of the event, '
+                                                                    'contain the event results, identify any users, '
+                                                                    'and identify any containers associated with the '
+                                                                    'event.'},
+                                                          {'basis': 'direct',
+                                                           'id': 'V-242402',
+                                                           'title': 'The Kubernetes API Server must have an audit '
+                                                                    'log path set.'},
+                                                          {'basis': 'direct',
+                                                           'id': 'V-242465',
+                                                           'title': 'The Kubernetes API Server audit log path must '
+                                                                    'be set.'},
+                                                          {'basis': 'direct', 'id': 'SRG-APP-000089-CTR-000150'},
+                                                          {'basis': 'direct', 'id': 'SRG-APP-000090-CTR-000155'},
+                                                          {'basis': 'direct', 'id': 'SRG-APP-000101-CTR-000205'}],
+                                        'gdpr': [{'basis': 'analog',
+                                                  'id': 'Art. 30',
+                                                  'title': 'Records of processing activities'},
+                                                 {'basis': 'analog',
+                                                  'id': 'Art. 25',
+                                                  'title': 'Data protection by design and by default'}],
+                                        'iso27001_2022': [{'basis': 'direct', 'id': 'A.8.15', 'title': 'Logging'}],
+                                        'nist_800_190': [{'basis': 'section-text',
+                                                          'id': '4.4.5',
+                                                          'title': 'Rogue containers'}],
+                                        'nist_800_53_r5': [{'basis': 'direct',
+                                                            'id': 'AU-2',
+                                                            'title': 'Event Logging'},
+                                                           {'basis': 'direct',
+                                                            'id': 'AU-3',
+                                                            'title': 'Content of Audit Records'},
+                                                           {'basis': 'direct',
+                                                            'id': 'AU-12',
+                                                            'title': 'Audit Record Generation'},
+                                                           {'basis': 'direct',
+                                                            'id': 'CM-6',
+                                                            'title': 'Configuration Settings'}],
                                         'nsa_cisa_hardening': [{'basis': 'direct',
-                                                                'id': 'Upgrading and application security '
-                                                                      'practices'}],
+                                                                'id': 'Audit logging and threat detection > Logging '
+                                                                      '> Kubernetes native audit logging '
+                                                                      'configuration'}],
                                         'pci_dss_v4': [{'basis': 'direct',
-                                                        'id': '6.3.3',
-                                                        'title': 'All system components are protected from known '
-                                                                 'vulnerabilities by installing applicable security '
-                                                                 'patches/updates.'}],
-                                        'soc2_tsc': [{'basis': 'analog',
+                                                        'id': '10.2.1',
+                                                        'title': 'Audit logs are enabled and active for all system '
+                                                                 'components and cardholder data.'},
+                                                       {'basis': 'direct',
+                                                        'id': '10.2.1.2',
+                                                        'title': 'Audit logs capture all actions taken by any '
+                                                                 'individual with administrative access, including '
+                                                                 'any interactive use of application or system '
+                                                                 'accounts.'},
+                                                       {'basis': 'direct',
+                                                        'id': '10.2.2',
+                                                        'title': 'Audit logs record sufficient details for each '
+                                                                 'auditable event.'}],
+                                        'soc2_tsc': [{'basis': 'direct',
+                                                      'id': 'CC6.8',
+                                                      'title': 'The entity implements controls to prevent or detect '
+                                                               'and act upon the introduction of unauthorized or '
+                                                               "malicious software to meet the entity's objectives"},
+                                                     {'basis': 'direct',
                                                       'id': 'CC7.1',
                                                       'title': 'To meet its objectives, the entity uses detection '
                                                                'and monitoring procedures to identify (1) changes to '
                                                                'configurations that result in the introduction of '
                                                                'new vulnerabilities, and (2) susceptibilities to '
-                                                               'newly discovered vulnerabilities'}]},
-                           'title': 'Control-plane version supported and patched'},
- 'monitoring-alerting': {'controls': {'disa_k8s_stig': [{'basis': 'direct', 'id': 'SRG-APP-000109-CTR-000215'}],
-                                      'gdpr': [{'basis': 'analog',
-                                                'id': 'Art. 25',
-                                                'title': 'Data protection by design and by default'}],
-                                      'iso27001_2022': [{'basis': 'direct',
-                                                         'id': 'A.8.16',
-                                                         'title': 'Monitoring Activities'}],
-                                      'nist_800_53_r5': [{'basis': 'direct',
-                                                          'id': 'SI-4',
-                                                          'title': 'System Monitoring'},
-                                                         {'basis': 'direct',
-                                                          'id': 'CA-7',
-                                                          'title': 'Continuous Monitoring'},
-                                                         {'basis': 'direct',
-                                                          'id': 'AU-5(2)',
-                                                          'title': 'Real-time Alerts'},
-                                                         {'basis': 'direct',
-                                                          'id': 'AU-6(1)',
-                                                          'title': 'Automated Process Integration'}],
-                                      'nsa_cisa_hardening': [{'basis': 'direct',
-                                                              'id': 'Audit logging and threat detection > Alerting'},
+                                                               'newly discovered vulnerabilities'},
+                                                     {'basis': 'direct',
+                                                      'id': 'CC7.2',
+                                                      'title': 'The entity monitors system components and the '
+                                                               'operation of those components for anomalies that are '
+                                                               'indicative of malicious acts, natural disasters, and '
+                                                               "errors affecting the entity's ability to meet its "
+                                                               'objectives; anomalies are analyzed to determine '
+                                                               'whether they represent security events'}]},
+                           'title': 'API server audit logging enabled with an audit policy'},
+         'autoscaling': {'controls': {'iso27001_2022': [{'basis': 'inferred',
+                                                         'id': 'A.8.6',
+                                                         'title': 'Capacity Management'}],
+                                      'nist_800_53_r5': [{'basis': 'inferred', 'id': 'SC-5(2)'},
+                                                         {'basis': 'inferred',
+                                                          'id': 'CP-2(2)',
+                                                          'title': 'Capacity Planning'}],
+                                      'soc2_tsc': [{'basis': 'section-text',
+                                                    'id': 'A1.1',
+                                                    'title': 'The entity maintains, monitors, and evaluates current '
+                                                             'processing capacity and use of system components '
+                                                             '(infrastructure, data, and software) to manage '
+                                                             'capacity demand and to enable the implementation of '
+                                                             'additional capacity to help meet its objectives'}]},
+                         'title': 'HorizontalPodAutoscaler and cluster autoscaler configured'},
+         'backups': {'controls': {'gdpr': [{'basis': 'analog', 'id': 'Art. 32', 'title': 'Security of processing'}],
+                                  'iso27001_2022': [{'basis': 'analog',
+                                                     'id': 'A.8.13',
+                                                     'title': 'Information Backup'}],
+                                  'nist_800_53_r5': [{'basis': 'direct', 'id': 'CP-9', 'title': 'System Backup'},
+                                                     {'basis': 'direct',
+                                                      'id': 'CP-6',
+                                                      'title': 'Alternate Storage Site'},
+                                                     {'basis': 'direct',
+                                                      'id': 'CP-10',
+                                                      'title': 'System Recovery and Reconstitution'},
+                                                     {'basis': 'direct',
+                                                      'id': 'CP-9(8)',
+                                                      'title': 'Cryptographic Protection'}],
+                                  'soc2_tsc': [{'basis': 'analog',
+                                                'id': 'A1.2',
+                                                'title': 'The entity authorizes, designs, develops or acquires, '
+                                                         'implements, operates, approves, maintains, and monitors '
+                                                         'environmental protections, software, data back-up '
+                                                         'processes, and recovery infrastructure to meet its '
+                                                         'objectives'},
+                                               {'basis': 'analog',
+                                                'id': 'CC7.5',
+                                                'title': 'The entity identifies, develops, and implements activities '
+                                                         'to recover from identified security incidents'}]},
+                     'title': 'etcd snapshots / Velero backups daily with 30-day retention'},
+         'centralized-logging': {'controls': {'disa_k8s_stig': [{'basis': 'direct',
+                                                                 'id': 'SRG-APP-000092-CTR-000165'},
+                                                                {'basis': 'direct',
+                                                                 'id': 'SRG-APP-000111-CTR-000220'},
+                                                                {'basis': 'direct',
+                                                                 'id': 'SRG-APP-000358-CTR-000805'}],
+                                              'gdpr': [{'basis': 'analog',
+                                                        'id': 'Art. 30',
+                                                        'title': 'Records of processing activities'}],
+                                              'iso27001_2022': [{'basis': 'analog',
+                                                                 'id': 'A.8.15',
+                                                                 'title': 'Logging'}],
+                                              'nist_800_53_r5': [{'basis': 'direct',
+                                                                  'id': 'AU-4',
+                                                                  'title': 'Audit Log Storage Capacity'},
+                                                                 {'basis': 'direct',
+                                                                  'id': 'AU-6(3)',
+                                                                  'title': 'Correlate Audit Record Repositories'},
+                                                                 {'basis': 'direct',
+                                                                  'id': 'AU-9(2)',
+                                                                  'title': 'Store on Separate Physical Systems or '
+                                                                           'Components'},
+                                                                 {'basis': 'direct',
+                                                                  'id': 'AU-12(1)',
+                                                                  'title': 'System-wide and Time-correlated Audit '
+                                                                           'Trail'}],
+                                              'nsa_cisa_hardening': [{'basis': 'direct',
+                                                                      'id': 'Audit logging and threat detection > '
+                                                                            'Logging > Worker node and container '
+                                                                            'logging'},
+                                                                     {'basis': 'direct',
+                                                                      'id': 'Audit logging and threat detection > '
+                                                                            'SIEM platforms'},
+                                                                     {'basis': 'direct',
+                                                                      'id': 'Audit logging and threat detection > '
+                                                                            'Fault tolerance'},
+                                                                     {'basis': 'direct',
+                                                                      'id': 'Appendix N: Webhook configuration'}],
+                                              'pci_dss_v4': [{'basis': 'direct',
+                                                              'id': '10.3.3',
+                                                              'title': 'Audit log files, including those for '
+                                                                       'external-facing technologies, are promptly '
+                                                                       'backed up to a secure, central, internal log '
+                                                                       'server(s) or other media that is difficult '
+                                                                       'to modify.'},
                                                              {'basis': 'direct',
-                                                              'id': 'Audit logging and threat detection > Tools'},
-                                                             {'basis': 'direct',
-                                                              'id': 'Audit logging and threat detection > SIEM '
-                                                                    'platforms'}],
-                                      'pci_dss_v4': [{'basis': 'direct',
-                                                      'id': '10.7.2',
-                                                      'title': 'Failures of critical security control systems are '
-                                                               'detected, alerted, and addressed promptly.'},
-                                                     {'basis': 'analog',
-                                                      'id': '10.4.1.1',
-                                                      'title': 'Automated mechanisms are used to perform audit log '
-                                                               'reviews.'}],
-                                      'soc2_tsc': [{'basis': 'analog',
-                                                    'id': 'CC7.2',
-                                                    'title': 'The entity monitors system components and the '
-                                                             'operation of those components for anomalies that are '
-                                                             'indicative of malicious acts, natural disasters, and '
-                                                             "errors affecting the entity's ability to meet its "
-                                                             'objectives; anomalies are analyzed to determine '
-                                                             'whether they represent security events'},
-                                                   {'basis': 'analog',
-                                                    'id': 'CC7.3',
-                                                    'title': 'The entity evaluates security events to determine '
-                                                             'whether they could or have resulted in a failure of '
-                                                             'the entity to meet its objectives (security incidents) '
-                                                             'and, if so, takes actions to prevent or address such '
-                                                             'failures'}]},
-                         'title': 'Monitoring and alerting (Prometheus / Alertmanager with a receiver)'},
- 'multi-zone': {'controls': {'gdpr': [{'basis': 'inferred', 'id': 'Art. 32', 'title': 'Security of processing'}],
-                             'iso27001_2022': [{'basis': 'analog',
-                                                'id': 'A.8.14',
-                                                'title': 'Redundancy of information processing facilities'}],
-                             'nist_800_53_r5': [{'basis': 'analog', 'id': 'SC-36'},
-                                                {'basis': 'analog', 'id': 'SI-13(5)'},
-                                                {'basis': 'analog', 'id': 'SC-5(2)'},
-                                                {'basis': 'analog',
-                                                 'id': 'CP-10',
-                                                 'title': 'System Recovery and Reconstitution'}],
-                             'soc2_tsc': [{'basis': 'inferred',
-                                           'id': 'A1.2',
-                                           'title': 'The entity authorizes, designs, develops or acquires, '
-                                                    'implements, operates, approves, maintains, and monitors '
-                                                    'environmental protections, software, data back-up processes, '
-                                                    'and recovery infrastructure to meet its objectives'}]},
-                'title': 'Multi-zone control plane (3 zones) and workers (>= 2 zones)'},
- 'network-policies-default-deny': {'controls': {'cis_kubernetes': [{'basis': 'direct',
-                                                                    'id': '5.3.1',
-                                                                    'title': 'Ensure that the CNI in use supports '
-                                                                             'Network Policies'},
+                                                              'id': '10.2.1',
+                                                              'title': 'Audit logs are enabled and active for all '
+                                                                       'system components and cardholder data.'}],
+                                              'soc2_tsc': [{'basis': 'analog',
+                                                            'id': 'CC7.2',
+                                                            'title': 'The entity monitors system components and the '
+                                                                     'operation of those components for anomalies '
+                                                                     'that are indicative of malicious acts, natural '
+                                                                     "disasters, and errors affecting the entity's "
+                                                                     'ability to meet its objectives; anomalies are '
+                                                                     'analyzed to determine whether they represent '
+                                                                     'security events'}]},
+                                 'title': 'Centralized (off-node) logging of audit, node and container logs'},
+         'external-secrets-store': {'controls': {'cis_kubernetes': [{'basis': 'direct',
+                                                                     'id': '5.4.2',
+                                                                     'title': 'Consider external secret storage'},
+                                                                    {'basis': 'direct',
+                                                                     'id': '5.4.1',
+                                                                     'title': 'Prefer using secrets as files over '
+                                                                              'secrets as environment variables'}],
+                                                 'disa_k8s_stig': [{'basis': 'direct',
+                                                                    'id': 'V-274883',
+                                                                    'title': 'Sensitive information must be stored '
+                                                                             'using Kubernetes Secrets or an '
+                                                                             'external Secret store provider.'},
                                                                    {'basis': 'direct',
-                                                                    'id': '5.3.2',
-                                                                    'title': 'Ensure that all Namespaces have '
-                                                                             'Network Policies defined'}],
-                                                'disa_k8s_stig': [{'basis': 'direct',
-                                                                   'id': 'SRG-APP-000038-CTR-000105'},
+                                                                    'id': 'V-242415',
+                                                                    'title': 'Secrets in Kubernetes must not be '
+                                                                             'stored as environment variables.'}],
+                                                 'gdpr': [{'basis': 'inferred',
+                                                           'id': 'Art. 32',
+                                                           'title': 'Security of processing'}],
+                                                 'iso27001_2022': [{'basis': 'inferred',
+                                                                    'id': 'A.5.17',
+                                                                    'title': 'Authentication Information'},
+                                                                   {'basis': 'inferred',
+                                                                    'id': 'A.8.24',
+                                                                    'title': 'Use of Cryptography'}],
+                                                 'nist_800_190': [{'basis': 'direct',
+                                                                   'id': '4.1.4',
+                                                                   'title': 'Embedded clear text secrets'}],
+                                                 'nist_800_53_r5': [{'basis': 'direct',
+                                                                     'id': 'SC-28',
+                                                                     'title': 'Protection of Information at Rest'},
+                                                                    {'basis': 'direct', 'id': 'IA-9'},
+                                                                    {'basis': 'direct',
+                                                                     'id': 'SC-17',
+                                                                     'title': 'Public Key Infrastructure '
+                                                                              'Certificates'},
+                                                                    {'basis': 'related',
+                                                                     'id': 'SC-12',
+                                                                     'title': 'Cryptographic Key Establishment and '
+                                                                              'Management'},
+                                                                    {'basis': 'direct',
+                                                                     'id': 'IA-5(1)',
+                                                                     'title': 'Password-based Authentication'}],
+                                                 'nsa_cisa_hardening': [{'basis': 'section-text',
+                                                                         'id': 'Network separation and hardening > '
+                                                                               'Secrets'}],
+                                                 'pci_dss_v4': [{'basis': 'analog',
+                                                                 'id': '8.6.3',
+                                                                 'title': 'Passwords/passphrases for any application '
+                                                                          'and system accounts are protected against '
+                                                                          'misuse.'},
+                                                                {'basis': 'direct',
+                                                                 'id': '8.3.2',
+                                                                 'title': 'Strong cryptography is used to render all '
+                                                                          'authentication factors unreadable during '
+                                                                          'transmission and storage on all system '
+                                                                          'components.'}],
+                                                 'soc2_tsc': [{'basis': 'direct',
+                                                               'id': 'CC6.1',
+                                                               'title': 'The entity implements logical access '
+                                                                        'security software, infrastructure, and '
+                                                                        'architectures over protected information '
+                                                                        'assets to protect them from security events '
+                                                                        "to meet the entity's objectives"},
+                                                              {'basis': 'direct',
+                                                               'id': 'CC6.6',
+                                                               'title': 'The entity implements logical access '
+                                                                        'security measures to protect against '
+                                                                        'threats from sources outside its system '
+                                                                        'boundaries'},
+                                                              {'basis': 'direct',
+                                                               'id': 'CC6.7',
+                                                               'title': 'The entity restricts the transmission, '
+                                                                        'movement, and removal of information to '
+                                                                        'authorized internal and external users and '
+                                                                        'processes, and protects it during '
+                                                                        'transmission, movement, or removal to meet '
+                                                                        "the entity's objectives"}]},
+                                    'title': 'Secrets management via an external store (Vault, cloud secret manager, '
+                                             'ESO/CSI driver)'},
+         'gitops-change-management': {'controls': {'iso27001_2022': [{'basis': 'inferred',
+                                                                      'id': 'A.8.32',
+                                                                      'title': 'Change Management'},
+                                                                     {'basis': 'inferred',
+                                                                      'id': 'A.8.9',
+                                                                      'title': 'Configuration Management'}],
+                                                   'nist_800_53_r5': [{'basis': 'section-text',
+                                                                       'id': 'CM-2',
+                                                                       'title': 'Baseline Configuration'},
+                                                                      {'basis': 'direct',
+                                                                       'id': 'CM-2(2)',
+                                                                       'title': 'Automation Support for Accuracy and '
+                                                                                'Currency'},
+                                                                      {'basis': 'direct',
+                                                                       'id': 'CM-3',
+                                                                       'title': 'Configuration Change Control'},
+                                                                      {'basis': 'direct',
+                                                                       'id': 'CM-3(1)',
+                                                                       'title': 'Automated Documentation, '
+                                                                                'Notification, and Prohibition of '
+                                                                                'Changes'},
+                                                                      {'basis': 'direct',
+                                                                       'id': 'CM-5(1)',
+                                                                       'title': 'Automated Access Enforcement and '
+                                                                                'Audit Records'},
+                                                                      {'basis': 'direct',
+                                                                       'id': 'CM-6',
+                                                                       'title': 'Configuration Settings'},
+                                                                      {'basis': 'direct',
+                                                                       'id': 'CM-3(6)',
+                                                                       'title': 'Cryptography Management'}],
+                                                   'pci_dss_v4': [{'basis': 'inferred',
+                                                                   'id': '6.5.1',
+                                                                   'title': 'Changes to all system components in the '
+                                                                            'production environment are made '
+                                                                            'according to established procedures.'}],
+                                                   'soc2_tsc': [{'basis': 'analog',
+                                                                 'id': 'CC8.1',
+                                                                 'title': 'The entity authorizes, designs, develops '
+                                                                          'or acquires, configures, documents, '
+                                                                          'tests, approves, and implements changes '
+                                                                          'to infrastructure, data, software, and '
+                                                                          'procedures to meet its objectives'}]},
+                                      'title': 'GitOps / change management (declarative config in Git, reconciled)'},
+         'health-probes': {'controls': {'iso27001_2022': [{'basis': 'inferred',
+                                                           'id': 'A.8.14',
+                                                           'title': 'Redundancy of information processing '
+                                                                    'facilities'}],
+                                        'nist_800_53_r5': [{'basis': 'inferred', 'id': 'SI-13'}],
+                                        'soc2_tsc': [{'basis': 'inferred',
+                                                      'id': 'A1.2',
+                                                      'title': 'The entity authorizes, designs, develops or '
+                                                               'acquires, implements, operates, approves, maintains, '
+                                                               'and monitors environmental protections, software, '
+                                                               'data back-up processes, and recovery infrastructure '
+                                                               'to meet its objectives'}]},
+                           'title': 'Liveness/readiness/startup probes on workloads'},
+         'image-scanning-signing': {'controls': {'cis_kubernetes': [{'basis': 'direct',
+                                                                     'id': '5.5.1',
+                                                                     'title': 'Configure Image Provenance using '
+                                                                              'ImagePolicyWebhook admission '
+                                                                              'controller'},
+                                                                    {'basis': 'related',
+                                                                     'id': '1.2.11',
+                                                                     'title': 'Ensure that the admission control '
+                                                                              'plugin AlwaysPullImages is set'}],
+                                                 'disa_k8s_stig': [{'basis': 'direct',
+                                                                    'id': 'SRG-APP-000131-CTR-000285'},
+                                                                   {'basis': 'direct',
+                                                                    'id': 'SRG-APP-000456-CTR-001125'}],
+                                                 'gdpr': [{'basis': 'inferred',
+                                                           'id': 'Art. 32',
+                                                           'title': 'Security of processing'}],
+                                                 'iso27001_2022': [{'basis': 'direct',
+                                                                    'id': 'A.8.7',
+                                                                    'title': 'Protection Against Malware'},
+                                                                   {'basis': 'direct',
+                                                                    'id': 'A.8.9',
+                                                                    'title': 'Configuration Management'},
+                                                                   {'basis': 'inferred',
+                                                                    'id': 'A.8.8',
+                                                                    'title': 'Management of Technical '
+                                                                             'Vulnerabilities'}],
+                                                 'nist_800_190': [{'basis': 'direct',
+                                                                   'id': '4.1.1',
+                                                                   'title': 'Image vulnerabilities'},
                                                                   {'basis': 'direct',
-                                                                   'id': 'SRG-APP-000039-CTR-000110'}],
+                                                                   'id': '4.1.2',
+                                                                   'title': 'Image configuration defects'},
+                                                                  {'basis': 'section-text',
+                                                                   'id': '4.1.5',
+                                                                   'title': 'Use of untrusted images'},
+                                                                  {'basis': 'section-text',
+                                                                   'id': '4.2.2',
+                                                                   'title': 'Stale images in registries'}],
+                                                 'nist_800_53_r5': [{'basis': 'direct',
+                                                                     'id': 'RA-5',
+                                                                     'title': 'Vulnerability Monitoring and '
+                                                                              'Scanning'},
+                                                                    {'basis': 'direct',
+                                                                     'id': 'RA-5(2)',
+                                                                     'title': 'Update Vulnerabilities to Be Scanned'},
+                                                                    {'basis': 'direct',
+                                                                     'id': 'SR-11',
+                                                                     'title': 'Component Authenticity'},
+                                                                    {'basis': 'direct',
+                                                                     'id': 'CM-7(5)',
+                                                                     'title': 'Authorized Software — '
+                                                                              'Allow-by-exception'},
+                                                                    {'basis': 'direct',
+                                                                     'id': 'SI-7(1)',
+                                                                     'title': 'Integrity Checks'},
+                                                                    {'basis': 'direct',
+                                                                     'id': 'SI-2(2)',
+                                                                     'title': 'Automated Flaw Remediation Status'}],
+                                                 'nsa_cisa_hardening': [{'basis': 'direct',
+                                                                         'id': 'Kubernetes Pod security > Building '
+                                                                               'secure container images'},
+                                                                        {'basis': 'direct',
+                                                                         'id': 'Upgrading and application security '
+                                                                               'practices'}],
+                                                 'pci_dss_v4': [{'basis': 'direct',
+                                                                 'id': '11.3.1',
+                                                                 'title': 'Internal vulnerability scans are '
+                                                                          'performed.'}],
+                                                 'soc2_tsc': [{'basis': 'direct',
+                                                               'id': 'CC7.1',
+                                                               'title': 'To meet its objectives, the entity uses '
+                                                                        'detection and monitoring procedures to '
+                                                                        'identify (1) changes to configurations that '
+                                                                        'result in the introduction of new '
+                                                                        'vulnerabilities, and (2) susceptibilities '
+                                                                        'to newly discovered vulnerabilities'},
+                                                              {'basis': 'direct',
+                                                               'id': 'CC6.8',
+                                                               'title': 'The entity implements controls to prevent '
+                                                                        'or detect and act upon the introduction of '
+                                                                        'unauthorized or malicious software to meet '
+                                                                        "the entity's objectives"}]},
+                                    'title': 'Image vulnerability scanning and signed images enforced at admission'},
+         'k8s-version-supported': {'controls': {'disa_k8s_stig': [{'basis': 'direct',
+                                                                   'id': 'V-242443',
+                                                                   'title': 'Kubernetes must contain the latest '
+                                                                            'updates as authorized by IAVMs, CTOs, '
+                                                                            'DTMs, and STIGs.'},
+                                                                  {'basis': 'direct',
+                                                                   'id': 'V-242442',
+                                                                   'title': 'Kubernetes must remove old components '
+                                                                            'after updated versions have been '
+                                                                            'installed.'}],
                                                 'gdpr': [{'basis': 'inferred',
                                                           'id': 'Art. 32',
                                                           'title': 'Security of processing'}],
-                                                'iso27001_2022': [{'basis': 'direct',
-                                                                   'id': 'A.8.20',
-                                                                   'title': 'Network Security'},
-                                                                  {'basis': 'direct',
-                                                                   'id': 'A.8.21',
-                                                                   'title': 'Security of Network Services'},
-                                                                  {'basis': 'direct',
-                                                                   'id': 'A.8.22',
-                                                                   'title': 'Segregation of Networks'}],
-                                                'nist_800_190': [{'basis': 'direct',
-                                                                  'id': '4.3.3',
-                                                                  'title': 'Poorly separated inter-container network '
-                                                                           'traffic'},
-                                                                 {'basis': 'direct',
-                                                                  'id': '4.4.2',
-                                                                  'title': 'Unbounded network access from '
-                                                                           'containers'}],
-                                                'nist_800_53_r5': [{'basis': 'direct',
-                                                                    'id': 'AC-4',
-                                                                    'title': 'Information Flow Enforcement'},
-                                                                   {'basis': 'direct',
-                                                                    'id': 'SC-7',
-                                                                    'title': 'Boundary Protection'},
-                                                                   {'basis': 'direct',
-                                                                    'id': 'SC-7(5)',
-                                                                    'title': 'Deny by Default — Allow by Exception'},
-                                                                   {'basis': 'direct',
-                                                                    'id': 'SC-7(21)',
-                                                                    'title': 'Isolation of System Components'},
-                                                                   {'basis': 'direct',
-                                                                    'id': 'CA-9',
-                                                                    'title': 'Internal System Connections'}],
+                                                'iso27001_2022': [{'basis': 'inferred',
+                                                                   'id': 'A.8.8',
+                                                                   'title': 'Management of Technical '
+                                                                            'Vulnerabilities'}],
+                                                'nist_800_190': [{'basis': 'inferred',
+                                                                  'id': '4.4.1',
+                                                                  'title': 'Vulnerabilities within the runtime '
+                                                                           'software'}],
+                                                'nist_800_53_r5': [{'basis': 'analog',
+                                                                    'id': 'SI-2',
+                                                                    'title': 'Flaw Remediation'},
+                                                                   {'basis': 'analog',
+                                                                    'id': 'SI-2(2)',
+                                                                    'title': 'Automated Flaw Remediation Status'},
+                                                                   {'basis': 'direct', 'id': 'SI-3(10)'}],
                                                 'nsa_cisa_hardening': [{'basis': 'direct',
-                                                                        'id': 'Network separation and hardening > '
-                                                                              'Network policies'},
-                                                                       {'basis': 'direct',
-                                                                        'id': 'Network separation and hardening > '
-                                                                              'Namespaces'}],
+                                                                        'id': 'Upgrading and application security '
+                                                                              'practices'}],
                                                 'pci_dss_v4': [{'basis': 'direct',
-                                                                'id': '1.3.1',
-                                                                'title': 'Inbound traffic to the CDE is restricted '
-                                                                         'to only traffic that is necessary'},
-                                                               {'basis': 'direct',
-                                                                'id': '1.4.1',
-                                                                'title': 'NSCs are implemented between trusted and '
-                                                                         'untrusted networks.'},
-                                                               {'basis': 'direct',
-                                                                'id': '1.2.6',
-                                                                'title': 'Security features are defined and '
-                                                                         'implemented for all services, protocols, '
-                                                                         'and ports that are in use and considered '
-                                                                         'to be insecure, such that the risk is '
-                                                                         'mitigated.'}],
-                                                'soc2_tsc': [{'basis': 'direct',
-                                                              'id': 'CC6.1',
-                                                              'title': 'The entity implements logical access '
-                                                                       'security software, infrastructure, and '
-                                                                       'architectures over protected information '
-                                                                       'assets to protect them from security events '
-                                                                       "to meet the entity's objectives"},
-                                                             {'basis': 'direct',
-                                                              'id': 'CC6.6',
-                                                              'title': 'The entity implements logical access '
-                                                                       'security measures to protect against threats '
-                                                                       'from sources outside its system boundaries'},
-                                                             {'basis': 'direct',
-                                                              'id': 'CC7.2',
-                                                              'title': 'The entity monitors system components and '
-                                                                       'the operation of those components for '
-                                                                       'anomalies that are indicative of malicious '
-                                                                       'acts, natural disasters, and errors '
-                                                                       "affecting the entity's ability to meet its "
-                                                                       'objectives; anomalies are analyzed to '
-                                                                       'determine whether they represent security '
-                                                                       'events'}]},
-                                   'title': 'Default-deny NetworkPolicies in every namespace'},
- 'oidc-sso': {'controls': {'cis_kubernetes': [{'basis': 'direct',
-                                               'id': '3.1.1',
-                                               'title': 'Client certificate authentication should not be used for '
-                                                        'users'},
-                                              {'basis': 'direct',
-                                               'id': '3.1.2',
-                                               'title': 'Service account token authentication should not be used for '
-                                                        'users'},
-                                              {'basis': 'direct',
-                                               'id': '3.1.3',
-                                               'title': 'Bootstrap token authentication should not be used for '
-                                                        'users'},
-                                              {'basis': 'direct',
-                                               'id': '1.2.2',
-                                               'title': 'Ensure that the --token-auth-file parameter is not set'}],
-                           'disa_k8s_stig': [{'basis': 'direct', 'id': 'SRG-APP-000023-CTR-000055'},
-                                             {'basis': 'direct', 'id': 'SRG-APP-000156-CTR-000380'},
-                                             {'basis': 'related',
-                                              'id': 'V-245542',
-                                              'title': 'Kubernetes API Server must disable basic authentication to '
-                                                       'protect information in transit.'},
-                                             {'basis': 'related',
-                                              'id': 'V-245543',
-                                              'title': 'Kubernetes API Server must disable token authentication to '
-                                                       'protect information in transit.'}],
-                           'gdpr': [{'basis': 'analog',
-                                     'id': 'Art. 25',
-                                     'title': 'Data protection by design and by default'}],
-                           'iso27001_2022': [{'basis': 'direct', 'id': 'A.5.16', 'title': 'Identity Management'},
-                                             {'basis': 'analog',
-                                              'id': 'A.5.17',
-                                              'title': 'Authentication Information'},
-                                             {'basis': 'analog', 'id': 'A.8.5', 'title': 'Secure Authentication'}],
-                           'nist_800_190': [{'basis': 'section-text', 'id': '4.3.2', 'title': 'Unauthorized access'}],
-                           'nist_800_53_r5': [{'basis': 'direct',
-                                               'id': 'IA-2',
-                                               'title': 'Identification and Authentication (Organizational Users)'},
-                                              {'basis': 'direct',
-                                               'id': 'IA-2(1)',
-                                               'title': 'Multi-factor Authentication to Privileged Accounts'},
-                                              {'basis': 'direct',
-                                               'id': 'IA-2(2)',
-                                               'title': 'Multi-factor Authentication to Non-privileged Accounts'},
-                                              {'basis': 'section-text',
-                                               'id': 'IA-8',
-                                               'title': 'Identification and Authentication (Non-organizational '
-                                                        'Users)'},
-                                              {'basis': 'direct', 'id': 'AC-2', 'title': 'Account Management'}],
-                           'nsa_cisa_hardening': [{'basis': 'direct',
-                                                   'id': 'Authentication and authorization > Authentication'}],
-                           'pci_dss_v4': [{'basis': 'direct',
-                                           'id': '8.2.1',
-                                           'title': 'All users are assigned a unique ID before access to system '
-                                                    'components or cardholder data is allowed.'},
-                                          {'basis': 'direct',
-                                           'id': '8.2.2',
-                                           'title': 'Group, shared, or generic accounts, or other shared '
-                                                    'authentication credentials are only used when necessary on an '
-                                                    'exception basis, and are managed.'},
-                                          {'basis': 'direct',
-                                           'id': '8.3.4',
-                                           'title': 'Invalid authentication attempts are limited.'},
-                                          {'basis': 'analog',
-                                           'id': '8.4.2',
-                                           'title': 'MFA is implemented for all access into the CDE.'}],
-                           'soc2_tsc': [{'basis': 'inferred',
-                                         'id': 'CC6.1',
-                                         'title': 'The entity implements logical access security software, '
-                                                  'infrastructure, and architectures over protected information '
-                                                  "assets to protect them from security events to meet the entity's "
-                                                  'objectives'},
-                                        {'basis': 'inferred',
-                                         'id': 'CC6.2',
-                                         'title': 'Prior to issuing system credentials and granting system access, '
-                                                  'the entity registers and authorizes new internal and external '
-                                                  'users whose access is administered by the entity'}]},
-              'title': 'OIDC/SSO authentication for humans (no client certs / static tokens for users)'},
- 'pod-disruption-budgets': {'controls': {'iso27001_2022': [{'basis': 'inferred',
-                                                            'id': 'A.8.14',
-                                                            'title': 'Redundancy of information processing '
-                                                                     'facilities'}],
-                                         'nist_800_53_r5': [{'basis': 'inferred', 'id': 'SC-5(2)'}],
-                                         'soc2_tsc': [{'basis': 'inferred',
-                                                       'id': 'A1.2',
-                                                       'title': 'The entity authorizes, designs, develops or '
-                                                                'acquires, implements, operates, approves, '
-                                                                'maintains, and monitors environmental protections, '
-                                                                'software, data back-up processes, and recovery '
-                                                                'infrastructure to meet its objectives'}]},
-                            'title': 'PodDisruptionBudgets for replicated workloads'},
- 'pod-security-standards': {'controls': {'cis_kubernetes': [{'basis': 'direct',
-                                                             'id': '5.2.1',
-                                                             'title': 'Ensure that the cluster has at least one '
-                                                                      'active policy control mechanism in place'},
-                                                            {'basis': 'direct',
-                                                             'id': '5.2.2',
-                                                             'title': 'Minimize the admission of privileged '
-                                                                      'containers'},
-                                                            {'basis': 'direct',
-                                                             'id': '5.2.3',
-                                                             'title': 'Minimize the admission of containers wishing '
-                                                                      'to share the host process ID namespace'},
-                                                            {'basis': 'direct',
-                                                             'id': '5.2.4',
-                                                             'title': 'Minimize the admission of containers wishing '
-                                                                      'to share the host IPC namespace'},
-                                                            {'basis': 'direct',
-                                                             'id': '5.2.5',
-                                                             'title': 'Minimize the admission of containers wishing '
-                                                                      'to share the host network namespace'},
-                                                            {'basis': 'direct',
-                                                             'id': '5.2.6',
-                                                             'title': 'Minimize the admission of containers with '
-                                                                      'allowPrivilegeEscalation'},
-                                                            {'basis': 'direct',
-                                                             'id': '5.2.7',
-                                                             'title': 'Minimize the admission of root containers'},
-                                                            {'basis': 'direct',
-                                                             'id': '5.2.8',
-                                                             'title': 'Minimize the admission of containers with the '
-                                                                      'NET_RAW capability'},
-                                                            {'basis': 'direct',
-                                                             'id': '5.2.9',
-                                                             'title': 'Minimize the admission of containers with '
-                                                                      'capabilities assigned'},
-                                                            {'basis': 'direct',
-                                                             'id': '5.2.10',
-                                                             'title': 'Minimize the admission of Windows HostProcess '
-                                                                      'Containers'},
-                                                            {'basis': 'direct',
-                                                             'id': '5.2.11',
-                                                             'title': 'Minimize the admission of HostPath volumes'},
-                                                            {'basis': 'direct',
-                                                             'id': '5.2.12',
-                                                             'title': 'Minimize the admission of containers which '
-                                                                      'use HostPorts'},
-                                                            {'basis': 'direct',
-                                                             'id': '5.6.2',
-                                                             'title': 'Ensure that the seccomp profile is set to '
-                                                                      'docker/default in your pod definitions'},
-                                                            {'basis': 'direct',
-                                                             'id': '5.6.3',
-                                                             'title': 'Apply Security Context to Your Pods and '
-                                                                      'Containers'}],
-                                         'disa_k8s_stig': [{'basis': 'direct',
-                                                            'id': 'V-254800',
-                                                            'title': 'Kubernetes must have a\xa0Pod Security\xa0'
-                                                                     'Admission control file configured.'},
-                                                           {'basis': 'direct',
-                                                            'id': 'V-254801',
-                                                            'title': 'Kubernetes must enable PodSecurity admission '
-                                                                     'controller on static pods and Kubelets.'},
-                                                           {'basis': 'direct',
-                                                            'id': 'V-242437',
-                                                            'title': 'Kubernetes must have a pod security policy '
-                                                                     'set.'},
-                                                           {'basis': 'direct',
-                                                            'id': 'V-242414',
-                                                            'title': 'The Kubernetes cluster must use non-privileged '
-                                                                     'host ports for user pods.'}],
-                                         'iso27001_2022': [{'basis': 'direct',
-                                                            'id': 'A.8.2',
-                                                            'title': 'Privileged Access Rights'},
-                                                           {'basis': 'direct',
-                                                            'id': 'A.8.3',
-                                                            'title': 'Information Access Restriction'}],
-                                         'nist_800_190': [{'basis': 'direct',
-                                                           'id': '4.1.2',
-                                                           'title': 'Image configuration defects'},
-                                                          {'basis': 'direct',
-                                                           'id': '4.5.5',
-                                                           'title': 'Host file system tampering'},
-                                                          {'basis': 'related',
-                                                           'id': '4.4.3',
-                                                           'title': 'Insecure container runtime configurations'}],
-                                         'nist_800_53_r5': [{'basis': 'direct',
-                                                             'id': 'CM-6',
-                                                             'title': 'Configuration Settings'},
-                                                            {'basis': 'direct',
-                                                             'id': 'CM-7',
-                                                             'title': 'Least Functionality'},
-                                                            {'basis': 'direct', 'id': 'AC-16'}],
-                                         'nsa_cisa_hardening': [{'basis': 'direct',
-                                                                 'id': 'Kubernetes Pod security > Pod security '
-                                                                       'enforcement'},
-                                                                {'basis': 'direct',
-                                                                 'id': 'Kubernetes Pod security > "Non-root" '
-                                                                       'containers and "rootless" container engines'},
-                                                                {'basis': 'direct',
-                                                                 'id': 'Kubernetes Pod security > Immutable '
-                                                                       'container file systems'},
-                                                                {'basis': 'direct',
-                                                                 'id': 'Kubernetes Pod security > Protecting Pod '
-                                                                       'service account tokens'}],
-                                         'pci_dss_v4': [{'basis': 'direct',
-                                                         'id': '7.2.1',
-                                                         'title': 'An access control model is defined and includes '
-                                                                  'granting access'},
-                                                        {'basis': 'direct',
-                                                         'id': '7.2.2',
-                                                         'title': 'Access is assigned to users, including privileged '
-                                                                  'users, based on job classification and function, '
-                                                                  'and least privileges necessary to perform job '
-                                                                  'responsibilities.'}],
-                                         'soc2_tsc': [{'basis': 'inferred',
-                                                       'id': 'CC6.1',
-                                                       'title': 'The entity implements logical access security '
-                                                                'software, infrastructure, and architectures over '
-                                                                'protected information assets to protect them from '
-                                                                "security events to meet the entity's objectives"},
-                                                      {'basis': 'inferred',
-                                                       'id': 'CC6.8',
-                                                       'title': 'The entity implements controls to prevent or detect '
-                                                                'and act upon the introduction of unauthorized or '
-                                                                'malicious software to meet the entity’s '
-                                                                'objectives'}]},
-                            'title': 'Pod Security Standards enforced (restricted/baseline via PSA or equivalent)'},
- 'policy-engine': {'controls': {'cis_kubernetes': [{'basis': 'direct',
-                                                    'id': '5.2.1',
-                                                    'title': 'Ensure that the cluster has at least one active policy '
-                                                             'control mechanism in place'}],
-                                'disa_k8s_stig': [{'basis': 'direct',
-                                                   'id': 'V-242436',
-                                                   'title': 'The Kubernetes API server must have the '
-                                                            'ValidatingAdmissionWebhook enabled.'}],
-                                'iso27001_2022': [{'basis': 'inferred',
-                                                   'id': 'A.8.9',
-                                                   'title': 'Configuration Management'}],
-                                'nist_800_190': [{'basis': 'section-text',
-                                                  'id': '4.4.3',
-                                                  'title': 'Insecure container runtime configurations'},
-                                                 {'basis': 'section-text',
-                                                  'id': '4.1.1',
-                                                  'title': 'Image vulnerabilities'}],
-                                'nist_800_53_r5': [{'basis': 'direct',
-                                                    'id': 'CM-7(5)',
-                                                    'title': 'Authorized Software — Allow-by-exception'},
-                                                   {'basis': 'direct',
-                                                    'id': 'CM-11',
-                                                    'title': 'User-installed Software'},
-                                                   {'basis': 'direct',
-                                                    'id': 'CM-6',
-                                                    'title': 'Configuration Settings'},
-                                                   {'basis': 'direct', 'id': 'CM-7', 'title': 'Least Functionality'},
-                                                   {'basis': 'direct', 'id': 'CM-4', 'title': 'Impact Analyses'}],
-                                'nsa_cisa_hardening': [{'basis': 'direct',
-                                                        'id': 'Kubernetes Pod security > Pod security enforcement'},
-                                                       {'basis': 'section-text',
-                                                        'id': 'Kubernetes Pod security > Building secure container '
-                                                              'images'}],
-                                'pci_dss_v4': [{'basis': 'inferred',
-                                                'id': '2.2.1',
-                                                'title': 'Configuration standards are developed, implemented, and '
-                                                         'maintained'}],
-                                'soc2_tsc': [{'basis': 'inferred',
-                                              'id': 'CC6.8',
-                                              'title': 'The entity implements controls to prevent or detect and act '
-                                                       'upon the introduction of unauthorized or malicious software '
-                                                       'to meet the entity’s objectives'}]},
-                   'title': 'Policy engine present and enforcing (Kyverno / OPA Gatekeeper / '
-                            'ValidatingAdmissionPolicy)'},
- 'rbac-least-privilege': {'controls': {'cis_kubernetes': [{'basis': 'direct',
-                                                           'id': '1.2.6',
-                                                           'title': 'Ensure that the --authorization-mode argument '
-                                                                    'is not set to AlwaysAllow'},
-                                                          {'basis': 'direct',
-                                                           'id': '1.2.7',
-                                                           'title': 'Ensure that the --authorization-mode argument '
-                                                                    'includes Node'},
-                                                          {'basis': 'direct',
-                                                           'id': '1.2.8',
-                                                           'title': 'Ensure that the --authorization-mode argument '
-                                                                    'includes RBAC'},
-                                                          {'basis': 'direct',
-                                                           'id': '4.2.2',
-                                                           'title': 'Ensure that the --authorization-mode argument '
-                                                                    'is not set to AlwaysAllow'},
-                                                          {'basis': 'direct',
-                                                           'id': '5.1.1',
-                                                           'title': 'Ensure that the cluster-admin role is only used '
-                                                                    'where required'},
-                                                          {'basis': 'direct',
-                                                           'id': '5.1.2',
-                                                           'title': 'Minimize access to secrets'},
-                                                          {'basis': 'direct',
-                                                           'id': '5.1.3',
-                                                           'title': 'Minimize wildcard use in Roles and '
-                                                                    'ClusterRoles'},
-                                                          {'basis': 'direct',
-                                                           'id': '5.1.4',
-                                                           'title': 'Minimize access to create pods'},
-                                                          {'basis': 'direct',
-                                                           'id': '5.1.5',
-                                                           'title': 'Ensure that default service accounts are not '
-                                                                    'actively used.'},
-                                                          {'basis': 'direct',
-                                                           'id': '5.1.6',
-                                                           'title': 'Ensure that Service Account Tokens are only '
-                                                                    'mounted where necessary'},
-                                                          {'basis': 'direct',
-                                                           'id': '5.1.7',
-                                                           'title': 'Avoid use of system:masters group'},
-                                                          {'basis': 'direct',
-                                                           'id': '5.1.8',
-                                                           'title': 'Limit use of the Bind, Impersonate and Escalate '
-                                                                    'permissions in the Kubernetes cluster'},
-                                                          {'basis': 'direct',
-                                                           'id': '5.1.9',
-                                                           'title': 'Minimize access to create persistent volumes'},
-                                                          {'basis': 'direct',
-                                                           'id': '5.1.10',
-                                                           'title': 'Minimize access to the proxy sub-resource of '
-                                                                    'nodes'},
-                                                          {'basis': 'direct',
-                                                           'id': '5.1.11',
-                                                           'title': 'Minimize access to the approval sub-resource of '
-                                                                    'certificatesigningrequests objects'},
-                                                          {'basis': 'direct',
-                                                           'id': '5.1.12',
-                                                           'title': 'Minimize access to webhook configuration '
-                                                                    'objects'},
-                                                          {'basis': 'direct',
-                                                           'id': '5.1.13',
-                                                           'title': 'Minimize access to the service account token '
-                                                                    'creation'}],
-                                       'disa_k8s_stig': [{'basis': 'direct',
-                                                          'id': 'V-242382',
-                                                          'title': 'The Kubernetes API Server must enable Node,RBAC '
-                                                                   'as the authorization mode.'},
-                                                         {'basis': 'direct',
-                                                          'id': 'V-242381',
-                                                          'title': 'The Kubernetes Controller Manager must create '
-                                                                   'unique service accounts for each work payload.'},
-                                                         {'basis': 'direct',
-                                                          'id': 'V-274884',
-                                                          'title': 'Kubernetes must limit Secret access on a '
-                                                                   'need-to-know basis.'},
-                                                         {'basis': 'direct', 'id': 'SRG-APP-000340-CTR-000770'},
-                                                         {'basis': 'direct', 'id': 'SRG-APP-000033-CTR-000095'}],
-                                       'gdpr': [{'basis': 'analog',
-                                                 'id': 'Art. 25',
-                                                 'title': 'Data protection by design and by default'}],
-                                       'iso27001_2022': [{'basis': 'direct',
-                                                          'id': 'A.5.15',
-                                                          'title': 'Access Control'},
-                                                         {'basis': 'direct',
-                                                          'id': 'A.5.18',
-                                                          'title': 'Access Rights'},
-                                                         {'basis': 'direct',
-                                                          'id': 'A.5.3',
-                                                          'title': 'Segregation of Duties'},
-                                                         {'basis': 'direct',
-                                                          'id': 'A.8.2',
-                                                          'title': 'Privileged Access Rights'}],
-                                       'nist_800_190': [{'basis': 'direct',
-                                                         'id': '4.3.1',
-                                                         'title': 'Unbounded administrative access'},
-                                                        {'basis': 'direct',
-                                                         'id': '4.3.2',
-                                                         'title': 'Unauthorized access'}],
-                                       'nist_800_53_r5': [{'basis': 'direct',
-                                                           'id': 'AC-3',
-                                                           'title': 'Access Enforcement'},
-                                                          {'basis': 'direct',
-                                                           'id': 'AC-6',
-                                                           'title': 'Least Privilege'},
-                                                          {'basis': 'direct',
-                                                           'id': 'AC-6(10)',
-                                                           'title': 'Prohibit Non-privileged Users from Executing '
-                                                                    'Privileged Functions'},
-                                                          {'basis': 'direct',
-                                                           'id': 'CM-5',
-                                                           'title': 'Access Restrictions for Change'},
-                                                          {'basis': 'direct',
-                                                           'id': 'SC-28(1)',
-                                                           'title': 'Cryptographic Protection'}],
-                                       'nsa_cisa_hardening': [{'basis': 'direct',
-                                                               'id': 'Authentication and authorization > Role-based '
-                                                                     'access control'}],
-                                       'pci_dss_v4': [{'basis': 'direct',
-                                                       'id': '7.2.1',
-                                                       'title': 'An access control model is defined and includes '
-                                                                'granting access'},
-                                                      {'basis': 'direct',
-                                                       'id': '7.2.2',
-                                                       'title': 'Access is assigned to users, including privileged '
-                                                                'users, based on job classification and function, '
-                                                                'and least privileges necessary to perform job '
-                                                                'responsibilities.'},
-                                                      {'basis': 'direct',
-                                                       'id': '7.2.5',
-                                                       'title': 'All application and system accounts and related '
-                                                                'access privileges are assigned and managed.'},
-                                                      {'basis': 'direct',
-                                                       'id': '10.3.1',
-                                                       'title': 'Read access to audit logs files is limited to those '
-                                                                'with a job-related need.'}],
-                                       'soc2_tsc': [{'basis': 'direct',
-                                                     'id': 'CC6.1',
-                                                     'title': 'The entity implements logical access security '
-                                                              'software, infrastructure, and architectures over '
-                                                              'protected information assets to protect them from '
-                                                              "security events to meet the entity's objectives"},
-                                                    {'basis': 'direct',
-                                                     'id': 'CC6.2',
-                                                     'title': 'Prior to issuing system credentials and granting '
-                                                              'system access, the entity registers and authorizes '
-                                                              'new internal and external users whose access is '
-                                                              'administered by the entity'},
-                                                    {'basis': 'direct',
-                                                     'id': 'CC6.7',
-                                                     'title': 'The entity restricts the transmission, movement, and '
-                                                              'removal of information to authorized internal and '
-                                                              'external users and processes, and protects it during '
-                                                              'transmission, movement, or removal to meet the '
-                                                              'entity’s objectives'},
-                                                    {'basis': 'direct',
-                                                     'id': 'CC6.8',
-                                                     'title': 'The entity implements controls to prevent or detect '
-                                                              'and act upon the introduction of unauthorized or '
-                                                              'malicious software to meet the entity’s objectives'},
-                                                    {'basis': 'analog',
-                                                     'id': 'CC6.3',
-                                                     'title': 'The entity authorizes, modifies, or removes access to '
-                                                              'data, software, functions, and other protected '
-                                                              'information assets based on roles, responsibilities, '
-                                                              'or the system design and changes, giving '
-                                                              'consideration to the concepts of least privilege and '
-                                                              'segregation of duties, to meet the entity’s '
-                                                              'objectives'}]},
-                          'title': 'RBAC authorization mode and least privilege (no cluster-admin for humans/SAs '
-                                   'outside system)'},
- 'resource-quotas-limitranges': {'controls': {'cis_kubernetes': [{'basis': 'related',
-                                                                  'id': '4.2.13',
-                                                                  'title': 'Ensure that a limit is set on pod PIDs'}],
-                                              'disa_k8s_stig': [{'basis': 'direct',
-                                                                 'id': 'SRG-APP-000246-CTR-000605'},
-                                                                {'basis': 'direct',
-                                                                 'id': 'SRG-APP-000435-CTR-001070'},
-                                                                {'basis': 'direct',
-                                                                 'id': 'SRG-APP-000450-CTR-001105'}],
-                                              'iso27001_2022': [{'basis': 'inferred',
-                                                                 'id': 'A.8.6',
-                                                                 'title': 'Capacity Management'}],
+                                                                'id': '6.3.3',
+                                                                'title': 'All system components are protected from '
+                                                                         'known vulnerabilities by installing '
+                                                                         'applicable security patches/updates.'}],
+                                                'soc2_tsc': [{'basis': 'analog',
+                                                              'id': 'CC7.1',
+                                                              'title': 'To meet its objectives, the entity uses '
+                                                                       'detection and monitoring procedures to '
+                                                                       'identify (1) changes to configurations that '
+                                                                       'result in the introduction of new '
+                                                                       'vulnerabilities, and (2) susceptibilities to '
+                                                                       'newly discovered vulnerabilities'}]},
+                                   'title': 'Control-plane version supported and patched'},
+         'monitoring-alerting': {'controls': {'disa_k8s_stig': [{'basis': 'direct',
+                                                                 'id': 'SRG-APP-000109-CTR-000215'}],
+                                              'gdpr': [{'basis': 'analog',
+                                                        'id': 'Art. 25',
+                                                        'title': 'Data protection by design and by default'}],
+                                              'iso27001_2022': [{'basis': 'direct',
+                                                                 'id': 'A.8.16',
+                                                                 'title': 'Monitoring Activities'}],
                                               'nist_800_53_r5': [{'basis': 'direct',
-                                                                  'id': 'SC-5',
-                                                                  'title': 'Denial-of-service Protection'},
-                                                                 {'basis': 'direct', 'id': 'SC-6'}],
+                                                                  'id': 'SI-4',
+                                                                  'title': 'System Monitoring'},
+                                                                 {'basis': 'direct',
+                                                                  'id': 'CA-7',
+                                                                  'title': 'Continuous Monitoring'},
+                                                                 {'basis': 'direct',
+                                                                  'id': 'AU-5(2)',
+                                                                  'title': 'Real-time Alerts'},
+                                                                 {'basis': 'direct',
+                                                                  'id': 'AU-6(1)',
+                                                                  'title': 'Automated Process Integration'}],
                                               'nsa_cisa_hardening': [{'basis': 'direct',
-                                                                      'id': 'Network separation and hardening > '
-                                                                            'Resource policies'}],
-                                              'soc2_tsc': [{'basis': 'section-text',
-                                                            'id': 'A1.1',
-                                                            'title': 'The entity maintains, monitors, and evaluates '
-                                                                     'current processing capacity and use of system '
-                                                                     'components (infrastructure, data, and '
-                                                                     'software) to manage capacity demand and to '
-                                                                     'enable the implementation of additional '
-                                                                     'capacity to help meet its objectives'}]},
-                                 'title': 'ResourceQuota and LimitRange in every workload namespace'},
- 'restore-tested': {'controls': {'gdpr': [{'basis': 'inferred', 'id': 'Art. 32', 'title': 'Security of processing'}],
-                                 'iso27001_2022': [{'basis': 'inferred',
-                                                    'id': 'A.8.13',
-                                                    'title': 'Information Backup'}],
-                                 'nist_800_53_r5': [{'basis': 'direct',
-                                                     'id': 'CP-9(1)',
-                                                     'title': 'Testing for Reliability and Integrity'},
-                                                    {'basis': 'section-text',
-                                                     'id': 'CP-4',
-                                                     'title': 'Contingency Plan Testing'},
-                                                    {'basis': 'direct',
-                                                     'id': 'CP-10',
-                                                     'title': 'System Recovery and Reconstitution'}],
-                                 'soc2_tsc': [{'basis': 'section-text',
-                                               'id': 'A1.3',
-                                               'title': 'The entity tests recovery plan procedures supporting system '
-                                                        'recovery to meet its objectives'}]},
-                    'title': 'Backup restore tested periodically'},
- 'runtime-threat-detection': {'controls': {'gdpr': [{'basis': 'inferred',
-                                                     'id': 'Art. 32',
-                                                     'title': 'Security of processing'}],
-                                           'iso27001_2022': [{'basis': 'direct',
-                                                              'id': 'A.8.7',
-                                                              'title': 'Protection Against Malware'},
-                                                             {'basis': 'inferred',
-                                                              'id': 'A.8.16',
-                                                              'title': 'Monitoring Activities'}],
-                                           'nist_800_190': [{'basis': 'direct',
-                                                             'id': '4.4.4',
-                                                             'title': 'App vulnerabilities'}],
-                                           'nist_800_53_r5': [{'basis': 'direct',
-                                                               'id': 'SI-4',
-                                                               'title': 'System Monitoring'},
-                                                              {'basis': 'direct',
-                                                               'id': 'CA-7',
-                                                               'title': 'Continuous Monitoring'},
-                                                              {'basis': 'direct', 'id': 'SI-3(8)'}],
-                                           'nsa_cisa_hardening': [{'basis': 'direct',
-                                                                   'id': 'Audit logging and threat detection > '
-                                                                         'Threat detection'},
-                                                                  {'basis': 'section-text',
-                                                                   'id': 'Audit logging and threat detection > '
-                                                                         'Logging > Seccomp: audit mode'}],
-                                           'pci_dss_v4': [{'basis': 'analog',
-                                                           'id': '11.5.1',
-                                                           'title': 'Intrusion-detection and/or intrusion-prevention '
-                                                                    'techniques are used to detect and/or prevent '
-                                                                    'intrusions into the network.'},
-                                                          {'basis': 'direct',
-                                                           'id': '11.5.1.1',
-                                                           'title': 'Additional requirement for service providers '
-                                                                    'only: Intrusion-detection and/or '
-                                                                    'intrusion-prevention techniques detect, alert '
-                                                                    'on/prevent, and address covert malware '
-                                                                    'communication channels.'}],
-                                           'soc2_tsc': [{'basis': 'analog',
-                                                         'id': 'CC7.2',
-                                                         'title': 'The entity monitors system components and the '
-                                                                  'operation of those components for anomalies that '
-                                                                  'are indicative of malicious acts, natural '
-                                                                  "disasters, and errors affecting the entity's "
-                                                                  'ability to meet its objectives; anomalies are '
-                                                                  'analyzed to determine whether they represent '
-                                                                  'security events'},
+                                                                      'id': 'Audit logging and threat detection > '
+                                                                            'Alerting'},
+                                                                     {'basis': 'direct',
+                                                                      'id': 'Audit logging and threat detection > '
+                                                                            'Tools'},
+                                                                     {'basis': 'direct',
+                                                                      'id': 'Audit logging and threat detection > '
+                                                                            'SIEM platforms'}],
+                                              'pci_dss_v4': [{'basis': 'direct',
+                                                              'id': '10.7.2',
+                                                              'title': 'Failures of critical security control '
+                                                                       'systems are detected, alerted, and addressed '
+                                                                       'promptly.'},
+                                                             {'basis': 'analog',
+                                                              'id': '10.4.1.1',
+                                                              'title': 'Automated mechanisms are used to perform '
+                                                                       'audit log reviews.'}],
+                                              'soc2_tsc': [{'basis': 'analog',
+                                                            'id': 'CC7.2',
+                                                            'title': 'The entity monitors system components and the '
+                                                                     'operation of those components for anomalies '
+                                                                     'that are indicative of malicious acts, natural '
+                                                                     "disasters, and errors affecting the entity's "
+                                                                     'ability to meet its objectives; anomalies are '
+                                                                     'analyzed to determine whether they represent '
+                                                                     'security events'},
+                                                           {'basis': 'analog',
+                                                            'id': 'CC7.3',
+                                                            'title': 'The entity evaluates security events to '
+                                                                     'determine whether they could or have resulted '
+                                                                     'in a failure of the entity to meet its '
+                                                                     'objectives (security incidents) and, if so, '
+                                                                     'takes actions to prevent or address such '
+                                                                     'failures'}]},
+                                 'title': 'Monitoring and alerting (Prometheus / Alertmanager with a receiver)'},
+         'multi-zone': {'controls': {'gdpr': [{'basis': 'inferred',
+                                               'id': 'Art. 32',
+                                               'title': 'Security of processing'}],
+                                     'iso27001_2022': [{'basis': 'analog',
+                                                        'id': 'A.8.14',
+                                                        'title': 'Redundancy of information processing facilities'}],
+                                     'nist_800_53_r5': [{'basis': 'analog', 'id': 'SC-36'},
+                                                        {'basis': 'analog', 'id': 'SI-13(5)'},
+                                                        {'basis': 'analog', 'id': 'SC-5(2)'},
                                                         {'basis': 'analog',
-                                                         'id': 'CC7.3',
-                                                         'title': 'The entity evaluates security events to determine '
-                                                                  'whether they could or have resulted in a failure '
-                                                                  'of the entity to meet its objectives (security '
-                                                                  'incidents) and, if so, takes actions to prevent '
-                                                                  'or address such failures'},
-                                                        {'basis': 'direct',
-                                                         'id': 'CC6.8',
-                                                         'title': 'The entity implements controls to prevent or '
-                                                                  'detect and act upon the introduction of '
-                                                                  'unauthorized or malicious software to meet the '
-                                                                  'entity’s objectives'}]},
-                              'title': 'Runtime threat detection (Falco or equivalent)'},
- 'secrets-encryption-at-rest': {'controls': {'cis_kubernetes': [{'basis': 'direct',
-                                                                 'id': '1.2.27',
-                                                                 'title': 'Ensure that the '
-                                                                          '--encryption-provider-config argument is '
+                                                         'id': 'CP-10',
+                                                         'title': 'System Recovery and Reconstitution'}],
+                                     'soc2_tsc': [{'basis': 'inferred',
+                                                   'id': 'A1.2',
+                                                   'title': 'The entity authorizes, designs, develops or acquires, '
+                                                            'implements, operates, approves, maintains, and monitors '
+                                                            'environmental protections, software, data back-up '
+                                                            'processes, and recovery infrastructure to meet its '
+                                                            'objectives'}]},
+                        'title': 'Multi-zone control plane (3 zones) and workers (>= 2 zones)'},
+         'network-policies-default-deny': {'controls': {'cis_kubernetes': [{'basis': 'direct',
+                                                                            'id': '5.3.1',
+                                                                            'title': 'Ensure that the CNI in use '
+                                                                                     'supports Network Policies'},
+                                                                           {'basis': 'direct',
+                                                                            'id': '5.3.2',
+                                                                            'title': 'Ensure that all Namespaces '
+                                                                                     'have Network Policies '
+                                                                                     'defined'}],
+                                                        'disa_k8s_stig': [{'basis': 'direct',
+                                                                           'id': 'SRG-APP-000038-CTR-000105'},
+                                                                          {'basis': 'direct',
+                                                                           'id': 'SRG-APP-000039-CTR-000110'}],
+                                                        'gdpr': [{'basis': 'inferred',
+                                                                  'id': 'Art. 32',
+                                                                  'title': 'Security of processing'}],
+                                                        'iso27001_2022': [{'basis': 'direct',
+                                                                           'id': 'A.8.20',
+                                                                           'title': 'Network Security'},
+                                                                          {'basis': 'direct',
+                                                                           'id': 'A.8.21',
+                                                                           'title': 'Security of Network Services'},
+                                                                          {'basis': 'direct',
+                                                                           'id': 'A.8.22',
+                                                                           'title': 'Segregation of Networks'}],
+                                                        'nist_800_190': [{'basis': 'direct',
+                                                                          'id': '4.3.3',
+                                                                          'title': 'Poorly separated inter-container '
+                                                                                   'network traffic'},
+                                                                         {'basis': 'direct',
+                                                                          'id': '4.4.2',
+                                                                          'title': 'Unbounded network access from '
+                                                                                   'containers'}],
+                                                        'nist_800_53_r5': [{'basis': 'direct',
+                                                                            'id': 'AC-4',
+                                                                            'title': 'Information Flow Enforcement'},
+                                                                           {'basis': 'direct',
+                                                                            'id': 'SC-7',
+                                                                            'title': 'Boundary Protection'},
+                                                                           {'basis': 'direct',
+                                                                            'id': 'SC-7(5)',
+                                                                            'title': 'Deny by Default — Allow by '
+                                                                                     'Exception'},
+                                                                           {'basis': 'direct',
+                                                                            'id': 'SC-7(21)',
+                                                                            'title': 'Isolation of System '
+                                                                                     'Components'},
+                                                                           {'basis': 'direct',
+                                                                            'id': 'CA-9',
+                                                                            'title': 'Internal System Connections'}],
+                                                        'nsa_cisa_hardening': [{'basis': 'direct',
+                                                                                'id': 'Network separation and '
+                                                                                      'hardening > Network policies'},
+                                                                               {'basis': 'direct',
+                                                                                'id': 'Network separation and '
+                                                                                      'hardening > Namespaces'}],
+                                                        'pci_dss_v4': [{'basis': 'direct',
+                                                                        'id': '1.3.1',
+                                                                        'title': 'Inbound traffic to the CDE is '
+                                                                                 'restricted to only traffic that is '
+                                                                                 'necessary'},
+                                                                       {'basis': 'direct',
+                                                                        'id': '1.4.1',
+                                                                        'title': 'NSCs are implemented between '
+                                                                                 'trusted and untrusted networks.'},
+                                                                       {'basis': 'direct',
+                                                                        'id': '1.2.6',
+                                                                        'title': 'Security features are defined and '
+                                                                                 'implemented for all services, '
+                                                                                 'protocols, and ports that are in '
+                                                                                 'use and considered to be insecure, '
+                                                                                 'such that the risk is mitigated.'}],
+                                                        'soc2_tsc': [{'basis': 'direct',
+                                                                      'id': 'CC6.1',
+                                                                      'title': 'The entity implements logical access '
+                                                                               'security software, infrastructure, '
+                                                                               'and architectures over protected '
+                                                                               'information assets to protect them '
+                                                                               'from security events to meet the '
+                                                                               "entity's objectives"},
+                                                                     {'basis': 'direct',
+                                                                      'id': 'CC6.6',
+                                                                      'title': 'The entity implements logical access '
+                                                                               'security measures to protect against '
+                                                                               'threats from sources outside its '
+                                                                               'system boundaries'},
+                                                                     {'basis': 'direct',
+                                                                      'id': 'CC7.2',
+                                                                      'title': 'The entity monitors system '
+                                                                               'components and the operation of '
+                                                                               'those components for anomalies that '
+                                                                               'are indicative of malicious acts, '
+                                                                               'natural disasters, and errors '
+                                                                               "affecting the entity's ability to "
+                                                                               'meet its objectives; anomalies are '
+                                                                               'analyzed to determine whether they '
+                                                                               'represent security events'}]},
+                                           'title': 'Default-deny NetworkPolicies in every namespace'},
+         'oidc-sso': {'controls': {'cis_kubernetes': [{'basis': 'direct',
+                                                       'id': '3.1.1',
+                                                       'title': 'Client certificate authentication should not be '
+                                                                'used for users'},
+                                                      {'basis': 'direct',
+                                                       'id': '3.1.2',
+                                                       'title': 'Service account token authentication should not be '
+                                                                'used for users'},
+                                                      {'basis': 'direct',
+                                                       'id': '3.1.3',
+                                                       'title': 'Bootstrap token authentication should not be used '
+                                                                'for users'},
+                                                      {'basis': 'direct',
+                                                       'id': '1.2.2',
+                                                       'title': 'Ensure that the --token-auth-file parameter is not '
+                                                                'set'}],
+                                   'disa_k8s_stig': [{'basis': 'direct', 'id': 'SRG-APP-000023-CTR-000055'},
+                                                     {'basis': 'direct', 'id': 'SRG-APP-000156-CTR-000380'},
+                                                     {'basis': 'related',
+                                                      'id': 'V-245542',
+                                                      'title': 'Kubernetes API Server must disable basic '
+                                                               'authentication to protect information in transit.'},
+                                                     {'basis': 'related',
+                                                      'id': 'V-245543',
+                                                      'title': 'Kubernetes API Server must disable token '
+                                                               'authentication to protect information in transit.'}],
+                                   'gdpr': [{'basis': 'analog',
+                                             'id': 'Art. 25',
+                                             'title': 'Data protection by design and by default'}],
+                                   'iso27001_2022': [{'basis': 'direct',
+                                                      'id': 'A.5.16',
+                                                      'title': 'Identity Management'},
+                                                     {'basis': 'analog',
+                                                      'id': 'A.5.17',
+                                                      'title': 'Authentication Information'},
+                                                     {'basis': 'analog',
+                                                      'id': 'A.8.5',
+                                                      'title': 'Secure Authentication'}],
+                                   'nist_800_190': [{'basis': 'section-text',
+                                                     'id': '4.3.2',
+                                                     'title': 'Unauthorized access'}],
+                                   'nist_800_53_r5': [{'basis': 'direct',
+                                                       'id': 'IA-2',
+                                                       'title': 'Identification and Authentication (Organizational '
+                                                                'Users)'},
+                                                      {'basis': 'direct',
+                                                       'id': 'IA-2(1)',
+                                                       'title': 'Multi-factor Authentication to Privileged Accounts'},
+                                                      {'basis': 'direct',
+                                                       'id': 'IA-2(2)',
+                                                       'title': 'Multi-factor Authentication to Non-privileged '
+                                                                'Accounts'},
+                                                      {'basis': 'section-text',
+                                                       'id': 'IA-8',
+                                                       'title': 'Identification and Authentication '
+                                                                '(Non-organizational Users)'},
+                                                      {'basis': 'direct',
+                                                       'id': 'AC-2',
+                                                       'title': 'Account Management'}],
+                                   'nsa_cisa_hardening': [{'basis': 'direct',
+                                                           'id': 'Authentication and authorization > '
+                                                                 'Authentication'}],
+                                   'pci_dss_v4': [{'basis': 'direct',
+                                                   'id': '8.2.1',
+                                                   'title': 'All users are assigned a unique ID before access to '
+                                                            'system components or cardholder data is allowed.'},
+                                                  {'basis': 'direct',
+                                                   'id': '8.2.2',
+                                                   'title': 'Group, shared, or generic accounts, or other shared '
+                                                            'authentication credentials are only used when necessary '
+                                                            'on an exception basis, and are managed.'},
+                                                  {'basis': 'direct',
+                                                   'id': '8.3.4',
+                                                   'title': 'Invalid authentication attempts are limited.'},
+                                                  {'basis': 'analog',
+                                                   'id': '8.4.2',
+                                                   'title': 'MFA is implemented for all access into the CDE.'}],
+                                   'soc2_tsc': [{'basis': 'inferred',
+                                                 'id': 'CC6.1',
+                                                 'title': 'The entity implements logical access security software, '
+                                                          'infrastructure, and architectures over protected '
+                                                          'information assets to protect them from security events '
+                                                          "to meet the entity's objectives"},
+                                                {'basis': 'inferred',
+                                                 'id': 'CC6.2',
+                                                 'title': 'Prior to issuing system credentials and granting system '
+                                                          'access, the entity registers and authorizes new internal '
+                                                          'and external users whose access is administered by the '
+                                                          'entity'}]},
+                      'title': 'OIDC/SSO authentication for humans (no client certs / static tokens for users)'},
+         'pod-disruption-budgets': {'controls': {'iso27001_2022': [{'basis': 'inferred',
+                                                                    'id': 'A.8.14',
+                                                                    'title': 'Redundancy of information processing '
+                                                                             'facilities'}],
+                                                 'nist_800_53_r5': [{'basis': 'inferred', 'id': 'SC-5(2)'}],
+                                                 'soc2_tsc': [{'basis': 'inferred',
+                                                               'id': 'A1.2',
+                                                               'title': 'The entity authorizes, designs, develops or '
+                                                                        'acquires, implements, operates, approves, '
+                                                                        'maintains, and monitors environmental '
+                                                                        'protections, software, data back-up '
+                                                                        'processes, and recovery infrastructure to '
+                                                                        'meet its objectives'}]},
+                                    'title': 'PodDisruptionBudgets for replicated workloads'},
+         'pod-security-standards': {'controls': {'cis_kubernetes': [{'basis': 'direct',
+                                                                     'id': '5.2.1',
+                                                                     'title': 'Ensure that the cluster has at least '
+                                                                              'one active policy control mechanism '
+                                                                              'in place'},
+                                                                    {'basis': 'direct',
+                                                                     'id': '5.2.2',
+                                                                     'title': 'Minimize the admission of privileged '
+                                                                              'containers'},
+                                                                    {'basis': 'direct',
+                                                                     'id': '5.2.3',
+                                                                     'title': 'Minimize the admission of containers '
+                                                                              'wishing to share the host process ID '
+                                                                              'namespace'},
+                                                                    {'basis': 'direct',
+                                                                     'id': '5.2.4',
+                                                                     'title': 'Minimize the admission of containers '
+                                                                              'wishing to share the host IPC '
+                                                                              'namespace'},
+                                                                    {'basis': 'direct',
+                                                                     'id': '5.2.5',
+                                                                     'title': 'Minimize the admission of containers '
+                                                                              'wishing to share the host network '
+                                                                              'namespace'},
+                                                                    {'basis': 'direct',
+                                                                     'id': '5.2.6',
+                                                                     'title': 'Minimize the admission of containers '
+                                                                              'with allowPrivilegeEscalation'},
+                                                                    {'basis': 'direct',
+                                                                     'id': '5.2.7',
+                                                                     'title': 'Minimize the admission of root '
+                                                                              'containers'},
+                                                                    {'basis': 'direct',
+                                                                     'id': '5.2.8',
+                                                                     'title': 'Minimize the admission of containers '
+                                                                              'with the NET_RAW capability'},
+                                                                    {'basis': 'direct',
+                                                                     'id': '5.2.9',
+                                                                     'title': 'Minimize the admission of containers '
+                                                                              'with capabilities assigned'},
+                                                                    {'basis': 'direct',
+                                                                     'id': '5.2.10',
+                                                                     'title': 'Minimize the admission of Windows '
+                                                                              'HostProcess Containers'},
+                                                                    {'basis': 'direct',
+                                                                     'id': '5.2.11',
+                                                                     'title': 'Minimize the admission of HostPath '
+                                                                              'volumes'},
+                                                                    {'basis': 'direct',
+                                                                     'id': '5.2.12',
+                                                                     'title': 'Minimize the admission of containers '
+                                                                              'which use HostPorts'},
+                                                                    {'basis': 'direct',
+                                                                     'id': '5.6.2',
+                                                                     'title': 'Ensure that the seccomp profile is '
+                                                                              'set to docker/default in your pod '
+                                                                              'definitions'},
+                                                                    {'basis': 'direct',
+                                                                     'id': '5.6.3',
+                                                                     'title': 'Apply Security Context to Your Pods '
+                                                                              'and Containers'}],
+                                                 'disa_k8s_stig': [{'basis': 'direct',
+                                                                    'id': 'V-254800',
+                                                                    'title': 'Kubernetes must have a\xa0Pod '
+                                                                             'Security\xa0Admission control file '
+                                                                             'configured.'},
+                                                                   {'basis': 'direct',
+                                                                    'id': 'V-254801',
+                                                                    'title': 'Kubernetes must enable PodSecurity '
+                                                                             'admission controller on static pods '
+                                                                             'and Kubelets.'},
+                                                                   {'basis': 'direct',
+                                                                    'id': 'V-242437',
+                                                                    'title': 'Kubernetes must have a pod security '
+                                                                             'policy set.'},
+                                                                   {'basis': 'direct',
+                                                                    'id': 'V-242414',
+                                                                    'title': 'The Kubernetes cluster must use '
+                                                                             'non-privileged host ports for user '
+                                                                             'pods.'}],
+                                                 'iso27001_2022': [{'basis': 'direct',
+                                                                    'id': 'A.8.2',
+                                                                    'title': 'Privileged Access Rights'},
+                                                                   {'basis': 'direct',
+                                                                    'id': 'A.8.3',
+                                                                    'title': 'Information Access Restriction'}],
+                                                 'nist_800_190': [{'basis': 'direct',
+                                                                   'id': '4.1.2',
+                                                                   'title': 'Image configuration defects'},
+                                                                  {'basis': 'direct',
+                                                                   'id': '4.5.5',
+                                                                   'title': 'Host file system tampering'},
+                                                                  {'basis': 'related',
+                                                                   'id': '4.4.3',
+                                                                   'title': 'Insecure container runtime '
+                                                                            'configurations'}],
+                                                 'nist_800_53_r5': [{'basis': 'direct',
+                                                                     'id': 'CM-6',
+                                                                     'title': 'Configuration Settings'},
+                                                                    {'basis': 'direct',
+                                                                     'id': 'CM-7',
+                                                                     'title': 'Least Functionality'},
+                                                                    {'basis': 'direct', 'id': 'AC-16'}],
+                                                 'nsa_cisa_hardening': [{'basis': 'direct',
+                                                                         'id': 'Kubernetes Pod security > Pod '
+                                                                               'security enforcement'},
+                                                                        {'basis': 'direct',
+                                                                         'id': 'Kubernetes Pod security > "Non-root" '
+                                                                               'containers and "rootless" container '
+                                                                               'engines'},
+                                                                        {'basis': 'direct',
+                                                                         'id': 'Kubernetes Pod security > Immutable '
+                                                                               'container file systems'},
+                                                                        {'basis': 'direct',
+                                                                         'id': 'Kubernetes Pod security > Protecting '
+                                                                               'Pod service account tokens'}],
+                                                 'pci_dss_v4': [{'basis': 'direct',
+                                                                 'id': '7.2.1',
+                                                                 'title': 'An access control model is defined and '
+                                                                          'includes granting access'},
+                                                                {'basis': 'direct',
+                                                                 'id': '7.2.2',
+                                                                 'title': 'Access is assigned to users, including '
+                                                                          'privileged users, based on job '
+                                                                          'classification and function, and least '
+                                                                          'privileges necessary to perform job '
+                                                                          'responsibilities.'}],
+                                                 'soc2_tsc': [{'basis': 'inferred',
+                                                               'id': 'CC6.1',
+                                                               'title': 'The entity implements logical access '
+                                                                        'security software, infrastructure, and '
+                                                                        'architectures over protected information '
+                                                                        'assets to protect them from security events '
+                                                                        "to meet the entity's objectives"},
+                                                              {'basis': 'inferred',
+                                                               'id': 'CC6.8',
+                                                               'title': 'The entity implements controls to prevent '
+                                                                        'or detect and act upon the introduction of '
+                                                                        'unauthorized or malicious software to meet '
+                                                                        "the entity's objectives"}]},
+                                    'title': 'Pod Security Standards enforced (restricted/baseline via PSA or '
+                                             'equivalent)'},
+         'policy-engine': {'controls': {'cis_kubernetes': [{'basis': 'direct',
+                                                            'id': '5.2.1',
+                                                            'title': 'Ensure that the cluster has at least one '
+                                                                     'active policy control mechanism in place'}],
+                                        'disa_k8s_stig': [{'basis': 'direct',
+                                                           'id': 'V-242436',
+                                                           'title': 'The Kubernetes API server must have the '
+                                                                    'ValidatingAdmissionWebhook enabled.'}],
+                                        'iso27001_2022': [{'basis': 'inferred',
+                                                           'id': 'A.8.9',
+                                                           'title': 'Configuration Management'}],
+                                        'nist_800_190': [{'basis': 'section-text',
+                                                          'id': '4.4.3',
+                                                          'title': 'Insecure container runtime configurations'},
+                                                         {'basis': 'section-text',
+                                                          'id': '4.1.1',
+                                                          'title': 'Image vulnerabilities'}],
+                                        'nist_800_53_r5': [{'basis': 'direct',
+                                                            'id': 'CM-7(5)',
+                                                            'title': 'Authorized Software — Allow-by-exception'},
+                                                           {'basis': 'direct',
+                                                            'id': 'CM-11',
+                                                            'title': 'User-installed Software'},
+                                                           {'basis': 'direct',
+                                                            'id': 'CM-6',
+                                                            'title': 'Configuration Settings'},
+                                                           {'basis': 'direct',
+                                                            'id': 'CM-7',
+                                                            'title': 'Least Functionality'},
+                                                           {'basis': 'direct',
+                                                            'id': 'CM-4',
+                                                            'title': 'Impact Analyses'}],
+                                        'nsa_cisa_hardening': [{'basis': 'direct',
+                                                                'id': 'Kubernetes Pod security > Pod security '
+                                                                      'enforcement'},
+                                                               {'basis': 'section-text',
+                                                                'id': 'Kubernetes Pod security > Building secure '
+                                                                      'container images'}],
+                                        'pci_dss_v4': [{'basis': 'inferred',
+                                                        'id': '2.2.1',
+                                                        'title': 'Configuration standards are developed, '
+                                                                 'implemented, and maintained'}],
+                                        'soc2_tsc': [{'basis': 'inferred',
+                                                      'id': 'CC6.8',
+                                                      'title': 'The entity implements controls to prevent or detect '
+                                                               'and act upon the introduction of unauthorized or '
+                                                               "malicious software to meet the entity's "
+                                                               'objectives'}]},
+                           'title': 'Policy engine present and enforcing (Kyverno / OPA Gatekeeper / '
+                                    'ValidatingAdmissionPolicy)'},
+         'rbac-least-privilege': {'controls': {'cis_kubernetes': [{'basis': 'direct',
+                                                                   'id': '1.2.6',
+                                                                   'title': 'Ensure that the --authorization-mode '
+                                                                            'argument is not set to AlwaysAllow'},
+                                                                  {'basis': 'direct',
+                                                                   'id': '1.2.7',
+                                                                   'title': 'Ensure that the --authorization-mode '
+                                                                            'argument includes Node'},
+                                                                  {'basis': 'direct',
+                                                                   'id': '1.2.8',
+                                                                   'title': 'Ensure that the --authorization-mode '
+                                                                            'argument includes RBAC'},
+                                                                  {'basis': 'direct',
+                                                                   'id': '4.2.2',
+                                                                   'title': 'Ensure that the --authorization-mode '
+                                                                            'argument is not set to AlwaysAllow'},
+                                                                  {'basis': 'direct',
+                                                                   'id': '5.1.1',
+                                                                   'title': 'Ensure that the cluster-admin role is '
+                                                                            'only used where required'},
+                                                                  {'basis': 'direct',
+                                                                   'id': '5.1.2',
+                                                                   'title': 'Minimize access to secrets'},
+                                                                  {'basis': 'direct',
+                                                                   'id': '5.1.3',
+                                                                   'title': 'Minimize wildcard use in Roles and '
+                                                                            'ClusterRoles'},
+                                                                  {'basis': 'direct',
+                                                                   'id': '5.1.4',
+                                                                   'title': 'Minimize access to create pods'},
+                                                                  {'basis': 'direct',
+                                                                   'id': '5.1.5',
+                                                                   'title': 'Ensure that default service accounts '
+                                                                            'are not actively used.'},
+                                                                  {'basis': 'direct',
+                                                                   'id': '5.1.6',
+                                                                   'title': 'Ensure that Service Account Tokens are '
+                                                                            'only mounted where necessary'},
+                                                                  {'basis': 'direct',
+                                                                   'id': '5.1.7',
+                                                                   'title': 'Avoid use of system:masters group'},
+                                                                  {'basis': 'direct',
+                                                                   'id': '5.1.8',
+                                                                   'title': 'Limit use of the Bind, Impersonate and '
+                                                                            'Escalate permissions in the Kubernetes '
+                                                                            'cluster'},
+                                                                  {'basis': 'direct',
+                                                                   'id': '5.1.9',
+                                                                   'title': 'Minimize access to create persistent '
+                                                                            'volumes'},
+                                                                  {'basis': 'direct',
+                                                                   'id': '5.1.10',
+                                                                   'title': 'Minimize access to the proxy '
+                                                                            'sub-resource of nodes'},
+                                                                  {'basis': 'direct',
+                                                                   'id': '5.1.11',
+                                                                   'title': 'Minimize access to the approval '
+                                                                            'sub-resource of '
+                                                                            'certificatesigningrequests objects'},
+                                                                  {'basis': 'direct',
+                                                                   'id': '5.1.12',
+                                                                   'title': 'Minimize access to webhook '
+                                                                            'configuration objects'},
+                                                                  {'basis': 'direct',
+                                                                   'id': '5.1.13',
+                                                                   'title': 'Minimize access to the service account '
+                                                                            'token creation'}],
+                                               'disa_k8s_stig': [{'basis': 'direct',
+                                                                  'id': 'V-242382',
+                                                                  'title': 'The Kubernetes API Server must enable '
+                                                                           'Node,RBAC as the authorization mode.'},
+                                                                 {'basis': 'direct',
+                                                                  'id': 'V-242381',
+                                                                  'title': 'The Kubernetes Controller Manager must '
+                                                                           'create unique service accounts for each '
+                                                                           'work payload.'},
+                                                                 {'basis': 'direct',
+                                                                  'id': 'V-274884',
+                                                                  'title': 'Kubernetes must limit Secret access on a '
+                                                                           'need-to-know basis.'},
+                                                                 {'basis': 'direct',
+                                                                  'id': 'SRG-APP-000340-CTR-000770'},
+                                                                 {'basis': 'direct',
+                                                                  'id': 'SRG-APP-000033-CTR-000095'}],
+                                               'gdpr': [{'basis': 'analog',
+                                                         'id': 'Art. 25',
+                                                         'title': 'Data protection by design and by default'}],
+                                               'iso27001_2022': [{'basis': 'direct',
+                                                                  'id': 'A.5.15',
+                                                                  'title': 'Access Control'},
+                                                                 {'basis': 'direct',
+                                                                  'id': 'A.5.18',
+                                                                  'title': 'Access Rights'},
+                                                                 {'basis': 'direct',
+                                                                  'id': 'A.5.3',
+                                                                  'title': 'Segregation of Duties'},
+                                                                 {'basis': 'direct',
+                                                                  'id': 'A.8.2',
+                                                                  'title': 'Privileged Access Rights'}],
+                                               'nist_800_190': [{'basis': 'direct',
+                                                                 'id': '4.3.1',
+                                                                 'title': 'Unbounded administrative access'},
+                                                                {'basis': 'direct',
+                                                                 'id': '4.3.2',
+                                                                 'title': 'Unauthorized access'}],
+                                               'nist_800_53_r5': [{'basis': 'direct',
+                                                                   'id': 'AC-3',
+                                                                   'title': 'Access Enforcement'},
+                                                                  {'basis': 'direct',
+                                                                   'id': 'AC-6',
+                                                                   'title': 'Least Privilege'},
+                                                                  {'basis': 'direct',
+                                                                   'id': 'AC-6(10)',
+                                                                   'title': 'Prohibit Non-privileged Users from '
+                                                                            'Executing Privileged Functions'},
+                                                                  {'basis': 'direct',
+                                                                   'id': 'CM-5',
+                                                                   'title': 'Access Restrictions for Change'},
+                                                                  {'basis': 'direct',
+                                                                   'id': 'SC-28(1)',
+                                                                   'title': 'Cryptographic Protection'}],
+                                               'nsa_cisa_hardening': [{'basis': 'direct',
+                                                                       'id': 'Authentication and authorization > '
+                                                                             'Role-based access control'}],
+                                               'pci_dss_v4': [{'basis': 'direct',
+                                                               'id': '7.2.1',
+                                                               'title': 'An access control model is defined and '
+                                                                        'includes granting access'},
+                                                              {'basis': 'direct',
+                                                               'id': '7.2.2',
+                                                               'title': 'Access is assigned to users, including '
+                                                                        'privileged users, based on job '
+                                                                        'classification and function, and least '
+                                                                        'privileges necessary to perform job '
+                                                                        'responsibilities.'},
+                                                              {'basis': 'direct',
+                                                               'id': '7.2.5',
+                                                               'title': 'All application and system accounts and '
+                                                                        'related access privileges are assigned and '
+                                                                        'managed.'},
+                                                              {'basis': 'direct',
+                                                               'id': '10.3.1',
+                                                               'title': 'Read access to audit logs files is limited '
+                                                                        'to those with a job-related need.'}],
+                                               'soc2_tsc': [{'basis': 'direct',
+                                                             'id': 'CC6.1',
+                                                             'title': 'The entity implements logical access security '
+                                                                      'software, infrastructure, and architectures '
+                                                                      'over protected information assets to protect '
+                                                                      'them from security events to meet the '
+                                                                      "entity's objectives"},
+                                                            {'basis': 'direct',
+                                                             'id': 'CC6.2',
+                                                             'title': 'Prior to issuing system credentials and '
+                                                                      'granting system access, the entity registers '
+                                                                      'and authorizes new internal and external '
+                                                                      'users whose access is administered by the '
+                                                                      'entity'},
+                                                            {'basis': 'direct',
+                                                             'id': 'CC6.7',
+                                                             'title': 'The entity restricts the transmission, '
+                                                                      'movement, and removal of information to '
+                                                                      'authorized internal and external users and '
+                                                                      'processes, and protects it during '
+                                                                      'transmission, movement, or removal to meet '
+                                                                      "the entity's objectives"},
+                                                            {'basis': 'direct',
+                                                             'id': 'CC6.8',
+                                                             'title': 'The entity implements controls to prevent or '
+                                                                      'detect and act upon the introduction of '
+                                                                      'unauthorized or malicious software to meet '
+                                                                      "the entity's objectives"},
+                                                            {'basis': 'analog',
+                                                             'id': 'CC6.3',
+                                                             'title': 'The entity authorizes, modifies, or removes '
+                                                                      'access to data, software, functions, and '
+                                                                      'other protected information assets based on '
+                                                                      'roles, responsibilities, or the system design '
+                                                                      'and changes, giving consideration to the '
+                                                                      'concepts of least privilege and segregation '
+                                                                      "of duties, to meet the entity's objectives"}]},
+                                  'title': 'RBAC authorization mode and least privilege (no cluster-admin for '
+                                           'humans/SAs outside system)'},
+         'resource-quotas-limitranges': {'controls': {'cis_kubernetes': [{'basis': 'related',
+                                                                          'id': '4.2.13',
+                                                                          'title': 'Ensure that a limit is set on '
+                                                                                   'pod PIDs'}],
+                                                      'disa_k8s_stig': [{'basis': 'direct',
+                                                                         'id': 'SRG-APP-000246-CTR-000605'},
+                                                                        {'basis': 'direct',
+                                                                         'id': 'SRG-APP-000435-CTR-001070'},
+                                                                        {'basis': 'direct',
+                                                                         'id': 'SRG-APP-000450-CTR-001105'}],
+                                                      'iso27001_2022': [{'basis': 'inferred',
+                                                                         'id': 'A.8.6',
+                                                                         'title': 'Capacity Management'}],
+                                                      'nist_800_53_r5': [{'basis': 'direct',
+                                                                          'id': 'SC-5',
+                                                                          'title': 'Denial-of-service Protection'},
+                                                                         {'basis': 'direct', 'id': 'SC-6'}],
+                                                      'nsa_cisa_hardening': [{'basis': 'direct',
+                                                                              'id': 'Network separation and '
+                                                                                    'hardening > Resource policies'}],
+                                                      'soc2_tsc': [{'basis': 'section-text',
+                                                                    'id': 'A1.1',
+                                                                    'title': 'The entity maintains, monitors, and '
+                                                                             'evaluates current processing capacity '
+                                                                             'and use of system components '
+                                                                             '(infrastructure, data, and software) '
+                                                                             'to manage capacity demand and to '
+                                                                             'enable the implementation of '
+                                                                             'additional capacity to help meet its '
+                                                                             'objectives'}]},
+                                         'title': 'ResourceQuota and LimitRange in every workload namespace'},
+         'restore-tested': {'controls': {'gdpr': [{'basis': 'inferred',
+                                                   'id': 'Art. 32',
+                                                   'title': 'Security of processing'}],
+                                         'iso27001_2022': [{'basis': 'inferred',
+                                                            'id': 'A.8.13',
+                                                            'title': 'Information Backup'}],
+                                         'nist_800_53_r5': [{'basis': 'direct',
+                                                             'id': 'CP-9(1)',
+                                                             'title': 'Testing for Reliability and Integrity'},
+                                                            {'basis': 'section-text',
+                                                             'id': 'CP-4',
+                                                             'title': 'Contingency Plan Testing'},
+                                                            {'basis': 'direct',
+                                                             'id': 'CP-10',
+                                                             'title': 'System Recovery and Reconstitution'}],
+                                         'soc2_tsc': [{'basis': 'section-text',
+                                                       'id': 'A1.3',
+                                                       'title': 'The entity tests recovery plan procedures '
+                                                                'supporting system recovery to meet its '
+                                                                'objectives'}]},
+                            'title': 'Backup restore tested periodically'},
+         'runtime-threat-detection': {'controls': {'gdpr': [{'basis': 'inferred',
+                                                             'id': 'Art. 32',
+                                                             'title': 'Security of processing'}],
+                                                   'iso27001_2022': [{'basis': 'direct',
+                                                                      'id': 'A.8.7',
+                                                                      'title': 'Protection Against Malware'},
+                                                                     {'basis': 'inferred',
+                                                                      'id': 'A.8.16',
+                                                                      'title': 'Monitoring Activities'}],
+                                                   'nist_800_190': [{'basis': 'direct',
+                                                                     'id': '4.4.4',
+                                                                     'title': 'App vulnerabilities'}],
+                                                   'nist_800_53_r5': [{'basis': 'direct',
+                                                                       'id': 'SI-4',
+                                                                       'title': 'System Monitoring'},
+                                                                      {'basis': 'direct',
+                                                                       'id': 'CA-7',
+                                                                       'title': 'Continuous Monitoring'},
+                                                                      {'basis': 'direct', 'id': 'SI-3(8)'}],
+                                                   'nsa_cisa_hardening': [{'basis': 'direct',
+                                                                           'id': 'Audit logging and threat detection '
+                                                                                 '> Threat detection'},
+                                                                          {'basis': 'section-text',
+                                                                           'id': 'Audit logging and threat detection '
+                                                                                 '> Logging > Seccomp: audit mode'}],
+                                                   'pci_dss_v4': [{'basis': 'analog',
+                                                                   'id': '11.5.1',
+                                                                   'title': 'Intrusion-detection and/or '
+                                                                            'intrusion-prevention techniques are '
+                                                                            'used to detect and/or prevent '
+                                                                            'intrusions into the network.'},
+                                                                  {'basis': 'direct',
+                                                                   'id': '11.5.1.1',
+                                                                   'title': 'Additional requirement for service '
+                                                                            'providers only: Intrusion-detection '
+                                                                            'and/or intrusion-prevention techniques '
+                                                                            'detect, alert on/prevent, and address '
+                                                                            'covert malware communication '
+                                                                            'channels.'}],
+                                                   'soc2_tsc': [{'basis': 'analog',
+                                                                 'id': 'CC7.2',
+                                                                 'title': 'The entity monitors system components and '
+                                                                          'the operation of those components for '
+                                                                          'anomalies that are indicative of '
+                                                                          'malicious acts, natural disasters, and '
+                                                                          "errors affecting the entity's ability to "
+                                                                          'meet its objectives; anomalies are '
+                                                                          'analyzed to determine whether they '
+                                                                          'represent security events'},
+                                                                {'basis': 'analog',
+                                                                 'id': 'CC7.3',
+                                                                 'title': 'The entity evaluates security events to '
+                                                                          'determine whether they could or have '
+                                                                          'resulted in a failure of the entity to '
+                                                                          'meet its objectives (security incidents) '
+                                                                          'and, if so, takes actions to prevent or '
+                                                                          'address such failures'},
+                                                                {'basis': 'direct',
+                                                                 'id': 'CC6.8',
+                                                                 'title': 'The entity implements controls to prevent '
+                                                                          'or detect and act upon the introduction '
+                                                                          'of unauthorized or malicious software to '
+                                                                          "meet the entity's objectives"}]},
+                                      'title': 'Runtime threat detection (Falco or equivalent)'},
+         'secrets-encryption-at-rest': {'controls': {'cis_kubernetes': [{'basis': 'direct',
+                                                                         'id': '1.2.27',
+                                                                         'title': 'Ensure that the '
+                                                                                  '--encryption-provider-config '
+                                                                                  'argument is set as appropriate'},
+                                                                        {'basis': 'direct',
+                                                                         'id': '1.2.28',
+                                                                         'title': 'Ensure that encryption providers '
+                                                                                  'are appropriately configured'}],
+                                                     'disa_k8s_stig': [{'basis': 'direct',
+                                                                        'id': 'V-274882',
+                                                                        'title': 'Kubernetes Secrets must be '
+                                                                                 'encrypted at rest.'},
+                                                                       {'basis': 'direct',
+                                                                        'id': 'SRG-APP-000429-CTR-001060'}],
+                                                     'gdpr': [{'basis': 'analog',
+                                                               'id': 'Art. 32',
+                                                               'title': 'Security of processing'}],
+                                                     'iso27001_2022': [{'basis': 'direct',
+                                                                        'id': 'A.8.24',
+                                                                        'title': 'Use of Cryptography'},
+                                                                       {'basis': 'direct',
+                                                                        'id': 'A.8.11',
+                                                                        'title': 'Data Masking'}],
+                                                     'nist_800_190': [{'basis': 'section-text',
+                                                                       'id': '4.1.4',
+                                                                       'title': 'Embedded clear text secrets'},
+                                                                      {'basis': 'section-text',
+                                                                       'id': '4.3.2',
+                                                                       'title': 'Unauthorized access'}],
+                                                     'nist_800_53_r5': [{'basis': 'direct',
+                                                                         'id': 'SC-28',
+                                                                         'title': 'Protection of Information at '
+                                                                                  'Rest'},
+                                                                        {'basis': 'direct',
+                                                                         'id': 'SC-28(1)',
+                                                                         'title': 'Cryptographic Protection'},
+                                                                        {'basis': 'direct',
+                                                                         'id': 'SC-12',
+                                                                         'title': 'Cryptographic Key Establishment '
+                                                                                  'and Management'},
+                                                                        {'basis': 'direct',
+                                                                         'id': 'AC-3',
+                                                                         'title': 'Access Enforcement'}],
+                                                     'nsa_cisa_hardening': [{'basis': 'direct',
+                                                                             'id': 'Network separation and hardening '
+                                                                                   '> Secrets'}],
+                                                     'pci_dss_v4': [{'basis': 'direct',
+                                                                     'id': '3.5.1',
+                                                                     'title': 'PAN is rendered unreadable anywhere '
+                                                                              'it is stored'},
+                                                                    {'basis': 'direct',
+                                                                     'id': '3.5.1.3',
+                                                                     'title': 'If disk-level or partition-level '
+                                                                              'encryption is used (rather than '
+                                                                              'file-, column-, or field--level '
+                                                                              'database encryption) to render PAN '
+                                                                              'unreadable, it is managed.'}],
+                                                     'soc2_tsc': [{'basis': 'related',
+                                                                   'id': 'CC6.7',
+                                                                   'title': 'The entity restricts the transmission, '
+                                                                            'movement, and removal of information to '
+                                                                            'authorized internal and external users '
+                                                                            'and processes, and protects it during '
+                                                                            'transmission, movement, or removal to '
+                                                                            "meet the entity's objectives"},
+                                                                  {'basis': 'related',
+                                                                   'id': 'CC6.1',
+                                                                   'title': 'The entity implements logical access '
+                                                                            'security software, infrastructure, and '
+                                                                            'architectures over protected '
+                                                                            'information assets to protect them from '
+                                                                            "security events to meet the entity's "
+                                                                            'objectives'}]},
+                                        'title': 'Encryption of Secrets at rest in etcd (EncryptionConfiguration / '
+                                                 'KMS)'},
+         'tls-apiserver-etcd': {'controls': {'cis_kubernetes': [{'basis': 'direct',
+                                                                 'id': '1.2.23',
+                                                                 'title': 'Ensure that the --etcd-certfile and '
+                                                                          '--etcd-keyfile arguments are set as '
+                                                                          'appropriate'},
+                                                                {'basis': 'direct',
+                                                                 'id': '1.2.24',
+                                                                 'title': 'Ensure that the --tls-cert-file and '
+                                                                          '--tls-private-key-file arguments are set '
+                                                                          'as appropriate'},
+                                                                {'basis': 'direct',
+                                                                 'id': '1.2.25',
+                                                                 'title': 'Ensure that the --client-ca-file argument '
+                                                                          'is set as appropriate'},
+                                                                {'basis': 'direct',
+                                                                 'id': '1.2.26',
+                                                                 'title': 'Ensure that the --etcd-cafile argument is '
                                                                           'set as appropriate'},
                                                                 {'basis': 'direct',
-                                                                 'id': '1.2.28',
-                                                                 'title': 'Ensure that encryption providers are '
-                                                                          'appropriately configured'}],
+                                                                 'id': '1.2.29',
+                                                                 'title': 'Ensure that the API Server only makes use '
+                                                                          'of Strong Cryptographic Ciphers'},
+                                                                {'basis': 'direct',
+                                                                 'id': '2.1',
+                                                                 'title': 'Ensure that the --cert-file and '
+                                                                          '--key-file arguments are set as '
+                                                                          'appropriate'},
+                                                                {'basis': 'direct',
+                                                                 'id': '2.2',
+                                                                 'title': 'Ensure that the --client-cert-auth '
+                                                                          'argument is set to true'},
+                                                                {'basis': 'direct',
+                                                                 'id': '2.3',
+                                                                 'title': 'Ensure that the --auto-tls argument is '
+                                                                          'not set to true'},
+                                                                {'basis': 'direct',
+                                                                 'id': '2.4',
+                                                                 'title': 'Ensure that the --peer-cert-file and '
+                                                                          '--peer-key-file arguments are set as '
+                                                                          'appropriate'},
+                                                                {'basis': 'direct',
+                                                                 'id': '2.5',
+                                                                 'title': 'Ensure that the --peer-client-cert-auth '
+                                                                          'argument is set to true'},
+                                                                {'basis': 'direct',
+                                                                 'id': '2.6',
+                                                                 'title': 'Ensure that the --peer-auto-tls argument '
+                                                                          'is not set to true'},
+                                                                {'basis': 'direct',
+                                                                 'id': '2.7',
+                                                                 'title': 'Ensure that a unique Certificate '
+                                                                          'Authority is used for etcd'}],
                                              'disa_k8s_stig': [{'basis': 'direct',
-                                                                'id': 'V-274882',
-                                                                'title': 'Kubernetes Secrets must be encrypted at '
-                                                                         'rest.'},
+                                                                'id': 'V-242378',
+                                                                'title': 'The Kubernetes API Server must use TLS '
+                                                                         '1.2, at a minimum, to protect the '
+                                                                         'confidentiality of sensitive data during '
+                                                                         'electronic dissemination.'},
                                                                {'basis': 'direct',
-                                                                'id': 'SRG-APP-000429-CTR-001060'}],
+                                                                'id': 'V-242379',
+                                                                'title': 'The Kubernetes etcd must use TLS to '
+                                                                         'protect the confidentiality of sensitive '
+                                                                         'data during electronic dissemination.'},
+                                                               {'basis': 'direct',
+                                                                'id': 'V-242380',
+                                                                'title': 'The Kubernetes etcd must use TLS to '
+                                                                         'protect the confidentiality of sensitive '
+                                                                         'data during electronic dissemination.'},
+                                                               {'basis': 'direct',
+                                                                'id': 'V-242418',
+                                                                'title': 'The Kubernetes API server must use '
+                                                                         'approved cipher suites.'},
+                                                               {'basis': 'direct',
+                                                                'id': 'V-242419',
+                                                                'title': 'Kubernetes API Server must have the SSL '
+                                                                         'Certificate Authority set.'},
+                                                               {'basis': 'direct',
+                                                                'id': 'V-242422',
+                                                                'title': 'Kubernetes API Server must have a '
+                                                                         'certificate for communication.'},
+                                                               {'basis': 'direct',
+                                                                'id': 'V-242423',
+                                                                'title': 'Kubernetes etcd must enable client '
+                                                                         'authentication to secure service.'},
+                                                               {'basis': 'direct',
+                                                                'id': 'V-242426',
+                                                                'title': 'Kubernetes etcd must enable client '
+                                                                         'authentication to secure service.'},
+                                                               {'basis': 'direct',
+                                                                'id': 'V-242427',
+                                                                'title': 'Kubernetes etcd must have a key file for '
+                                                                         'secure communication.'},
+                                                               {'basis': 'direct',
+                                                                'id': 'V-242428',
+                                                                'title': 'Kubernetes etcd must have a certificate '
+                                                                         'for communication.'},
+                                                               {'basis': 'direct',
+                                                                'id': 'V-242429',
+                                                                'title': 'Kubernetes etcd must have the SSL '
+                                                                         'Certificate Authority set.'},
+                                                               {'basis': 'direct',
+                                                                'id': 'V-242430',
+                                                                'title': 'Kubernetes etcd must have a certificate '
+                                                                         'for communication.'},
+                                                               {'basis': 'direct',
+                                                                'id': 'V-242431',
+                                                                'title': 'Kubernetes etcd must have a key file for '
+                                                                         'secure communication.'},
+                                                               {'basis': 'direct',
+                                                                'id': 'V-242432',
+                                                                'title': 'Kubernetes etcd must have peer-cert-file '
+                                                                         'set for secure communication.'},
+                                                               {'basis': 'direct',
+                                                                'id': 'V-242433',
+                                                                'title': 'Kubernetes etcd must have a peer-key-file '
+                                                                         'set for secure communication.'},
+                                                               {'basis': 'direct',
+                                                                'id': 'V-245544',
+                                                                'title': 'Kubernetes endpoints must use approved '
+                                                                         'organizational certificate and key pair to '
+                                                                         'protect information in transit.'}],
                                              'gdpr': [{'basis': 'analog',
                                                        'id': 'Art. 32',
                                                        'title': 'Security of processing'}],
@@ -1262,234 +1570,65 @@ ITEMS = {'anonymous-auth-disabled': {'controls': {'cis_kubernetes': [{'basis': '
                                                                 'id': 'A.8.24',
                                                                 'title': 'Use of Cryptography'},
                                                                {'basis': 'direct',
-                                                                'id': 'A.8.11',
-                                                                'title': 'Data Masking'}],
+                                                                'id': 'A.8.5',
+                                                                'title': 'Secure Authentication'},
+                                                               {'basis': 'direct',
+                                                                'id': 'A.8.21',
+                                                                'title': 'Security of Network Services'}],
                                              'nist_800_190': [{'basis': 'section-text',
-                                                               'id': '4.1.4',
-                                                               'title': 'Embedded clear text secrets'},
-                                                              {'basis': 'section-text',
-                                                               'id': '4.3.2',
-                                                               'title': 'Unauthorized access'}],
+                                                               'id': '4.3.5',
+                                                               'title': 'Orchestrator node trust'}],
                                              'nist_800_53_r5': [{'basis': 'direct',
-                                                                 'id': 'SC-28',
-                                                                 'title': 'Protection of Information at Rest'},
+                                                                 'id': 'SC-8',
+                                                                 'title': 'Transmission Confidentiality and '
+                                                                          'Integrity'},
                                                                 {'basis': 'direct',
-                                                                 'id': 'SC-28(1)',
+                                                                 'id': 'SC-8(1)',
                                                                  'title': 'Cryptographic Protection'},
                                                                 {'basis': 'direct',
-                                                                 'id': 'SC-12',
-                                                                 'title': 'Cryptographic Key Establishment and '
-                                                                          'Management'},
+                                                                 'id': 'SC-23',
+                                                                 'title': 'Session Authenticity'},
                                                                 {'basis': 'direct',
-                                                                 'id': 'AC-3',
-                                                                 'title': 'Access Enforcement'}],
+                                                                 'id': 'AC-17(2)',
+                                                                 'title': 'Protection of Confidentiality and '
+                                                                          'Integrity Using Encryption'},
+                                                                {'basis': 'direct',
+                                                                 'id': 'SC-13',
+                                                                 'title': 'Cryptographic Protection'}],
                                              'nsa_cisa_hardening': [{'basis': 'direct',
                                                                      'id': 'Network separation and hardening > '
-                                                                           'Secrets'}],
+                                                                           'Control plane hardening > Etcd'},
+                                                                    {'basis': 'direct',
+                                                                     'id': 'Network separation and hardening > '
+                                                                           'Encryption'}],
                                              'pci_dss_v4': [{'basis': 'direct',
-                                                             'id': '3.5.1',
-                                                             'title': 'PAN is rendered unreadable anywhere it is '
-                                                                      'stored'},
+                                                             'id': '4.2.1',
+                                                             'title': 'Strong cryptography and security protocols '
+                                                                      'are implemented as follows to safeguard PAN '
+                                                                      'during transmission over open, public '
+                                                                      'networks.'},
                                                             {'basis': 'direct',
-                                                             'id': '3.5.1.3',
-                                                             'title': 'If disk-level or partition-level encryption '
-                                                                      'is used (rather than file-, column-, or '
-                                                                      'field--level database encryption) to render '
-                                                                      'PAN unreadable, it is managed.'}],
+                                                             'id': '2.2.7',
+                                                             'title': 'All non-console administrative access is '
+                                                                      'encrypted using strong cryptography.'}],
                                              'soc2_tsc': [{'basis': 'related',
-                                                           'id': 'CC6.7',
-                                                           'title': 'The entity restricts the transmission, '
-                                                                    'movement, and removal of information to '
-                                                                    'authorized internal and external users and '
-                                                                    'processes, and protects it during transmission, '
-                                                                    'movement, or removal to meet the entity’s '
-                                                                    'objectives'},
-                                                          {'basis': 'related',
                                                            'id': 'CC6.1',
                                                            'title': 'The entity implements logical access security '
                                                                     'software, infrastructure, and architectures '
                                                                     'over protected information assets to protect '
                                                                     "them from security events to meet the entity's "
+                                                                    'objectives'},
+                                                          {'basis': 'related',
+                                                           'id': 'CC6.6',
+                                                           'title': 'The entity implements logical access security '
+                                                                    'measures to protect against threats from '
+                                                                    'sources outside its system boundaries'},
+                                                          {'basis': 'related',
+                                                           'id': 'CC6.7',
+                                                           'title': 'The entity restricts the transmission, '
+                                                                    'movement, and removal of information to '
+                                                                    'authorized internal and external users and '
+                                                                    'processes, and protects it during transmission, '
+                                                                    "movement, or removal to meet the entity's "
                                                                     'objectives'}]},
-                                'title': 'Encryption of Secrets at rest in etcd (EncryptionConfiguration / KMS)'},
- 'tls-apiserver-etcd': {'controls': {'cis_kubernetes': [{'basis': 'direct',
-                                                         'id': '1.2.23',
-                                                         'title': 'Ensure that the --etcd-certfile and '
-                                                                  '--etcd-keyfile arguments are set as appropriate'},
-                                                        {'basis': 'direct',
-                                                         'id': '1.2.24',
-                                                         'title': 'Ensure that the --tls-cert-file and '
-                                                                  '--tls-private-key-file arguments are set as '
-                                                                  'appropriate'},
-                                                        {'basis': 'direct',
-                                                         'id': '1.2.25',
-                                                         'title': 'Ensure that the --client-ca-file argument is set '
-                                                                  'as appropriate'},
-                                                        {'basis': 'direct',
-                                                         'id': '1.2.26',
-                                                         'title': 'Ensure that the --etcd-cafile argument is set as '
-                                                                  'appropriate'},
-                                                        {'basis': 'direct',
-                                                         'id': '1.2.29',
-                                                         'title': 'Ensure that the API Server only makes use of '
-                                                                  'Strong Cryptographic Ciphers'},
-                                                        {'basis': 'direct',
-                                                         'id': '2.1',
-                                                         'title': 'Ensure that the --cert-file and --key-file '
-                                                                  'arguments are set as appropriate'},
-                                                        {'basis': 'direct',
-                                                         'id': '2.2',
-                                                         'title': 'Ensure that the --client-cert-auth argument is '
-                                                                  'set to true'},
-                                                        {'basis': 'direct',
-                                                         'id': '2.3',
-                                                         'title': 'Ensure that the --auto-tls argument is not set to '
-                                                                  'true'},
-                                                        {'basis': 'direct',
-                                                         'id': '2.4',
-                                                         'title': 'Ensure that the --peer-cert-file and '
-                                                                  '--peer-key-file arguments are set as appropriate'},
-                                                        {'basis': 'direct',
-                                                         'id': '2.5',
-                                                         'title': 'Ensure that the --peer-client-cert-auth argument '
-                                                                  'is set to true'},
-                                                        {'basis': 'direct',
-                                                         'id': '2.6',
-                                                         'title': 'Ensure that the --peer-auto-tls argument is not '
-                                                                  'set to true'},
-                                                        {'basis': 'direct',
-                                                         'id': '2.7',
-                                                         'title': 'Ensure that a unique Certificate Authority is '
-                                                                  'used for etcd'}],
-                                     'disa_k8s_stig': [{'basis': 'direct',
-                                                        'id': 'V-242378',
-                                                        'title': 'The Kubernetes API Server must use TLS 1.2, at a '
-                                                                 'minimum, to protect the confidentiality of '
-                                                                 'sensitive data during electronic dissemination.'},
-                                                       {'basis': 'direct',
-                                                        'id': 'V-242379',
-                                                        'title': 'The Kubernetes etcd must use TLS to protect the '
-                                                                 'confidentiality of sensitive data during '
-                                                                 'electronic dissemination.'},
-                                                       {'basis': 'direct',
-                                                        'id': 'V-242380',
-                                                        'title': 'The Kubernetes etcd must use TLS to protect the '
-                                                                 'confidentiality of sensitive data during '
-                                                                 'electronic dissemination.'},
-                                                       {'basis': 'direct',
-                                                        'id': 'V-242418',
-                                                        'title': 'The Kubernetes API server must use approved cipher '
-                                                                 'suites.'},
-                                                       {'basis': 'direct',
-                                                        'id': 'V-242419',
-                                                        'title': 'Kubernetes API Server must have the SSL '
-                                                                 'Certificate Authority set.'},
-                                                       {'basis': 'direct',
-                                                        'id': 'V-242422',
-                                                        'title': 'Kubernetes API Server must have a certificate for '
-                                                                 'communication.'},
-                                                       {'basis': 'direct',
-                                                        'id': 'V-242423',
-                                                        'title': 'Kubernetes etcd must enable client authentication '
-                                                                 'to secure service.'},
-                                                       {'basis': 'direct',
-                                                        'id': 'V-242426',
-                                                        'title': 'Kubernetes etcd must enable client authentication '
-                                                                 'to secure service.'},
-                                                       {'basis': 'direct',
-                                                        'id': 'V-242427',
-                                                        'title': 'Kubernetes etcd must have a key file for secure '
-                                                                 'communication.'},
-                                                       {'basis': 'direct',
-                                                        'id': 'V-242428',
-                                                        'title': 'Kubernetes etcd must have a certificate for '
-                                                                 'communication.'},
-                                                       {'basis': 'direct',
-                                                        'id': 'V-242429',
-                                                        'title': 'Kubernetes etcd must have the SSL Certificate '
-                                                                 'Authority set.'},
-                                                       {'basis': 'direct',
-                                                        'id': 'V-242430',
-                                                        'title': 'Kubernetes etcd must have a certificate for '
-                                                                 'communication.'},
-                                                       {'basis': 'direct',
-                                                        'id': 'V-242431',
-                                                        'title': 'Kubernetes etcd must have a key file for secure '
-                                                                 'communication.'},
-                                                       {'basis': 'direct',
-                                                        'id': 'V-242432',
-                                                        'title': 'Kubernetes etcd must have peer-cert-file set for '
-                                                                 'secure communication.'},
-                                                       {'basis': 'direct',
-                                                        'id': 'V-242433',
-                                                        'title': 'Kubernetes etcd must have a peer-key-file set for '
-                                                                 'secure communication.'},
-                                                       {'basis': 'direct',
-                                                        'id': 'V-245544',
-                                                        'title': 'Kubernetes endpoints must use approved '
-                                                                 'organizational certificate and key pair to protect '
-                                                                 'information in transit.'}],
-                                     'gdpr': [{'basis': 'analog',
-                                               'id': 'Art. 32',
-                                               'title': 'Security of processing'}],
-                                     'iso27001_2022': [{'basis': 'direct',
-                                                        'id': 'A.8.24',
-                                                        'title': 'Use of Cryptography'},
-                                                       {'basis': 'direct',
-                                                        'id': 'A.8.5',
-                                                        'title': 'Secure Authentication'},
-                                                       {'basis': 'direct',
-                                                        'id': 'A.8.21',
-                                                        'title': 'Security of Network Services'}],
-                                     'nist_800_190': [{'basis': 'section-text',
-                                                       'id': '4.3.5',
-                                                       'title': 'Orchestrator node trust'}],
-                                     'nist_800_53_r5': [{'basis': 'direct',
-                                                         'id': 'SC-8',
-                                                         'title': 'Transmission Confidentiality and Integrity'},
-                                                        {'basis': 'direct',
-                                                         'id': 'SC-8(1)',
-                                                         'title': 'Cryptographic Protection'},
-                                                        {'basis': 'direct',
-                                                         'id': 'SC-23',
-                                                         'title': 'Session Authenticity'},
-                                                        {'basis': 'direct',
-                                                         'id': 'AC-17(2)',
-                                                         'title': 'Protection of Confidentiality and Integrity Using '
-                                                                  'Encryption'},
-                                                        {'basis': 'direct',
-                                                         'id': 'SC-13',
-                                                         'title': 'Cryptographic Protection'}],
-                                     'nsa_cisa_hardening': [{'basis': 'direct',
-                                                             'id': 'Network separation and hardening > Control plane '
-                                                                   'hardening > Etcd'},
-                                                            {'basis': 'direct',
-                                                             'id': 'Network separation and hardening > Encryption'}],
-                                     'pci_dss_v4': [{'basis': 'direct',
-                                                     'id': '4.2.1',
-                                                     'title': 'Strong cryptography and security protocols are '
-                                                              'implemented as follows to safeguard PAN during '
-                                                              'transmission over open, public networks.'},
-                                                    {'basis': 'direct',
-                                                     'id': '2.2.7',
-                                                     'title': 'All non-console administrative access is encrypted '
-                                                              'using strong cryptography.'}],
-                                     'soc2_tsc': [{'basis': 'related',
-                                                   'id': 'CC6.1',
-                                                   'title': 'The entity implements logical access security software, '
-                                                            'infrastructure, and architectures over protected '
-                                                            'information assets to protect them from security events '
-                                                            "to meet the entity's objectives"},
-                                                  {'basis': 'related',
-                                                   'id': 'CC6.6',
-                                                   'title': 'The entity implements logical access security measures '
-                                                            'to protect against threats from sources outside its '
-                                                            'system boundaries'},
-                                                  {'basis': 'related',
-                                                   'id': 'CC6.7',
-                                                   'title': 'The entity restricts the transmission, movement, and '
-                                                            'removal of information to authorized internal and '
-                                                            'external users and processes, and protects it during '
-                                                            'transmission, movement, or removal to meet the entity’s '
-                                                            'objectives'}]},
-                        'title': 'TLS for kube-apiserver and etcd (client and peer)'}}
+                                'title': 'TLS for kube-apiserver and etcd (client and peer)'}}

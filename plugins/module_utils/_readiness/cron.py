@@ -184,8 +184,8 @@ def parse_schedule(spec):
         if delay is None:
             raise CronError("schedule %r has no duration after @every" % spec)
         # robfig.Every: truncate to whole seconds, at least one second.
-        return CronSchedule(spec, every=max(datetime.timedelta(seconds=int(delay.total_seconds())),
-                                             datetime.timedelta(seconds=1)))
+        whole_seconds = max(int(delay.total_seconds()), 1)
+        return CronSchedule(spec, every=datetime.timedelta(seconds=whole_seconds))
     if text.startswith("@"):
         if text not in _DESCRIPTORS:
             raise CronError("unrecognized descriptor %r in schedule %r" % (text, spec))

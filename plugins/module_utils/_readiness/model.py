@@ -52,10 +52,12 @@ class Check:
 
     def __init__(self, id, title, area, severity, item, evaluate, needs, required_for=TIERS, thresholds=(),
                  distributions=DISTRIBUTIONS, remediation=None, runbook="", scope="cluster"):
-        assert area in AREAS, area
-        assert severity in SEVERITIES, severity
-        assert set(required_for) <= set(TIERS), required_for
-        assert set(distributions) <= set(DISTRIBUTIONS), distributions
+        for value, allowed, what in ((area, AREAS, "area"), (severity, SEVERITIES, "severity")):
+            if value not in allowed:
+                raise ValueError("check %s: %s %r is not one of %s" % (id, what, value, ", ".join(allowed)))
+        for values, allowed, what in ((required_for, TIERS, "tier"), (distributions, DISTRIBUTIONS, "distribution")):
+            if not set(values) <= set(allowed):
+                raise ValueError("check %s: unknown %s in %r" % (id, what, values))
         self.id = id
         self.title = title
         self.area = area
@@ -81,7 +83,8 @@ class Result:
     __slots__ = ("verdict", "message", "evidence", "objects", "tier_rule")
 
     def __init__(self, verdict, message, evidence=None, objects=None, tier_rule=None):
-        assert verdict in VERDICTS, verdict
+        if verdict not in VERDICTS:
+            raise ValueError("verdict %r is not one of %s" % (verdict, ", ".join(VERDICTS)))
         self.verdict = verdict
         self.message = message
         self.evidence = evidence or {}

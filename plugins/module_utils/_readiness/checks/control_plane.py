@@ -114,8 +114,8 @@ def audit_configured(ctx):
         missing = [f for f in ("audit-policy-file", "audit-log-path") if not flags.get(f)]
         if missing and not flags.get("audit-webhook-config-file"):
             return "fail", "--%s not set" % " and --".join(missing)
-        return "pass", "policy %s, log %s" % (flags.get("audit-policy-file"),
-                                             flags.get("audit-log-path") or "webhook")
+        log = flags.get("audit-log-path") or "webhook"
+        return "pass", "policy %s, log %s" % (flags.get("audit-policy-file"), log)
 
     flag_result = _per_node(ctx, "kube-apiserver", judge, "audit flags set on every control-plane node",
                             "audit logging not configured on %d control-plane node(s)",

@@ -185,9 +185,9 @@ class ScheduleFacts:
         return covers_namespace(self.template, namespace)
 
     def describe(self):
-        return "%s (every %s, ttl %s%s)" % (self.ref, format_duration(self.interval) if self.interval else "?",
-                                           format_duration(self.ttl) if self.ttl is not None else "?",
-                                           "".join("; %s" % note for note in self.notes))
+        interval = format_duration(self.interval) if self.interval else "?"
+        ttl = format_duration(self.ttl) if self.ttl is not None else "?"
+        return "%s (every %s, ttl %s%s)" % (self.ref, interval, ttl, "".join("; %s" % n for n in self.notes))
 
     def evidence(self):
         return {
@@ -305,8 +305,8 @@ def _judge_coverage(name, tier, rule, covering, ctx, declared):
         return "pass", "near-zero RPO by declared replication (rpo_evidence); %s" % retention_text
     rpo = datetime.timedelta(minutes=rpo_minutes)
     if not active:
-        return "fail", "no active Velero Schedule backs it up (%s, RPO %s)%s" % (tier_text, format_duration(rpo),
-                                                                              idle)
+        return "fail", "no active Velero Schedule backs it up (%s, RPO %s)%s" % (
+            tier_text, format_duration(rpo), idle)
     frequent = [s for s in active if s.interval <= rpo]
     problems = []
     if not frequent:

@@ -164,8 +164,8 @@ def monitoring_alerting(ctx):
         loaders = [_ref(p) for p in running if prometheus_selects_rule(p, rule, namespace_labels)]
         if loaders:
             loaded[_ref(rule)] = loaders
-    ignored = sorted(_ref(r) for r in rules if not any(prometheus_selects_rule(p, r, namespace_labels)
-                                                        for p in running))
+    ignored = sorted(_ref(r) for r in rules
+                     if not any(prometheus_selects_rule(p, r, namespace_labels) for p in running))
     evidence = {
         "prometheuses": {_ref(p): {"replicas": _replicas(p),
                                    "alertmanagers": [a.get("name") for a in

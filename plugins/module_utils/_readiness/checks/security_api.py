@@ -790,8 +790,8 @@ def runtime_threat_detection(ctx):
     for daemonset in daemonsets:
         spec = _pod_spec(daemonset)
         images = _images(spec)
-        found.update(product for product, _names, _fragments in _identify(RUNTIME_DETECTION, _name(daemonset),
-                                                                            images))
+        identified = _identify(RUNTIME_DETECTION, _name(daemonset), images)
+        found.update(product for product, _names, _fragments in identified)
         if "datadog" in (_name(daemonset) or "") or any("datadog/agent" in image for image in images):
             if _datadog_runtime_security(spec):
                 found.add("Datadog Cloud Workload Security")

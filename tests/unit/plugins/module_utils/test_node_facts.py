@@ -646,8 +646,8 @@ def encryption(*providers):
 
 
 def test_identity_first_then_aesgcm():
-    summary = encryption({"identity": {}}, {"aesgcm": {"keys": [{"name": "new", "secret": SECRET},
-                                                               {"name": "old", "secret": SECRET}]}})
+    keys = [{"name": "new", "secret": SECRET}, {"name": "old", "secret": SECRET}]
+    summary = encryption({"identity": {}}, {"aesgcm": {"keys": keys}})
     assert summary["valid"] is True
     assert summary["resources"] == [{"resources": ["secrets", "configmaps"], "providers": [
         {"type": "identity", "key_names": [], "kms_api_version": None},
@@ -659,7 +659,7 @@ def test_kms_v2_and_defaulted_v1():
     summary = encryption({"kms": {"apiVersion": "v2", "name": "vault", "endpoint": "unix:///run/kms.sock"}},
                          {"kms": {"name": "legacy", "endpoint": "unix:///run/old.sock", "cachesize": 100}},
                          {"secretbox": {"keys": [{"name": "sb", "secret": SECRET}]}})
-    assert [p for p in summary["resources"][0]["providers"]] == [
+    assert list(summary["resources"][0]["providers"]) == [
         {"type": "kms", "key_names": ["vault"], "kms_api_version": "v2"},
         {"type": "kms", "key_names": ["legacy"], "kms_api_version": "v1"},
         {"type": "secretbox", "key_names": ["sb"], "kms_api_version": None}]

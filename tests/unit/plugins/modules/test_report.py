@@ -14,11 +14,11 @@ from ansible_collections.kubecompass.readiness.plugins.module_utils._readiness i
 from ansible_collections.kubecompass.readiness.plugins.modules import report as module
 from tests.unit.plugins.module_utils._readiness import report_fixtures as fx
 
-ALL_FORMATS = ["json", "junit", "sarif", "markdown"]
+ALL_FORMATS = ("json", "junit", "sarif", "markdown")
 
 
 def produce(dest, formats=ALL_FORMATS, fail_on="high"):
-    return module.produce(fx.results(), str(dest), formats, fail_on, fx.STARTED, fx.FINISHED, fx.CHECKS)
+    return module.produce(fx.results(), str(dest), list(formats), fail_on, fx.STARTED, fx.FINISHED, fx.CHECKS)
 
 
 def listing(directory):

@@ -168,8 +168,8 @@ def results():
     # As the playbook's rescue records a cluster it could not assess (timings {} and a templated count).
     payments = {"cluster": "payments", "status": "unreachable", "distribution": "eks", "tier": "critical",
                 "error": "payments: cannot reach https://198.51.100.7:443: connection refused", "findings": [],
-                "summary": None, "expired_waivers": [], "gather": {"api_requests": "1", "timings": {},
-                                                                  "unreadable": []}}
+                "summary": None, "expired_waivers": [],
+                "gather": {"api_requests": "1", "timings": {}, "unreadable": []}}
     legacy = {"cluster": "legacy", "status": "error", "distribution": None, "tier": "gold",
               "error": "kubecompass_tier 'gold' is not one of critical, important, best_effort", "findings": [],
               "summary": None, "expired_waivers": [], "gather": {}}

@@ -559,7 +559,8 @@ def test_probes_pass_unknown_and_not_applicable(check_id):
     assert run(check_id, snapshot(namespaces=[namespace("shop", "important")], **kinds)).verdict == "pass"
     assert run(check_id, snapshot(namespaces=[namespace("shop", "gold")], **kinds)).verdict == "unknown"
     assert run(check_id, snapshot(namespaces=[namespace("shop", "best_effort")], **kinds)).verdict == "not_applicable"
-    unreadable = dict(kinds, daemonsets=forbidden("daemonsets.apps"))
+    unreadable = dict(kinds)
+    unreadable["daemonsets"] = forbidden("daemonsets.apps")
     assert run(check_id, snapshot(namespaces=[namespace("shop")], **unreadable)).verdict == "unknown"
 
 
@@ -647,8 +648,9 @@ def test_zone_spread_not_applicable_in_a_single_zone(nodes, message):
 def test_zone_spread_unknown_and_important_namespaces_out_of_scope():
     kinds = {"nodes": zones("a", "b"), "deployments": [workload("web")], "statefulsets": []}
     assert run("KC-AVL-010", snapshot(namespaces=[namespace("shop", "tier1")], **kinds)).verdict == "unknown"
-    assert run("KC-AVL-010", snapshot(namespaces=[namespace("shop")], **dict(kinds, nodes=forbidden("nodes")))
-               ).verdict == "unknown"
+    unreadable_nodes = dict(kinds)
+    unreadable_nodes["nodes"] = forbidden("nodes")
+    assert run("KC-AVL-010", snapshot(namespaces=[namespace("shop")], **unreadable_nodes)).verdict == "unknown"
     result = run("KC-AVL-010", snapshot(namespaces=[namespace("shop", "important")], **kinds))
     assert result.verdict == "not_applicable"
     assert result.evidence["zones"] == {"a": 1, "b": 1}

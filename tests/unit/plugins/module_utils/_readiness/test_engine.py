@@ -175,8 +175,8 @@ def test_namespace_tier_label():
     ctx = Context(snapshot("important", namespaces=[ns("a"), ns("b", "critical"), ns("c", "gold"), ns("kube-system")]),
                   tiers.tier_table())
     assert [n["metadata"]["name"] for n, *_rest in ctx.application_namespaces()] == ["a", "b", "c"]
-    assert ctx.tier_of("a")[0] == "important" and ctx.tier_of("b")[:2] == ("critical",
-                                                                             "namespace label kubecompass.io/tier=critical")
+    assert ctx.tier_of("a")[0] == "important"
+    assert ctx.tier_of("b")[:2] == ("critical", "namespace label kubecompass.io/tier=critical")
     tier, _rule, error = ctx.tier_of("c")
     assert tier is None and "'gold' is not a tier" in error
 

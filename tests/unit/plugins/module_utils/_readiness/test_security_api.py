@@ -248,8 +248,8 @@ def sa_object(ns, name="default", automount=None):
 
 
 def pod(ns, name, account="default", automount=None, labels=None, images=("nginx:1.27",)):
-    spec = {"serviceAccountName": account, "containers": [{"name": "c%d" % i, "image": image}
-                                                           for i, image in enumerate(images)]}
+    containers = [{"name": "c%d" % i, "image": image} for i, image in enumerate(images)]
+    spec = {"serviceAccountName": account, "containers": containers}
     if automount is not None:
         spec["automountServiceAccountToken"] = automount
     return {"kind": "Pod", "metadata": meta(name, ns, labels), "spec": spec}

@@ -9,6 +9,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / ".venv" / "collections"))
 
+from generated import write_or_check  # noqa: E402
+
 from ansible_collections.kubecompass.readiness.plugins.module_utils._readiness import catalog  # noqa: E402
 from ansible_collections.kubecompass.readiness.plugins.module_utils._readiness.tiers import (  # noqa: E402
     DEFAULT_TIER_TABLE,
@@ -77,14 +79,7 @@ def render() -> str:
 
 
 def main(argv: list[str]) -> int:
-    text = render()
-    if "--check" in argv:
-        if not TARGET.exists() or TARGET.read_text() != text:
-            print(f"{TARGET} is stale: run hack/gen_catalog.py", file=sys.stderr)
-            return 1
-        return 0
-    TARGET.write_text(text)
-    return 0
+    return write_or_check(TARGET, render(), argv, "gen_catalog.py")
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 import yaml
+from generated import write_or_check
 
 REPO = Path(__file__).resolve().parent.parent
 SOURCE = REPO.parent / "shared" / "compliance-map.yml"
@@ -66,14 +67,7 @@ def _assignment(name: str, value: object) -> str:
 
 
 def main(argv: list[str]) -> int:
-    text = render()
-    if "--check" in argv:
-        if TARGET.read_text() != text:
-            print(f"{TARGET} is stale: run hack/gen_compliance.py", file=sys.stderr)
-            return 1
-        return 0
-    TARGET.write_text(text)
-    return 0
+    return write_or_check(TARGET, render(), argv, "gen_compliance.py")
 
 
 if __name__ == "__main__":

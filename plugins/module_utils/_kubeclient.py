@@ -17,7 +17,7 @@ __metaclass__ = type
 import base64
 import json
 
-from ansible_collections.kubecompass.readiness.plugins.module_utils._auth import bearer_token
+from ansible_collections.kubecompass.readiness.plugins.module_utils._auth import bearer_token, load_configuration
 from ansible_collections.kubecompass.readiness.plugins.module_utils._errors import KubeCompassError
 
 try:
@@ -171,3 +171,10 @@ class KubeClient:
             if not token:
                 return items
             params["continue"] = token
+
+
+def client_from_params(params):
+    """A KubeClient from a module's auth options (see _auth.AUTH_ARG_SPEC); raises KubeCompassError."""
+    configuration, _source = load_configuration(params)
+    return KubeClient(configuration, timeout=params["request_timeout"], impersonate_user=params["impersonate_user"],
+                      impersonate_groups=params["impersonate_groups"])

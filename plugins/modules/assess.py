@@ -169,10 +169,9 @@ from ansible_collections.kubecompass.readiness.plugins.module_utils._auth import
     HAS_KUBERNETES,
     KUBERNETES_IMPORT_ERROR,
     auth_argument_spec,
-    load_configuration,
 )
 from ansible_collections.kubecompass.readiness.plugins.module_utils._errors import KubeCompassError
-from ansible_collections.kubecompass.readiness.plugins.module_utils._kubeclient import KubeClient
+from ansible_collections.kubecompass.readiness.plugins.module_utils._kubeclient import client_from_params
 from ansible_collections.kubecompass.readiness.plugins.module_utils._readiness.assess import assess
 
 
@@ -200,10 +199,7 @@ def main():
     params = module.params
     client = None
     try:
-        configuration, _source = load_configuration(params)
-        client = KubeClient(configuration, timeout=params["request_timeout"],
-                            impersonate_user=params["impersonate_user"],
-                            impersonate_groups=params["impersonate_groups"])
+        client = client_from_params(params)
         result = assess(client, params["cluster_name"], params["tier"], distribution=params["distribution"],
                         thresholds=params["tier_thresholds"], waivers=params["waivers"], settings=params["settings"],
                         node_facts=params["node_facts"], include=params["include_checks"],

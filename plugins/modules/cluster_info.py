@@ -137,7 +137,6 @@ from ansible_collections.kubecompass.readiness.plugins.module_utils._auth import
     HAS_KUBERNETES,
     KUBERNETES_IMPORT_ERROR,
     auth_argument_spec,
-    load_configuration,
 )
 from ansible_collections.kubecompass.readiness.plugins.module_utils._cluster_facts import (
     api_endpoints,
@@ -145,7 +144,7 @@ from ansible_collections.kubecompass.readiness.plugins.module_utils._cluster_fac
     guess_distribution,
 )
 from ansible_collections.kubecompass.readiness.plugins.module_utils._errors import KubeCompassError
-from ansible_collections.kubecompass.readiness.plugins.module_utils._kubeclient import KubeClient
+from ansible_collections.kubecompass.readiness.plugins.module_utils._kubeclient import client_from_params
 
 # A sample of nodes is enough to recognise a distribution; a full list would cost O(nodes) for nothing.
 NODE_SAMPLE = 20
@@ -203,10 +202,7 @@ def main():
         module.fail_json(msg=missing_required_lib("kubernetes"), exception=str(KUBERNETES_IMPORT_ERROR))
     client = None
     try:
-        configuration, _source = load_configuration(module.params)
-        client = KubeClient(configuration, timeout=module.params["request_timeout"],
-                            impersonate_user=module.params["impersonate_user"],
-                            impersonate_groups=module.params["impersonate_groups"])
+        client = client_from_params(module.params)
         result = gather(client)
     except KubeCompassError as exc:
         module.fail_json(msg=str(exc), category=exc.category,

@@ -8,11 +8,13 @@ import json
 import ssl
 import urllib.request
 
+import jsonschema
 import pytest
 import yaml
+from junitparser import Failure, JUnitXml
 
 from kclocal import manifests, pki
-from tests.helpers import VENV_BIN, ansible_env, run
+from tests.helpers import REPO, VENV_BIN, ansible_env, run
 from tests.integration import seed
 
 PLAYBOOK = "kubecompass.readiness.assess"
@@ -278,10 +280,20 @@ def test_every_check_has_its_exact_verdict(seeded, tmp_path):
     # Speed is designed in: O(kinds) requests.
     gather = cluster["gather"]
     assert gather["api_requests"] <= 2 * gather["kinds_listed"] + 2, gather
-    # All four formats were written.
+    # All four formats were written, and the real ones validate: JSON and SARIF against their schemas, JUnit
+    # through a JUnit consumer library with one testcase per check.
     assert sorted(p.name for p in report_dir.iterdir()) == [
         "kubecompass-report.json", "kubecompass-report.junit.xml", "kubecompass-report.md",
         "kubecompass-report.sarif"]
+    jsonschema.validate(report, json.loads((REPO / "docs" / "report-schema.json").read_text()))
+    sarif_schema = json.loads((REPO / "tests" / "unit" / "fixtures" / "sarif-schema-2.1.0.json").read_text())
+    jsonschema.validate(json.loads((report_dir / "kubecompass-report.sarif").read_text()), sarif_schema)
+    junit = JUnitXml.fromfile(str(report_dir / "kubecompass-report.junit.xml"))
+    cases = [case for suite in junit for case in suite]
+    assert len(cases) == len(EXPECTED)
+    assert sum(1 for case in cases for r in case.result if isinstance(r, Failure)) == sum(
+        1 for v in EXPECTED.values() if v == "fail")
+    assert "## " in (report_dir / "kubecompass-report.md").read_text()
 
 
 def _etcd(control_plane, body):
@@ -318,11 +330,11 @@ def test_check_mode_assessment_writes_nothing_to_etcd(seeded, tmp_path):
     assert by_assessment == [], by_assessment
 
 
-def _limited_kubeconfig(control_plane, tmp_path, user):
+def _limited_kubeconfig(control_plane, tmp_path, user, expired=False):
     """A real client certificate from the cluster CA, for a user with only the RBAC a test grants."""
     pki_dir = control_plane.node_root(control_plane.nodes[0]["name"]) / "etc/kubernetes/pki"
     ca = pki.load(pki_dir / "ca.crt", pki_dir / "ca.key")
-    pair = pki.issue(ca, user, client=True)
+    pair = pki.issue(ca, user, client=True, expired=expired)
     path = tmp_path / ("%s.conf" % user)
     path.write_text(manifests.kubeconfig(control_plane.server(), ca.cert_pem(), user, pair.cert_pem(),
                                          pair.key_pem()))
@@ -360,6 +372,9 @@ def test_bad_input_is_reported_per_cluster_and_hides_no_other(seeded, tmp_path):
     clusters["limited"] = dict(template, kubecompass_kubeconfig=str(_limited_kubeconfig(control_plane, tmp_path,
                                                                                         "kc-limited")))
     clusters["limited"].pop("kubecompass_control_plane_group")
+    clusters["expired"] = dict(template, kubecompass_kubeconfig=str(_limited_kubeconfig(
+        control_plane, tmp_path, "kubernetes-admin", expired=True)))
+    clusters["expired"].pop("kubecompass_control_plane_group")
     clusters["gone"] = dict(template, kubecompass_kubeconfig=str(unreachable))
     clusters["gone"].pop("kubecompass_control_plane_group")
     clusters["gold"] = dict(template, kubecompass_tier="gold")
@@ -381,6 +396,9 @@ def test_bad_input_is_reported_per_cluster_and_hides_no_other(seeded, tmp_path):
     assert netpol["verdict"] == "unknown" and "networkpolicies" in netpol["message"] and "forbidden" in netpol[
         "message"]
     assert _finding(limited, "KC-AVL-001")["verdict"] == "pass"  # one 403 affects only the checks that need it
+    assert by_name["expired"]["status"] == "unreachable"
+    assert by_name["expired"]["error"] == ("expired: the API server at %s rejected the credentials (401 Unauthorized)"
+                                           % control_plane.server())
     assert by_name["gone"]["status"] == "unreachable"
     assert by_name["gone"]["error"].startswith("gone: cannot reach https://127.0.10.99:6443")
     assert by_name["gold"]["status"] == "error" and "gold: kubecompass_tier 'gold' is not a tier" in by_name[
@@ -389,7 +407,7 @@ def test_bad_input_is_reported_per_cluster_and_hides_no_other(seeded, tmp_path):
     assert "kubecompass_waivers[0]: missing expires" in by_name["badwaiver"]["error"]
     for cluster in report["clusters"]:
         assert "Traceback" not in (cluster.get("error") or "")
-    assert set(report["gate"]["unreachable"]) == {"gone", "gold", "badwaiver"}
+    assert set(report["gate"]["unreachable"]) == {"expired", "gone", "gold", "badwaiver"}
 
 
 @pytest.mark.nodes(3)

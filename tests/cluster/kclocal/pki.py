@@ -82,9 +82,13 @@ def issue(
     client: bool = False,
     dns_names: tuple[str, ...] = (),
     ip_addresses: tuple[str, ...] = (),
+    expired: bool = False,
 ) -> KeyPair:
+    """A leaf certificate; ``expired`` issues one whose validity ended yesterday (for credential tests)."""
     key = _new_key()
     now = datetime.datetime.now(datetime.UTC)
+    if expired:
+        now -= VALIDITY + datetime.timedelta(days=1)
     usages = []
     if server:
         usages.append(ExtendedKeyUsageOID.SERVER_AUTH)

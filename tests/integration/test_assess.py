@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import json
 import ssl
+import time
 import urllib.request
 
 import jsonschema
@@ -309,22 +310,41 @@ def _etcd(control_plane, body):
 
 # Keys the running control plane rewrites on its own, whoever else is connected: leases and heartbeats, events,
 # and the status controllers keep refreshing (HPAs without metrics, workloads whose pods never start).
-BACKGROUND_WRITERS = ("/registry/leases/", "/registry/masterleases/", "/registry/events/", "/registry/minions/",
-                      "/registry/horizontalpodautoscalers/", "/registry/deployments/", "/registry/replicasets/",
-                      "/registry/pods/", "/registry/poddisruptionbudgets/", "/registry/serviceaccounts/")
+BACKGROUND_WRITERS = ("/registry/leases/", "/registry/masterleases/", "/registry/peerserverleases/",
+                      "/registry/events/", "/registry/minions/", "/registry/horizontalpodautoscalers/",
+                      "/registry/deployments/", "/registry/replicasets/", "/registry/pods/",
+                      "/registry/poddisruptionbudgets/", "/registry/serviceaccounts/")
+
+
+def _revision(control_plane):
+    return int(_etcd(control_plane, {"key": base64.b64encode(b"/").decode(), "count_only": True})["header"]["revision"])
+
+
+def _written_since(control_plane, revision):
+    changed = _etcd(control_plane, {"key": base64.b64encode(b"\0").decode(), "range_end": base64.b64encode(
+        b"\0").decode(), "min_mod_revision": str(revision + 1)})
+    return {base64.b64decode(kv["key"]).decode(): base64.b64decode(kv["value"]) for kv in changed.get("kvs") or []}
+
+
+def _foreign(written):
+    return sorted(k for k in written if not k.startswith(BACKGROUND_WRITERS))
 
 
 @pytest.mark.nodes(3)
 def test_check_mode_assessment_writes_nothing_to_etcd(seeded, tmp_path):
     control_plane, excluded = seeded
-    before = int(_etcd(control_plane, {"key": base64.b64encode(b"/").decode(), "count_only": True})
-                 ["header"]["revision"])
+
+    def quiet():
+        # Controllers finish reacting to the seeded objects (ConfigMaps, ServiceAccounts in new namespaces...).
+        start = _revision(control_plane)
+        time.sleep(5)
+        return not _foreign(_written_since(control_plane, start))
+
+    seed.wait_for("the control plane to settle after seeding", quiet, 120, interval=0)
+    before = _revision(control_plane)
     run_assessment(control_plane, tmp_path, base_vars(excluded))
-    changed = _etcd(control_plane, {"key": base64.b64encode(b"\0").decode(), "range_end": base64.b64encode(
-        b"\0").decode(), "min_mod_revision": str(before + 1)})
-    written = {base64.b64decode(kv["key"]).decode(): base64.b64decode(kv["value"]) for kv in changed.get("kvs") or []}
-    foreign = sorted(k for k in written if not k.startswith(BACKGROUND_WRITERS))
-    assert foreign == [], foreign
+    written = _written_since(control_plane, before)
+    assert _foreign(written) == []
     # A write by the assessment would carry its field manager (its User-Agent) in the stored object.
     by_assessment = sorted(k for k, value in written.items() if b"kubecompass.readiness" in value)
     assert by_assessment == [], by_assessment

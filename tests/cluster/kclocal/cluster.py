@@ -424,7 +424,7 @@ def up(node_count: int, timeout: float = 300) -> dict[str, Any]:
     env = {**os.environ, "PYTHONPATH": str(CLUSTER_DIR), PROCESS_MARKER: str(paths.root)}
     for node in nodes:
         node_dir = paths.node(node.name)
-        pid = _spawn(["unshare", "--mount", "--propagation", "private", "--",
+        pid = _spawn(["unshare", "--mount", "--uts", "--propagation", "private", "--",
                       sys.executable, "-m", "kclocal.node", "supervise", str(node_dir)],
                      node_dir / "supervisor.log", cwd=CLUSTER_DIR, env=env)
         state["nodes"].append({"name": node.name, "ip": node.ip, "supervisor_pid": pid})

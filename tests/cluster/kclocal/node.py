@@ -24,6 +24,7 @@ import hashlib
 import json
 import os
 import signal
+import socket
 import ssl
 import subprocess
 import sys
@@ -660,6 +661,7 @@ class Node:
         signal.signal(signal.SIGTERM, lambda *_: self.stopping.set())
         signal.signal(signal.SIGINT, lambda *_: self.stopping.set())
         (self.run_dir / "supervisor.pid").write_text(str(os.getpid()))
+        socket.sethostname(self.name)  # its own UTS namespace: the node answers to its own name, like a real host
         self.bind_roots()
         sshd = self.start_sshd()
         MirrorSync(self).start()

@@ -1,0 +1,143 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) KubeCompass contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+#
+# PRIVATE to the kubecompass.readiness collection: may change at any time.
+"""Changing a static pod on one control-plane node without taking it down: back up outside the directory kubelet
+reads, write atomically, wait until the new process runs the new flags and answers /livez and /readyz on the
+node's own address, and restore the backup automatically when it does not within the timeout.
+
+Every file operation leaves no extra file where kubelet looks: temporary files are dot-files (kubelet ignores
+names starting with a dot) and backups go to a directory that must be outside the manifests directory.
+"""
+
+from __future__ import absolute_import, annotations, division, print_function
+
+__metaclass__ = type
+
+import datetime
+import os
+import shutil
+import tempfile
+import time
+
+from ansible_collections.kubecompass.readiness.plugins.module_utils._cluster_facts import parse_flags
+from ansible_collections.kubecompass.readiness.plugins.module_utils._errors import KubeCompassError
+
+from ansible.module_utils.urls import open_url
+
+try:
+    from urllib.error import HTTPError, URLError
+except ImportError:  # pragma: no cover - Python 2 is not supported
+    HTTPError = URLError = OSError
+
+
+def check_backup_dir(backup_dir, watched_dirs):
+    """Refuse a backup directory inside (or equal to) a directory kubelet reads."""
+    backup = os.path.realpath(backup_dir)
+    for watched in watched_dirs:
+        watched = os.path.realpath(watched)
+        if backup == watched or backup.startswith(watched + os.sep):
+            raise KubeCompassError("backup directory %s is inside %s, which kubelet reads: a copy there would run "
+                                   "as a second pod" % (backup_dir, watched), "input")
+    return backup
+
+
+def atomic_write(path, data, mode=None):
+    """Write bytes through a dot-file in the same directory and rename it over path.
+
+    Mode and ownership of an existing file are kept (CIS wants manifests 0600 root:root and they must stay so);
+    a new file gets ``mode`` (default 0600). The temporary file is removed on any failure.
+    """
+    directory = os.path.dirname(path) or "."
+    try:
+        current = os.stat(path)
+    except FileNotFoundError:
+        current = None
+    fd, tmp = tempfile.mkstemp(prefix=".kubecompass-", suffix=".tmp", dir=directory)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        if current is not None:
+            os.chmod(tmp, current.st_mode & 0o7777)
+            os.chown(tmp, current.st_uid, current.st_gid)
+        else:
+            os.chmod(tmp, 0o600 if mode is None else mode)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def backup_files(paths, backup_dir, now=None):
+    """Copy existing files into a new timestamped directory under backup_dir (0700); return {path: copy}."""
+    stamp = (now or datetime.datetime.now(datetime.timezone.utc)).strftime("%Y%m%dT%H%M%S.%fZ")
+    target = os.path.join(backup_dir, stamp)
+    os.makedirs(target, mode=0o700)
+    copies = {}
+    for path in paths:
+        if os.path.exists(path):
+            copy = os.path.join(target, path.strip("/").replace("/", "__"))
+            shutil.copy2(path, copy)
+            copies[path] = copy
+    return target, copies
+
+
+def manifest_flags(manifest):
+    """Flags of a static pod manifest's first container (command then args)."""
+    container = ((manifest.get("spec") or {}).get("containers") or [{}])[0]
+    return parse_flags(list(container.get("command") or []) + list(container.get("args") or []))
+
+
+def running_apiserver_flags(identity, proc="/proc"):
+    """Flags of the kube-apiserver process whose identity flags (bind/advertise address, port) match, or None."""
+    for entry in os.listdir(proc):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(os.path.join(proc, entry, "comm")) as handle:
+                if handle.read().strip() != "kube-apiserver":
+                    continue
+            with open(os.path.join(proc, entry, "cmdline"), "rb") as handle:
+                argv = handle.read().decode("utf-8", "replace").split("\0")
+        except OSError:
+            continue
+        flags = parse_flags(argv)
+        if all(flags.get(key) == value for key, value in identity.items() if value):
+            return flags
+    return None
+
+
+def flags_applied(running, wanted, removed=()):
+    if running is None:
+        return False
+    if any(running.get(flag) != value for flag, value in wanted.items()):
+        return False
+    return not any(flag in running for flag in removed)
+
+
+def endpoint_healthy(base_url, ca_file, cert_file=None, key_file=None, timeout=3):
+    """True when both /livez and /readyz answer 200 at base_url (server verified against ca_file)."""
+    for path in ("/livez", "/readyz"):
+        try:
+            response = open_url(base_url.rstrip("/") + path, timeout=timeout, validate_certs=True, ca_path=ca_file,
+                                client_cert=cert_file, client_key=key_file, use_proxy=False)
+            if response.getcode() != 200:
+                return False
+        except (HTTPError, URLError, OSError, ValueError):
+            return False
+    return True
+
+
+def wait_until(predicate, timeout, interval=1.0, clock=time.monotonic, sleep=time.sleep):
+    """True as soon as predicate() is, False when timeout seconds pass first."""
+    deadline = clock() + timeout
+    while True:
+        if predicate():
+            return True
+        if clock() >= deadline:
+            return False
+        sleep(interval)

@@ -1,0 +1,263 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright (c) KubeCompass contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+module: static_pod_manifest
+short_description: Change a kubeadm kube-apiserver static pod on one node, health-gated, with automatic rollback
+version_added: 0.1.0
+description:
+  - Runs on one control-plane node (over SSH, as root). Computes the new C(kube-apiserver) manifest from the
+    current one (flags to set or remove, hostPath volumes to add) and the files it needs (audit policy,
+    encryption configuration, authentication configuration).
+  - Outside check mode it refuses to start unless the node's API server is healthy, backs up the manifest and
+    every file it replaces into O(backup_dir) (which must be outside the manifests directory), writes each file
+    atomically through a dot-file, then waits until the running API server process carries the new flags and
+    answers C(/livez) and C(/readyz) on O(endpoint). When that does not happen within O(timeout) seconds it
+    restores the backups, waits for the API server to be healthy again, and fails naming the node.
+  - In check mode it changes nothing and returns the exact diff of every file it would write (file contents
+    marked secret are never shown).
+author:
+  - KubeCompass contributors (@kubecompass)
+options:
+  manifest:
+    description: Path of the kube-apiserver static pod manifest.
+    type: path
+    default: /etc/kubernetes/manifests/kube-apiserver.yaml
+  set_flags:
+    description: Flags (without the leading C(--)) and the values they must have.
+    type: dict
+    default: {}
+  remove_flags:
+    description: Flags that must not be present.
+    type: list
+    elements: str
+    default: []
+  volumes:
+    description:
+      - hostPath volumes the container needs, each with C(name), C(host_path), C(mount_path), C(read_only) and
+        C(type) (C(File), C(DirectoryOrCreate), ...).
+    type: list
+    elements: dict
+    default: []
+  files:
+    description:
+      - Files to write before the manifest, each with C(path), C(content), C(mode) (for example C('0600')) and
+        C(secret) (true keeps the content out of diffs and results).
+    type: list
+    elements: dict
+    default: []
+  backup_dir:
+    description: Where backups go; refused when inside the manifests directory.
+    type: path
+    default: /var/lib/kubecompass/backups
+  endpoint:
+    description: The node's own API server URL, for example C(https://10.0.0.11:6443).
+    type: str
+    required: true
+  ca_cert:
+    description: CA bundle that signs the API server's serving certificate.
+    type: path
+    default: /etc/kubernetes/pki/ca.crt
+  client_cert:
+    description: Client certificate for the health probes (anonymous access to them may be disabled).
+    type: path
+    default: /etc/kubernetes/pki/apiserver-kubelet-client.crt
+  client_key:
+    description: Key of O(client_cert).
+    type: path
+    default: /etc/kubernetes/pki/apiserver-kubelet-client.key
+  timeout:
+    description: Seconds to wait for the new API server to run the new flags and be healthy.
+    type: int
+    default: 300
+  node_name:
+    description: Name of this node in messages (normally C(inventory_hostname)); defaults to the host name.
+    type: str
+extends_documentation_fragment:
+  - kubecompass.readiness.attributes
+attributes:
+  check_mode:
+    support: full
+  diff_mode:
+    support: full
+"""
+
+EXAMPLES = r"""
+- name: Disable profiling on this node, one node at a time
+  kubecompass.readiness.static_pod_manifest:
+    endpoint: "https://{{ kubecompass_node_ip }}:6443"
+    set_flags:
+      profiling: "false"
+"""
+
+RETURN = r"""
+changed:
+  description: Whether a file was (or in check mode would be) written.
+  returned: always
+  type: bool
+changes:
+  description: What changed, one line each.
+  returned: always
+  type: list
+  elements: str
+  sample: ["add --profiling=false"]
+backup:
+  description: The backup directory of this change.
+  returned: when changed and not in check mode
+  type: str
+  sample: /var/lib/kubecompass/backups/20261122T031500.000000Z
+restart_seconds:
+  description: Seconds from writing the manifest until the new API server was healthy with the new flags.
+  returned: when changed and not in check mode
+  type: float
+  sample: 14.2
+"""
+
+import os
+import time
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.kubecompass.readiness.plugins.module_utils._control_plane import rollout, static_pod
+from ansible_collections.kubecompass.readiness.plugins.module_utils._errors import KubeCompassError
+
+try:
+    import yaml
+
+    HAS_YAML = True
+except ImportError:  # pragma: no cover - reported through fail_json
+    HAS_YAML = False
+
+
+def _identity(manifest_flags):
+    """Flags that tell this node's API server from the others sharing the host (the local control plane)."""
+    return {key: manifest_flags.get(key) for key in ("bind-address", "advertise-address", "secure-port")}
+
+
+def plan(params):
+    """Read the current files and compute what must change: (manifest path, old text, new text, files, changes)."""
+    path = params["manifest"]
+    try:
+        with open(path) as handle:
+            current_text = handle.read()
+        current = yaml.safe_load(current_text)
+    except (OSError, yaml.YAMLError) as exc:
+        raise KubeCompassError("cannot read %s: %s" % (path, exc), "node") from None
+    try:
+        new_manifest, changes = static_pod.plan_manifest(
+            current, params["set_flags"], params["remove_flags"], params["volumes"])
+    except ValueError as exc:
+        raise KubeCompassError("cannot plan the change of %s: %s" % (path, exc), "input") from None
+    new_text = static_pod.render_manifest(new_manifest) if changes else current_text
+    files = []
+    for entry in params["files"]:
+        wanted = entry["content"].encode()
+        try:
+            with open(entry["path"], "rb") as handle:
+                existing = handle.read()
+        except FileNotFoundError:
+            existing = None
+        if existing != wanted:
+            files.append(dict(entry, existing=existing))
+            changes.append("write %s%s" % (entry["path"], " (secret)" if entry.get("secret") else ""))
+    return path, current_text, new_text, files, changes
+
+
+def apply(module, path, current_text, new_text, files):
+    """Back up, write, wait for health with the new flags; restore everything on timeout. Returns result keys."""
+    params = module.params
+    manifest_dir = os.path.dirname(path)
+    backup_root = rollout.check_backup_dir(params["backup_dir"], [manifest_dir])
+    os.makedirs(backup_root, mode=0o700, exist_ok=True)
+
+    def healthy():
+        return rollout.endpoint_healthy(params["endpoint"], params["ca_cert"], params["client_cert"],
+                                        params["client_key"])
+
+    if not healthy():
+        raise KubeCompassError("the API server at %s is not healthy before the change; refusing to touch this node"
+                               % params["endpoint"], "node")
+    backup, copies = rollout.backup_files([path] + [f["path"] for f in files], backup_root)
+    for entry in files:
+        directory = os.path.dirname(entry["path"])
+        os.makedirs(directory, mode=0o700, exist_ok=True)
+        rollout.atomic_write(entry["path"], entry["content"].encode(), int(entry.get("mode") or "0600", 8))
+    started = time.monotonic()
+    rollout.atomic_write(path, new_text.encode())
+    new_flags = rollout.manifest_flags(yaml.safe_load(new_text))
+    identity = _identity(new_flags)
+
+    # Judge against the flags as written in the new manifest (values normalised, list merges resolved).
+    present = {flag: new_flags[flag] for flag in params["set_flags"] if flag in new_flags}
+    absent = [flag for flag in params["set_flags"] if flag not in new_flags] + list(params["remove_flags"])
+
+    def converged():
+        running = rollout.running_apiserver_flags(identity)
+        return rollout.flags_applied(running, present, absent) and healthy()
+
+    if rollout.wait_until(converged, params["timeout"]):
+        return {"backup": backup, "restart_seconds": round(time.monotonic() - started, 1)}
+    # Roll back: the previous files and manifest, then wait for the old API server to be healthy again.
+    for entry in files:
+        if entry["path"] in copies:
+            with open(copies[entry["path"]], "rb") as handle:
+                rollout.atomic_write(entry["path"], handle.read())
+        elif os.path.exists(entry["path"]):
+            os.unlink(entry["path"])
+    rollout.atomic_write(path, current_text.encode())
+    recovered = rollout.wait_until(healthy, params["timeout"])
+    raise KubeCompassError(
+        "the API server did not come back healthy with the new flags within %ss; the previous manifest was "
+        "restored (backup %s) and the API server is %s" % (params["timeout"], backup,
+                                                           "healthy again" if recovered else "STILL NOT HEALTHY"),
+        "rolled_back")
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec={
+            "manifest": {"type": "path", "default": "/etc/kubernetes/manifests/kube-apiserver.yaml"},
+            "set_flags": {"type": "dict", "default": {}},
+            "remove_flags": {"type": "list", "elements": "str", "default": []},
+            "volumes": {"type": "list", "elements": "dict", "default": []},
+            "files": {"type": "list", "elements": "dict", "default": []},
+            "backup_dir": {"type": "path", "default": "/var/lib/kubecompass/backups"},
+            "endpoint": {"type": "str", "required": True},
+            "ca_cert": {"type": "path", "default": "/etc/kubernetes/pki/ca.crt"},
+            "client_cert": {"type": "path", "default": "/etc/kubernetes/pki/apiserver-kubelet-client.crt"},
+            "client_key": {"type": "path", "default": "/etc/kubernetes/pki/apiserver-kubelet-client.key"},
+            "timeout": {"type": "int", "default": 300},
+            "node_name": {"type": "str"},
+        },
+        supports_check_mode=True,
+    )
+    if not HAS_YAML:
+        module.fail_json(msg="PyYAML is required on the node")
+    for entry in module.params["files"]:
+        if entry.get("secret"):
+            module.no_log_values.add(entry.get("content"))
+    node = module.params["node_name"] or os.uname()[1]
+    try:
+        path, current_text, new_text, files, changes = plan(module.params)
+        result = {"changed": bool(changes), "changes": changes}
+        if module._diff and changes:
+            result["diff"] = [{"before_header": path, "after_header": path, "before": current_text,
+                               "after": new_text}] + [
+                {"before_header": f["path"], "after_header": f["path"],
+                 "before": "(secret)" if f.get("secret") else (f["existing"] or b"").decode("utf-8", "replace"),
+                 "after": "(secret)" if f.get("secret") else f["content"]} for f in files]
+        if changes and not module.check_mode:
+            result.update(apply(module, path, current_text, new_text, files))
+    except KubeCompassError as exc:
+        module.fail_json(msg="%s: %s" % (node, exc), category=exc.category)
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()

@@ -663,6 +663,32 @@ def read_audit_policy(root, path):
     return summary
 
 
+# -- authentication configuration ----------------------------------------------------------------------------------
+
+def anonymous_access(document):
+    """What an AuthenticationConfiguration says about anonymous requests: {"configured": bool (the file decides,
+    --anonymous-auth must be absent), "enabled": bool, "paths": [paths] or None (any path)}; for checks reading
+    node files."""
+    anonymous = (document or {}).get("anonymous") if isinstance(document, dict) else None
+    if not isinstance(anonymous, dict):
+        return {"configured": False, "enabled": None, "paths": None}
+    enabled = anonymous.get("enabled") is True
+    conditions = anonymous.get("conditions") or []
+    paths = sorted({str(c.get("path")) for c in conditions if isinstance(c, dict)}) if conditions else None
+    return {"configured": True, "enabled": enabled, "paths": paths if enabled else []}
+
+
+
+def read_authentication_config(root, path):
+    """AuthenticationConfiguration facts for the file at ``path``: exists, valid, and what it allows anonymously.
+    Raises OSError when it cannot be read and DocumentError when it does not parse."""
+    exists, document = read_document(root, path)
+    valid = exists and isinstance(document, dict) and document.get("kind") == "AuthenticationConfiguration"
+    return {"path": path, "exists": exists, "valid": valid,
+            "error": None if valid or not exists else "not an AuthenticationConfiguration",
+            "anonymous": anonymous_access(document if valid else None)}
+
+
 # -- encryption configuration --------------------------------------------------------------------------------------
 
 _IDENTIFIER = re.compile(r"^[a-z][a-z0-9]{0,15}$")
@@ -1029,6 +1055,17 @@ def gather_node_facts(distribution, root="/", proc="/proc", etcd_sample_size=20,
                          "error": cause_of(exc)}
             note("audit log %s" % log_path, cause_of(exc))
 
+    authentication = None
+    authentication_path = to_host(effective.get("authentication-config"))
+    if authentication_path:
+        stat_file(authentication_path)
+        try:
+            authentication = read_authentication_config(root, authentication_path)
+        except (OSError, DocumentError) as exc:
+            authentication = {"path": authentication_path, "exists": True, "valid": False, "error": cause_of(exc),
+                              "anonymous": anonymous_access(None)}
+            note("authentication configuration %s" % authentication_path, cause_of(exc))
+
     encryption = None
     encryption_path = to_host(effective.get("encryption-provider-config"))
     if encryption_path:
@@ -1059,6 +1096,7 @@ def gather_node_facts(distribution, root="/", proc="/proc", etcd_sample_size=20,
         "audit_policy": audit_policy,
         "audit_log": audit_log,
         "encryption_config": encryption,
+        "authentication_config": authentication,
         "etcd_sample": sample,
         "etcd_snapshots": snapshots,
         "errors": errors,

@@ -166,6 +166,14 @@ facts:
                "resources": [{"resources": ["secrets"], "providers": [
                  {"type": "aescbc", "key_names": ["key1"], "kms_api_version": null},
                  {"type": "identity", "key_names": [], "kms_api_version": null}]}]}
+    authentication_config:
+      description:
+        - Summary of the file C(--authentication-config) points at, or null when the flag is not set.
+        - C(anonymous) says whether the file configures anonymous access, whether it is enabled, and the paths it
+          is limited to (null means every path).
+      type: dict
+      sample: {"path": "/etc/kubernetes/authentication.yaml", "exists": true, "valid": true, "error": null,
+               "anonymous": {"configured": true, "enabled": true, "paths": ["/healthz", "/livez", "/readyz"]}}
     etcd_sample:
       description:
         - Raw Secret values read from etcd, classified by prefix as C(plaintext),

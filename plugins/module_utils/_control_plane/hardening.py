@@ -25,7 +25,10 @@ from ansible_collections.kubecompass.readiness.plugins.module_utils._control_pla
     render_yaml,
     split_list,
 )
-from ansible_collections.kubecompass.readiness.plugins.module_utils._node_facts import DISTRIBUTIONS
+from ansible_collections.kubecompass.readiness.plugins.module_utils._node_facts import (  # noqa: F401
+    DISTRIBUTIONS,
+    anonymous_access,
+)
 
 TLS_VERSIONS = ("VersionTLS10", "VersionTLS11", "VersionTLS12", "VersionTLS13")
 # TLS 1.2 suites with forward secrecy and AEAD, as Go names them (crypto/tls CipherSuites()).
@@ -78,19 +81,6 @@ def authentication_config(api_version="apiserver.config.k8s.io/v1", paths=HEALTH
 
 def render_authentication_config(document):
     return HEADER + render_yaml(document)
-
-
-def anonymous_access(document):
-    """What an AuthenticationConfiguration says about anonymous requests: {"configured": bool (the file decides,
-    --anonymous-auth must be absent), "enabled": bool, "paths": [paths] or None (any path)}; for checks reading
-    node files."""
-    anonymous = (document or {}).get("anonymous") if isinstance(document, dict) else None
-    if not isinstance(anonymous, dict):
-        return {"configured": False, "enabled": None, "paths": None}
-    enabled = anonymous.get("enabled") is True
-    conditions = anonymous.get("conditions") or []
-    paths = sorted({str(c.get("path")) for c in conditions if isinstance(c, dict)}) if conditions else None
-    return {"configured": True, "enabled": enabled, "paths": paths if enabled else []}
 
 
 def _stronger_tls(current, wanted):

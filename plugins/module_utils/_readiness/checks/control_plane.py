@@ -295,15 +295,49 @@ def _flag_equals(flag, wanted, default_note):
     return judge
 
 
-def anonymous_auth(ctx):
-    def judge(flags):
-        if "anonymous-auth" not in flags and flags.get("authentication-config"):
-            return "unknown", ("--authentication-config %s decides anonymous access; its content is not read"
-                               % flags["authentication-config"])
-        return _flag_equals("anonymous-auth", "false", "defaults to true")(flags)
+# Paths anonymous requests may reach when an AuthenticationConfiguration restricts them (what kubeadm's probes use).
+HEALTH_PATHS = ("/healthz", "/livez", "/readyz")
 
-    return _per_node(ctx, "kube-apiserver", judge, "anonymous authentication disabled on every node",
-                     "anonymous authentication enabled on %d node(s)", ("anonymous-auth",))
+
+def _anonymous_from_config(config):
+    """(verdict, reason) from node facts' authentication_config summary."""
+    if config is None:
+        return "unknown", "the authentication configuration was not read"
+    if not config.get("exists") or not config.get("valid"):
+        return "fail", "authentication configuration %s %s" % (
+            config.get("path"), "is missing" if not config.get("exists") else "is invalid: %s" % config.get("error"))
+    anonymous = config.get("anonymous") or {}
+    if not anonymous.get("configured"):
+        return "fail", "%s has no anonymous section: anonymous requests are allowed" % config["path"]
+    if not anonymous.get("enabled"):
+        return "pass", "anonymous disabled in %s" % config["path"]
+    paths = anonymous.get("paths")
+    if paths and set(paths) <= set(HEALTH_PATHS):
+        return "pass", "anonymous restricted to %s by %s" % (", ".join(paths), config["path"])
+    return "fail", "anonymous allowed on %s by %s" % (", ".join(paths) if paths else "every path", config["path"])
+
+
+def anonymous_auth(ctx):
+    facts = _node_facts_or_none(ctx) or {}
+
+    def judge_node(node):
+        def judge(flags):
+            if "anonymous-auth" not in flags and flags.get("authentication-config"):
+                if node not in facts:
+                    return "unknown", ("--authentication-config %s decides anonymous access; it is read only from "
+                                       "node facts" % flags["authentication-config"])
+                return _anonymous_from_config(facts[node].get("authentication_config"))
+            return _flag_equals("anonymous-auth", "false", "defaults to true")(flags)
+        return judge
+
+    objects = []
+    evidence = {}
+    for node, flags, source in flag_sets(ctx, "kube-apiserver"):
+        verdict, reason = judge_node(node)(flags)
+        objects.append(obj("Node", None, node, verdict, "%s (%s)" % (reason, source)))
+        evidence.setdefault("anonymous-auth", {})[node] = flags.get("anonymous-auth")
+    return from_objects(objects, "anonymous access disabled or restricted to health checks on every node",
+                        "anonymous authentication enabled on %d node(s)", evidence)
 
 
 def authorization_mode(ctx):

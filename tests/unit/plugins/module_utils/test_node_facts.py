@@ -24,7 +24,7 @@ CLUSTER_TOKEN = "K10cafe00000000000000000000000000000000000000000000000000000000
 PLAINTEXT_SECRET_VALUE = b"k8s\x00\n\x0c\n\x02v1\x12\x06Secret\x12\x00s3cr3t-password-in-etcd"
 
 NODE_SCHEMA_KEYS = {"distribution", "apiserver", "etcd_flags", "files", "audit_policy", "audit_log",
-                    "encryption_config", "etcd_sample", "etcd_snapshots", "errors"}
+                    "encryption_config", "authentication_config", "etcd_sample", "etcd_snapshots", "errors"}
 
 
 # -- helpers -------------------------------------------------------------------------------------------------------
@@ -892,3 +892,21 @@ def test_module_refuses_a_negative_sample_size(capsys):
         node_facts.main()
     assert exited.value.code == 1
     assert json.loads(capsys.readouterr().out)["msg"] == "etcd_sample_size must be 0 (no sample) or more, got -1"
+
+
+def test_authentication_configuration_is_read_for_its_anonymous_rules(tmp_path):
+    write(tmp_path, "/etc/kubernetes/authn.yaml", yaml.safe_dump({
+        "apiVersion": "apiserver.config.k8s.io/v1", "kind": "AuthenticationConfiguration",
+        "anonymous": {"enabled": True, "conditions": [{"path": "/livez"}, {"path": "/readyz"}]}}))
+    summary = nf.read_authentication_config(str(tmp_path), "/etc/kubernetes/authn.yaml")
+    assert summary == {"path": "/etc/kubernetes/authn.yaml", "exists": True, "valid": True, "error": None,
+                       "anonymous": {"configured": True, "enabled": True, "paths": ["/livez", "/readyz"]}}
+    write(tmp_path, "/etc/kubernetes/other.yaml", yaml.safe_dump({"kind": "Policy"}))
+    other = nf.read_authentication_config(str(tmp_path), "/etc/kubernetes/other.yaml")
+    assert other["valid"] is False and other["error"] == "not an AuthenticationConfiguration"
+    missing = nf.read_authentication_config(str(tmp_path), "/etc/kubernetes/missing.yaml")
+    assert missing["exists"] is False and missing["anonymous"]["configured"] is False
+
+
+def test_kubeadm_without_authentication_config_reports_null(kubeadm):
+    assert kubeadm[0]["authentication_config"] is None

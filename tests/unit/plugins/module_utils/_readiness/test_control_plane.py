@@ -50,6 +50,7 @@ def node(**overrides):
         "etcd_sample": {"endpoint": "https://127.0.10.1:2379", "error": None, "total_keys": 3, "sampled": 3,
                         "prefixes": [{"key": "/registry/secrets/default/s%d" % i,
                                       "encoding": "k8s:enc:secretbox:v1:key1"} for i in range(3)]},
+        "authentication_config": None,
         "etcd_snapshots": None,
         "errors": [],
     }
@@ -186,3 +187,38 @@ def test_audit_retention_against_pci():
     declared = run("KC-CMP-001", {"cp1": node()}, pods=False,
                    settings={"frameworks": ["pci_dss_v4"], "audit_offcluster_retention_days": 400})
     assert declared.verdict == "pass" and "not verified" in declared.objects[0]["reason"]
+
+
+@pytest.mark.parametrize("config,verdict,fragment", [
+    ({"path": "/etc/kubernetes/authn.yaml", "exists": True, "valid": True, "error": None,
+      "anonymous": {"configured": True, "enabled": True, "paths": ["/livez", "/readyz"]}}, "pass", "restricted to"),
+    ({"path": "/etc/kubernetes/authn.yaml", "exists": True, "valid": True, "error": None,
+      "anonymous": {"configured": True, "enabled": False, "paths": []}}, "pass", "anonymous disabled"),
+    ({"path": "/etc/kubernetes/authn.yaml", "exists": True, "valid": True, "error": None,
+      "anonymous": {"configured": True, "enabled": True, "paths": None}}, "fail", "every path"),
+    ({"path": "/etc/kubernetes/authn.yaml", "exists": True, "valid": True, "error": None,
+      "anonymous": {"configured": True, "enabled": True, "paths": ["/livez", "/api"]}}, "fail", "/api"),
+    ({"path": "/etc/kubernetes/authn.yaml", "exists": True, "valid": True, "error": None,
+      "anonymous": {"configured": False, "enabled": None, "paths": None}}, "fail", "no anonymous section"),
+    ({"path": "/etc/kubernetes/authn.yaml", "exists": False, "valid": False, "error": None,
+      "anonymous": {"configured": False, "enabled": None, "paths": None}}, "fail", "is missing"),
+    (None, "unknown", "was not read"),
+])
+def test_anonymous_access_through_an_authentication_configuration(config, verdict, fragment):
+    flags = {k: v for k, v in HARDENED.items() if k != "anonymous-auth"}
+    flags["authentication-config"] = "/etc/kubernetes/authn.yaml"
+    facts = node(authentication_config=config)
+    facts["apiserver"] = {"source": "manifest", "flags": flags, "running_flags": flags}
+    result = run("KC-SEC-006", {"cp1": facts}, pods=False)
+    assert result.verdict == verdict and fragment in result.objects[0]["reason"], result.objects
+
+
+def test_authentication_config_without_node_facts_is_unknown():
+    pods = copy.deepcopy(RECORDED["kube_system_pods"])
+    for pod in pods:
+        if pod["metadata"]["name"].startswith("kube-apiserver"):
+            pod["spec"]["containers"][0]["command"].append("--authentication-config=/etc/kubernetes/authn.yaml")
+    snap = {"cluster": {"name": "c", "distribution": "kubeadm", "tier": "critical", "version": RECORDED["version"]},
+            "kinds": {"pods": {"items": pods}}, "nodes": None}
+    result = engine.run_check(CHECKS["KC-SEC-006"], Context(snap, tiers.tier_table(), {}, NOW))
+    assert result.verdict == "unknown" and "read only from node facts" in result.objects[0]["reason"]

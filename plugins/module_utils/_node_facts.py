@@ -678,7 +678,6 @@ def anonymous_access(document):
     return {"configured": True, "enabled": enabled, "paths": paths if enabled else []}
 
 
-
 def read_authentication_config(root, path):
     """AuthenticationConfiguration facts for the file at ``path``: exists, valid, and what it allows anonymously.
     Raises OSError when it cannot be read and DocumentError when it does not parse."""

@@ -7,6 +7,7 @@ import yaml
 
 from ansible_collections.kubecompass.readiness.plugins.module_utils import _node_facts as nf
 from ansible_collections.kubecompass.readiness.plugins.module_utils._control_plane import hardening, static_pod
+from ansible_collections.kubecompass.readiness.plugins.module_utils._node_facts import anonymous_access
 from kclocal import manifests
 
 AUTHN = hardening.AUTH_CONFIG_PATH
@@ -32,8 +33,8 @@ def test_default_restricts_anonymous_to_health_checks_instead_of_turning_it_off(
     assert document == {"apiVersion": "apiserver.config.k8s.io/v1", "kind": "AuthenticationConfiguration",
                         "anonymous": {"enabled": True, "conditions": [{"path": "/livez"}, {"path": "/readyz"},
                                                                       {"path": "/healthz"}]}}
-    assert hardening.anonymous_access(document) == {"configured": True, "enabled": True,
-                                                    "paths": ["/healthz", "/livez", "/readyz"]}
+    assert anonymous_access(document) == {"configured": True, "enabled": True,
+                                          "paths": ["/healthz", "/livez", "/readyz"]}
     assert change["volumes"] == [{"name": "kubecompass-authn-config", "host_path": AUTHN, "mount_path": AUTHN,
                                   "read_only": True, "type": "File"}]
     assert change["notes"] == []
@@ -179,9 +180,9 @@ def test_hardening_a_kubeadm_manifest_converges():
 
 
 def test_anonymous_access_summary():
-    assert hardening.anonymous_access({"kind": "AuthenticationConfiguration"})["configured"] is False
-    enabled = hardening.anonymous_access({"anonymous": {"enabled": True}})
+    assert anonymous_access({"kind": "AuthenticationConfiguration"})["configured"] is False
+    enabled = anonymous_access({"anonymous": {"enabled": True}})
     assert enabled == {"configured": True, "enabled": True, "paths": None}
-    disabled = hardening.anonymous_access({"anonymous": {"enabled": False}})
+    disabled = anonymous_access({"anonymous": {"enabled": False}})
     assert disabled == {"configured": True, "enabled": False, "paths": []}
-    assert hardening.anonymous_access(None)["configured"] is False
+    assert anonymous_access(None)["configured"] is False

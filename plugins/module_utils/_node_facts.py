@@ -1032,15 +1032,21 @@ def gather_node_facts(distribution, root="/", proc="/proc", etcd_sample_size=20,
     def to_host(path):
         return host_path(path, config["pod"], "kube-apiserver") if path and path != "-" else path
 
-    audit_policy = None
-    policy_path = to_host(effective.get("audit-policy-file"))
-    if policy_path:
-        stat_file(policy_path)
+    def read_config(flag, what, reader, unreadable):
+        """The summary of the file a flag names (None without the flag); a file that cannot be read or parsed
+        gives ``unreadable`` with the cause, noted in errors."""
+        path = to_host(effective.get(flag))
+        if not path:
+            return None
+        stat_file(path)
         try:
-            audit_policy = read_audit_policy(root, policy_path)
+            return reader(root, path)
         except (OSError, DocumentError) as exc:
-            audit_policy = dict(summarize_audit_policy(None), path=policy_path, exists=True, error=cause_of(exc))
-            note("audit policy %s" % policy_path, cause_of(exc))
+            note("%s %s" % (what, path), cause_of(exc))
+            return dict(unreadable, path=path, exists=True, error=cause_of(exc))
+
+    audit_policy = read_config("audit-policy-file", "audit policy", read_audit_policy,
+                               summarize_audit_policy(None))
 
     audit_log = None
     log_path = to_host(effective.get("audit-log-path"))
@@ -1054,27 +1060,10 @@ def gather_node_facts(distribution, root="/", proc="/proc", etcd_sample_size=20,
                          "error": cause_of(exc)}
             note("audit log %s" % log_path, cause_of(exc))
 
-    authentication = None
-    authentication_path = to_host(effective.get("authentication-config"))
-    if authentication_path:
-        stat_file(authentication_path)
-        try:
-            authentication = read_authentication_config(root, authentication_path)
-        except (OSError, DocumentError) as exc:
-            authentication = {"path": authentication_path, "exists": True, "valid": False, "error": cause_of(exc),
-                              "anonymous": anonymous_access(None)}
-            note("authentication configuration %s" % authentication_path, cause_of(exc))
-
-    encryption = None
-    encryption_path = to_host(effective.get("encryption-provider-config"))
-    if encryption_path:
-        stat_file(encryption_path)
-        try:
-            encryption = read_encryption_config(root, encryption_path)
-        except (OSError, DocumentError) as exc:
-            encryption = dict(summarize_encryption_config(None), path=encryption_path, exists=True,
-                              error=cause_of(exc))
-            note("encryption configuration %s" % encryption_path, cause_of(exc))
+    authentication = read_config("authentication-config", "authentication configuration",
+                                 read_authentication_config, {"valid": False, "anonymous": anonymous_access(None)})
+    encryption = read_config("encryption-provider-config", "encryption configuration", read_encryption_config,
+                             summarize_encryption_config(None))
 
     sample = None
     if etcd_sample_size > 0:

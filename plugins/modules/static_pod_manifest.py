@@ -140,6 +140,20 @@ def _identity(manifest_flags):
     return {key: manifest_flags.get(key) for key in ("bind-address", "advertise-address", "secure-port")}
 
 
+def _check_file_entry(index, entry):
+    """A files[] entry needs path and content; mode, when given, is octal text such as '0600'."""
+    missing = [key for key in ("path", "content") if not isinstance(entry.get(key), str) or not entry.get(key)]
+    if missing:
+        raise KubeCompassError("files[%d] needs %s" % (index, " and ".join(missing)), "input")
+    mode = entry.get("mode")
+    if mode is not None:
+        try:
+            int(str(mode), 8)
+        except ValueError:
+            raise KubeCompassError("files[%d]: mode %r is not octal (for example '0600')" % (index, mode),
+                                   "input") from None
+
+
 def plan(params):
     """Read the current files and compute what must change: (manifest path, old text, new text, files, changes)."""
     path = params["manifest"]
@@ -156,7 +170,8 @@ def plan(params):
         raise KubeCompassError("cannot plan the change of %s: %s" % (path, exc), "input") from None
     new_text = static_pod.render_manifest(new_manifest) if changes else current_text
     files = []
-    for entry in params["files"]:
+    for index, entry in enumerate(params["files"]):
+        _check_file_entry(index, entry)
         wanted = entry["content"].encode()
         try:
             with open(entry["path"], "rb") as handle:
@@ -187,7 +202,7 @@ def apply(module, path, current_text, new_text, files):
     for entry in files:
         directory = os.path.dirname(entry["path"])
         os.makedirs(directory, mode=0o700, exist_ok=True)
-        rollout.atomic_write(entry["path"], entry["content"].encode(), int(entry.get("mode") or "0600", 8))
+        rollout.atomic_write(entry["path"], entry["content"].encode(), int(str(entry.get("mode") or "0600"), 8))
     started = time.monotonic()
     rollout.atomic_write(path, new_text.encode())
     new_flags = rollout.manifest_flags(yaml.safe_load(new_text))

@@ -21,7 +21,11 @@ description:
     answers C(/livez) and C(/readyz) on O(endpoint). When that does not happen within O(timeout) seconds it
     restores the backups, waits for the API server to be healthy again, and fails naming the node.
   - In check mode it changes nothing and returns the exact diff of every file it would write (file contents
-    marked secret are never shown).
+    marked secret are shown only as their size and a digest).
+  - Every file in O(files) is recorded as a digest annotation C(checksum.kubecompass.io/<file name>) on the pod,
+    so a new content changes the manifest and the API server restarts and loads it; the change counts as
+    applied only once a new API server process runs.
+  - A missing C(DirectoryOrCreate) host path is created 0700 first (kubelet would make it 0755).
 author:
   - KubeCompass contributors (@kubecompass)
 options:
@@ -79,6 +83,11 @@ options:
   node_name:
     description: Name of this node in messages (normally C(inventory_hostname)); defaults to the host name.
     type: str
+  inject_flags:
+    description:
+      - For tests of the rollback only; never set it in production. Extra flags written into the manifest
+        as if they were part of O(set_flags) (for example an invalid flag that stops the API server).
+    type: dict
 extends_documentation_fragment:
   - kubecompass.readiness.attributes
 attributes:
@@ -163,15 +172,23 @@ def plan(params):
         current = yaml.safe_load(current_text)
     except (OSError, yaml.YAMLError) as exc:
         raise KubeCompassError("cannot read %s: %s" % (path, exc), "node") from None
+    for index, entry in enumerate(params["files"]):
+        _check_file_entry(index, entry)
+    set_flags = dict(params["set_flags"])
+    set_flags.update(params.get("inject_flags") or {})
     try:
         new_manifest, changes = static_pod.plan_manifest(
-            current, params["set_flags"], params["remove_flags"], params["volumes"])
+            current, set_flags, params["remove_flags"], params["volumes"],
+            static_pod.file_checksum_annotations(params["files"]))
     except ValueError as exc:
         raise KubeCompassError("cannot plan the change of %s: %s" % (path, exc), "input") from None
     new_text = static_pod.render_manifest(new_manifest) if changes else current_text
+    directories = sorted({v["host_path"] for v in params["volumes"]
+                          if v.get("type") == "DirectoryOrCreate" and not os.path.isdir(v.get("host_path") or "/")})
+    # kubelet would create a missing DirectoryOrCreate path 0755; audit logs want 0700 (control-plane.md P5).
+    changes.extend("create directory %s (0700)" % directory for directory in directories)
     files = []
-    for index, entry in enumerate(params["files"]):
-        _check_file_entry(index, entry)
+    for entry in params["files"]:
         wanted = entry["content"].encode()
         try:
             with open(entry["path"], "rb") as handle:
@@ -181,10 +198,10 @@ def plan(params):
         if existing != wanted:
             files.append(dict(entry, existing=existing))
             changes.append("write %s%s" % (entry["path"], " (secret)" if entry.get("secret") else ""))
-    return path, current_text, new_text, files, changes
+    return path, current_text, new_text, files, directories, changes
 
 
-def apply(module, path, current_text, new_text, files):
+def apply(module, path, current_text, new_text, files, directories):
     """Back up, write, wait for health with the new flags; restore everything on timeout. Returns result keys."""
     params = module.params
     manifest_dir = os.path.dirname(path)
@@ -199,22 +216,28 @@ def apply(module, path, current_text, new_text, files):
         raise KubeCompassError("the API server at %s is not healthy before the change; refusing to touch this node"
                                % params["endpoint"], "node")
     backup, copies = rollout.backup_files([path] + [f["path"] for f in files], backup_root)
+    for directory in directories:
+        os.makedirs(directory, mode=0o700, exist_ok=True)
     for entry in files:
         directory = os.path.dirname(entry["path"])
         os.makedirs(directory, mode=0o700, exist_ok=True)
         rollout.atomic_write(entry["path"], entry["content"].encode(), int(str(entry.get("mode") or "0600"), 8))
-    started = time.monotonic()
-    rollout.atomic_write(path, new_text.encode())
+    if new_text == current_text:
+        return {"backup": backup}
     new_flags = rollout.manifest_flags(yaml.safe_load(new_text))
     identity = _identity(new_flags)
+    previous_pid = rollout.running_apiserver(_identity(rollout.manifest_flags(yaml.safe_load(current_text))))[0]
+    started = time.monotonic()
+    rollout.atomic_write(path, new_text.encode())
 
     # Judge against the flags as written in the new manifest (values normalised, list merges resolved).
     present = {flag: new_flags[flag] for flag in params["set_flags"] if flag in new_flags}
     absent = [flag for flag in params["set_flags"] if flag not in new_flags] + list(params["remove_flags"])
 
     def converged():
-        running = rollout.running_apiserver_flags(identity)
-        return rollout.flags_applied(running, present, absent) and healthy()
+        # A new process: the old one may still answer with the old files loaded (annotation-only changes).
+        pid, running = rollout.running_apiserver(identity)
+        return pid != previous_pid and rollout.flags_applied(running, present, absent) and healthy()
 
     if rollout.wait_until(converged, params["timeout"]):
         return {"backup": backup, "restart_seconds": round(time.monotonic() - started, 1)}
@@ -249,6 +272,7 @@ def main():
             "client_key": {"type": "path", "default": "/etc/kubernetes/pki/apiserver-kubelet-client.key"},
             "timeout": {"type": "int", "default": 300},
             "node_name": {"type": "str"},
+            "inject_flags": {"type": "dict"},
         },
         supports_check_mode=True,
     )
@@ -259,16 +283,16 @@ def main():
             module.no_log_values.add(entry.get("content"))
     node = module.params["node_name"] or os.uname()[1]
     try:
-        path, current_text, new_text, files, changes = plan(module.params)
+        path, current_text, new_text, files, directories, changes = plan(module.params)
         result = {"changed": bool(changes), "changes": changes}
         if module._diff and changes:
             result["diff"] = [{"before_header": path, "after_header": path, "before": current_text,
                                "after": new_text}] + [
                 {"before_header": f["path"], "after_header": f["path"],
-                 "before": "(secret)" if f.get("secret") else (f["existing"] or b"").decode("utf-8", "replace"),
-                 "after": "(secret)" if f.get("secret") else f["content"]} for f in files]
+                 "before": rollout.diff_text(f["existing"], f.get("secret")),
+                 "after": rollout.diff_text(f["content"].encode(), f.get("secret"))} for f in files]
         if changes and not module.check_mode:
-            result.update(apply(module, path, current_text, new_text, files))
+            result.update(apply(module, path, current_text, new_text, files, directories))
     except KubeCompassError as exc:
         module.fail_json(msg="%s: %s" % (node, exc), category=exc.category)
     module.exit_json(**result)

@@ -16,6 +16,7 @@ from __future__ import absolute_import, annotations, division, print_function
 __metaclass__ = type
 
 import datetime
+import hashlib
 import os
 import shutil
 import tempfile
@@ -30,6 +31,16 @@ try:
     from urllib.error import HTTPError, URLError
 except ImportError:  # pragma: no cover - Python 2 is not supported
     HTTPError = URLError = OSError
+
+
+def diff_text(data, secret=False):
+    """A file's content (bytes or None when absent) for a diff. Secret content appears only as its size and a
+    digest, so the diff still shows that, and which, file changes without showing key material."""
+    if data is None:
+        return "(absent)\n" if secret else ""
+    if secret:
+        return "(secret: %d bytes, sha256 %s)\n" % (len(data), hashlib.sha256(data).hexdigest()[:16])
+    return data.decode("utf-8", "replace")
 
 
 def check_backup_dir(backup_dir, watched_dirs):
@@ -92,8 +103,9 @@ def manifest_flags(manifest):
     return parse_flags(list(container.get("command") or []) + list(container.get("args") or []))
 
 
-def running_apiserver_flags(identity, proc="/proc"):
-    """Flags of the kube-apiserver process whose identity flags (bind/advertise address, port) match, or None."""
+def running_apiserver(identity, proc="/proc"):
+    """(pid, flags) of the kube-apiserver process whose identity flags (bind/advertise address, port) match, or
+    (None, None). The pid tells a restarted process from the one that ran before a change."""
     for entry in os.listdir(proc):
         if not entry.isdigit():
             continue
@@ -107,8 +119,13 @@ def running_apiserver_flags(identity, proc="/proc"):
             continue
         flags = parse_flags(argv)
         if all(flags.get(key) == value for key, value in identity.items() if value):
-            return flags
-    return None
+            return int(entry), flags
+    return None, None
+
+
+def running_apiserver_flags(identity, proc="/proc"):
+    """Flags of the kube-apiserver process whose identity flags match, or None."""
+    return running_apiserver(identity, proc)[1]
 
 
 def flags_applied(running, wanted, removed=()):

@@ -28,6 +28,7 @@ __metaclass__ = type
 
 import copy
 import difflib
+import hashlib
 import posixpath
 import re
 
@@ -50,6 +51,7 @@ APISERVER = "kube-apiserver"
 STATIC_POD_DIRS = (KUBEADM_MANIFESTS, RANCHER["rke2"]["data_dir"] + "/agent/pod-manifests")
 CHANGE_KEYS = ("set_flags", "remove_flags", "volumes", "files", "notes")
 MERGE_KEYS = ("add", "remove")
+ANNOTATION_PREFIX = "checksum.kubecompass.io/"
 # core/v1 HostPathType values.
 HOST_PATH_TYPES = ("", "DirectoryOrCreate", "Directory", "FileOrCreate", "File", "Socket", "CharDevice",
                    "BlockDevice")
@@ -313,13 +315,36 @@ def _edit_volumes(spec, container, volumes, changes):
             container["volumeMounts"] = mounts
 
 
-def plan_manifest(manifest, set_flags, remove_flags=(), volumes=()):
+def _edit_annotations(pod, annotations, changes):
+    metadata = pod.setdefault("metadata", {})
+    current = metadata.get("annotations") or {}
+    for key in sorted(annotations):
+        if current.get(key) != annotations[key]:
+            changes.append("annotate %s=%s" % (key, annotations[key]))
+            current[key] = annotations[key]
+    if current:
+        metadata["annotations"] = current
+
+
+def file_checksum_annotations(files):
+    """Pod annotations recording a short digest of every file the API server reads from ``files``: a new file
+    content changes the manifest, so kubelet restarts the API server and the new content is loaded (a changed
+    mounted file alone is never reloaded, control-plane.md P4). A SHA-256 prefix reveals nothing of a key."""
+    annotations = {}
+    for entry in files:
+        name = re.sub(r"[^A-Za-z0-9_.-]", "-", posixpath.basename(entry["path"]))[:63].strip("-_.") or "file"
+        annotations[ANNOTATION_PREFIX + name] = hashlib.sha256(entry["content"].encode()).hexdigest()[:16]
+    return annotations
+
+
+def plan_manifest(manifest, set_flags, remove_flags=(), volumes=(), annotations=None):
     """(new manifest, changes) for the kube-apiserver static pod ``manifest`` (a dict as loaded from YAML).
 
     Flags live in the kube-apiserver container's ``command`` (kubeadm) or ``args``: a flag that is present keeps
     its position and gets the new value (repeats collapse into that one), a new flag is appended to ``command``
     (in name order, so the result does not depend on dict order), untouched flags keep their order. Volumes are
-    added by name, or replaced in place when the same name has another path or type. Nothing else is touched.
+    added by name, or replaced in place when the same name has another path or type; ``annotations`` are set on
+    the pod (see file_checksum_annotations). Nothing else is touched.
     ``changes`` lists one line per edit; applying the result again yields no changes.
     """
     change = new_change(set_flags, remove_flags, volumes)
@@ -333,6 +358,7 @@ def plan_manifest(manifest, set_flags, remove_flags=(), volumes=()):
     changes = []
     _edit_flags(container, change["set_flags"], change["remove_flags"], changes)
     _edit_volumes(spec, container, change["volumes"], changes)
+    _edit_annotations(new, annotations or {}, changes)
     return (new if changes else manifest), changes
 
 

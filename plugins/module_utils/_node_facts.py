@@ -947,6 +947,40 @@ def etcd_sample(endpoint, post, sample_size, prefix=DEFAULT_ETCD_PREFIX, known_p
     return result
 
 
+def etcd_scan(endpoint, post, prefix=DEFAULT_ETCD_PREFIX, known_prefixes=(), page_size=500):
+    """Classify every value under ``<prefix>/secrets/`` (classify_value), page by page at one etcd revision so the
+    result is one consistent view. Returns ``{"by_prefix": {class: count}, "total", "complete", "error",
+    "revision", "endpoint"}``; values never leave this function. Only a complete scan proves that no object still
+    needs an old key (control-plane.md 1.3)."""
+    result = {"endpoint": endpoint, "by_prefix": {}, "total": 0, "complete": False, "error": None, "revision": None}
+    url = endpoint.rstrip("/") + "/v3/kv/range"
+    secrets_prefix = (prefix.rstrip("/") + "/secrets/").encode("utf-8")
+    start = secrets_prefix
+    try:
+        while True:
+            body = etcd_range_request(secrets_prefix.decode("utf-8"), limit=page_size)
+            body["key"] = _b64(start)
+            if result["revision"] is not None:
+                body["revision"] = result["revision"]
+            answer = post(url, body) or {}
+            if result["revision"] is None:
+                result["revision"] = int((answer.get("header") or {}).get("revision") or 0) or None
+            kvs = answer.get("kvs") or []
+            for kv in kvs:
+                encoding = classify_value(base64.b64decode(kv.get("value") or ""), known_prefixes)
+                result["by_prefix"][encoding] = result["by_prefix"].get(encoding, 0) + 1
+                result["total"] += 1
+            if not answer.get("more") or not kvs:
+                break
+            start = base64.b64decode(kvs[-1]["key"]) + b"\x00"
+        result["complete"] = True
+    except EtcdError as exc:
+        result["error"] = str(exc)
+    except (ValueError, TypeError, AttributeError, KeyError) as exc:
+        result["error"] = "unexpected answer from etcd at %s: %s" % (url, exc.__class__.__name__)
+    return result
+
+
 def first_existing_client(root, candidates):
     for cert, key, ca in candidates:
         if all(os.path.isfile(on_host(root, path)) for path in (cert, key, ca)):
@@ -1091,16 +1125,16 @@ def gather_node_facts(distribution, root="/", proc="/proc", etcd_sample_size=20,
     }
 
 
-def _sample_etcd(root, config, effective, to_host, endpoint, sample_size, post, known_prefixes):
+def etcd_access(root, config, effective, to_host, endpoint=None, post=None):
+    """(endpoint, post, error) for reading the node's etcd with its own client certificate: the endpoint is the
+    first --etcd-servers URL unless given; ``post`` (etcd_json_client) unless given (tests); error says why etcd
+    cannot be read (no endpoint, kine/SQL datastore, no client certificate)."""
     endpoint = endpoint or _first_url(effective.get("etcd-servers"))
-    empty = {"endpoint": endpoint, "error": None, "total_keys": None, "sampled": 0, "prefixes": []}
     if not endpoint:
-        empty["error"] = "no etcd endpoint: the apiserver has no --etcd-servers flag and none was given"
-        return empty
+        return endpoint, None, "no etcd endpoint: the apiserver has no --etcd-servers flag and none was given"
     if endpoint.startswith("unix:") or config["datastore"] != "etcd":
-        empty["error"] = ("the datastore is %s, not etcd: raw values cannot be read through etcd's JSON gateway"
-                          % config["datastore"])
-        return empty
+        return endpoint, None, ("the datastore is %s, not etcd: raw values cannot be read through etcd's JSON "
+                                "gateway" % config["datastore"])
     if post is None:
         candidates = list(config["etcd_clients"])
         if all(effective.get(flag) for flag in ("etcd-certfile", "etcd-keyfile", "etcd-cafile")):
@@ -1109,13 +1143,18 @@ def _sample_etcd(root, config, effective, to_host, endpoint, sample_size, post, 
                 candidates.append(own)
         client = first_existing_client(root, candidates)
         if client is None:
-            empty["error"] = "no etcd client certificate found (looked for %s)" % ", ".join(
+            return endpoint, None, "no etcd client certificate found (looked for %s)" % ", ".join(
                 cert for cert, _key, _ca in candidates)
-            return empty
         try:
             post = etcd_json_client(*(on_host(root, path) for path in client))
         except (OSError, ssl.SSLError) as exc:
-            empty["error"] = "cannot load the etcd client certificate %s: %s" % (client[0], exc)
-            return empty
+            return endpoint, None, "cannot load the etcd client certificate %s: %s" % (client[0], exc)
+    return endpoint, post, None
+
+
+def _sample_etcd(root, config, effective, to_host, endpoint, sample_size, post, known_prefixes):
+    endpoint, post, error = etcd_access(root, config, effective, to_host, endpoint, post)
+    if error:
+        return {"endpoint": endpoint, "error": error, "total_keys": None, "sampled": 0, "prefixes": []}
     return etcd_sample(endpoint, post, sample_size, effective.get("etcd-prefix") or DEFAULT_ETCD_PREFIX,
                        known_prefixes)

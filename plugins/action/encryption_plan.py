@@ -1,0 +1,86 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) KubeCompass contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import datetime
+
+from ansible.errors import AnsibleActionFail
+from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
+from ansible.plugins.action import ActionBase
+
+from ansible_collections.kubecompass.readiness.plugins.module_utils._control_plane import encryption
+from ansible_collections.kubecompass.readiness.plugins.module_utils._errors import KubeCompassError
+
+ARGUMENT_SPEC = {
+    "nodes": {"type": "dict", "required": True},
+    "etcd_scan": {"type": "dict"},
+    "provider": {"type": "str", "default": "secretbox", "choices": ["secretbox", "aescbc", "kms"]},
+    "kms_name": {"type": "str"},
+    "kms_endpoint": {"type": "str"},
+    "kms_timeout": {"type": "str", "default": "3s"},
+    "rotate": {"type": "bool", "default": False},
+    "drop_identity": {"type": "bool", "default": True},
+}
+
+
+def plan(args, now=None):
+    """The next step for every node from their config texts and the etcd scan: a JSON-friendly result whose
+    ``node_files`` hold the full config text per node (key material: the task must be no_log)."""
+    nodes = args["nodes"]
+    if not nodes:
+        raise KubeCompassError("no control-plane node was given", "input")
+    configs = {}
+    for node, text in sorted(nodes.items()):
+        try:
+            configs[node] = encryption.parse_config(text) if text else None
+        except KubeCompassError as exc:
+            raise KubeCompassError("%s: its encryption configuration cannot be used: %s" % (node, exc),
+                                   "node") from None
+    kms = None
+    if args["provider"] == "kms":
+        if not args["kms_name"] or not args["kms_endpoint"]:
+            raise KubeCompassError("provider kms needs kms_name and kms_endpoint (unix:///path/to/socket)", "input")
+        kms = encryption.Provider.kms(args["kms_name"], args["kms_endpoint"], args["kms_timeout"])
+    now = now or datetime.datetime.now(datetime.timezone.utc)
+    try:
+        target = encryption.choose_target(configs, args["etcd_scan"], args["provider"], now,
+                                          rotate=args["rotate"], drop_identity=args["drop_identity"], kms=kms)
+        step = encryption.next_step(configs, args["etcd_scan"], target)
+    except ValueError as exc:
+        raise KubeCompassError("cannot plan the encryption step: %s" % exc, "input") from None
+    node_files = {}
+    for node, desired in step.desired_config_per_node.items():
+        if desired is None:
+            node_files[node] = None
+        elif node in step.changed_nodes or not nodes[node]:
+            node_files[node] = desired.render()
+        else:
+            node_files[node] = nodes[node]  # unchanged: the file stays byte for byte
+    result = step.to_dict()
+    result.update({"target": target.label, "done": step.state == encryption.DONE,
+                   "blocked": step.state == encryption.BLOCKED, "node_files": node_files})
+    return result
+
+
+class ActionModule(ActionBase):
+    """Runs on the controller: key material read from the nodes stays in this process and the task's registered
+    result; nothing is written anywhere."""
+
+    TRANSFERS_FILES = False
+    _requires_connection = False
+
+    def run(self, tmp=None, task_vars=None):
+        result = super(ActionModule, self).run(tmp, task_vars)
+        validated = ArgumentSpecValidator(ARGUMENT_SPEC).validate(self._task.args)
+        if validated.error_messages:
+            raise AnsibleActionFail("encryption_plan: %s" % "; ".join(validated.error_messages))
+        try:
+            result.update(plan(validated.validated_parameters))
+        except KubeCompassError as exc:
+            result.update(failed=True, msg=str(exc), category=exc.category)
+        result["changed"] = False
+        return result

@@ -1,0 +1,455 @@
+"""The rancher_apiserver_config module run for real on a node tree under tmp_path: config files on disk, a restart
+command that is a small script recording its calls, and the health gate probing a local HTTPS server that
+requires the client certificate (the module's defaults under <data-dir>/server/tls)."""
+
+from __future__ import annotations
+
+import datetime
+import ipaddress
+import json
+import os
+import ssl
+import sys
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+import yaml
+from ansible.module_utils.testing import patch_module_args
+
+from ansible_collections.kubecompass.readiness.plugins.module_utils._control_plane import rollout
+from ansible_collections.kubecompass.readiness.plugins.modules import rancher_apiserver_config as module
+
+x509 = pytest.importorskip("cryptography.x509")
+from cryptography.hazmat.primitives import hashes, serialization  # noqa: E402
+from cryptography.hazmat.primitives.asymmetric import ec  # noqa: E402
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID  # noqa: E402
+
+AUDIT_POLICY = "apiVersion: audit.k8s.io/v1\nkind: Policy\nrules:\n- level: Metadata\n"
+SECRET = "admission-webhook-token-s3cr3t-value-never-shown"
+USER_CONFIG = "token: not-read-here\nkube-apiserver-arg:\n  - event-ttl=2h\n"
+
+
+# -- TLS and the health server -----------------------------------------------------------------------------------
+
+def _cert(subject, key, issuer, issuer_key, ca=False, server=False):
+    now = datetime.datetime.now(datetime.UTC)
+    builder = (x509.CertificateBuilder()
+               .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject)]))
+               .issuer_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, issuer)]))
+               .public_key(key.public_key()).serial_number(x509.random_serial_number())
+               .not_valid_before(now - datetime.timedelta(minutes=5)).not_valid_after(now + datetime.timedelta(days=1))
+               .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True))
+    if server:
+        builder = builder.add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
+        builder = builder.add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+    elif not ca:
+        builder = builder.add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
+    return builder.sign(issuer_key, hashes.SHA256())
+
+
+def _pem(cert=None, key=None):
+    if cert is not None:
+        return cert.public_bytes(serialization.Encoding.PEM)
+    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                             serialization.NoEncryption())
+
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory):
+    """A CA, the API server's serving pair for 127.0.0.1, and an admin client pair: PEM bytes by name."""
+    ca_key, server_key, client_key = (ec.generate_private_key(ec.SECP256R1()) for _i in range(3))
+    ca = _cert("server-ca", ca_key, "server-ca", ca_key, ca=True)
+    return {"ca": _pem(ca), "server.crt": _pem(_cert("kube-apiserver", server_key, "server-ca", ca_key, server=True)),
+            "server.key": _pem(key=server_key),
+            "client.crt": _pem(_cert("system:admin", client_key, "server-ca", ca_key)),
+            "client.key": _pem(key=client_key)}
+
+
+class HealthServer:
+    """/livez and /readyz answer 200 while the file ``health`` says "up", 500 otherwise; TLS with client certs."""
+
+    def __init__(self, directory, pki):
+        self.health = directory / "health"
+        self.health.write_text("up")
+        for name in ("server.crt", "server.key", "ca"):
+            (directory / name).write_bytes(pki[name])
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(directory / "server.crt", directory / "server.key")
+        context.load_verify_locations(directory / "ca")
+        context.verify_mode = ssl.CERT_REQUIRED
+        health = self.health
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self):  # noqa: N802 - http.server API
+                up = health.read_text().strip() == "up" and self.path in ("/livez", "/readyz")
+                self.send_response(200 if up else 500)
+                self.end_headers()
+                self.wfile.write(b"ok" if up else b"not ready")
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.socket = context.wrap_socket(self.server.socket, server_side=True)
+        self.endpoint = "https://127.0.0.1:%d" % self.server.server_address[1]
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+# -- the node ----------------------------------------------------------------------------------------------------
+
+RESTART_SCRIPT = r'''#!{python}
+"""Fake `systemctl restart`: records the call, then sets the health and the running processes for this call."""
+import json, os, sys
+directory, root = sys.argv[1], sys.argv[2]
+with open(os.path.join(directory, "restarts"), "a") as handle:
+    handle.write("restart\n")
+with open(os.path.join(directory, "restarts")) as handle:
+    index = len(handle.read().splitlines()) - 1
+with open(os.path.join(directory, "script.json")) as handle:
+    script = json.load(handle)
+def pick(name, default):
+    values = script.get(name) or [default]
+    return values[min(index, len(values) - 1)]
+with open(os.path.join(directory, "health"), "w") as handle:
+    handle.write(pick("health", "up"))
+process = pick("proc", None)
+if process:
+    entry = os.path.join(root, "proc", str(process["pid"]))
+    os.makedirs(entry, exist_ok=True)
+    with open(os.path.join(entry, "comm"), "w") as handle:
+        handle.write("kube-apiserver\n")
+    with open(os.path.join(entry, "cmdline"), "wb") as handle:
+        handle.write("\0".join(process["argv"]).encode() + b"\0")
+sys.exit(pick("rc", 0))
+'''
+
+
+class Node:
+    def __init__(self, tmp_path, pki, distribution="k3s", config=USER_CONFIG, **script):
+        self.distribution = distribution
+        self.root = tmp_path / "node"
+        self.state = tmp_path / "state"
+        self.state.mkdir(parents=True)
+        self.config_dir = self.root / ("etc/rancher/%s" % distribution)
+        self.dropins = self.config_dir / "config.yaml.d"
+        self.config_dir.mkdir(parents=True)
+        (self.config_dir / "config.yaml").write_text(config)
+        tls = self.root / ("var/lib/rancher/%s/server/tls" % distribution)
+        tls.mkdir(parents=True)
+        (tls / "server-ca.crt").write_bytes(pki["ca"])
+        (tls / "client-admin.crt").write_bytes(pki["client.crt"])
+        (tls / "client-admin.key").write_bytes(pki["client.key"])
+        self.server = HealthServer(self.state, pki)
+        self.script = self.state / "restart"
+        self.script.write_text(RESTART_SCRIPT.format(python=sys.executable))
+        self.script.chmod(0o755)
+        (self.state / "script.json").write_text(json.dumps(script))
+
+    def dropin(self, topic="audit"):
+        return self.dropins / ("50-kubecompass-%s.yaml" % topic)
+
+    def restarts(self):
+        path = self.state / "restarts"
+        return len(path.read_text().splitlines()) if path.exists() else 0
+
+    def snapshot(self):
+        """Every file below the node root with its bytes and mode, except the module's backups."""
+        files = {}
+        backups = self.root / "var/lib/kubecompass"
+        for path in sorted(self.root.rglob("*")):
+            if path.is_file() and backups not in path.parents:
+                files[str(path.relative_to(self.root))] = (path.read_bytes(), path.stat().st_mode)
+        return files
+
+    def run(self, capsys, check=False, diff=True, **args):
+        args = dict(args, distribution=self.distribution, endpoint=self.server.endpoint, root=str(self.root),
+                    node_name="server-1", restart_command=[str(self.script), str(self.state), str(self.root)],
+                    _ansible_check_mode=check, _ansible_diff=diff)
+        args.setdefault("timeout", 3)
+        with patch_module_args(args), pytest.raises(SystemExit) as exited:
+            module.main()
+        out = capsys.readouterr().out
+        return exited.value.code, json.loads(out), out
+
+
+@pytest.fixture
+def nodes(tmp_path, pki):
+    made = []
+
+    def make(**options):
+        node = Node(tmp_path / str(len(made)), pki, **options)
+        made.append(node)
+        return node
+
+    yield make
+    for node in made:
+        node.server.close()
+
+
+def audit_args(distribution="k3s", secret=False):
+    base = "/var/lib/rancher/%s/server" % distribution
+    files = [{"path": base + "/audit.yaml", "content": AUDIT_POLICY, "mode": "0600"}]
+    if secret:
+        files.append({"path": "/etc/rancher/%s/webhook-token" % distribution, "content": SECRET, "mode": "0600",
+                      "secret": True})
+    return {"topic": "audit", "files": files,
+            "set_flags": {"audit-policy-file": base + "/audit.yaml", "audit-log-path": base + "/logs/audit.log",
+                          "audit-log-maxage": "30", "audit-log-maxbackup": "10", "audit-log-maxsize": "100"}}
+
+
+# -- the health probe itself -------------------------------------------------------------------------------------
+
+def test_health_probe_uses_the_ca_and_the_client_certificate(nodes):
+    node = nodes()
+    tls = node.root / "var/lib/rancher/k3s/server/tls"
+    ca, cert, key = (str(tls / name) for name in ("server-ca.crt", "client-admin.crt", "client-admin.key"))
+    assert rollout.endpoint_healthy(node.server.endpoint, ca, cert, key) is True
+    assert rollout.endpoint_healthy(node.server.endpoint, ca) is False  # the server requires a client certificate
+    node.server.health.write_text("down")
+    assert rollout.endpoint_healthy(node.server.endpoint, ca, cert, key) is False
+
+
+# -- check mode, apply, idempotence ------------------------------------------------------------------------------
+
+def test_check_mode_changes_nothing_and_shows_the_exact_diff(nodes, capsys):
+    node = nodes()
+    before = node.snapshot()
+    rc, result, _out = node.run(capsys, check=True, **audit_args())
+    assert rc == 0, result
+    assert result["changed"] is True
+    assert node.snapshot() == before
+    assert node.restarts() == 0
+    dropin, policy = result["diff"]
+    assert dropin["before_header"] == "/etc/rancher/k3s/config.yaml.d/50-kubecompass-audit.yaml"
+    assert dropin["before"] == ""
+    assert yaml.safe_load(dropin["after"]) == {"kube-apiserver-arg+": [
+        "audit-log-maxage=30", "audit-log-maxbackup=10", "audit-log-maxsize=100",
+        "audit-log-path=/var/lib/rancher/k3s/server/logs/audit.log",
+        "audit-policy-file=/var/lib/rancher/k3s/server/audit.yaml"]}
+    assert (policy["before"], policy["after"]) == ("", AUDIT_POLICY)
+    assert result["changes"][0] == "add kube-apiserver-arg+ audit-log-maxage=30"
+    assert result["changes"][-1] == "write /var/lib/rancher/k3s/server/audit.yaml"
+
+
+def test_apply_writes_atomically_restarts_once_and_a_second_run_changes_nothing(nodes, capsys):
+    node = nodes()
+    rc, result, _out = node.run(capsys, **audit_args())
+    assert rc == 0, result
+    assert result["changed"] is True and node.restarts() == 1
+    assert sorted(p.name for p in node.dropins.iterdir()) == ["50-kubecompass-audit.yaml"]
+    assert node.dropin().read_text() == result["diff"][0]["after"]
+    assert oct(node.dropin().stat().st_mode & 0o777) == "0o600"
+    assert (node.root / "var/lib/rancher/k3s/server/audit.yaml").read_text() == AUDIT_POLICY
+    # The user's own config is untouched; the backup lives outside config.yaml.d.
+    assert (node.config_dir / "config.yaml").read_text() == USER_CONFIG
+    assert result["backup"].startswith("/var/lib/kubecompass/backups/")
+    assert (node.root / result["backup"].lstrip("/")).is_dir()
+    assert isinstance(result["restart_seconds"], float)
+    before = node.snapshot()
+    rc, again, _out = node.run(capsys, **audit_args())
+    assert rc == 0 and again["changed"] is False and again["changes"] == []
+    assert node.restarts() == 1
+    assert node.snapshot() == before
+
+
+def test_failed_health_restores_the_files_restarts_twice_and_names_the_node(nodes, capsys):
+    node = nodes(health=["down", "up"])
+    (node.dropins).mkdir()
+    existing = node.dropin()
+    existing.write_text("kube-apiserver-arg+:\n- audit-log-maxage=7\n")
+    before = node.snapshot()
+    rc, result, _out = node.run(capsys, timeout=2, **audit_args())
+    assert rc == 1
+    assert result["category"] == "rolled_back"
+    assert result["msg"].startswith("server-1: the API server did not come back healthy within 2s")
+    assert "healthy again" in result["msg"]
+    assert node.restarts() == 2
+    assert node.snapshot() == before  # old drop-in back, the new policy file deleted
+    assert not (node.root / "var/lib/rancher/k3s/server/audit.yaml").exists()
+    copies = list((node.root / "var/lib/kubecompass/backups").rglob("*50-kubecompass-audit.yaml"))
+    assert [copy.read_text() for copy in copies] == ["kube-apiserver-arg+:\n- audit-log-maxage=7\n"]
+
+
+def test_a_failing_restart_command_rolls_back(nodes, capsys):
+    node = nodes(rc=[1, 0])
+    before = node.snapshot()
+    rc, result, _out = node.run(capsys, **audit_args())
+    assert rc == 1 and result["category"] == "rolled_back"
+    assert " exited 1 " in result["msg"] and result["msg"].startswith("server-1: ")
+    assert node.restarts() == 2
+    assert node.snapshot() == before
+
+
+def test_an_unhealthy_api_server_is_not_touched(nodes, capsys):
+    node = nodes()
+    node.server.health.write_text("down")
+    before = node.snapshot()
+    rc, result, _out = node.run(capsys, **audit_args())
+    assert rc == 1 and "not healthy before the change" in result["msg"]
+    assert node.restarts() == 0 and node.snapshot() == before
+
+
+def test_secret_file_contents_never_appear(nodes, capsys):
+    node = nodes()
+    for check in (True, False):
+        rc, result, out = node.run(capsys, check=check, **audit_args(secret=True))
+        assert rc == 0, result
+        assert SECRET not in out
+        entry = next(d for d in result["diff"] if d["before_header"] == "/etc/rancher/k3s/webhook-token")
+        assert entry["before"] == "(absent)\n" and entry["after"].startswith("(secret: %d bytes, sha256 " % len(SECRET))
+        assert "write /etc/rancher/k3s/webhook-token (secret)" in result["changes"]
+    assert (node.config_dir / "webhook-token").read_text() == SECRET
+
+
+# -- RKE2: the old static pod survives the service restart -------------------------------------------------------
+
+def rke2_argv():
+    base = "/var/lib/rancher/rke2/server"
+    return ["kube-apiserver", "--audit-policy-file=%s/audit.yaml" % base, "--audit-log-path=%s/logs/audit.log" % base,
+            "--audit-log-maxage=30", "--audit-log-maxbackup=10", "--audit-log-maxsize=100", "--profiling=false"]
+
+
+def test_rke2_waits_for_a_new_api_server_with_the_new_flags(nodes, capsys):
+    node = nodes(distribution="rke2", proc=[{"pid": 4242, "argv": rke2_argv()}])
+    old = node.root / "proc/100"
+    old.mkdir(parents=True)
+    (old / "comm").write_text("kube-apiserver\n")
+    (old / "cmdline").write_bytes(b"kube-apiserver\0--profiling=false\0")
+    rc, result, _out = node.run(capsys, **audit_args("rke2"))
+    assert rc == 0, result
+    assert node.restarts() == 1
+    assert yaml.safe_load(node.dropin().read_text())["kube-apiserver-arg+"][0] == "audit-log-maxage=30"
+
+
+def test_rke2_healthy_but_still_the_old_pod_is_rolled_back(nodes, capsys):
+    node = nodes(distribution="rke2")
+    before = node.snapshot()
+    rc, result, _out = node.run(capsys, timeout=2, **audit_args("rke2"))
+    assert rc == 1 and result["category"] == "rolled_back"
+    assert "did not come back healthy with the new flags within 2s" in result["msg"]
+    assert node.restarts() == 2 and node.snapshot() == before
+
+
+# -- what a drop-in cannot do ------------------------------------------------------------------------------------
+
+def test_problems_from_plan_dropin_fail_with_their_message(nodes, capsys):
+    node = nodes()
+    rc, result, _out = node.run(capsys, check=True, topic="hardening", remove_flags=["profiling"])
+    assert rc == 1 and result["category"] == "conflict"
+    assert result["msg"] == ("server-1: --profiling=false must go, which a drop-in cannot do: edit the config")
+    node.dropins.mkdir()
+    (node.dropins / "90-user.yaml").write_text("kube-apiserver-arg:\n  - audit-log-maxage=5\n")
+    rc, result, _out = node.run(capsys, check=True, **audit_args())
+    assert rc == 1 and "a later config file replaces or overrides it" in result["msg"]
+    assert node.restarts() == 0
+
+
+def test_a_dropin_no_longer_needed_is_removed(nodes, capsys):
+    node = nodes()
+    assert node.run(capsys, topic="tls", set_flags={"tls-min-version": "VersionTLS12"})[0] == 0
+    (node.config_dir / "config.yaml").write_text(USER_CONFIG + "  - tls-min-version=VersionTLS12\n")
+    rc, result, _out = node.run(capsys, topic="tls", set_flags={"tls-min-version": "VersionTLS12"})
+    assert rc == 0, result
+    assert result["changes"] == ["remove /etc/rancher/k3s/config.yaml.d/50-kubecompass-tls.yaml: the flags and "
+                                 "settings are effective without it"]
+    assert list(node.dropins.iterdir()) == [] and node.restarts() == 2
+
+
+def test_a_broken_dropin_of_ours_is_rewritten(nodes, capsys):
+    node = nodes()
+    node.dropins.mkdir()
+    node.dropin().write_text("kube-apiserver-arg+: [unclosed\n")
+    rc, result, _out = node.run(capsys, check=True, **audit_args())
+    assert rc == 0, result
+    path = "/etc/rancher/k3s/config.yaml.d/50-kubecompass-audit.yaml"
+    assert result["changes"][0] == "rewrite %s (it does not parse)" % path
+
+
+# -- settings ----------------------------------------------------------------------------------------------------
+
+def test_k3s_secrets_encryption_setting_needs_the_encryption_config_first(nodes, capsys):
+    node = nodes()
+    args = {"topic": "encryption", "settings": {"secrets-encryption": True}}
+    rc, result, _out = node.run(capsys, check=True, **args)
+    assert rc == 1 and "rancher_secrets_encrypt" in result["msg"]
+    cred = node.root / "var/lib/rancher/k3s/server/cred"
+    cred.mkdir(parents=True)
+    (cred / "encryption-config.json").write_text("{}")
+    rc, result, _out = node.run(capsys, **args)
+    assert rc == 0, result
+    assert result["changes"] == ["set secrets-encryption: true"]
+    content = node.dropin("encryption").read_text()
+    assert yaml.safe_load(content) == {"secrets-encryption": True}  # a settings-only drop-in
+    assert content.startswith("# Managed by kubecompass.readiness (encryption). Sets secrets-encryption;")
+    rc, again, _out = node.run(capsys, **args)
+    assert rc == 0 and again["changed"] is False and node.restarts() == 1
+
+
+def test_settings_already_effective_or_overridden_later(nodes, capsys):
+    node = nodes(config=USER_CONFIG + "secrets-encryption-provider: secretbox\n")
+    rc, result, _out = node.run(capsys, check=True, topic="enc",
+                                settings={"secrets-encryption-provider": "secretbox"})
+    assert rc == 0 and result["changed"] is False and result["settings"] == {}
+    node.dropins.mkdir()
+    (node.dropins / "99-user.yaml").write_text("secrets-encryption-provider: aescbc\n")
+    rc, result, _out = node.run(capsys, check=True, topic="enc", set_flags={"tls-min-version": "VersionTLS12"},
+                                settings={"secrets-encryption-provider": "secretbox"})
+    assert rc == 1
+    assert ("with the drop-in secrets-encryption-provider would be aescbc, not secretbox: "
+            "/etc/rancher/k3s/config.yaml.d/99-user.yaml sets it later") in result["msg"]
+
+
+@pytest.mark.parametrize("distribution,settings,message", [
+    ("k3s", {"token": "x"}, "settings key token is refused: credentials"),
+    ("k3s", {"etcd-s3-secret-key": "x"}, "credentials are never written"),
+    ("k3s", {"datastore-endpoint": "mysql://"}, "moves the datastore"),
+    ("rke2", {"profile": "cis"}, "etcd user is missing"),
+    ("k3s", {"node-label+": "a=b"}, "keys ending in '+' are refused"),
+    ("k3s", {"kube-apiserver-arg+": "profiling=false"}, "keys ending in '+' are refused"),
+    ("k3s", {"kube-apiserver-arg": "profiling=false"}, "go in set_flags"),
+    ("k3s", {"tls-san": "a.example"}, "replaces the user's whole list"),
+    ("rke2", {"kubelet-arg": "max-pods=200"}, "replaces the user's whole list"),
+    ("k3s", {"write-kubeconfig-mode": ["0600"]}, "only scalar values"),
+    ("k3s", {"secrets-encryption": False}, "may only be turned on"),
+    ("rke2", {"secrets-encryption": True}, "RKE2 always encrypts"),
+])
+def test_refused_settings(nodes, capsys, distribution, settings, message):
+    node = nodes(distribution=distribution)
+    rc, result, _out = node.run(capsys, check=True, settings=settings)
+    assert rc == 1 and result["category"] == "input"
+    assert message in result["msg"]
+
+
+# -- where files and backups may go ------------------------------------------------------------------------------
+
+def test_backups_and_files_stay_out_of_the_directories_the_server_reads(nodes, capsys):
+    node = nodes(distribution="rke2")
+    rc, result, _out = node.run(capsys, check=True, backup_dir="/etc/rancher/rke2/config.yaml.d/backup",
+                                **audit_args("rke2"))
+    assert rc == 1 and "which RKE2/k3s read as config" in result["msg"]
+    rc, result, _out = node.run(capsys, check=True, backup_dir="/var/lib/rancher/rke2/agent/pod-manifests",
+                                **audit_args("rke2"))
+    assert rc == 1 and "kubelet runs as static pods" in result["msg"]
+    args = audit_args("rke2")
+    args["files"] = [{"path": "/etc/rancher/rke2/config.yaml.d/policy.yaml", "content": AUDIT_POLICY}]
+    rc, result, _out = node.run(capsys, check=True, **args)
+    assert rc == 1 and result["msg"].startswith("server-1: files[0]: /etc/rancher/rke2/config.yaml.d/policy.yaml")
+    args["files"] = [{"path": "/etc/rancher/rke2/config.yaml", "content": "x"}]
+    assert "user's own config file" in node.run(capsys, check=True, **args)[1]["msg"]
+    assert node.restarts() == 0
+    assert not os.path.exists(node.root / "var/lib/kubecompass")
+
+
+def test_default_restart_commands_and_input_errors():
+    assert module.RESTART_COMMANDS == {"rke2": ["systemctl", "restart", "rke2-server"],
+                                       "k3s": ["systemctl", "restart", "k3s"]}
+    assert module.render_content([], {}, "x") is None
+    assert Path(module.__file__).read_text().count("KubeCompassError as exc") == 1

@@ -1,0 +1,77 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) KubeCompass contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+from ansible.errors import AnsibleActionFail
+from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
+from ansible.plugins.action import ActionBase
+
+from ansible_collections.kubecompass.readiness.plugins.module_utils._control_plane import audit, hardening, static_pod
+from ansible_collections.kubecompass.readiness.plugins.module_utils._errors import KubeCompassError
+
+AUDIT_SPEC = {
+    "policy_path": {"type": "str", "default": "/etc/kubernetes/kubecompass/audit-policy.yaml"},
+    "log_path": {"type": "str", "default": "/var/log/kubernetes/audit/audit.log"},
+    "maxage": {"type": "int", "default": 30},
+    "maxbackup": {"type": "int", "default": 10},
+    "maxsize": {"type": "int", "default": 100},
+    "policy": {"type": "dict"},
+    "policy_overrides": {"type": "dict", "default": {}},
+}
+HARDENING_SPEC = {
+    "tls_min_version": {"type": "str", "default": "VersionTLS12"},
+    "cipher_suites": {"type": "list", "elements": "str", "default": list(hardening.DEFAULT_CIPHER_SUITES)},
+    "anonymous": {"type": "str", "default": "restrict", "choices": list(hardening.ANONYMOUS_MODES)},
+    "auth_config_path": {"type": "str", "default": hardening.AUTH_CONFIG_PATH},
+}
+ARGUMENT_SPEC = {
+    "audit": {"type": "dict", "options": AUDIT_SPEC},
+    "hardening": {"type": "dict", "options": HARDENING_SPEC},
+    "current_flags": {"type": "dict"},
+    "kubernetes_version": {"type": "str"},
+    "distribution": {"type": "str", "default": "kubeadm", "choices": ["kubeadm", "rke2", "k3s"]},
+}
+
+
+def plan(args):
+    """One change (static_pod's format) with every requested topic, so a node restarts once for all of them."""
+    changes = []
+    try:
+        if args["audit"]:
+            options = args["audit"]
+            policy = options["policy"] or audit.default_policy(options["policy_overrides"])
+            changes.append(audit.audit_flags(options["policy_path"], options["log_path"], options["maxage"],
+                                             options["maxbackup"], options["maxsize"], policy))
+        if args["hardening"]:
+            options = args["hardening"]
+            changes.append(hardening.hardening_flags(
+                options["tls_min_version"], options["cipher_suites"], options["anonymous"], args["current_flags"],
+                args["kubernetes_version"], args["distribution"], options["auth_config_path"]))
+        if not changes:
+            raise KubeCompassError("give at least one of audit, hardening", "input")
+        return static_pod.merge_changes(*changes)
+    except ValueError as exc:
+        raise KubeCompassError(str(exc), "input") from None
+
+
+class ActionModule(ActionBase):
+    """Runs on the controller and changes nothing: the planners are pure functions."""
+
+    TRANSFERS_FILES = False
+    _requires_connection = False
+
+    def run(self, tmp=None, task_vars=None):
+        result = super(ActionModule, self).run(tmp, task_vars)
+        validated = ArgumentSpecValidator(ARGUMENT_SPEC).validate(self._task.args)
+        if validated.error_messages:
+            raise AnsibleActionFail("apiserver_change: %s" % "; ".join(validated.error_messages))
+        try:
+            result["change"] = plan(validated.validated_parameters)
+        except KubeCompassError as exc:
+            result.update(failed=True, msg=str(exc), category=exc.category)
+        result["changed"] = False
+        return result

@@ -136,7 +136,7 @@ class KubeClient:
             return KubeCompassError("%s timed out after %ss" % (self.base_url, self.timeout), "timeout")
         return KubeCompassError("cannot reach %s: %s" % (self.base_url, text.splitlines()[0][:200]), "unreachable")
 
-    def _status_error(self, status, body, path):
+    def status_error(self, status, body, path):
         message = body.get("message") if isinstance(body, dict) else None
         if status == 401:
             return KubeCompassError("the API server at %s rejected the credentials (401 Unauthorized)"
@@ -150,7 +150,7 @@ class KubeClient:
     def get(self, path, query=None):
         status, body, _headers = self.request("GET", path, query)
         if status >= 400:
-            raise self._status_error(status, body, path)
+            raise self.status_error(status, body, path)
         return body
 
     def list(self, path, query=None, page_size=LIST_PAGE_SIZE):

@@ -24,7 +24,7 @@ description:
     C(resourceVersion) as preconditions; a lock held by another run, or no lock, is left alone (no change).
   - A Lease whose holder is set but whose times cannot be read never expires by itself; the failure message says
     how to delete it once no run is active.
-  - The Lease records the controller's C(ansible-playbook) process (annotation C(kubecompass.io/run): host, pid,
+  - The Lease records the controller's C(ansible-playbook) process (annotation C(kubecompass.io/run) - host, pid,
     start time). A run killed on this controller leaves its lock behind; a rerun on the same controller sees that
     process gone and takes the lock over at once instead of waiting for it to expire. Runs on other controllers
     (another AWX job pod) still wait for the expiry.

@@ -14,7 +14,7 @@ version_added: 0.1.0
 description:
   - An action that runs on the controller and changes nothing. From the encryption configuration of every
     control-plane node (read by M(kubecompass.readiness.encryption_state)) and a complete etcd scan, it derives
-    where the rotation stands and the next step of the upstream two-phase procedure: add the target key second on
+    where the rotation stands and the next step of the upstream two-phase procedure - add the target key second on
     every node, promote it first on every node, rewrite every Secret, drop what no stored object uses any more.
   - State comes only from the node files and etcd, so a rerun after an interruption continues where the last run
     stopped. A key already on some node is read back, never generated twice. A new key is generated on the

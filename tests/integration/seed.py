@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import base64
 import datetime
+import json
+import ssl
+import urllib.request
 from pathlib import Path
 
 import yaml
@@ -89,3 +93,39 @@ def rfc3339(moment: datetime.datetime) -> str:
 
 def ago(**delta) -> str:
     return rfc3339(datetime.datetime.now(datetime.UTC) - datetime.timedelta(**delta))
+
+
+# -- etcd, read raw with the apiserver's client certificate ---------------------------------------------------
+
+def etcd_range(control_plane, body):
+    """POST /v3/kv/range to the first node's etcd with the apiserver's etcd client certificate."""
+    node = control_plane.nodes[0]
+    pki_dir = control_plane.node_root(node["name"]) / "etc/kubernetes/pki"
+    context = ssl.create_default_context(cafile=str(pki_dir / "etcd/ca.crt"))
+    context.load_cert_chain(str(pki_dir / "apiserver-etcd-client.crt"), str(pki_dir / "apiserver-etcd-client.key"))
+    request = urllib.request.Request("https://%s:2379/v3/kv/range" % node["ip"], method="POST",
+                                     data=json.dumps(body).encode(), headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=30, context=context) as response:
+        return json.loads(response.read())
+
+
+# Keys the running control plane rewrites on its own, whoever else is connected: leases and heartbeats, events,
+# and the status controllers keep refreshing (HPAs without metrics, workloads whose pods never start).
+BACKGROUND_WRITERS = ("/registry/leases/", "/registry/masterleases/", "/registry/peerserverleases/",
+                      "/registry/events/", "/registry/minions/", "/registry/horizontalpodautoscalers/",
+                      "/registry/deployments/", "/registry/replicasets/", "/registry/pods/",
+                      "/registry/poddisruptionbudgets/", "/registry/serviceaccounts/")
+
+
+def etcd_revision(control_plane):
+    return int(etcd_range(control_plane, {"key": base64.b64encode(b"/").decode(), "count_only": True})["header"]["revision"])
+
+
+def etcd_written_since(control_plane, revision):
+    changed = etcd_range(control_plane, {"key": base64.b64encode(b"\0").decode(), "range_end": base64.b64encode(
+        b"\0").decode(), "min_mod_revision": str(revision + 1)})
+    return {base64.b64decode(kv["key"]).decode(): base64.b64decode(kv["value"]) for kv in changed.get("kvs") or []}
+
+
+def foreign_writes(written):
+    return sorted(k for k in written if not k.startswith(BACKGROUND_WRITERS))

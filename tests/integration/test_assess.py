@@ -3,11 +3,8 @@ exact verdict of every check, bad input per cluster, and a check-mode run that w
 
 from __future__ import annotations
 
-import base64
 import json
-import ssl
 import time
-import urllib.request
 
 import jsonschema
 import pytest
@@ -297,37 +294,6 @@ def test_every_check_has_its_exact_verdict(seeded, tmp_path):
     assert "## " in (report_dir / "kubecompass-report.md").read_text()
 
 
-def _etcd(control_plane, body):
-    node = control_plane.nodes[0]
-    pki_dir = control_plane.node_root(node["name"]) / "etc/kubernetes/pki"
-    context = ssl.create_default_context(cafile=str(pki_dir / "etcd/ca.crt"))
-    context.load_cert_chain(str(pki_dir / "apiserver-etcd-client.crt"), str(pki_dir / "apiserver-etcd-client.key"))
-    request = urllib.request.Request("https://%s:2379/v3/kv/range" % node["ip"], method="POST",
-                                     data=json.dumps(body).encode(), headers={"Content-Type": "application/json"})
-    with urllib.request.urlopen(request, timeout=30, context=context) as response:
-        return json.loads(response.read())
-
-
-# Keys the running control plane rewrites on its own, whoever else is connected: leases and heartbeats, events,
-# and the status controllers keep refreshing (HPAs without metrics, workloads whose pods never start).
-BACKGROUND_WRITERS = ("/registry/leases/", "/registry/masterleases/", "/registry/peerserverleases/",
-                      "/registry/events/", "/registry/minions/", "/registry/horizontalpodautoscalers/",
-                      "/registry/deployments/", "/registry/replicasets/", "/registry/pods/",
-                      "/registry/poddisruptionbudgets/", "/registry/serviceaccounts/")
-
-
-def _revision(control_plane):
-    return int(_etcd(control_plane, {"key": base64.b64encode(b"/").decode(), "count_only": True})["header"]["revision"])
-
-
-def _written_since(control_plane, revision):
-    changed = _etcd(control_plane, {"key": base64.b64encode(b"\0").decode(), "range_end": base64.b64encode(
-        b"\0").decode(), "min_mod_revision": str(revision + 1)})
-    return {base64.b64decode(kv["key"]).decode(): base64.b64decode(kv["value"]) for kv in changed.get("kvs") or []}
-
-
-def _foreign(written):
-    return sorted(k for k in written if not k.startswith(BACKGROUND_WRITERS))
 
 
 @pytest.mark.nodes(3)
@@ -336,15 +302,15 @@ def test_check_mode_assessment_writes_nothing_to_etcd(seeded, tmp_path):
 
     def quiet():
         # Controllers finish reacting to the seeded objects (ConfigMaps, ServiceAccounts in new namespaces...).
-        start = _revision(control_plane)
+        start = seed.etcd_revision(control_plane)
         time.sleep(5)
-        return not _foreign(_written_since(control_plane, start))
+        return not seed.foreign_writes(seed.etcd_written_since(control_plane, start))
 
     seed.wait_for("the control plane to settle after seeding", quiet, 120, interval=0)
-    before = _revision(control_plane)
+    before = seed.etcd_revision(control_plane)
     run_assessment(control_plane, tmp_path, base_vars(excluded))
-    written = _written_since(control_plane, before)
-    assert _foreign(written) == []
+    written = seed.etcd_written_since(control_plane, before)
+    assert seed.foreign_writes(written) == []
     # A write by the assessment would carry its field manager (its User-Agent) in the stored object.
     by_assessment = sorted(k for k, value in written.items() if b"kubecompass.readiness" in value)
     assert by_assessment == [], by_assessment

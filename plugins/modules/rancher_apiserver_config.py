@@ -123,6 +123,12 @@ options:
         C([systemctl, restart, rke2-server]) or C([systemctl, restart, k3s]).
     type: list
     elements: str
+  force_restart:
+    description:
+      - Restart the service, health-gated, even when the configuration needs no change (the stages of
+        M(kubecompass.readiness.rancher_secrets_encrypt) need every server restarted one at a time).
+    type: bool
+    default: false
   root:
     description:
       - Root of the node's file system; every node path (config files, O(files), O(backup_dir), certificates,
@@ -678,6 +684,7 @@ def main():
             "node_name": {"type": "str"},
             "restart_command": {"type": "list", "elements": "str"},
             "root": {"type": "path", "default": "/"},
+            "force_restart": {"type": "bool", "default": False},
         },
         supports_check_mode=True,
     )
@@ -689,6 +696,10 @@ def main():
     node = module.params["node_name"] or os.uname()[1]
     try:
         change = plan(module.params)
+        if module.params["force_restart"] and not change["changes"]:
+            # A stage of the distribution's secrets-encrypt needs every server restarted, one at a time.
+            change["changes"] = ["restart %s (force_restart)" % " ".join(
+                module.params["restart_command"] or RESTART_COMMANDS[module.params["distribution"]])]
         changed = bool(change["changes"])
         result = {"changed": changed, "changes": change["changes"], "path": change["path"], "args": change["args"],
                   "settings": change["settings"], "already_effective": change["already_effective"],

@@ -223,6 +223,28 @@ def test_a_second_run_changes_nothing(cp):
     assert {n: s["pid"] for n, s in node_state(cp).items()} == {n: s["pid"] for n, s in state.items()}
 
 
+def test_a_run_is_refused_while_another_run_holds_the_lock(cp):
+    """Two AWX jobs: the second finds the first one's unexpired Lease and changes nothing."""
+    now = time.strftime("%Y-%m-%dT%H:%M:%S.000000Z", time.gmtime())
+    cp.client().request("POST", "/apis/coordination.k8s.io/v1/namespaces/kube-system/leases", {
+        "apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
+        "metadata": {"name": "kubecompass-remediation", "annotations": {
+            "kubecompass.io/purpose": "audit_logging remediation", "kubecompass.io/run": "awx-pod-7:1:1"}},
+        "spec": {"holderIdentity": "awx-job-99", "leaseDurationSeconds": 900, "acquireTime": now,
+                 "renewTime": now}})
+    state = node_state(cp)
+    try:
+        result, _seconds = playbook(cp, "remediate", "--tags", "hardening", "-e",
+                                    json.dumps({"apiserver_hardening_tls_min_version": "VersionTLS13"}))
+    finally:
+        cp.client().request("DELETE",
+                            "/apis/coordination.k8s.io/v1/namespaces/kube-system/leases/kubecompass-remediation")
+    output = result.stdout + result.stderr
+    assert result.returncode != 0
+    assert "is held by awx-job-99 (purpose: audit_logging remediation) until" in output, output[-3000:]
+    assert node_state(cp) == state
+
+
 def test_a_flag_that_stops_the_api_server_is_rolled_back_on_that_node_only(cp):
     state = node_state(cp)
     client = cp.client(timeout=5)

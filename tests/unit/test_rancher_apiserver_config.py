@@ -453,3 +453,16 @@ def test_default_restart_commands_and_input_errors():
                                        "k3s": ["systemctl", "restart", "k3s"]}
     assert module.render_content([], {}, "x") is None
     assert Path(module.__file__).read_text().count("KubeCompassError as exc") == 1
+
+
+def test_force_restart_restarts_an_unchanged_server_once_health_gated(nodes, capsys):
+    """secrets-encrypt stages need every server restarted even though its config does not change."""
+    node = nodes()
+    rc, result, _out = node.run(capsys, **audit_args())
+    assert rc == 0 and node.restarts() == 1
+    rc, result, _out = node.run(capsys, **audit_args())
+    assert rc == 0 and result["changed"] is False and node.restarts() == 1
+    before = node.snapshot()
+    rc, result, _out = node.run(capsys, force_restart=True, **audit_args())
+    assert rc == 0 and result["changed"] is True and result["changes"][0].startswith("restart ")
+    assert node.restarts() == 2 and node.snapshot() == before

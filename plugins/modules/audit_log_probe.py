@@ -88,10 +88,7 @@ from ansible.module_utils.urls import open_url
 from ansible_collections.kubecompass.readiness.plugins.module_utils._control_plane import rollout
 from ansible_collections.kubecompass.readiness.plugins.module_utils._errors import KubeCompassError
 
-try:
-    from urllib.error import HTTPError, URLError
-except ImportError:  # pragma: no cover - Python 2 is not supported
-    HTTPError = URLError = OSError
+from urllib.error import HTTPError
 
 PROBE_PREFIX = "kubecompass-audit-probe-"
 
@@ -138,7 +135,7 @@ def probe(params):
                  use_proxy=False)
     except HTTPError:
         pass  # 404 (or 403) is expected: the request is audited all the same
-    except (URLError, OSError, ValueError) as exc:
+    except (OSError, ValueError) as exc:  # URLError is an OSError
         raise KubeCompassError("cannot send the probe request to %s: %s" % (params["endpoint"], exc),
                                "unreachable") from None
     found = {}

@@ -294,8 +294,6 @@ def test_every_check_has_its_exact_verdict(seeded, tmp_path):
     assert "## " in (report_dir / "kubecompass-report.md").read_text()
 
 
-
-
 @pytest.mark.nodes(3)
 def test_check_mode_assessment_writes_nothing_to_etcd(seeded, tmp_path):
     control_plane, excluded = seeded

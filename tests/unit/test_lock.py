@@ -57,8 +57,8 @@ def test_absent_lease_is_created():
 
 
 def test_our_own_lease_is_renewed_even_when_expired():
-    assert lock.decide(lease(holder="awx-job-123"), "awx-job-123", NOW, 600) == (lock.RENEW,
-                                                                                   NOW + timedelta(seconds=600))
+    expected = (lock.RENEW, NOW + timedelta(seconds=600))
+    assert lock.decide(lease(holder="awx-job-123"), "awx-job-123", NOW, 600) == expected
     old = lease(holder="awx-job-123", renew="2026-11-21T00:00:00.000000Z", acquire="2026-11-21T00:00:00.000000Z")
     assert lock.decide(old, "awx-job-123", NOW, 600)[0] == lock.RENEW
 
@@ -329,7 +329,7 @@ def test_the_outermost_ansible_playbook_above_the_module_is_the_run(tmp_path):
 
 
 def test_a_foreign_unexpired_lock_whose_run_ended_is_taken_over():
-    now = datetime(2026, 11, 22, 5, 0, tzinfo=timezone.utc)
+    now = datetime(2026, 11, 22, 5, 0, tzinfo=UTC)
     lease = lock.create_body("kube-system", "kubecompass-remediation", "killed-run", now, 900, run="ctl:1:1")
     assert lock.decide(lease, "rerun", now, 900)[0] == lock.HELD
     assert lock.decide(lease, "rerun", now, 900, run_ended=lambda run: run == "ctl:1:1")[0] == lock.TAKE_OVER

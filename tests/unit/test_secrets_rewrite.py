@@ -282,8 +282,8 @@ def test_failed_writes_are_reported_without_secret_data():
     fake = FakeSecrets(SECRETS, status={"payments/db": 422})
     with pytest.raises(KubeCompassError) as caught:
         run(fake)
-    assert caught.value.result["failed_secrets"] == [{"secret": "payments/db",
-                                              "error": "422 Invalid: denied: value (redacted)"}]
+    expected = [{"secret": "payments/db", "error": "422 Invalid: denied: value (redacted)"}]
+    assert caught.value.result["failed_secrets"] == expected
     no_data_in([str(caught.value), caught.value.result])
 
 

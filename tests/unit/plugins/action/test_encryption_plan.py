@@ -12,7 +12,7 @@ from ansible_collections.kubecompass.readiness.plugins.action import encryption_
 from ansible_collections.kubecompass.readiness.plugins.module_utils._control_plane import encryption
 from ansible_collections.kubecompass.readiness.plugins.module_utils._errors import KubeCompassError
 
-NOW = datetime.datetime(2026, 11, 22, 5, 0, tzinfo=datetime.timezone.utc)
+NOW = datetime.datetime(2026, 11, 22, 5, 0, tzinfo=datetime.UTC)
 NODES = ("kc-cp1", "kc-cp2", "kc-cp3")
 
 

@@ -6,12 +6,9 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-from ansible.errors import AnsibleActionFail
-from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
-from ansible.plugins.action import ActionBase
-
 from ansible_collections.kubecompass.readiness.plugins.module_utils._control_plane import audit, hardening, static_pod
 from ansible_collections.kubecompass.readiness.plugins.module_utils._errors import KubeCompassError
+from ansible_collections.kubecompass.readiness.plugins.plugin_utils._planner_action import PlannerAction
 
 AUDIT_SPEC = {
     "policy_path": {"type": "str", "default": "/etc/kubernetes/kubecompass/audit-policy.yaml"},
@@ -58,20 +55,10 @@ def plan(args):
         raise KubeCompassError(str(exc), "input") from None
 
 
-class ActionModule(ActionBase):
+class ActionModule(PlannerAction):
     """Runs on the controller and changes nothing: the planners are pure functions."""
 
-    TRANSFERS_FILES = False
-    _requires_connection = False
+    ARGUMENT_SPEC = ARGUMENT_SPEC
 
-    def run(self, tmp=None, task_vars=None):
-        result = super(ActionModule, self).run(tmp, task_vars)
-        validated = ArgumentSpecValidator(ARGUMENT_SPEC).validate(self._task.args)
-        if validated.error_messages:
-            raise AnsibleActionFail("apiserver_change: %s" % "; ".join(validated.error_messages))
-        try:
-            result["change"] = plan(validated.validated_parameters)
-        except KubeCompassError as exc:
-            result.update(failed=True, msg=str(exc), category=exc.category)
-        result["changed"] = False
-        return result
+    def planned(self, args):
+        return {"change": plan(args)}

@@ -8,12 +8,9 @@ __metaclass__ = type
 
 import datetime
 
-from ansible.errors import AnsibleActionFail
-from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
-from ansible.plugins.action import ActionBase
-
 from ansible_collections.kubecompass.readiness.plugins.module_utils._control_plane import encryption
 from ansible_collections.kubecompass.readiness.plugins.module_utils._errors import KubeCompassError
+from ansible_collections.kubecompass.readiness.plugins.plugin_utils._planner_action import PlannerAction
 
 ARGUMENT_SPEC = {
     "nodes": {"type": "dict", "required": True},
@@ -66,21 +63,11 @@ def plan(args, now=None):
     return result
 
 
-class ActionModule(ActionBase):
+class ActionModule(PlannerAction):
     """Runs on the controller: key material read from the nodes stays in this process and the task's registered
     result; nothing is written anywhere."""
 
-    TRANSFERS_FILES = False
-    _requires_connection = False
+    ARGUMENT_SPEC = ARGUMENT_SPEC
 
-    def run(self, tmp=None, task_vars=None):
-        result = super(ActionModule, self).run(tmp, task_vars)
-        validated = ArgumentSpecValidator(ARGUMENT_SPEC).validate(self._task.args)
-        if validated.error_messages:
-            raise AnsibleActionFail("encryption_plan: %s" % "; ".join(validated.error_messages))
-        try:
-            result.update(plan(validated.validated_parameters))
-        except KubeCompassError as exc:
-            result.update(failed=True, msg=str(exc), category=exc.category)
-        result["changed"] = False
-        return result
+    def planned(self, args):
+        return plan(args)

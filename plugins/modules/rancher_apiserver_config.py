@@ -244,7 +244,6 @@ import time
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.kubecompass.readiness.plugins.module_utils._cluster_facts import parse_flags
 from ansible_collections.kubecompass.readiness.plugins.module_utils._control_plane import rancher, rollout
 from ansible_collections.kubecompass.readiness.plugins.module_utils._errors import KubeCompassError
 from ansible_collections.kubecompass.readiness.plugins.module_utils._node_facts import (
@@ -546,28 +545,6 @@ def diff_of(change):
 
 # -- applying ----------------------------------------------------------------------------------------------------
 
-def apiserver_processes(proc):
-    """[(pid, flags)] of every kube-apiserver process under ``proc`` (none when it cannot be read)."""
-    found = []
-    try:
-        entries = os.listdir(proc)
-    except OSError:
-        return found
-    for entry in entries:
-        if not entry.isdigit():
-            continue
-        try:
-            with open(os.path.join(proc, entry, "comm")) as handle:
-                if handle.read().strip() != "kube-apiserver":
-                    continue
-            with open(os.path.join(proc, entry, "cmdline"), "rb") as handle:
-                argv = handle.read().decode("utf-8", "replace").split("\0")
-        except OSError:
-            continue
-        found.append((int(entry), parse_flags(argv)))
-    return found
-
-
 def _restart(module, command):
     rc, out, err = module.run_command(command)
     lines = [line.strip() for line in (err or out or "").splitlines() if line.strip()]
@@ -605,12 +582,12 @@ def apply(module, change):
     proc = on_host(root, "/proc")
     named = {entry["path"] for entry in change["files"]} & {str(v) for v in change["after_flags"].values()}
     expect_new = distribution == "rke2" and bool(change["changed_flags"] or named)
-    old_pids = {pid for pid, _flags in apiserver_processes(proc)} if expect_new else set()
+    old_pids = {pid for pid, _flags in rollout.apiserver_processes(proc)} if expect_new else set()
 
     def converged():
         if expect_new and not any(
                 pid not in old_pids and all(flags.get(name) == value for name, value in change["changed_flags"].items())
-                for pid, flags in apiserver_processes(proc)):
+                for pid, flags in rollout.apiserver_processes(proc)):
             return False
         return healthy()
 

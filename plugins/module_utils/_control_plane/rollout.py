@@ -103,10 +103,14 @@ def manifest_flags(manifest):
     return parse_flags(list(container.get("command") or []) + list(container.get("args") or []))
 
 
-def running_apiserver(identity, proc="/proc"):
-    """(pid, flags) of the kube-apiserver process whose identity flags (bind/advertise address, port) match, or
-    (None, None). The pid tells a restarted process from the one that ran before a change."""
-    for entry in os.listdir(proc):
+def apiserver_processes(proc="/proc"):
+    """[(pid, flags)] of every kube-apiserver process under ``proc`` (none when it cannot be read)."""
+    found = []
+    try:
+        entries = os.listdir(proc)
+    except OSError:
+        return found
+    for entry in entries:
         if not entry.isdigit():
             continue
         try:
@@ -117,9 +121,16 @@ def running_apiserver(identity, proc="/proc"):
                 argv = handle.read().decode("utf-8", "replace").split("\0")
         except OSError:
             continue
-        flags = parse_flags(argv)
+        found.append((int(entry), parse_flags(argv)))
+    return found
+
+
+def running_apiserver(identity, proc="/proc"):
+    """(pid, flags) of the kube-apiserver process whose identity flags (bind/advertise address, port) match, or
+    (None, None). The pid tells a restarted process from the one that ran before a change."""
+    for pid, flags in apiserver_processes(proc):
         if all(flags.get(key) == value for key, value in identity.items() if value):
-            return int(entry), flags
+            return pid, flags
     return None, None
 
 

@@ -65,6 +65,27 @@ options:
     type: list
     elements: dict
     default: []
+  secret_files:
+    description:
+      - Files holding key material, written like O(files) (mode 0600 by default), shown in diffs as size and
+        digest only and masked in the module's invocation and log. O(files) entries are logged with the
+        invocation, so key material belongs here.
+    type: list
+    elements: dict
+    default: []
+    suboptions:
+      path:
+        description: Where the file goes.
+        type: path
+        required: true
+      content:
+        description: The file's content.
+        type: str
+        required: true
+      mode:
+        description: Mode of the file.
+        type: str
+        default: "0600"
   settings:
     description:
       - Top-level config options the drop-in also sets, for example C(secrets-encryption) set to C(true) on k3s. A
@@ -651,6 +672,11 @@ def main():
             "set_flags": {"type": "dict", "default": {}},
             "remove_flags": {"type": "list", "elements": "str", "default": []},
             "files": {"type": "list", "elements": "dict", "default": []},
+            "secret_files": {"type": "list", "elements": "dict", "default": [], "options": {
+                "path": {"type": "path", "required": True},
+                "content": {"type": "str", "required": True, "no_log": True},
+                "mode": {"type": "str", "default": "0600"},
+            }},
             "settings": {"type": "dict", "default": {}},
             "backup_dir": {"type": "path", "default": "/var/lib/kubecompass/backups"},
             "endpoint": {"type": "str", "required": True},
@@ -667,6 +693,9 @@ def main():
     )
     if not HAS_YAML:
         module.fail_json(msg="PyYAML is required on the node")
+    # Key material comes through secret_files, whose content Ansible masks before logging the invocation.
+    module.params["files"] = list(module.params["files"]) + [
+        dict(entry, secret=True) for entry in module.params["secret_files"]]
     for entry in module.params["files"]:
         if entry.get("secret") and entry.get("content"):
             module.no_log_values.add(entry["content"])

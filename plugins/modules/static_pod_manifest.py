@@ -26,6 +26,8 @@ description:
     so a new content changes the manifest and the API server restarts and loads it; the change counts as
     applied only once a new API server process runs.
   - A missing C(DirectoryOrCreate) host path is created 0700 first (kubelet would make it 0755).
+  - A run killed while a change was waiting leaves a marker in O(backup_dir); the next run restores that change's
+    backup first when the API server is unhealthy, so a rerun converges instead of refusing the node.
 author:
   - KubeCompass contributors (@kubecompass)
 options:
@@ -52,10 +54,33 @@ options:
   files:
     description:
       - Files to write before the manifest, each with C(path), C(content), C(mode) (for example C('0600')) and
-        C(secret) (true keeps the content out of diffs and results).
+        C(secret) (true keeps the content out of diffs and results). Never a path in a directory kubelet reads.
+      - The content of these entries is in the module's invocation (system log, C(-vvv)); key material goes
+        in O(secret_files).
     type: list
     elements: dict
     default: []
+  secret_files:
+    description:
+      - Files holding key material, written like O(files) but always 0600 root:root (a looser existing mode is
+        corrected), shown in diffs as size and digest only, masked in the module's invocation and log, and
+        their backups removed once the change succeeded or was rolled back.
+    type: list
+    elements: dict
+    default: []
+    suboptions:
+      path:
+        description: Where the file goes.
+        type: path
+        required: true
+      content:
+        description: The file's content.
+        type: str
+        required: true
+      mode:
+        description: Mode of a new file (existing ones are set to 0600 too).
+        type: str
+        default: "0600"
   backup_dir:
     description: Where backups go; refused when inside the manifests directory.
     type: path
@@ -128,6 +153,7 @@ restart_seconds:
   sample: 14.2
 """
 
+import json
 import os
 import time
 
@@ -149,8 +175,9 @@ def _identity(manifest_flags):
     return {key: manifest_flags.get(key) for key in ("bind-address", "advertise-address", "secure-port")}
 
 
-def _check_file_entry(index, entry):
-    """A files[] entry needs path and content; mode, when given, is octal text such as '0600'."""
+def _check_file_entry(index, entry, watched_dirs):
+    """A files[] entry needs path and content; mode, when given, is octal text such as '0600'; never a path in a
+    directory kubelet reads as pods."""
     missing = [key for key in ("path", "content") if not isinstance(entry.get(key), str) or not entry.get(key)]
     if missing:
         raise KubeCompassError("files[%d] needs %s" % (index, " and ".join(missing)), "input")
@@ -161,10 +188,29 @@ def _check_file_entry(index, entry):
         except ValueError:
             raise KubeCompassError("files[%d]: mode %r is not octal (for example '0600')" % (index, mode),
                                    "input") from None
+    try:
+        static_pod.check_path("file", entry["path"], watched_dirs)
+    except ValueError as exc:
+        raise KubeCompassError("files[%d]: %s" % (index, exc), "input") from None
+
+
+def _secret_file_needs_fixing(path):
+    """A key file must be 0600 root:root whatever mode an earlier tool gave it (P5)."""
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return False
+    return (st.st_mode & 0o777) != 0o600 or st.st_uid != 0 or st.st_gid != 0
+
+
+def all_files(params):
+    """files[] and secret_files[] (marked secret) as one list."""
+    return list(params["files"]) + [dict(entry, secret=True) for entry in params.get("secret_files") or []]
 
 
 def plan(params):
-    """Read the current files and compute what must change: (manifest path, old text, new text, files, changes)."""
+    """Read the current files and compute what must change:
+    (manifest path, old text, new text, files to write, directories to create, changes)."""
     path = params["manifest"]
     try:
         with open(path) as handle:
@@ -172,23 +218,30 @@ def plan(params):
         current = yaml.safe_load(current_text)
     except (OSError, yaml.YAMLError) as exc:
         raise KubeCompassError("cannot read %s: %s" % (path, exc), "node") from None
-    for index, entry in enumerate(params["files"]):
-        _check_file_entry(index, entry)
+    watched = sorted(set(static_pod.STATIC_POD_DIRS) | {os.path.dirname(path)})
+    managed = all_files(params)
+    for index, entry in enumerate(managed):
+        _check_file_entry(index, entry, watched)
     set_flags = dict(params["set_flags"])
     set_flags.update(params.get("inject_flags") or {})
     try:
         new_manifest, changes = static_pod.plan_manifest(
             current, set_flags, params["remove_flags"], params["volumes"],
-            static_pod.file_checksum_annotations(params["files"]))
+            static_pod.file_checksum_annotations(managed))
     except ValueError as exc:
         raise KubeCompassError("cannot plan the change of %s: %s" % (path, exc), "input") from None
     new_text = static_pod.render_manifest(new_manifest) if changes else current_text
     directories = sorted({v["host_path"] for v in params["volumes"]
                           if v.get("type") == "DirectoryOrCreate" and not os.path.isdir(v.get("host_path") or "/")})
+    for directory in directories:
+        try:
+            static_pod.check_path("directory", directory, watched)
+        except ValueError as exc:
+            raise KubeCompassError(str(exc), "input") from None
     # kubelet would create a missing DirectoryOrCreate path 0755; audit logs want 0700 (control-plane.md P5).
     changes.extend("create directory %s (0700)" % directory for directory in directories)
     files = []
-    for entry in params["files"]:
+    for entry in managed:
         wanted = entry["content"].encode()
         try:
             with open(entry["path"], "rb") as handle:
@@ -198,11 +251,76 @@ def plan(params):
         if existing != wanted:
             files.append(dict(entry, existing=existing))
             changes.append("write %s%s" % (entry["path"], " (secret)" if entry.get("secret") else ""))
+        elif entry.get("secret") and _secret_file_needs_fixing(entry["path"]):
+            files.append(dict(entry, existing=existing))
+            changes.append("set %s to 0600 root:root" % entry["path"])
     return path, current_text, new_text, files, directories, changes
 
 
+def _write(entry):
+    directory = os.path.dirname(entry["path"])
+    os.makedirs(directory, mode=0o700, exist_ok=True)
+    rollout.atomic_write(entry["path"], entry["content"].encode(), int(str(entry.get("mode") or "0600"), 8))
+    if entry.get("secret"):
+        os.chmod(entry["path"], 0o600)
+        os.chown(entry["path"], 0, 0)
+
+
+def _restore(path, current_text, files, copies):
+    """Put back every file as it was before this change (a file that did not exist is removed)."""
+    for entry in files:
+        if entry["path"] in copies:
+            with open(copies[entry["path"]], "rb") as handle:
+                rollout.atomic_write(entry["path"], handle.read())
+        elif os.path.exists(entry["path"]):
+            os.unlink(entry["path"])
+    rollout.atomic_write(path, current_text.encode())
+
+
+def _pending_path(backup_root, path):
+    return os.path.join(backup_root, "pending-%s.json" % os.path.basename(path))
+
+
+def recover_pending(params, path, healthy):
+    """A run killed while its change was waiting leaves a marker: restore that change's backups when the API
+    server is unhealthy (so a rerun can converge), forget the marker when it is healthy. Returns a note."""
+    backup_root = rollout.check_backup_dir(params["backup_dir"], [os.path.dirname(path)])
+    marker = _pending_path(backup_root, path)
+    if not os.path.exists(marker):
+        return None
+    with open(marker) as handle:
+        pending = json.load(handle)
+    if healthy():
+        os.unlink(marker)
+        _forget_secret_copies(pending["copies"], pending.get("secrets", []))
+        return "a change left pending by an interrupted run (backup %s) is running healthy" % pending["backup"]
+    for target, copy in pending["copies"].items():
+        with open(copy, "rb") as handle:
+            rollout.atomic_write(target, handle.read())
+    for target in pending.get("created", []):
+        if os.path.exists(target):
+            os.unlink(target)
+    os.unlink(marker)
+    recovered = rollout.wait_until(healthy, params["timeout"])
+    _forget_secret_copies(pending["copies"], pending.get("secrets", []))
+    if not recovered:
+        raise KubeCompassError("an interrupted run left this node unhealthy; its backup %s was restored but the API "
+                               "server is STILL NOT HEALTHY" % pending["backup"], "node")
+    return "an interrupted run left this node unhealthy; its backup %s was restored first" % pending["backup"]
+
+
+def _forget_secret_copies(copies, secret_paths):
+    """Backups of key files are removed once they cannot be needed for a rollback: a retired key must not
+    outlive its rotation on the node."""
+    for target in secret_paths:
+        copy = copies.get(target)
+        if copy and os.path.exists(copy):
+            os.unlink(copy)
+
+
 def apply(module, path, current_text, new_text, files, directories):
-    """Back up, write, wait for health with the new flags; restore everything on timeout. Returns result keys."""
+    """Back up, write, wait for health with the new flags; restore everything on timeout or write failure.
+    Returns result keys."""
     params = module.params
     manifest_dir = os.path.dirname(path)
     backup_root = rollout.check_backup_dir(params["backup_dir"], [manifest_dir])
@@ -216,19 +334,36 @@ def apply(module, path, current_text, new_text, files, directories):
         raise KubeCompassError("the API server at %s is not healthy before the change; refusing to touch this node"
                                % params["endpoint"], "node")
     backup, copies = rollout.backup_files([path] + [f["path"] for f in files], backup_root)
-    for directory in directories:
-        os.makedirs(directory, mode=0o700, exist_ok=True)
-    for entry in files:
-        directory = os.path.dirname(entry["path"])
-        os.makedirs(directory, mode=0o700, exist_ok=True)
-        rollout.atomic_write(entry["path"], entry["content"].encode(), int(str(entry.get("mode") or "0600"), 8))
-    if new_text == current_text:
-        return {"backup": backup}
-    new_flags = rollout.manifest_flags(yaml.safe_load(new_text))
+    secrets = [f["path"] for f in files if f.get("secret")]
+    marker = _pending_path(backup_root, path)
+    with open(marker, "w") as handle:
+        json.dump({"backup": backup, "copies": copies, "secrets": secrets,
+                   "created": [f["path"] for f in files if f["path"] not in copies]}, handle)
+    try:
+        return _apply_and_wait(params, path, current_text, new_text, files, directories, backup, copies, healthy)
+    finally:
+        if os.path.exists(marker):
+            os.unlink(marker)
+        _forget_secret_copies(copies, secrets)
+
+
+def _apply_and_wait(params, path, current_text, new_text, files, directories, backup, copies, healthy):
+    try:
+        for directory in directories:
+            os.makedirs(directory, mode=0o700, exist_ok=True)
+        for entry in files:
+            _write(entry)
+        if new_text == current_text:
+            return {"backup": backup}
+        new_flags = rollout.manifest_flags(yaml.safe_load(new_text))
+        previous_pid = rollout.running_apiserver(_identity(rollout.manifest_flags(yaml.safe_load(current_text))))[0]
+        started = time.monotonic()
+        rollout.atomic_write(path, new_text.encode())
+    except OSError as exc:
+        _restore(path, current_text, files, copies)
+        raise KubeCompassError("writing the change failed (%s); every file was restored (backup %s)"
+                               % (exc.strerror or exc, backup), "node") from None
     identity = _identity(new_flags)
-    previous_pid = rollout.running_apiserver(_identity(rollout.manifest_flags(yaml.safe_load(current_text))))[0]
-    started = time.monotonic()
-    rollout.atomic_write(path, new_text.encode())
 
     # Judge against the flags as written in the new manifest (values normalised, list merges resolved).
     present = {flag: new_flags[flag] for flag in params["set_flags"] if flag in new_flags}
@@ -242,13 +377,7 @@ def apply(module, path, current_text, new_text, files, directories):
     if rollout.wait_until(converged, params["timeout"]):
         return {"backup": backup, "restart_seconds": round(time.monotonic() - started, 1)}
     # Roll back: the previous files and manifest, then wait for the old API server to be healthy again.
-    for entry in files:
-        if entry["path"] in copies:
-            with open(copies[entry["path"]], "rb") as handle:
-                rollout.atomic_write(entry["path"], handle.read())
-        elif os.path.exists(entry["path"]):
-            os.unlink(entry["path"])
-    rollout.atomic_write(path, current_text.encode())
+    _restore(path, current_text, files, copies)
     recovered = rollout.wait_until(healthy, params["timeout"])
     raise KubeCompassError(
         "the API server did not come back healthy with the new flags within %ss; the previous manifest was "
@@ -265,6 +394,11 @@ def main():
             "remove_flags": {"type": "list", "elements": "str", "default": []},
             "volumes": {"type": "list", "elements": "dict", "default": []},
             "files": {"type": "list", "elements": "dict", "default": []},
+            "secret_files": {"type": "list", "elements": "dict", "default": [], "options": {
+                "path": {"type": "path", "required": True},
+                "content": {"type": "str", "required": True, "no_log": True},
+                "mode": {"type": "str", "default": "0600"},
+            }},
             "backup_dir": {"type": "path", "default": "/var/lib/kubecompass/backups"},
             "endpoint": {"type": "str", "required": True},
             "ca_cert": {"type": "path", "default": "/etc/kubernetes/pki/ca.crt"},
@@ -282,9 +416,15 @@ def main():
         if entry.get("secret"):
             module.no_log_values.add(entry.get("content"))
     node = module.params["node_name"] or os.uname()[1]
+    notes = []
     try:
+        if not module.check_mode:
+            note = recover_pending(module.params, module.params["manifest"], lambda: rollout.endpoint_healthy(
+                module.params["endpoint"], module.params["ca_cert"], module.params["client_cert"],
+                module.params["client_key"]))
+            notes.extend([note] if note else [])
         path, current_text, new_text, files, directories, changes = plan(module.params)
-        result = {"changed": bool(changes), "changes": changes}
+        result = {"changed": bool(changes), "changes": changes, "notes": notes}
         if module._diff and changes:
             result["diff"] = [{"before_header": path, "after_header": path, "before": current_text,
                                "after": new_text}] + [

@@ -15,7 +15,7 @@ from ansible_collections.kubecompass.readiness.plugins.plugin_utils._planner_act
 ARGUMENT_SPEC = {
     "nodes": {"type": "dict", "required": True},
     "etcd_scan": {"type": "dict"},
-    "provider": {"type": "str", "default": "secretbox", "choices": ["secretbox", "aescbc", "kms"]},
+    "provider": {"type": "str", "choices": ["secretbox", "aescbc", "kms"]},
     "kms_name": {"type": "str"},
     "kms_endpoint": {"type": "str"},
     "kms_timeout": {"type": "str", "default": "3s"},
@@ -38,7 +38,7 @@ def plan(args, now=None):
             raise KubeCompassError("%s: its encryption configuration cannot be used: %s" % (node, exc),
                                    "node") from None
     kms = None
-    if args["provider"] == "kms":
+    if args["provider"] == "kms" and (args["kms_name"] or args["kms_endpoint"]):
         if not args["kms_name"] or not args["kms_endpoint"]:
             raise KubeCompassError("provider kms needs kms_name and kms_endpoint (unix:///path/to/socket)", "input")
         kms = encryption.Provider.kms(args["kms_name"], args["kms_endpoint"], args["kms_timeout"])

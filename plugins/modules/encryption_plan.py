@@ -34,10 +34,14 @@ options:
     description: RV(kubecompass.readiness.encryption_state#module:etcd_scan) of one node; needed before a key can be dropped.
     type: dict
   provider:
-    description: The provider new Secrets are written with.
+    description:
+      - The provider new Secrets are written with.
+      - Omitted, what writes on every node now is kept when it is strong (secretbox, aescbc, KMS v2), so a
+        compliant cluster is never moved to another provider by default; secretbox when nothing encrypts.
+        Naming another provider than the current one migrates every Secret to it.
+      - C(kms) without O(kms_name) and O(kms_endpoint) keeps the KMS v2 provider in use.
     type: str
     choices: [secretbox, aescbc, kms]
-    default: secretbox
   kms_name:
     description: Name of the KMS v2 provider (with O(provider=kms)).
     type: str

@@ -739,14 +739,42 @@ def _align(nodes, current, present, scan, target, config_with, step):
                     _show(wanted)))
 
 
+def current_kind(node_configs):
+    """The provider kind to keep when none is asked for: the one that writes on every node when it is strong
+    (secretbox, aescbc, KMS v2), so a compliant cluster is never moved to another provider by default; a
+    kubecompass key resumed mid-rotation keeps its kind; otherwise secretbox."""
+    configs = [_as_config(config) for config in node_configs.values()]
+    for config in configs:
+        for part in decoders(config):
+            if part.kind in NEW_KEY_PROVIDERS and part.keys[0].name.startswith(KEY_NAME_PREFIX):
+                return part.kind
+    writers = {decoders(config)[0] for config in configs}
+    if len(writers) == 1:
+        writer = writers.pop()
+        if writer.kind in NEW_KEY_PROVIDERS or (writer.kind == "kms" and writer.api_version == "v2"):
+            return writer.kind
+    return "secretbox"
+
+
 def choose_target(node_configs, etcd_scan, kind, now, rotate=False, drop_identity=False, kms=None):
     """The Target for this run, with the key read back from the nodes whenever one is there to read.
 
     A kubecompass key already on some node that the planner has not finished with is resumed (a rerun after an
     interruption must not generate a second new key). Without ``rotate``, the key that writes on every node is
     kept when it has the wanted provider type. Otherwise a new key is generated (new_key, key_name(now)).
-    ``kind`` "kms" takes ``kms`` (Provider.kms) as it is.
+    ``kind`` "kms" takes ``kms`` (Provider.kms) as it is; without ``kms`` the KMS v2 provider that writes on every
+    node is kept (its keys rotate in the KMS, not here). ``kind`` None keeps what there is (current_kind).
     """
+    if kind is None:
+        kind = current_kind(node_configs)
+    if kind == "kms" and kms is None:
+        writers = {decoders(_as_config(config))[0] for config in node_configs.values()}
+        writer = writers.pop() if len(writers) == 1 else None
+        if writer is None or writer.kind != "kms" or writer.api_version != "v2":
+            raise ValueError("kind kms needs kms=Provider.kms(name, endpoint, timeout)")
+        if rotate:
+            raise ValueError("a KMS v2 key is rotated in the KMS itself; the apiserver follows its key ID")
+        return Target(writer, drop_identity)
     if kind == "kms":
         if not isinstance(kms, Provider) or kms.kind != "kms":
             raise ValueError("kind kms needs kms=Provider.kms(name, endpoint, timeout)")

@@ -66,6 +66,45 @@ def test_a_broken_node_config_is_named():
         encryption_plan.plan(args({"kc-cp1": None, "kc-cp2": "kind: Nonsense\n"}), now=NOW)
 
 
-def test_kms_needs_its_endpoint():
-    with pytest.raises(KubeCompassError, match="kms_name and kms_endpoint"):
+def test_kms_without_an_endpoint_needs_kms_already_in_use():
+    with pytest.raises(KubeCompassError, match="kind kms needs"):
         encryption_plan.plan(args(dict.fromkeys(NODES), provider="kms"), now=NOW)
+
+
+KMS_CONFIG = """apiVersion: apiserver.config.k8s.io/v1
+kind: EncryptionConfiguration
+resources:
+- resources: [secrets]
+  providers:
+  - kms: {apiVersion: v2, name: vault, endpoint: "unix:///var/run/kms/vault.sock", timeout: 3s}
+  - identity: {}
+"""
+AESCBC_CONFIG = """apiVersion: apiserver.config.k8s.io/v1
+kind: EncryptionConfiguration
+resources:
+- resources: [secrets]
+  providers:
+  - aescbc:
+      keys:
+      - {name: key1, secret: "a2tra2tra2tra2tra2tra2tra2tra2tra2tra2tra2s="}
+  - identity: {}
+"""
+
+
+@pytest.mark.parametrize("config,label", [(KMS_CONFIG, "k8s:enc:kms:v2:vault"),
+                                          (AESCBC_CONFIG, "k8s:enc:aescbc:v1:key1")])
+def test_without_a_provider_a_strong_writer_in_use_is_kept(config, label):
+    """A cluster already encrypted with KMS v2 or the user's own aescbc key is never moved to secretbox."""
+    nodes = dict.fromkeys(NODES, config)
+    scan = {"by_prefix": {label: 5}, "complete": True, "total": 5}
+    result = encryption_plan.plan(args(nodes, scan, provider=None), now=NOW)
+    assert result["target"] == label
+    assert result["state"] in ("DROP_OLD_KEY", "DONE") and result["changed_nodes"] in ([], list(NODES))
+    assert "secretbox" not in json.dumps(result["desired"])
+
+
+def test_asking_for_another_provider_migrates_explicitly():
+    nodes = dict.fromkeys(NODES, AESCBC_CONFIG)
+    scan = {"by_prefix": {"k8s:enc:aescbc:v1:key1": 5}, "complete": True, "total": 5}
+    result = encryption_plan.plan(args(nodes, scan, provider="secretbox"), now=NOW)
+    assert result["state"] == "ADD_NEW_KEY_SECOND" and result["target"].startswith("k8s:enc:secretbox:v1:")

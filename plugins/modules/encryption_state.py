@@ -77,6 +77,12 @@ config_text:
   description: Full text of the file (null when absent). Holds key material.
   returned: always
   type: str
+loaded:
+  description:
+    - Whether the API server runs with the file as it is now (the flag names it and the manifest's digest
+      annotation matches). False after a run was killed between writing the file and the manifest.
+  returned: always
+  type: bool
 summary:
   description: The file's resources and providers with key names only (no key material).
   returned: always
@@ -95,6 +101,7 @@ etcd_scan:
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
+from ansible_collections.kubecompass.readiness.plugins.module_utils._control_plane import static_pod
 from ansible_collections.kubecompass.readiness.plugins.module_utils._errors import KubeCompassError
 from ansible_collections.kubecompass.readiness.plugins.module_utils._node_facts import (
     DEFAULT_ETCD_PREFIX,
@@ -115,6 +122,20 @@ from ansible_collections.kubecompass.readiness.plugins.module_utils._node_facts 
 )
 
 FLAG = "encryption-provider-config"
+
+
+def loaded(pod, flag_path, path, text):
+    """Whether the API server was (re)started with this file as it is now: the flag names it and the manifest's
+    digest annotation (static_pod_manifest) matches the content. A file written by a run killed before its
+    manifest change is not loaded, and the role restarts that node before planning. Without our annotation (a
+    file kubecompass never wrote) the file is taken as loaded."""
+    if text is None:
+        return flag_path is None
+    if flag_path is None:
+        return False
+    annotations = ((pod or {}).get("metadata") or {}).get("annotations") or {}
+    wanted = static_pod.file_checksum_annotations([{"path": path, "content": text}])
+    return all(annotations.get(key, value) == value for key, value in wanted.items())
 
 
 def read_state(params, root="/", proc="/proc", post=None):
@@ -155,8 +176,8 @@ def read_state(params, root="/", proc="/proc", post=None):
             scan = etcd_scan(endpoint, post, effective.get("etcd-prefix") or DEFAULT_ETCD_PREFIX,
                              encryption_prefixes(summary) if text is not None and flag_path else (),
                              params["page_size"])
-    return {"flag_path": flag_path, "path": path, "config_text": text if flag_path or text else None,
-            "summary": summary, "etcd_scan": scan,
+    return {"flag_path": flag_path, "path": path, "config_text": text,
+            "loaded": loaded(config["pod"], flag_path, path, text), "summary": summary, "etcd_scan": scan,
             "automatic_reload": str(flags.get(FLAG + "-automatic-reload", "")).lower() == "true"}
 
 

@@ -56,8 +56,8 @@ attributes:
     support: full
     details:
       - Lists and hashes the Secrets, writes nothing, and reports how many would be rewritten (all of them) in
-        RV(would_rewrite). RV(changed) is false in check mode, because no request is made; whether a rewrite is
-        needed is decided from an etcd scan, not by this module.
+        RV(would_rewrite); RV(changed) is true when there is any Secret to rewrite. Whether a rewrite is needed is
+        decided from an etcd scan, not by this module.
   diff_mode:
     support: full
     details:
@@ -99,7 +99,7 @@ EXAMPLES = r"""
 
 RETURN = r"""
 changed:
-  description: Whether any Secret was written (always false in check mode).
+  description: Whether any Secret was written (in check mode, whether any would be).
   returned: always
   type: bool
   sample: true

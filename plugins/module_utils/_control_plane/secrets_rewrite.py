@@ -247,6 +247,8 @@ def rewrite(client, namespaces=None, retries=DEFAULT_RETRIES, page_size=DEFAULT_
               "failed_secrets": [], "scope": list(namespaces) if namespaces else "all namespaces"}
     if check_mode:
         result["would_rewrite"] = len(before)
+        # A check-mode gate must see that this step still has work to do.
+        result["changed"] = bool(before)
         result["seconds"] = round(clock() - started, 1)
         return result
     written, deleted, failed = {}, [], []

@@ -1,0 +1,227 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) KubeCompass contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+#
+# PRIVATE to the kubecompass.readiness collection: may change at any time.
+"""PodDisruptionBudgets planned for multi-replica Deployments and StatefulSets that have none.
+
+Pure functions, no I/O. Coverage follows the assessment (KC-AVL-003, availability.pdb_coverage): a workload is
+covered when a PDB in its namespace has a selector that selects its pod template labels (matchLabels AND every
+matchExpression). So a broader PDB, whose selector asks for fewer labels than the template carries (selecting
+these pods and possibly others), covers the workload; a narrower one that requires a label the template lacks
+does not, because it protects some pods at most (reported as a near miss). A PDB is never planned where another
+one already covers the pods: the eviction API refuses to evict a pod selected by two budgets.
+"""
+
+from __future__ import absolute_import, annotations, division, print_function
+
+__metaclass__ = type
+
+import copy
+import hashlib
+
+from ansible_collections.kubecompass.readiness.plugins.module_utils._errors import KubeCompassError
+from ansible_collections.kubecompass.readiness.plugins.module_utils._guardrails.quota import (
+    MANAGED_BY,
+    exclusion_reason,
+    is_ours,
+    validate_tiers,
+)
+from ansible_collections.kubecompass.readiness.plugins.module_utils._readiness.checks.availability import (
+    _pdb_selector,
+    _pod_labels,
+    int_or_percent,
+    replicas,
+    unmet_requirements,
+)
+from ansible_collections.kubecompass.readiness.plugins.module_utils._readiness.selectors import is_empty, matches
+from ansible_collections.kubecompass.readiness.plugins.module_utils._readiness.tiers import namespace_tier
+
+NAME_SUFFIX = "-kubecompass"
+# metadata.name of a PodDisruptionBudget is a DNS subdomain.
+MAX_NAME = 253
+HASH_LENGTH = 10
+WORKLOAD_ANNOTATION = "kubecompass.io/workload"
+KINDS = ("Deployment", "StatefulSet")
+# Keys of a workloads mapping (API kind or gather key) and the kind they hold.
+_KIND_KEYS = {"Deployment": "Deployment", "StatefulSet": "StatefulSet",
+              "deployments": "Deployment", "statefulsets": "StatefulSet"}
+
+# Codes of skipped workloads, stable for roles and tests.
+SKIP_REASONS = ("unsupported_kind", "excluded_namespace", "unknown_namespace", "invalid_tier", "tier_not_opted_in",
+                "too_few_replicas", "empty_selector", "covered", "overlapping_selector", "name_taken")
+
+
+def _meta(item):
+    return item.get("metadata") or {}
+
+
+def _name(item):
+    return _meta(item).get("name")
+
+
+def _namespace(item):
+    return _meta(item).get("namespace")
+
+
+def pdb_name(workload_name):
+    """``<workload>-kubecompass``; above 253 characters the workload name is cut and a hash of the full name keeps
+    it unique: ``<cut>-<10 hex>-kubecompass``."""
+    name = workload_name + NAME_SUFFIX
+    if len(name) <= MAX_NAME:
+        return name
+    digest = hashlib.sha256(workload_name.encode("utf-8")).hexdigest()[:HASH_LENGTH]
+    keep = MAX_NAME - len(NAME_SUFFIX) - HASH_LENGTH - 1
+    # A DNS subdomain label may not end in "-" or ".", so neither may the cut part before "-<hash>".
+    return "%s-%s%s" % (workload_name[:keep].rstrip("-."), digest, NAME_SUFFIX)
+
+
+def validate_max_unavailable(value):
+    """maxUnavailable as the API stores it: an int >= 1 or "N%" with 1 <= N <= 100. Zero (or "0%") would block
+    every drain, and a plain number as a string is rejected by the API; both raise KubeCompassError."""
+    parsed = int_or_percent(value)
+    if parsed is None or (isinstance(value, str) and not parsed[1]):
+        raise KubeCompassError("max_unavailable %r is neither an integer nor a percentage like \"25%%\"" % (value,),
+                               "input")
+    number, percent = parsed
+    if number < 1 or (percent and number > 100):
+        raise KubeCompassError("max_unavailable %r must allow at least one disruption (>= 1, or 1%% to 100%%)"
+                               % (value,), "input")
+    return "%d%%" % number if percent else number
+
+
+def _copy_selector(selector):
+    """matchLabels and matchExpressions of a LabelSelector, copied (nothing else belongs in a selector)."""
+    copied = {}
+    for field in ("matchLabels", "matchExpressions"):
+        if selector.get(field):
+            copied[field] = copy.deepcopy(selector[field])
+    return copied
+
+
+def pdb_object(kind, workload, max_unavailable):
+    """The policy/v1 PodDisruptionBudget kubecompass creates for one workload."""
+    name = _name(workload)
+    return {
+        "apiVersion": "policy/v1", "kind": "PodDisruptionBudget",
+        "metadata": {"name": pdb_name(name), "namespace": _namespace(workload), "labels": dict(MANAGED_BY),
+                     "annotations": {WORKLOAD_ANNOTATION: "%s/%s" % (kind, name)}},
+        "spec": {"selector": _copy_selector((workload.get("spec") or {}).get("selector") or {}),
+                 "maxUnavailable": max_unavailable},
+    }
+
+
+def _workload_list(workloads):
+    """[(kind, item)] from a list of items carrying ``kind`` or a mapping of kind (or gather key) to items."""
+    if isinstance(workloads, dict):
+        pairs = []
+        for key, items in workloads.items():
+            pairs.extend((_KIND_KEYS.get(key, key), item) for item in items or [])
+        return pairs
+    return [(item.get("kind"), item) for item in workloads or []]
+
+
+def _skip(kind, workload, code, reason):
+    return {"kind": kind, "namespace": _namespace(workload), "name": _name(workload), "code": code,
+            "reason": reason}
+
+
+def _near_misses(budgets, labels):
+    notes = []
+    for budget in sorted(budgets, key=_name):
+        unmet = unmet_requirements(_pdb_selector(budget), labels)
+        if unmet:
+            notes.append("PodDisruptionBudget %s also requires %s, which the pod template lacks"
+                         % (_name(budget), ", ".join(unmet)))
+    return notes
+
+
+def _scope(namespaces, cluster_tier, tiers):
+    """{namespace name: (tier, None) or (None, (code, reason))}."""
+    scope = {}
+    for namespace in namespaces or []:
+        name = _name(namespace)
+        reason = exclusion_reason(namespace)
+        if reason is not None:
+            scope[name] = (None, ("excluded_namespace", reason))
+            continue
+        tier, rule, error = namespace_tier(namespace, cluster_tier)
+        if error:
+            scope[name] = (None, ("invalid_tier", error))
+        elif tier not in tiers:
+            scope[name] = (None, ("tier_not_opted_in", "tier %s (%s) is not opted in (%s)"
+                                  % (tier, rule, ", ".join(tiers) or "no tier")))
+        else:
+            scope[name] = (tier, None)
+    return scope
+
+
+def _judge(kind, workload, scope, budgets, siblings):
+    """(code, reason) why a workload gets no planned PDB, or (None, notes) when it gets one."""
+    if kind not in KINDS:
+        return "unsupported_kind", "kind %s is not a Deployment or StatefulSet" % kind
+    entry = scope.get(_namespace(workload))
+    if entry is None:
+        return "unknown_namespace", "namespace %s is not among the listed namespaces" % _namespace(workload)
+    if entry[1] is not None:
+        return entry[1]
+    count = replicas(workload)
+    if count < 2:
+        return "too_few_replicas", "spec.replicas is %d; a budget needs 2 or more replicas" % count
+    selector = (workload.get("spec") or {}).get("selector")
+    if selector is None or is_empty(selector):
+        return "empty_selector", "spec.selector is empty; a budget with it would select every pod in the namespace"
+    labels = _pod_labels(workload)
+    ours = pdb_name(_name(workload))
+    covering = sorted(_name(b) for b in budgets if matches(_pdb_selector(b), labels) and not is_ours(b, ours))
+    if covering:
+        return "covered", "PodDisruptionBudget %s selects its pods" % ", ".join(covering)
+    taken = next((b for b in budgets if _name(b) == ours), None)
+    if taken is not None and not is_ours(taken, ours):
+        return "name_taken", "a PodDisruptionBudget named %s exists and is not managed by kubecompass" % ours
+    shared = sorted("%s %s" % (other_kind, _name(other)) for other_kind, other in siblings
+                    if other is not workload and matches(selector, _pod_labels(other)))
+    if shared:
+        return "overlapping_selector", ("spec.selector also selects the pods of %s; a budget would cover them too "
+                                        "(give each workload a distinct selector)" % ", ".join(shared))
+    return None, _near_misses([b for b in budgets if not is_ours(b, ours)], labels)
+
+
+def plan_pdbs(workloads, pdbs, namespaces, cluster_tier, tiers, max_unavailable=1):
+    """PodDisruptionBudgets for Deployments and StatefulSets with spec.replicas >= 2 in namespaces of an opted-in
+    tier that no PDB covers yet.
+
+    ``workloads``: Deployment/StatefulSet items carrying ``kind``, or a mapping of kind (``Deployment`` or
+    ``deployments``, ``StatefulSet`` or ``statefulsets``) to list items. ``pdbs``: PodDisruptionBudget items of
+    every namespace. ``namespaces``: Namespace items (their tier label decides the tier, else ``cluster_tier``).
+    ``tiers``: the tiers opted in. System namespaces and namespaces labelled kubecompass.io/guardrails=skip are
+    left alone. A kubecompass PDB that already exists is planned again (applying it is a no-op when unchanged and
+    follows a changed selector or max_unavailable).
+
+    Returns ``{"create": [PodDisruptionBudget], "planned": [{"kind", "namespace", "name", "pdb", "notes"}],
+    "skipped": [{"kind", "namespace", "name", "code", "reason"}]}``, each sorted by namespace, then name; codes
+    are SKIP_REASONS. Raises KubeCompassError (category input) for unknown tiers or a bad max_unavailable.
+    """
+    tiers = validate_tiers(tiers)
+    max_unavailable = validate_max_unavailable(max_unavailable)
+    scope = _scope(namespaces, cluster_tier, tiers)
+    budgets, siblings = {}, {}
+    for budget in pdbs or []:
+        budgets.setdefault(_namespace(budget), []).append(budget)
+    pairs = sorted(_workload_list(workloads), key=lambda pair: (_namespace(pair[1]) or "", _name(pair[1]) or "",
+                                                                 str(pair[0])))
+    for kind, workload in pairs:
+        if kind in KINDS:
+            siblings.setdefault(_namespace(workload), []).append((kind, workload))
+    create, planned, skipped = [], [], []
+    for kind, workload in pairs:
+        namespace = _namespace(workload)
+        code, detail = _judge(kind, workload, scope, budgets.get(namespace) or [], siblings.get(namespace) or [])
+        if code is not None:
+            skipped.append(_skip(kind, workload, code, detail))
+            continue
+        budget = pdb_object(kind, workload, max_unavailable)
+        create.append(budget)
+        planned.append({"kind": kind, "namespace": namespace, "name": _name(workload),
+                        "pdb": budget["metadata"]["name"], "notes": detail})
+    return {"create": create, "planned": planned, "skipped": skipped}

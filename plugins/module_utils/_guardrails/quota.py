@@ -1,0 +1,542 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) KubeCompass contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+#
+# PRIVATE to the kubecompass.readiness collection: may change at any time.
+"""Namespace guardrails planned from listed objects: a ResourceQuota and a LimitRange per application namespace,
+the default ServiceAccount's token automount, and the pods that mount that token.
+
+Pure functions, no I/O. Objects a user created are never changed: kubecompass objects are planned only where a
+namespace has no ResourceQuota (no LimitRange) of anyone else, and existing ones that are weaker than the tier's
+default are reported, not edited. The one change to an existing object is the default ServiceAccount's
+``automountServiceAccountToken: false`` patch, planned only where it is not already false.
+"""
+
+from __future__ import absolute_import, annotations, division, print_function
+
+__metaclass__ = type
+
+import copy
+import fnmatch
+import re
+from fractions import Fraction
+
+from ansible_collections.kubecompass.readiness.plugins.module_utils._errors import KubeCompassError
+from ansible_collections.kubecompass.readiness.plugins.module_utils._readiness.checks.guardrails import (
+    container_items,
+)
+from ansible_collections.kubecompass.readiness.plugins.module_utils._readiness.checks.security_api import (
+    _mounts_token,
+    _service_account_of,
+)
+from ansible_collections.kubecompass.readiness.plugins.module_utils._readiness.context import SYSTEM_NAMESPACES
+from ansible_collections.kubecompass.readiness.plugins.module_utils._readiness.model import TIERS
+from ansible_collections.kubecompass.readiness.plugins.module_utils._readiness.tiers import namespace_tier
+
+# Same label as _apply.MANAGED_BY: marks the objects kubecompass owns (and may re-apply).
+MANAGED_BY_KEY = "app.kubernetes.io/managed-by"
+MANAGED_BY_VALUE = "kubecompass.readiness"
+MANAGED_BY = {MANAGED_BY_KEY: MANAGED_BY_VALUE}
+# A namespace labelled kubecompass.io/guardrails=skip is never touched by any guardrail remediation.
+OPT_OUT_LABEL = "kubecompass.io/guardrails"
+OPT_OUT_VALUE = "skip"
+QUOTA_NAME = "kubecompass-quota"
+LIMITS_NAME = "kubecompass-limits"
+LIMIT_FIELDS = ("default", "defaultRequest", "max", "min")
+
+# Starting points a platform team sizes per namespace, not capacity planning. Reasoning:
+# - requests.* caps what the scheduler reserves for the namespace; limits.* is set to twice the requests, the
+#   burst headroom most teams run with; a quota on limits.cpu/limits.memory makes every container need limits,
+#   which the LimitRange below defaults (so the LimitRange is applied first).
+# - pods caps runaway controllers (a crash-looping Job creating pods); persistentvolumeclaims caps storage sprawl.
+# - services.loadbalancers: each one is a paid cloud load balancer; best-effort namespaces get none and share an
+#   Ingress instead.
+# - LimitRange (type Container): defaultRequest is what a container without requests reserves, default is its
+#   limit, max the largest single container; defaultRequest <= default <= max, as the API requires.
+DEFAULTS = {
+    "critical": {
+        "quota": {
+            "requests.cpu": "16", "requests.memory": "32Gi", "limits.cpu": "32", "limits.memory": "64Gi",
+            "pods": "200", "services.loadbalancers": "2", "persistentvolumeclaims": "40",
+        },
+        "limit_range": {
+            "defaultRequest": {"cpu": "250m", "memory": "256Mi"},
+            "default": {"cpu": "1", "memory": "1Gi"},
+            "max": {"cpu": "4", "memory": "8Gi"},
+        },
+    },
+    "important": {
+        "quota": {
+            "requests.cpu": "8", "requests.memory": "16Gi", "limits.cpu": "16", "limits.memory": "32Gi",
+            "pods": "100", "services.loadbalancers": "1", "persistentvolumeclaims": "20",
+        },
+        "limit_range": {
+            "defaultRequest": {"cpu": "100m", "memory": "128Mi"},
+            "default": {"cpu": "500m", "memory": "512Mi"},
+            "max": {"cpu": "2", "memory": "4Gi"},
+        },
+    },
+    "best_effort": {
+        "quota": {
+            "requests.cpu": "4", "requests.memory": "8Gi", "limits.cpu": "8", "limits.memory": "16Gi",
+            "pods": "50", "services.loadbalancers": "0", "persistentvolumeclaims": "10",
+        },
+        "limit_range": {
+            "defaultRequest": {"cpu": "50m", "memory": "64Mi"},
+            "default": {"cpu": "250m", "memory": "256Mi"},
+            "max": {"cpu": "1", "memory": "2Gi"},
+        },
+    },
+}
+
+# ResourceQuota names that mean the same resource (the API documents cpu/memory as requests.cpu/memory).
+QUOTA_ALIASES = {
+    "cpu": "requests.cpu",
+    "memory": "requests.memory",
+    "ephemeral-storage": "requests.ephemeral-storage",
+    "count/persistentvolumeclaims": "persistentvolumeclaims",
+}
+
+# -- quantities -------------------------------------------------------------------------------------------------------
+
+_QUANTITY = re.compile(r"^([+-]?(?:\d+\.?\d*|\.\d+))(Ki|Mi|Gi|Ti|Pi|Ei|[numkMGTPE]|[eE][+-]?\d+)?$")
+_BINARY = {"Ki": 1, "Mi": 2, "Gi": 3, "Ti": 4, "Pi": 5, "Ei": 6}
+_DECIMAL = {"n": -9, "u": -6, "m": -3, "k": 3, "M": 6, "G": 9, "T": 12, "P": 15, "E": 18}
+
+
+def parse_quantity(value):
+    """A Kubernetes resource.Quantity ("250m", "1Gi", "2e3", 4) as an exact Fraction; None when it is not one."""
+    if isinstance(value, bool) or value is None:
+        return None
+    if isinstance(value, int):
+        return Fraction(value)
+    match = _QUANTITY.match(str(value).strip())
+    if not match:
+        return None
+    number, suffix = Fraction(match.group(1)), match.group(2) or ""
+    if suffix in _BINARY:
+        return number * 1024 ** _BINARY[suffix]
+    if suffix in _DECIMAL:
+        return number * Fraction(10) ** _DECIMAL[suffix]
+    if suffix:
+        return number * Fraction(10) ** int(suffix[1:])
+    return number
+
+
+# -- defaults and overrides -------------------------------------------------------------------------------------------
+
+def _input_error(message):
+    return KubeCompassError(message, "input")
+
+
+def _merge_quantities(target, values, where):
+    """Merge {resource: quantity or None} into target; None removes the resource."""
+    if not isinstance(values, dict):
+        raise _input_error("%s must be a mapping of resource to quantity" % where)
+    for resource, value in values.items():
+        if value is None:
+            target.pop(resource, None)
+            continue
+        if parse_quantity(value) is None:
+            raise _input_error("%s.%s: %r is not a Kubernetes quantity" % (where, resource, value))
+        target[resource] = str(value)
+
+
+def _merge_spec(spec, override, where):
+    if not isinstance(override, dict):
+        raise _input_error("%s must be a mapping with quota and/or limit_range" % where)
+    for key, values in override.items():
+        if key == "quota":
+            _merge_quantities(spec["quota"], values, "%s.quota" % where)
+        elif key == "limit_range":
+            if not isinstance(values, dict):
+                raise _input_error("%s.limit_range must be a mapping" % where)
+            for field, quantities in values.items():
+                if field not in LIMIT_FIELDS:
+                    raise _input_error("%s.limit_range: unknown field %r (expected one of %s)"
+                                       % (where, field, ", ".join(LIMIT_FIELDS)))
+                target = spec["limit_range"].setdefault(field, {})
+                _merge_quantities(target, quantities, "%s.limit_range.%s" % (where, field))
+        else:
+            raise _input_error("%s: unknown key %r (expected quota or limit_range)" % (where, key))
+    _check_limit_order(spec["limit_range"], where)
+    return spec
+
+
+_LIMIT_ORDER = (("min", "defaultRequest"), ("defaultRequest", "default"), ("default", "max"), ("min", "max"))
+
+
+def _check_limit_order(limit_range, where):
+    """min <= defaultRequest <= default <= max per resource, or the API rejects the LimitRange."""
+    for lower, upper in _LIMIT_ORDER:
+        for resource, value in (limit_range.get(lower) or {}).items():
+            bound = (limit_range.get(upper) or {}).get(resource)
+            if bound is not None and parse_quantity(value) > parse_quantity(bound):
+                raise _input_error("%s.limit_range: %s.%s %s is above %s.%s %s" % (
+                    where, lower, resource, value, upper, resource, bound))
+
+
+def _validate_overrides(overrides):
+    if overrides is None:
+        return {}
+    if not isinstance(overrides, dict):
+        raise _input_error("guardrail overrides must be a mapping of tier (or namespaces) to settings")
+    for key in overrides:
+        if key not in TIERS and key != "namespaces":
+            raise _input_error("guardrail overrides: unknown key %r (expected one of %s or namespaces)"
+                               % (key, ", ".join(TIERS)))
+    if not isinstance(overrides.get("namespaces") or {}, dict):
+        raise _input_error("guardrail overrides.namespaces must be a mapping of namespace to settings")
+    return overrides
+
+
+def guardrail_defaults(overrides=None):
+    """DEFAULTS with per-tier overrides merged: {tier: {"quota": {...}, "limit_range": {...}}}.
+
+    ``overrides``: ``{tier: {"quota": {resource: quantity}, "limit_range": {field: {resource: quantity}}}}``;
+    a None quantity drops that resource. A ``namespaces`` key is accepted (see plan_guardrails) and not used here.
+    Unknown tiers, keys or fields, malformed quantities and an impossible LimitRange order raise KubeCompassError.
+    """
+    overrides = _validate_overrides(overrides)
+    table = copy.deepcopy(DEFAULTS)
+    for tier in TIERS:
+        if overrides.get(tier) is not None:
+            _merge_spec(table[tier], overrides[tier], "guardrail overrides.%s" % tier)
+    return table
+
+
+def _namespace_spec(table, overrides, tier, namespace):
+    spec = copy.deepcopy(table[tier])
+    override = ((overrides or {}).get("namespaces") or {}).get(namespace)
+    if override is not None:
+        _merge_spec(spec, override, "guardrail overrides.namespaces.%s" % namespace)
+    return spec
+
+
+# -- scope ------------------------------------------------------------------------------------------------------------
+
+def _meta(item):
+    return item.get("metadata") or {}
+
+
+def _name(item):
+    return _meta(item).get("name")
+
+
+def _namespace(item):
+    return _meta(item).get("namespace")
+
+
+def _group(items):
+    grouped = {}
+    for item in items or []:
+        grouped.setdefault(_namespace(item), []).append(item)
+    return grouped
+
+
+def is_ours(item, name):
+    """Whether an object is the one kubecompass creates under ``name`` (name and managed-by label both match)."""
+    return _name(item) == name and (_meta(item).get("labels") or {}).get(MANAGED_BY_KEY) == MANAGED_BY_VALUE
+
+
+def validate_tiers(tiers, source="tiers"):
+    tiers = list(tiers or [])
+    unknown = [tier for tier in tiers if tier not in TIERS]
+    if unknown:
+        raise _input_error("%s: %r is not a tier (expected one of %s)" % (source, unknown[0], ", ".join(TIERS)))
+    return tiers
+
+
+def exclusion_patterns(excluded):
+    """The excluded-namespaces setting as a list of names or fnmatch globs; KubeCompassError when malformed."""
+    if excluded is None:
+        return []
+    if isinstance(excluded, str) or not isinstance(excluded, (list, tuple, set, frozenset)):
+        raise _input_error("excluded namespaces must be a list of names or globs, not %r" % (excluded,))
+    bad = [pattern for pattern in excluded if not isinstance(pattern, str) or not pattern]
+    if bad:
+        raise _input_error("excluded namespaces: %r is not a name or glob" % (bad[0],))
+    return list(excluded)
+
+
+def exclusion_reason(namespace, excluded=()):
+    """Why guardrails leave a Namespace object alone, or None: a system namespace, a name matching one of the
+    ``excluded`` glob patterns (fnmatch, case-sensitive), the opt-out label, or a namespace being deleted."""
+    name = _name(namespace)
+    if name in SYSTEM_NAMESPACES:
+        return "system namespace"
+    pattern = next((p for p in excluded or () if fnmatch.fnmatchcase(name, p)), None)
+    if pattern is not None:
+        return "excluded by pattern %r" % pattern
+    if (_meta(namespace).get("labels") or {}).get(OPT_OUT_LABEL) == OPT_OUT_VALUE:
+        return "opted out with label %s=%s" % (OPT_OUT_LABEL, OPT_OUT_VALUE)
+    if _meta(namespace).get("deletionTimestamp") or (namespace.get("status") or {}).get("phase") == "Terminating":
+        return "namespace is terminating"
+    return None
+
+
+def guarded_namespaces(namespaces, cluster_tier, tiers, excluded=()):
+    """([(name, tier, tier rule)], [{"namespace", "reason"}]): the namespaces a guardrail acts on, sorted by name,
+    and every other one with the reason (excluded, opted out, terminating, invalid tier label, tier not in
+    ``tiers``)."""
+    excluded = exclusion_patterns(excluded)
+    selected, skipped = [], []
+    for namespace in sorted(namespaces or [], key=_name):
+        name = _name(namespace)
+        reason = exclusion_reason(namespace, excluded)
+        if reason is None:
+            tier, rule, error = namespace_tier(namespace, cluster_tier)
+            if error:
+                reason = error
+            elif tier not in tiers:
+                reason = "tier %s (%s) is not one of %s" % (tier, rule, ", ".join(tiers) or "the selected tiers")
+            else:
+                selected.append((name, tier, rule))
+                continue
+        skipped.append({"namespace": name, "reason": reason})
+    return selected, skipped
+
+
+# -- objects ----------------------------------------------------------------------------------------------------------
+
+def quota_object(namespace, hard):
+    return {"apiVersion": "v1", "kind": "ResourceQuota",
+            "metadata": {"name": QUOTA_NAME, "namespace": namespace, "labels": dict(MANAGED_BY)},
+            "spec": {"hard": dict(hard)}}
+
+
+def limit_range_object(namespace, limit_range):
+    item = {"type": "Container"}
+    for field in LIMIT_FIELDS:
+        if limit_range.get(field):
+            item[field] = dict(limit_range[field])
+    return {"apiVersion": "v1", "kind": "LimitRange",
+            "metadata": {"name": LIMITS_NAME, "namespace": namespace, "labels": dict(MANAGED_BY)},
+            "spec": {"limits": [item]}}
+
+
+# -- weaker than the tier default -------------------------------------------------------------------------------------
+
+def _names(items):
+    return ", ".join(sorted(_name(i) for i in items))
+
+
+def _scoped(quota):
+    spec = quota.get("spec") or {}
+    return bool(spec.get("scopes") or (spec.get("scopeSelector") or {}).get("matchExpressions"))
+
+
+def _quota_hard(quota):
+    """spec.hard with alias names folded into their canonical name (the smaller value wins)."""
+    hard = {}
+    for resource, value in ((quota.get("spec") or {}).get("hard") or {}).items():
+        canonical = QUOTA_ALIASES.get(resource, resource)
+        parsed = parse_quantity(value)
+        previous = hard.get(canonical)
+        if previous is None or previous[1] is None or (parsed is not None and parsed < previous[1]):
+            hard[canonical] = (value, parsed)
+    return hard
+
+
+def _tightest(entries):
+    """(value, owner, comparable) of the smallest quantity among [(value, parsed, owner)]; when no value parses,
+    the first one with comparable False."""
+    parsed = [e for e in entries if e[1] is not None]
+    if not parsed:
+        return entries[0][0], entries[0][2], False
+    best = min(parsed, key=lambda e: e[1])
+    return best[0], best[2], True
+
+
+def weaker_quota(quotas, wanted, tier):
+    """Findings where the namespace's ResourceQuotas, together, cap less than ``wanted`` (the tier's hard limits).
+
+    Every quota applies at once, so a resource's effective cap is the smallest value any unscoped quota sets.
+    A scoped quota (spec.scopes / scopeSelector) caps only some pods, so it does not count as a namespace cap.
+    """
+    findings = []
+    unscoped = [q for q in quotas if not _scoped(q)]
+    scoped = [q for q in quotas if _scoped(q)]
+    for resource, default in sorted(wanted.items()):
+        entries = [_quota_hard(q)[resource] + (_name(q),) for q in unscoped if resource in _quota_hard(q)]
+        if not entries:
+            partial = sorted(_name(q) for q in scoped if resource in _quota_hard(q))
+            if partial:
+                findings.append("ResourceQuota %s limits %s only for pods in its scope (%s default %s)"
+                                % (", ".join(partial), resource, tier, default))
+            else:
+                findings.append("ResourceQuota %s does not limit %s (%s default %s)"
+                                % (_names(unscoped or quotas), resource, tier, default))
+            continue
+        value, owner, comparable = _tightest(entries)
+        if not comparable:
+            findings.append("ResourceQuota %s: %s %r is not a quantity, cannot compare with the %s default %s"
+                            % (owner, resource, value, tier, default))
+        elif parse_quantity(value) > parse_quantity(default):
+            findings.append("ResourceQuota %s: %s %s is above the %s default %s"
+                            % (owner, resource, value, tier, default))
+    return findings
+
+
+_FIELD_WORDS = {"default": "default limit", "defaultRequest": "default request", "max": "max", "min": "min"}
+
+
+def weaker_limit_ranges(limit_ranges, wanted, tier):
+    """Findings where the namespace's LimitRanges do less than ``wanted`` for containers: no default request or
+    default limit for a resource (any Container item providing one is enough), or no max / a max above the tier's
+    (every item applies, so the smallest max counts). ``min`` is not judged: a missing minimum is not weaker."""
+    findings = []
+    items = [(_name(lr), item) for lr in limit_ranges for item in container_items(lr)]
+    names = _names(limit_ranges)
+    for field in ("defaultRequest", "default"):
+        for resource, default in sorted((wanted.get(field) or {}).items()):
+            if not any(resource in (item.get(field) or {}) for owner, item in items):
+                findings.append("LimitRange %s sets no container %s for %s (%s default %s)"
+                                % (names, _FIELD_WORDS[field], resource, tier, default))
+    for resource, default in sorted((wanted.get("max") or {}).items()):
+        entries = [((item.get("max") or {})[resource], parse_quantity((item.get("max") or {})[resource]), owner)
+                   for owner, item in items if resource in (item.get("max") or {})]
+        if not entries:
+            findings.append("LimitRange %s sets no container max for %s (%s default %s)"
+                            % (names, resource, tier, default))
+            continue
+        value, owner, comparable = _tightest(entries)
+        if not comparable:
+            findings.append("LimitRange %s: max %s %r is not a quantity, cannot compare with the %s default %s"
+                            % (owner, resource, value, tier, default))
+        elif parse_quantity(value) > parse_quantity(default):
+            findings.append("LimitRange %s: container max %s %s is above the %s default %s"
+                            % (owner, resource, value, tier, default))
+    return findings
+
+
+# -- default ServiceAccount -------------------------------------------------------------------------------------------
+
+def service_account_plan(accounts):
+    """{"exists", "patch"}: the patch that stops the namespace's default ServiceAccount automounting its token,
+    None when it has none or already says false."""
+    default = next((sa for sa in accounts or [] if _name(sa) == "default"), None)
+    if default is None:
+        return {"exists": False, "patch": None}
+    if default.get("automountServiceAccountToken") is False:
+        return {"exists": True, "patch": None}
+    return {"exists": True, "patch": {"automountServiceAccountToken": False}}
+
+
+def token_pods(pods, accounts):
+    """Names of the pods that run as the default ServiceAccount (serviceAccountName default or empty) with its
+    token mounted: neither the pod nor the ServiceAccount (absent counts as true) disables automount; the pod's
+    own setting wins, as in the assessment (KC-SEC-014)."""
+    default = next((sa for sa in accounts or [] if _name(sa) == "default"), None)
+    account_mounts = default is None or default.get("automountServiceAccountToken") is not False
+    return sorted(_name(pod) for pod in pods or []
+                  if _service_account_of(pod) == "default" and _mounts_token(pod, account_mounts))
+
+
+# -- usage of the pods already running --------------------------------------------------------------------------------
+
+USAGE_RESOURCES = ("pods", "requests.cpu", "requests.memory", "limits.cpu", "limits.memory")
+
+
+def _container_sum(containers, field, resource):
+    return sum((parse_quantity(((c.get("resources") or {}).get(field) or {}).get(resource)) or Fraction(0)
+                for c in containers or []), Fraction(0))
+
+
+def pod_usage(pods):
+    """What the non-terminal pods charge against a quota: {"pods", "requests.cpu", ... "limits.memory"} as
+    Fractions. A pod charges max(sum of its containers, largest init container) plus spec.overhead, as the quota
+    controller computes it; terminal pods (Succeeded, Failed) charge nothing."""
+    usage = dict.fromkeys(USAGE_RESOURCES, Fraction(0))
+    for pod in pods or []:
+        if (pod.get("status") or {}).get("phase") in ("Succeeded", "Failed"):
+            continue
+        spec = pod.get("spec") or {}
+        usage["pods"] += 1
+        for field in ("requests", "limits"):
+            for resource in ("cpu", "memory"):
+                init = [_container_sum([c], field, resource) for c in spec.get("initContainers") or []]
+                charged = max([_container_sum(spec.get("containers"), field, resource)] + init)
+                charged += parse_quantity((spec.get("overhead") or {}).get(resource)) or Fraction(0)
+                usage["%s.%s" % (field, resource)] += charged
+    return usage
+
+
+def _show(resource, value):
+    if resource.endswith(".cpu"):
+        return "%dm" % -(-value * 1000 // 1)
+    if resource.endswith(".memory"):
+        return "%dMi" % -(-value // 1024 ** 2)
+    return "%d" % value
+
+
+def over_quota(pods, hard, tier):
+    """Warnings where the pods already running use more than a planned quota allows: they keep running, but the
+    quota would reject every new pod (rollouts, rescheduled replicas) until usage drops."""
+    usage = pod_usage(pods)
+    warnings = []
+    for resource in USAGE_RESOURCES:
+        cap = parse_quantity(hard.get(resource)) if resource in hard else None
+        if cap is not None and usage[resource] > cap:
+            warnings.append("running pods already use %s %s, above the planned %s quota %s: new pods would be "
+                            "rejected until usage drops; raise it with a namespace override"
+                            % (resource, _show(resource, usage[resource]), tier, hard[resource]))
+    return warnings
+
+
+# -- plan -------------------------------------------------------------------------------------------------------------
+
+def _others(existing, our_name):
+    """The existing objects of one kind in a namespace that kubecompass did not create."""
+    return [item for item in existing or [] if not is_ours(item, our_name)]
+
+
+def plan_guardrails(namespaces, quotas, limit_ranges, service_accounts, pods, cluster_tier, tiers, excluded,
+                    overrides=None):
+    """Plan the guardrails of every application namespace whose tier is one of ``tiers``.
+
+    Inputs are API list items (Namespaces; ResourceQuotas, LimitRanges, ServiceAccounts and Pods of every
+    namespace). ``excluded`` holds glob patterns of namespace names; system namespaces and namespaces labelled
+    kubecompass.io/guardrails=skip are always left alone. ``overrides`` is a guardrail_defaults() override, plus
+    ``namespaces: {name: {"quota": ..., "limit_range": ...}}`` merged over that namespace's tier values.
+
+    Returns ``{"namespaces": [entry], "skipped": [{"namespace", "reason"}]}`` with, per namespace (by name)::
+
+        {"namespace", "tier", "tier_rule",
+         "create": [LimitRange kubecompass-limits, ResourceQuota kubecompass-quota],  # only kinds no one else has
+         "weaker": ["..."],                      # existing objects of others doing less than the tier default
+         "warnings": ["..."],                    # running pods already above a planned quota
+         "service_account": {"exists": bool, "patch": {"automountServiceAccountToken": False} | None},
+         "token_pods": ["pod", ...]}
+
+    The LimitRange comes first: once a quota covers cpu/memory, pods without requests/limits are rejected
+    unless a LimitRange defaults them. Raises KubeCompassError (category input) for bad tiers or overrides.
+    """
+    tiers = validate_tiers(tiers)
+    overrides = _validate_overrides(overrides)
+    table = guardrail_defaults(overrides)
+    selected, skipped = guarded_namespaces(namespaces, cluster_tier, tiers, excluded)
+    quotas, limit_ranges = _group(quotas), _group(limit_ranges)
+    accounts, pods = _group(service_accounts), _group(pods)
+    entries = []
+    for name, tier, rule in selected:
+        spec = _namespace_spec(table, overrides, tier, name)
+        create, weaker, warnings = [], [], []
+        # Ours is planned (created, or re-applied so a changed tier or override reaches it) only while no one
+        # else's object of the kind exists; otherwise every existing object, ours included, is judged.
+        if _others(limit_ranges.get(name), LIMITS_NAME):
+            weaker.extend(weaker_limit_ranges(limit_ranges[name], spec["limit_range"], tier))
+        elif any(spec["limit_range"].get(field) for field in LIMIT_FIELDS):
+            create.append(limit_range_object(name, spec["limit_range"]))
+        if _others(quotas.get(name), QUOTA_NAME):
+            weaker.extend(weaker_quota(quotas[name], spec["quota"], tier))
+        elif spec["quota"]:
+            create.append(quota_object(name, spec["quota"]))
+            warnings.extend(over_quota(pods.get(name), spec["quota"], tier))
+        entries.append({
+            "namespace": name, "tier": tier, "tier_rule": rule, "create": create, "weaker": weaker,
+            "warnings": warnings,
+            "service_account": service_account_plan(accounts.get(name)),
+            "token_pods": token_pods(pods.get(name), accounts.get(name)),
+        })
+    return {"namespaces": entries, "skipped": skipped}

@@ -1,0 +1,153 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright (c) KubeCompass contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+module: network_policies
+short_description: Default-deny NetworkPolicies with a DNS egress allow in every application namespace
+version_added: 0.1.0
+description:
+  - For every in-scope namespace, a default-deny policy (ingress and egress, C(kubecompass-default-deny)) and an
+    egress allow to the cluster DNS (C(kubecompass-allow-dns)), selected by the DNS pods' real labels in
+    C(kube-system) on UDP and TCP 53 (or O(dns)).
+  - Scope - every namespace except C(kube-system), C(kube-public), C(kube-node-lease), O(excluded_namespaces)
+    (names or globs), namespaces labelled C(kubecompass.io/network-policy=skip), and namespaces whose tier (label
+    C(kubecompass.io/tier), else O(tier)) is not in O(tiers).
+  - Applied with server-side apply under the field manager C(kubecompass), after a server-side dry run that
+    decides whether anything changes. User-authored policies are never modified or deleted; a user policy
+    holding one of our names leaves that namespace alone (reported as a conflict). Allow-all policies that
+    cancel the deny are reported.
+  - Check mode uses the server-side dry run only and returns the diff of every object.
+  - A namespace that fails (deleted meanwhile, forbidden) is reported with its cause; the others are still handled,
+    then the module fails naming them.
+author:
+  - KubeCompass contributors (@kubecompass)
+options:
+  tier:
+    description: The cluster's tier, for namespaces without a C(kubecompass.io/tier) label.
+    type: str
+    choices: [critical, important, best_effort]
+    default: important
+  tiers:
+    description: The tiers to remediate now (staging); all by default.
+    type: list
+    elements: str
+    choices: [critical, important, best_effort]
+  excluded_namespaces:
+    description: More namespaces to leave alone (names or shell globs such as C(calico-*)).
+    type: list
+    elements: str
+    default: []
+  dns:
+    description:
+      - The DNS pods to allow, when they cannot be found by their labels (C(k8s-app=kube-dns) or CoreDNS) -
+        C(namespace), C(labels), C(ports) (numbers or C({protocol, port})).
+    type: dict
+extends_documentation_fragment:
+  - kubecompass.readiness.auth_options
+  - kubecompass.readiness.attributes
+  - kubecompass.readiness.attributes.ACTION_GROUP
+attributes:
+  check_mode:
+    support: full
+  diff_mode:
+    support: full
+"""
+
+EXAMPLES = r"""
+- name: Default-deny in the critical tier's namespaces first
+  kubecompass.readiness.network_policies:
+    kubeconfig: "{{ kubecompass_kubeconfig }}"
+    tiers: [critical]
+    excluded_namespaces: [calico-system, tigera-operator]
+"""
+
+RETURN = r"""
+namespaces:
+  description: One entry per namespace - C(namespace), C(tier), C(action) (apply, already, skip), C(reason),
+    C(applied) (object and action per policy), C(allow_all) (user policies cancelling the deny), C(error).
+  returned: always
+  type: list
+  elements: dict
+dns:
+  description: The DNS pods the allow selects and why.
+  returned: success
+  type: dict
+allow_all:
+  description: Every user policy that allows all ingress or egress, as C(namespace/name).
+  returned: success
+  type: list
+  elements: str
+failed_namespaces:
+  description: Namespaces that could not be handled, with the cause.
+  returned: always
+  type: dict
+"""
+
+from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+
+from ansible_collections.kubecompass.readiness.plugins.module_utils import _apply
+from ansible_collections.kubecompass.readiness.plugins.module_utils._auth import (
+    HAS_KUBERNETES,
+    KUBERNETES_IMPORT_ERROR,
+    auth_argument_spec,
+)
+from ansible_collections.kubecompass.readiness.plugins.module_utils._errors import KubeCompassError
+from ansible_collections.kubecompass.readiness.plugins.module_utils._guardrails import netpol
+from ansible_collections.kubecompass.readiness.plugins.module_utils._kubeclient import client_from_params
+
+
+def run(client, params, check_mode):
+    namespaces = client.list("/api/v1/namespaces")
+    policies = client.list("/apis/networking.k8s.io/v1/networkpolicies")
+    try:
+        dns = netpol.dns_selector(client.list("/api/v1/namespaces/kube-system/pods"), params["dns"])
+        planned = netpol.plan_network_policies(namespaces, policies, dns, params["tier"], params["tiers"],
+                                               params["excluded_namespaces"])
+    except ValueError as exc:
+        raise KubeCompassError(str(exc), "input") from None
+    applied, errors = _apply.apply_per_namespace(
+        client, [(entry["namespace"], entry["objects"]) for entry in planned if entry["objects"]], check_mode)
+    results = []
+    for entry in planned:
+        item = {key: entry[key] for key in ("namespace", "tier", "action", "reason", "allow_all", "user_policies")}
+        item["applied"] = [{"object": r["object"], "action": r["action"]} for r in applied.get(entry["namespace"], [])]
+        item["error"] = errors.get(entry["namespace"])
+        results.append(item)
+    changed = any(r["action"] != "unchanged" for done in applied.values() for r in done)
+    return {"changed": changed, "namespaces": results, "dns": dns, "failed_namespaces": errors,
+            "allow_all": ["%s/%s" % (e["namespace"], name) for e in planned for name in e["allow_all"]],
+            "diff": _apply.diffs([r for done in applied.values() for r in done])}
+
+
+def main():
+    spec = auth_argument_spec()
+    spec.update(
+        tier={"type": "str", "default": "important", "choices": ["critical", "important", "best_effort"]},
+        tiers={"type": "list", "elements": "str", "choices": ["critical", "important", "best_effort"]},
+        excluded_namespaces={"type": "list", "elements": "str", "default": []},
+        dns={"type": "dict"},
+    )
+    module = AnsibleModule(argument_spec=spec, supports_check_mode=True)
+    if not HAS_KUBERNETES:
+        module.fail_json(msg=missing_required_lib("kubernetes"), exception=str(KUBERNETES_IMPORT_ERROR))
+    try:
+        result = run(client_from_params(module.params), module.params, module.check_mode)
+    except KubeCompassError as exc:
+        module.fail_json(msg="network policies: %s" % exc, category=exc.category)
+    if not module._diff:
+        result.pop("diff")
+    if result["failed_namespaces"]:
+        module.fail_json(msg="network policies: %d namespace(s) could not be handled (%s); the others were" % (
+            len(result["failed_namespaces"]), "; ".join(
+                "%s: %s" % item for item in sorted(result["failed_namespaces"].items()))), **result)
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()

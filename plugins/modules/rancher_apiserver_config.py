@@ -672,7 +672,7 @@ def main():
             "set_flags": {"type": "dict", "default": {}},
             "remove_flags": {"type": "list", "elements": "str", "default": []},
             "files": {"type": "list", "elements": "dict", "default": []},
-            "secret_files": {"type": "list", "elements": "dict", "default": [], "options": {
+            "secret_files": {"type": "list", "elements": "dict", "default": [], "no_log": False, "options": {
                 "path": {"type": "path", "required": True},
                 "content": {"type": "str", "required": True, "no_log": True},
                 "mode": {"type": "str", "default": "0600"},

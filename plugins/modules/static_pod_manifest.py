@@ -394,7 +394,7 @@ def main():
             "remove_flags": {"type": "list", "elements": "str", "default": []},
             "volumes": {"type": "list", "elements": "dict", "default": []},
             "files": {"type": "list", "elements": "dict", "default": []},
-            "secret_files": {"type": "list", "elements": "dict", "default": [], "options": {
+            "secret_files": {"type": "list", "elements": "dict", "default": [], "no_log": False, "options": {
                 "path": {"type": "path", "required": True},
                 "content": {"type": "str", "required": True, "no_log": True},
                 "mode": {"type": "str", "default": "0600"},

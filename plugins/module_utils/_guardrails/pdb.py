@@ -208,8 +208,8 @@ def plan_pdbs(workloads, pdbs, namespaces, cluster_tier, tiers, max_unavailable=
     budgets, siblings = {}, {}
     for budget in pdbs or []:
         budgets.setdefault(_namespace(budget), []).append(budget)
-    pairs = sorted(_workload_list(workloads), key=lambda pair: (_namespace(pair[1]) or "", _name(pair[1]) or "",
-                                                                 str(pair[0])))
+    pairs = sorted(_workload_list(workloads),
+                   key=lambda pair: (_namespace(pair[1]) or "", _name(pair[1]) or "", str(pair[0])))
     for kind, workload in pairs:
         if kind in KINDS:
             siblings.setdefault(_namespace(workload), []).append((kind, workload))

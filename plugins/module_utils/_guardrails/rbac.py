@@ -107,8 +107,8 @@ def cluster_admin_findings(cluster_roles, cluster_role_bindings, role_bindings, 
     assessment's KC-SEC-011 rule (security_api.cluster_admin_subjects), with the subjects and an action."""
     admin_roles = _admin_equivalent_roles(cluster_roles or [])
     findings = []
-    for kind, binding in (_tagged("ClusterRoleBinding", cluster_role_bindings) + _tagged("RoleBinding",
-                                                                                          role_bindings)):
+    tagged = _tagged("ClusterRoleBinding", cluster_role_bindings) + _tagged("RoleBinding", role_bindings)
+    for kind, binding in tagged:
         ref = binding.get("roleRef") or {}
         if ref.get("kind") != "ClusterRole" or ref.get("name") not in admin_roles:
             continue
@@ -154,8 +154,8 @@ def anonymous_findings(cluster_role_bindings, role_bindings):
     """Bindings reaching system:anonymous or system:unauthenticated, except the two defaults: the assessment's
     KC-SEC-013 rule (security_api.anonymous_bindings), with the subjects and an action."""
     findings = []
-    for kind, binding in (_tagged("ClusterRoleBinding", cluster_role_bindings) + _tagged("RoleBinding",
-                                                                                          role_bindings)):
+    tagged = _tagged("ClusterRoleBinding", cluster_role_bindings) + _tagged("RoleBinding", role_bindings)
+    for kind, binding in tagged:
         subjects = binding.get("subjects") or []
         anonymous = sorted({"%s %s" % (s.get("kind"), s.get("name")) for s in subjects
                             if (s.get("kind"), s.get("name")) in ANONYMOUS_SUBJECTS})

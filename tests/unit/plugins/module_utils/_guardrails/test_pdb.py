@@ -45,7 +45,8 @@ NAMESPACES = [namespace("shop", "critical"), namespace("web", "important"), name
               namespace("odd", "gold")]
 
 
-def plan(workloads, pdbs=(), namespaces=NAMESPACES, tiers=("critical", "important"), **kwargs):
+def plan(workloads, pdbs=(), namespaces=None, tiers=("critical", "important"), **kwargs):
+    namespaces = NAMESPACES if namespaces is None else namespaces
     return pdb.plan_pdbs(workloads, list(pdbs), namespaces, "important", list(tiers), **kwargs)
 
 

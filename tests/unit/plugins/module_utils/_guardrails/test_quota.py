@@ -357,8 +357,8 @@ def test_excluded_opted_out_terminating_and_unselected_namespaces_are_skipped_wi
 def test_glob_patterns_are_case_sensitive_and_no_tiers_selects_nothing():
     result = plan([namespace("Team-A"), namespace("shop")], excluded=["team-*"], tiers=[])
     assert result["namespaces"] == []
-    assert result["skipped"][0] == {"namespace": "Team-A", "reason": "tier important (cluster tier important) is "
-                                                                   "not one of the selected tiers"}
+    reason = "tier important (cluster tier important) is not one of the selected tiers"
+    assert result["skipped"][0] == {"namespace": "Team-A", "reason": reason}
 
 
 # -- default ServiceAccount and token pods ----------------------------------------------------------------------------

@@ -1,0 +1,205 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright (c) KubeCompass contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+module: disruption_budgets
+short_description: PodDisruptionBudgets for multi-replica Deployments and StatefulSets that have none
+version_added: 0.1.0
+description:
+  - For every Deployment and StatefulSet with 2 or more replicas, in a namespace whose tier is opted in with
+    O(tiers), that no PodDisruptionBudget covers yet, a C(policy/v1) PodDisruptionBudget named
+    C(<workload>-kubecompass) with the workload's own selector and C(maxUnavailable) O(max_unavailable) (so it never
+    blocks a node drain).
+  - A workload is covered when a budget in its namespace selects its pod template labels; a budget is never planned
+    where another one covers the pods (the eviction API refuses to evict a pod selected by two budgets), nor for a
+    workload whose selector also selects another workload's pods. Skipped workloads are returned with the reason.
+  - Creating budgets is opt-in per tier - O(tiers) has no default.
+  - Scope - namespaces other than C(kube-system), C(kube-public), C(kube-node-lease), not labelled
+    C(kubecompass.io/guardrails=skip) and not terminating; the tier is the label C(kubecompass.io/tier), else O(tier).
+  - Applied with server-side apply under the field manager C(kubecompass), after a server-side dry run that
+    decides whether anything changes. Check mode uses the dry run only and returns the diff of every budget.
+  - A namespace that fails (deleted meanwhile, forbidden) is reported with its cause; the others are still handled,
+    then the module fails naming them.
+author:
+  - KubeCompass contributors (@kubecompass)
+options:
+  tier:
+    description: The cluster's tier, for namespaces without a C(kubecompass.io/tier) label.
+    type: str
+    choices: [critical, important, best_effort]
+    default: important
+  tiers:
+    description: The tiers whose workloads get budgets (opt-in, no default).
+    type: list
+    elements: str
+    choices: [critical, important, best_effort]
+    required: true
+  max_unavailable:
+    description:
+      - The C(maxUnavailable) of the budgets - an integer of 1 or more, or a percentage string such as C("25%").
+      - A string of digits only is taken as that integer. Zero would block every drain and is refused.
+    type: raw
+    default: 1
+extends_documentation_fragment:
+  - kubecompass.readiness.auth_options
+  - kubecompass.readiness.attributes
+  - kubecompass.readiness.attributes.ACTION_GROUP
+attributes:
+  check_mode:
+    support: full
+  diff_mode:
+    support: full
+"""
+
+EXAMPLES = r"""
+- name: Budgets for the critical tier's workloads
+  kubecompass.readiness.disruption_budgets:
+    kubeconfig: "{{ kubecompass_kubeconfig }}"
+    tiers: [critical]
+
+- name: Preview budgets allowing a quarter of the pods down, for two tiers
+  kubecompass.readiness.disruption_budgets:
+    tiers: [critical, important]
+    max_unavailable: "25%"
+  check_mode: true
+  diff: true
+"""
+
+RETURN = r"""
+created:
+  description: The budgets created (in check mode, that would be created), as C(namespace/name).
+  returned: always
+  type: list
+  elements: str
+  sample: ["shop/web-kubecompass"]
+planned:
+  description: One entry per workload that gets a budget.
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    kind:
+      description: C(Deployment) or C(StatefulSet).
+      type: str
+    namespace:
+      description: The namespace.
+      type: str
+    name:
+      description: The workload.
+      type: str
+    pdb:
+      description: The budget's name.
+      type: str
+    notes:
+      description: Budgets that almost cover the workload (they require a label its pods lack).
+      type: list
+      elements: str
+    action:
+      description: C(created), C(updated) or C(unchanged); null when its namespace failed first.
+      type: str
+    error:
+      description: The cause when its namespace could not be handled, else null.
+      type: str
+  sample:
+    - kind: Deployment
+      namespace: shop
+      name: web
+      pdb: web-kubecompass
+      notes: []
+      action: created
+      error: null
+skipped:
+  description: Workloads that get no budget, with a stable C(code) and the C(reason).
+  returned: success
+  type: list
+  elements: dict
+  sample:
+    - kind: Deployment
+      namespace: shop
+      name: cron-ui
+      code: too_few_replicas
+      reason: spec.replicas is 1; a budget needs 2 or more replicas
+failed_namespaces:
+  description: Namespaces that could not be handled, with the cause.
+  returned: always
+  type: dict
+  sample: {"gone": "namespace no longer exists"}
+"""
+
+from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+
+from ansible_collections.kubecompass.readiness.plugins.module_utils import _apply
+from ansible_collections.kubecompass.readiness.plugins.module_utils._auth import (
+    HAS_KUBERNETES,
+    KUBERNETES_IMPORT_ERROR,
+    auth_argument_spec,
+)
+from ansible_collections.kubecompass.readiness.plugins.module_utils._errors import KubeCompassError
+from ansible_collections.kubecompass.readiness.plugins.module_utils._guardrails import pdb
+from ansible_collections.kubecompass.readiness.plugins.module_utils._kubeclient import client_from_params
+
+TIER_CHOICES = ["critical", "important", "best_effort"]
+
+
+def max_unavailable(value):
+    """The option as the planner takes it: a string of digits (a templated number) becomes that integer."""
+    if isinstance(value, str) and value.strip().isdigit():
+        return int(value.strip())
+    return value
+
+
+def run(client, params, check_mode):
+    workloads = {"deployments": client.list("/apis/apps/v1/deployments"),
+                 "statefulsets": client.list("/apis/apps/v1/statefulsets")}
+    budgets = client.list("/apis/policy/v1/poddisruptionbudgets")
+    namespaces = client.list("/api/v1/namespaces")
+    plan = pdb.plan_pdbs(workloads, budgets, namespaces, params["tier"], params["tiers"],
+                         max_unavailable(params["max_unavailable"]))
+    grouped = {}
+    for budget in plan["create"]:
+        grouped.setdefault(budget["metadata"]["namespace"], []).append(budget)
+    applied, errors = _apply.apply_per_namespace(client, sorted(grouped.items()), check_mode)
+    actions = {r["object"]: r["action"] for done in applied.values() for r in done}
+    planned = []
+    for entry in plan["planned"]:
+        item = dict(entry)
+        item["action"] = actions.get("PodDisruptionBudget %s/%s" % (entry["namespace"], entry["pdb"]))
+        item["error"] = errors.get(entry["namespace"])
+        planned.append(item)
+    done = [r for results in applied.values() for r in results]
+    return {"changed": any(r["action"] != "unchanged" for r in done),
+            "created": ["%s/%s" % (e["namespace"], e["pdb"]) for e in planned if e["action"] == "created"],
+            "planned": planned, "skipped": plan["skipped"], "failed_namespaces": errors, "diff": _apply.diffs(done)}
+
+
+def main():
+    spec = auth_argument_spec()
+    spec.update(
+        tier={"type": "str", "default": "important", "choices": TIER_CHOICES},
+        tiers={"type": "list", "elements": "str", "choices": TIER_CHOICES, "required": True},
+        max_unavailable={"type": "raw", "default": 1},
+    )
+    module = AnsibleModule(argument_spec=spec, supports_check_mode=True)
+    if not HAS_KUBERNETES:
+        module.fail_json(msg=missing_required_lib("kubernetes"), exception=str(KUBERNETES_IMPORT_ERROR))
+    try:
+        result = run(client_from_params(module.params), module.params, module.check_mode)
+    except KubeCompassError as exc:
+        module.fail_json(msg="disruption budgets: %s" % exc, category=exc.category)
+    if not module._diff:
+        result.pop("diff")
+    if result["failed_namespaces"]:
+        module.fail_json(msg="disruption budgets: %d namespace(s) could not be handled (%s); the others were" % (
+            len(result["failed_namespaces"]), "; ".join(
+                "%s: %s" % item for item in sorted(result["failed_namespaces"].items()))), **result)
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,250 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright (c) KubeCompass contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+module: namespace_guardrails
+short_description: A ResourceQuota and a LimitRange per application namespace, and no token automount by default
+version_added: 0.1.0
+description:
+  - For every in-scope namespace, the LimitRange C(kubecompass-limits) (container default request, default limit
+    and max) and the ResourceQuota C(kubecompass-quota) sized by the namespace's tier, with O(overrides) merged in.
+    The LimitRange comes first, so pods without requests or limits are defaulted rather than rejected once the quota
+    counts cpu and memory.
+  - Objects users created are never changed - a namespace that already has a ResourceQuota (a LimitRange) of
+    someone else gets none of ours, and its existing objects that do less than the tier default are reported in
+    RV(weaker).
+  - With O(automount=true), the namespace's C(default) ServiceAccount gets C(automountServiceAccountToken=false)
+    where it does not say false yet. The pods that run as it with its token mounted are reported in RV(token_pods)
+    (a pod's own setting wins over the ServiceAccount's).
+  - Scope - every namespace except C(kube-system), C(kube-public), C(kube-node-lease), O(excluded_namespaces)
+    (names or globs), namespaces labelled C(kubecompass.io/guardrails=skip), terminating namespaces, and namespaces
+    whose tier (label C(kubecompass.io/tier), else O(tier)) is not in O(tiers).
+  - Applied with server-side apply under the field manager C(kubecompass), after a server-side dry run that
+    decides whether anything changes. Check mode uses the dry run only and returns the diff of every object.
+  - A namespace that fails (deleted meanwhile, forbidden) is reported with its cause; the others are still handled,
+    then the module fails naming them.
+author:
+  - KubeCompass contributors (@kubecompass)
+options:
+  tier:
+    description: The cluster's tier, for namespaces without a C(kubecompass.io/tier) label.
+    type: str
+    choices: [critical, important, best_effort]
+    default: important
+  tiers:
+    description: The tiers to remediate now (staging); all by default.
+    type: list
+    elements: str
+    choices: [critical, important, best_effort]
+  excluded_namespaces:
+    description: More namespaces to leave alone (names or shell globs such as C(calico-*)).
+    type: list
+    elements: str
+    default: []
+  overrides:
+    description:
+      - Changes to the tier defaults - C({tier} -> {quota, limit_range}), where C(quota) maps a resource to a
+        quantity and C(limit_range) maps C(default), C(defaultRequest), C(max) or C(min) to resources and
+        quantities; a null quantity drops the resource.
+      - A C(namespaces) key maps a namespace name to the same settings, merged over its tier's values.
+    type: dict
+  automount:
+    description: Set C(automountServiceAccountToken=false) on the C(default) ServiceAccount of each namespace.
+    type: bool
+    default: true
+extends_documentation_fragment:
+  - kubecompass.readiness.auth_options
+  - kubecompass.readiness.attributes
+  - kubecompass.readiness.attributes.ACTION_GROUP
+attributes:
+  check_mode:
+    support: full
+  diff_mode:
+    support: full
+"""
+
+EXAMPLES = r"""
+- name: Quotas and limits in the best-effort namespaces first, larger for one team
+  kubecompass.readiness.namespace_guardrails:
+    kubeconfig: "{{ kubecompass_kubeconfig }}"
+    tiers: [best_effort]
+    overrides:
+      best_effort:
+        quota:
+          services.loadbalancers: null
+      namespaces:
+        batch:
+          quota:
+            requests.cpu: "8"
+            limits.cpu: "16"
+
+- name: Preview every namespace, leaving the default ServiceAccounts alone
+  kubecompass.readiness.namespace_guardrails:
+    automount: false
+  check_mode: true
+  diff: true
+"""
+
+RETURN = r"""
+namespaces:
+  description: One entry per namespace in scope.
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    namespace:
+      description: The namespace.
+      type: str
+    tier:
+      description: Its tier.
+      type: str
+    tier_rule:
+      description: How the tier was decided.
+      type: str
+    applied:
+      description: Each object applied (C(object)) and its C(action) (created, updated, unchanged).
+      type: list
+      elements: dict
+    weaker:
+      description: Existing objects of others that do less than the tier default.
+      type: list
+      elements: str
+    warnings:
+      description: Running pods already above a planned quota (new pods would be rejected).
+      type: list
+      elements: str
+    service_account:
+      description: C(exists) (the C(default) ServiceAccount) and C(patch) (what it needs, null when nothing).
+      type: dict
+    token_pods:
+      description: Pods running as the C(default) ServiceAccount with its token mounted.
+      type: list
+      elements: str
+    error:
+      description: The cause when this namespace could not be handled, else null.
+      type: str
+  sample:
+    - namespace: shop
+      tier: important
+      tier_rule: cluster tier important
+      applied: [{"object": "LimitRange shop/kubecompass-limits", "action": "created"}]
+      weaker: ["ResourceQuota team: requests.cpu 64 is above the important default 8"]
+      warnings: []
+      service_account: {"exists": true, "patch": {"automountServiceAccountToken": false}}
+      token_pods: ["web-0"]
+      error: null
+skipped:
+  description: Namespaces left alone, with the reason.
+  returned: success
+  type: list
+  elements: dict
+  sample: [{"namespace": "kube-system", "reason": "system namespace"}]
+weaker:
+  description: Per namespace, the existing objects that do less than the tier default.
+  returned: success
+  type: dict
+  sample: {"shop": ["LimitRange team sets no container max for memory (important default 4Gi)"]}
+token_pods:
+  description: Per namespace, the pods that run as the C(default) ServiceAccount with its token mounted.
+  returned: success
+  type: dict
+  sample: {"shop": ["web-0"]}
+failed_namespaces:
+  description: Namespaces that could not be handled, with the cause.
+  returned: always
+  type: dict
+  sample: {"gone": "namespace no longer exists"}
+"""
+
+from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+
+from ansible_collections.kubecompass.readiness.plugins.module_utils import _apply
+from ansible_collections.kubecompass.readiness.plugins.module_utils._auth import (
+    HAS_KUBERNETES,
+    KUBERNETES_IMPORT_ERROR,
+    auth_argument_spec,
+)
+from ansible_collections.kubecompass.readiness.plugins.module_utils._errors import KubeCompassError
+from ansible_collections.kubecompass.readiness.plugins.module_utils._guardrails import quota
+from ansible_collections.kubecompass.readiness.plugins.module_utils._kubeclient import client_from_params
+
+TIER_CHOICES = ["critical", "important", "best_effort"]
+
+
+def service_account_object(namespace, patch):
+    """The default ServiceAccount carrying only the fields kubecompass sets."""
+    obj = {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "default", "namespace": namespace}}
+    obj.update(patch)
+    return obj
+
+
+def planned_objects(entry, automount):
+    objects = list(entry["create"])
+    patch = entry["service_account"]["patch"]
+    if automount and patch:
+        objects.append(service_account_object(entry["namespace"], patch))
+    return objects
+
+
+def run(client, params, check_mode):
+    tiers = params["tiers"] if params["tiers"] is not None else TIER_CHOICES
+    namespaces = client.list("/api/v1/namespaces")
+    quotas = client.list("/api/v1/resourcequotas")
+    limit_ranges = client.list("/api/v1/limitranges")
+    accounts = client.list("/api/v1/serviceaccounts")
+    pods = client.list("/api/v1/pods")
+    plan = quota.plan_guardrails(namespaces, quotas, limit_ranges, accounts, pods, params["tier"], tiers,
+                                 params["excluded_namespaces"], params["overrides"])
+    planned = [(entry["namespace"], planned_objects(entry, params["automount"])) for entry in plan["namespaces"]]
+    applied, errors = _apply.apply_per_namespace(client, [item for item in planned if item[1]], check_mode)
+    results = []
+    for entry in plan["namespaces"]:
+        item = {key: entry[key] for key in ("namespace", "tier", "tier_rule", "weaker", "warnings", "service_account",
+                                            "token_pods")}
+        item["applied"] = [{"object": r["object"], "action": r["action"]} for r in applied.get(entry["namespace"], [])]
+        item["error"] = errors.get(entry["namespace"])
+        results.append(item)
+    done = [r for results_of in applied.values() for r in results_of]
+    return {"changed": any(r["action"] != "unchanged" for r in done), "namespaces": results,
+            "skipped": plan["skipped"],
+            "weaker": {e["namespace"]: e["weaker"] for e in plan["namespaces"] if e["weaker"]},
+            "token_pods": {e["namespace"]: e["token_pods"] for e in plan["namespaces"] if e["token_pods"]},
+            "failed_namespaces": errors, "diff": _apply.diffs(done)}
+
+
+def main():
+    spec = auth_argument_spec()
+    spec.update(
+        tier={"type": "str", "default": "important", "choices": TIER_CHOICES},
+        tiers={"type": "list", "elements": "str", "choices": TIER_CHOICES},
+        excluded_namespaces={"type": "list", "elements": "str", "default": []},
+        overrides={"type": "dict"},
+        automount={"type": "bool", "default": True},
+    )
+    module = AnsibleModule(argument_spec=spec, supports_check_mode=True)
+    if not HAS_KUBERNETES:
+        module.fail_json(msg=missing_required_lib("kubernetes"), exception=str(KUBERNETES_IMPORT_ERROR))
+    try:
+        result = run(client_from_params(module.params), module.params, module.check_mode)
+    except KubeCompassError as exc:
+        module.fail_json(msg="namespace guardrails: %s" % exc, category=exc.category)
+    if not module._diff:
+        result.pop("diff")
+    for entry in result["namespaces"]:
+        for warning in entry["warnings"]:
+            module.warn("namespace %s: %s" % (entry["namespace"], warning))
+    if result["failed_namespaces"]:
+        module.fail_json(msg="namespace guardrails: %d namespace(s) could not be handled (%s); the others were" % (
+            len(result["failed_namespaces"]), "; ".join(
+                "%s: %s" % item for item in sorted(result["failed_namespaces"].items()))), **result)
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,316 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright (c) KubeCompass contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+module: pod_security
+short_description: Pod Security Admission labels on every application namespace, enforced only where no pod breaks
+version_added: 0.1.0
+description:
+  - For every in-scope namespace, the labels C(pod-security.kubernetes.io/enforce), C(audit) and C(warn) at the level
+    of the namespace's tier (O(levels), else C(critical) restricted, C(important) and C(best_effort) baseline), each
+    with its C(-version) label pinned at O(version).
+  - Scope - every namespace except C(kube-system), C(kube-public), C(kube-node-lease), O(excluded_namespaces)
+    (names or globs), namespaces labelled C(kubecompass.io/pod-security=skip), terminating namespaces, and namespaces
+    whose tier (label C(kubecompass.io/tier), else O(tier)) is not in O(tiers).
+  - Where the enforce label would change, a server-side dry run of the label patch first asks Pod Security Admission
+    which existing pods would violate the new level (every HTTP C(Warning) header of the answer is read on its own).
+    When some would, or the dry run checked only part of the pods, only C(audit) and C(warn) are set and the
+    violating pods are returned in RV(violators); O(force_enforce=true) sets C(enforce) anyway. A label change never
+    evicts a running pod.
+  - A level already stricter than the target, or the same level pinned at a newer version, is never lowered.
+  - Applied with server-side apply of the namespace's C(pod-security.kubernetes.io/*) labels under the field manager
+    C(kubecompass), after a server-side dry run that decides whether anything changes. The labels the plan changes
+    are taken over from any other field manager; all other labels and fields of the namespace are left alone.
+  - Check mode sends dry runs only and returns the diff of every namespace.
+  - A namespace that fails (deleted meanwhile, forbidden) is reported with its cause; the others are still handled,
+    then the module fails naming them.
+author:
+  - KubeCompass contributors (@kubecompass)
+options:
+  tier:
+    description: The cluster's tier, for namespaces without a C(kubecompass.io/tier) label.
+    type: str
+    choices: [critical, important, best_effort]
+    default: important
+  tiers:
+    description: The tiers to remediate now (staging); all by default.
+    type: list
+    elements: str
+    choices: [critical, important, best_effort]
+  levels:
+    description:
+      - The Pod Security level per tier, merged over the defaults (C(critical) restricted, C(important) baseline,
+        C(best_effort) baseline), as the assessment's C(psa_levels) setting.
+      - Levels are C(privileged), C(baseline) and C(restricted).
+    type: dict
+  version:
+    description:
+      - The Pod Security version to pin in the C(-version) labels, C(v1.<minor>) or C(latest).
+      - By default the API server's own minor version (from C(/version)), so a Kubernetes upgrade does not tighten
+        the policy unnoticed.
+    type: str
+  force_enforce:
+    description:
+      - Set C(enforce) even where existing pods would violate the level or the dry run could not check every pod.
+      - Running pods keep running; new pods that violate (rollouts, rescheduled replicas) are rejected.
+    type: bool
+    default: false
+  excluded_namespaces:
+    description: More namespaces to leave alone (names or shell globs such as C(calico-*)).
+    type: list
+    elements: str
+    default: []
+extends_documentation_fragment:
+  - kubecompass.readiness.auth_options
+  - kubecompass.readiness.attributes
+  - kubecompass.readiness.attributes.ACTION_GROUP
+attributes:
+  check_mode:
+    support: full
+  diff_mode:
+    support: full
+"""
+
+EXAMPLES = r"""
+- name: Preview the labels and the pods that would violate them
+  kubecompass.readiness.pod_security:
+    kubeconfig: "{{ kubecompass_kubeconfig }}"
+  check_mode: true
+  diff: true
+  register: psa
+
+- name: Show the pods that keep enforce off
+  ansible.builtin.debug:
+    var: psa.violators
+
+- name: Label the critical tier's namespaces, restricted, excluding the CNI
+  kubecompass.readiness.pod_security:
+    kubeconfig: "{{ kubecompass_kubeconfig }}"
+    tiers: [critical]
+    excluded_namespaces: [calico-system, tigera-operator]
+
+- name: Baseline everywhere, pinned, enforced even over violating pods
+  kubecompass.readiness.pod_security:
+    levels:
+      critical: baseline
+    version: v1.36
+    force_enforce: true
+"""
+
+RETURN = r"""
+namespaces:
+  description: One entry per namespace.
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    namespace:
+      description: The namespace.
+      type: str
+    tier:
+      description: Its tier, or null when its tier label is invalid.
+      type: str
+    level:
+      description: The target level, null when skipped.
+      type: str
+    mode:
+      description:
+        - C(skip) (out of scope or tier not staged), C(already) (nothing to change), C(enforce) (the labels bring
+          enforce, audit and warn up to the level), C(audit_warn_only) (pods would violate - only audit and warn are
+          set, the enforce label stays as it is).
+      type: str
+    labels:
+      description: The labels set (or, in check mode, that would be set).
+      type: dict
+    violators:
+      description: The dry run's violating pods (C(pod), C(others) with the same reasons, C(reasons)).
+      type: list
+      elements: dict
+    reason:
+      description: Why, in one line.
+      type: str
+    action:
+      description: C(updated) or C(unchanged) when labels were applied, else null.
+      type: str
+    error:
+      description: The cause when this namespace could not be handled, else null.
+      type: str
+  sample:
+    - namespace: shop
+      tier: critical
+      level: restricted
+      mode: audit_warn_only
+      labels: {"pod-security.kubernetes.io/audit": "restricted", "pod-security.kubernetes.io/audit-version": "v1.36"}
+      violators: [{"pod": "web-7c9d5b6f4-2xkqp", "others": 2, "reasons": ["allowPrivilegeEscalation != false"]}]
+      reason: "enforce=restricted:v1.36 not applied - 3 existing pod(s) would violate restricted:v1.36 ..."
+      action: updated
+      error: null
+violators:
+  description: The namespaces where pods would violate the new enforce level, each with its pods and reasons.
+  returned: always
+  type: dict
+  sample: {"shop": [{"pod": "web-7c9d5b6f4-2xkqp", "others": 2, "reasons": ["runAsNonRoot != true"]}]}
+version:
+  description: The Pod Security version pinned.
+  returned: success
+  type: str
+  sample: v1.36
+failed_namespaces:
+  description: Namespaces that could not be handled, with the cause.
+  returned: always
+  type: dict
+  sample: {"gone": "namespace no longer exists"}
+"""
+
+from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+
+from ansible_collections.kubecompass.readiness.plugins.module_utils import _apply
+from ansible_collections.kubecompass.readiness.plugins.module_utils._auth import (
+    HAS_KUBERNETES,
+    KUBERNETES_IMPORT_ERROR,
+    auth_argument_spec,
+)
+from ansible_collections.kubecompass.readiness.plugins.module_utils._errors import KubeCompassError
+from ansible_collections.kubecompass.readiness.plugins.module_utils._guardrails import netpol, psa
+from ansible_collections.kubecompass.readiness.plugins.module_utils._kubeclient import client_from_params
+from ansible_collections.kubecompass.readiness.plugins.module_utils._readiness.tiers import namespace_tier
+
+try:
+    from urllib.parse import quote
+except ImportError:  # pragma: no cover - Python 2 is not supported
+    quote = None
+
+TIER_CHOICES = ["critical", "important", "best_effort"]
+PSA_KEYS = tuple(psa.label(mode, version) for mode in psa.MODES for version in (False, True))
+ENFORCE_KEYS = (psa.label("enforce"), psa.label("enforce", version=True))
+
+
+def _name(namespace):
+    return (namespace.get("metadata") or {}).get("name")
+
+
+def _labels(namespace):
+    return (namespace.get("metadata") or {}).get("labels") or {}
+
+
+def check_params(params):
+    """Validate what the planners would only reject per namespace; KubeCompassError (input) when malformed."""
+    try:
+        netpol.exclusion_patterns(params["excluded_namespaces"])
+        netpol.staged_tiers(params["tiers"])
+        psa.target_levels(params["levels"])
+        if params["version"] is not None:
+            psa.desired_labels(psa.LEVELS[0], params["version"])
+    except ValueError as exc:
+        raise KubeCompassError(str(exc), "input") from None
+
+
+def pinned_version(client, version):
+    """The version option, else the API server's minor version."""
+    if version is not None:
+        return version
+    git_version = client.get("/version").get("gitVersion")
+    try:
+        return psa.version_for(git_version)
+    except ValueError as exc:
+        raise KubeCompassError("%s; set the version option" % exc, "input") from None
+
+
+def dry_run_warnings(client, name, patch):
+    """The Warning header values of a server-side dry run of the label patch (what kubectl label
+    --dry-run=server --overwrite sends), each value on its own."""
+    path = "/api/v1/namespaces/%s?dryRun=All" % quote(name, safe="")
+    status, body, headers = client.request("PATCH", path, body={"metadata": {"labels": patch}},
+                                           content_type="application/merge-patch+json")
+    if status >= 300:
+        raise client.status_error(status, body, path)
+    return _apply.warnings_of(headers)
+
+
+def label_object(namespace, labels):
+    """The Namespace to apply: its current pod-security labels (so none that kubecompass applied before is dropped
+    from its set and removed by server-side apply) with the planned ones over them; nothing else."""
+    current = _labels(namespace)
+    wanted = {key: current[key] for key in PSA_KEYS if key in current}
+    wanted.update(labels)
+    return {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": _name(namespace), "labels": wanted}}
+
+
+def plan_namespace(client, namespace, params, version):
+    """plan_pod_security for one namespace, with the dry run done only when the enforce label would change."""
+    tier, _rule, error = namespace_tier(namespace, params["tier"])
+    arguments = {"force": params["force_enforce"], "excluded": params["excluded_namespaces"],
+                 "tiers": params["tiers"]}
+    if error and not netpol.out_of_scope(namespace, params["excluded_namespaces"], psa.OPT_OUT_LABEL):
+        return {"namespace": _name(namespace), "tier": None, "level": None, "labels": {}, "mode": "skip",
+                "violators": [], "reason": error}
+    plan = psa.plan_pod_security(namespace, tier, params["levels"], version, None, **arguments)
+    if plan["mode"] in ("skip", "already"):
+        return plan
+    patch, _kept = psa.label_patch(_labels(namespace), plan["level"], version)
+    if not any(key in patch for key in ENFORCE_KEYS):
+        return plan
+    warnings = dry_run_warnings(client, _name(namespace), patch)
+    return psa.plan_pod_security(namespace, tier, params["levels"], version, warnings, **arguments)
+
+
+def run(client, params, check_mode):
+    check_params(params)
+    version = pinned_version(client, params["version"])
+    namespaces = sorted(client.list("/api/v1/namespaces"), key=lambda item: _name(item) or "")
+    results, errors, applied = [], {}, []
+    for namespace in namespaces:
+        name = _name(namespace)
+        entry = {"namespace": name, "tier": None, "level": None, "labels": {}, "mode": "skip", "violators": [],
+                 "reason": "", "action": None, "error": None}
+        try:
+            plan = plan_namespace(client, namespace, params, version)
+            entry.update(plan)
+            if plan["labels"]:
+                # force: only the labels the plan changes can differ from what is there, so only those are taken
+                # over from another field manager (kubectl label, for one).
+                done = _apply.apply(client, label_object(namespace, plan["labels"]), check_mode, force=True)
+                applied.append(done)
+                entry["action"] = done["action"]
+        except KubeCompassError as exc:
+            entry["error"] = errors[name] = "namespace no longer exists" if exc.status == 404 else str(exc)
+        results.append(entry)
+    return {"changed": any(done["action"] != "unchanged" for done in applied), "namespaces": results,
+            "violators": {entry["namespace"]: entry["violators"] for entry in results if entry["violators"]},
+            "version": version, "failed_namespaces": errors, "diff": _apply.diffs(applied)}
+
+
+def main():
+    spec = auth_argument_spec()
+    spec.update(
+        tier={"type": "str", "default": "important", "choices": TIER_CHOICES},
+        tiers={"type": "list", "elements": "str", "choices": TIER_CHOICES},
+        levels={"type": "dict"},
+        version={"type": "str"},
+        force_enforce={"type": "bool", "default": False},
+        excluded_namespaces={"type": "list", "elements": "str", "default": []},
+    )
+    module = AnsibleModule(argument_spec=spec, supports_check_mode=True)
+    if not HAS_KUBERNETES:
+        module.fail_json(msg=missing_required_lib("kubernetes"), exception=str(KUBERNETES_IMPORT_ERROR))
+    try:
+        result = run(client_from_params(module.params), module.params, module.check_mode)
+    except KubeCompassError as exc:
+        module.fail_json(msg="pod security: %s" % exc, category=exc.category)
+    if not module._diff:
+        result.pop("diff")
+    if result["failed_namespaces"]:
+        module.fail_json(msg="pod security: %d namespace(s) could not be handled (%s); the others were" % (
+            len(result["failed_namespaces"]), "; ".join(
+                "%s: %s" % item for item in sorted(result["failed_namespaces"].items()))), **result)
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,153 @@
+"""namespace_guardrails module: quota, limits and the default ServiceAccount applied per namespace, server-side."""
+
+from __future__ import annotations
+
+import copy
+import json
+
+from ansible_collections.kubecompass.readiness.plugins.modules import namespace_guardrails
+from tests.unit.plugins.modules.test_pod_security_module import (
+    FakeClient,
+    namespace,
+    only_reads_and_dry_runs,
+    run_main,
+)
+
+QUOTA = "/api/v1/namespaces/%s/resourcequotas/kubecompass-quota"
+LIMITS = "/api/v1/namespaces/%s/limitranges/kubecompass-limits"
+ACCOUNT = "/api/v1/namespaces/%s/serviceaccounts/default"
+
+
+def account(ns, automount=None):
+    obj = {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "default", "namespace": ns}}
+    if automount is not None:
+        obj["automountServiceAccountToken"] = automount
+    return obj
+
+
+def pod(ns, name, service_account="default", automount=None):
+    spec = {"serviceAccountName": service_account, "containers": [
+        {"name": "app", "image": "registry.example/app:1",
+         "resources": {"requests": {"cpu": "100m", "memory": "128Mi"}}}]}
+    if automount is not None:
+        spec["automountServiceAccountToken"] = automount
+    return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "namespace": ns}, "spec": spec,
+            "status": {"phase": "Running"}}
+
+
+def user_quota(ns):
+    return {"apiVersion": "v1", "kind": "ResourceQuota", "metadata": {"name": "team", "namespace": ns},
+            "spec": {"hard": {"requests.cpu": "64", "requests.memory": "16Gi", "limits.cpu": "16",
+                              "limits.memory": "32Gi", "pods": "100", "services.loadbalancers": "1",
+                              "persistentvolumeclaims": "20"}}}
+
+
+def params(**overrides):
+    base = {"tier": "important", "tiers": None, "excluded_namespaces": [], "overrides": None, "automount": True}
+    base.update(overrides)
+    return base
+
+
+def cluster(**options):
+    return FakeClient([
+        namespace("kube-system"), account("kube-system"),
+        namespace("shop"), account("shop"), pod("shop", "web-0"), pod("shop", "api-0", automount=False),
+        namespace("team"), account("team", automount=False), user_quota("team"), pod("team", "job-0", "runner"),
+    ], **options)
+
+
+def by_name(result):
+    return {entry["namespace"]: entry for entry in result["namespaces"]}
+
+
+def test_check_mode_sends_only_reads_and_dry_runs_and_diffs_every_object():
+    client = cluster()
+    before = copy.deepcopy(client.objects)
+    result = namespace_guardrails.run(client, params(), check_mode=True)
+    assert only_reads_and_dry_runs(client) and client.objects == before
+    assert result["changed"] is True
+    assert [d["before_header"] for d in result["diff"]] == [
+        "LimitRange shop/kubecompass-limits", "ResourceQuota shop/kubecompass-quota", "ServiceAccount shop/default",
+        "LimitRange team/kubecompass-limits"]
+    account_diff = result["diff"][2]
+    assert "automountServiceAccountToken" not in json.loads(account_diff["before"])
+    assert json.loads(account_diff["after"])["automountServiceAccountToken"] is False
+    assert by_name(result)["shop"]["applied"][0] == {"object": "LimitRange shop/kubecompass-limits",
+                                                     "action": "created"}
+
+
+def test_objects_are_applied_limit_range_first_and_the_default_account_stops_automounting():
+    client = cluster()
+    result = namespace_guardrails.run(client, params(), check_mode=False)
+    writes = [c[1] for c in client.writes()]
+    assert writes == [LIMITS % "shop", QUOTA % "shop", ACCOUNT % "shop", LIMITS % "team"]
+    sent = [c[4] for c in client.writes()]
+    assert sent[2] == {"apiVersion": "v1", "kind": "ServiceAccount",
+                       "metadata": {"name": "default", "namespace": "shop"}, "automountServiceAccountToken": False}
+    assert client.stored(QUOTA % "shop")["spec"]["hard"]["requests.cpu"] == "8"
+    assert client.stored(LIMITS % "shop")["spec"]["limits"][0]["type"] == "Container"
+    assert client.stored(ACCOUNT % "shop")["automountServiceAccountToken"] is False
+    # team has a quota of its own: none of ours, the weaker one reported.
+    assert client.stored(QUOTA % "team") is None
+    assert result["weaker"] == {"team": ["ResourceQuota team: requests.cpu 64 is above the important default 8"]}
+    assert result["token_pods"] == {"shop": ["web-0"]}
+    assert [s["namespace"] for s in result["skipped"]] == ["kube-system"]
+    assert result["failed_namespaces"] == {}
+
+
+def test_a_second_run_changes_nothing():
+    client = cluster()
+    namespace_guardrails.run(client, params(), check_mode=False)
+    client.calls.clear()
+    result = namespace_guardrails.run(client, params(), check_mode=False)
+    assert result["changed"] is False and client.writes() == [] and result["diff"] == []
+    assert {a["action"] for e in result["namespaces"] for a in e["applied"]} == {"unchanged"}
+    # Ours exists now, but it is judged as ours: it is re-applied, not reported as weaker.
+    assert result["weaker"] == {"team": ["ResourceQuota team: requests.cpu 64 is above the important default 8"]}
+
+
+def test_automount_false_leaves_the_default_accounts_alone():
+    client = cluster()
+    result = namespace_guardrails.run(client, params(automount=False), check_mode=False)
+    assert ACCOUNT % "shop" not in [c[1] for c in client.calls if c[0] == "PATCH"]
+    assert "automountServiceAccountToken" not in client.stored(ACCOUNT % "shop")
+    assert by_name(result)["shop"]["service_account"]["patch"] == {"automountServiceAccountToken": False}
+
+
+def test_a_failing_namespace_is_reported_and_the_others_are_handled():
+    client = cluster(fail={LIMITS % "shop": 403, LIMITS % "team": 404})
+    result = namespace_guardrails.run(client, params(), check_mode=False)
+    assert result["failed_namespaces"]["team"] == "namespace no longer exists"
+    assert result["failed_namespaces"]["shop"].startswith("LimitRange shop/kubecompass-limits: forbidden")
+    # shop stopped at its first object: no quota without the LimitRange that defaults the pods.
+    assert client.stored(QUOTA % "shop") is None and by_name(result)["shop"]["applied"] == []
+    assert by_name(result)["shop"]["error"] == result["failed_namespaces"]["shop"]
+
+    client = cluster(fail={LIMITS % "team": 404})
+    result = namespace_guardrails.run(client, params(), check_mode=False)
+    assert list(result["failed_namespaces"]) == ["team"]
+    assert client.stored(QUOTA % "shop") is not None and result["changed"] is True
+
+
+def test_tiers_overrides_and_exclusions_reach_the_plan():
+    client = cluster()
+    result = namespace_guardrails.run(client, params(
+        tiers=["important"], excluded_namespaces=["team"],
+        overrides={"namespaces": {"shop": {"quota": {"requests.cpu": "12", "limits.cpu": "24"}}}}), check_mode=False)
+    assert client.stored(QUOTA % "shop")["spec"]["hard"]["requests.cpu"] == "12"
+    assert [s["namespace"] for s in result["skipped"]] == ["kube-system", "team"]
+    client = cluster()
+    result = namespace_guardrails.run(client, params(tiers=["critical"]), check_mode=False)
+    assert result["namespaces"] == [] and client.writes() == []
+
+
+def test_main_warns_about_pods_over_a_planned_quota_and_fails_naming_the_failed_namespace(monkeypatch, capsys):
+    client = cluster(fail={LIMITS % "team": 403})
+    for index in range(3):
+        client.add(pod("shop", "batch-%d" % index))
+    code, result, warned = run_main(
+        namespace_guardrails, monkeypatch, capsys, client, host="https://fake:6443",
+        overrides={"important": {"quota": {"pods": "2"}}})
+    assert code == 1 and "(team: LimitRange team/kubecompass-limits: forbidden" in result["msg"]
+    assert any("running pods already use pods 5" in w for w in warned)
+    assert client.stored(QUOTA % "shop")["spec"]["hard"]["pods"] == "2"

@@ -254,9 +254,13 @@ def describe(binding):
 def delete_binding(client, binding, dry_run):
     """None when deleted (or, dry run, deletable), else the cause (GONE when it no longer exists)."""
     metadata = binding.get("metadata") or {}
-    path = _apply.object_path(binding) + ("?dryRun=All" if dry_run else "")
+    path = _apply.object_path(binding)
     body = {"kind": "DeleteOptions", "apiVersion": "v1",
             "preconditions": {"uid": metadata.get("uid"), "resourceVersion": metadata.get("resourceVersion")}}
+    if dry_run:
+        # With a DeleteOptions body the API server ignores the query string: dryRun must be in the body, or the
+        # "dry run" deletes for real.
+        body["dryRun"] = ["All"]
     try:
         status, response, _headers = client.request("DELETE", path, body=body)
     except KubeCompassError as exc:

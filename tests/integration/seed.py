@@ -23,6 +23,7 @@ _PATHS = {
     ("v1", "Namespace"): "/api/v1/namespaces",
     ("v1", "Node"): "/api/v1/nodes",
     ("v1", "ConfigMap"): "/api/v1/namespaces/{ns}/configmaps",
+    ("v1", "Pod"): "/api/v1/namespaces/{ns}/pods",
     ("v1", "Secret"): "/api/v1/namespaces/{ns}/secrets",
     ("v1", "ResourceQuota"): "/api/v1/namespaces/{ns}/resourcequotas",
     ("v1", "LimitRange"): "/api/v1/namespaces/{ns}/limitranges",

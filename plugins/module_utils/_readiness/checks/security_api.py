@@ -84,6 +84,8 @@ def _pod_spec(workload):
 # -- RBAC --------------------------------------------------------------------------------------------------------------
 
 CLUSTER_ADMIN = "cluster-admin"
+# The plan is a report; bindings are removed only when listed (rbac_least_privilege_remove).
+RBAC_REMEDIATION = {"role": "rbac_least_privilege", "tag": "rbac"}
 # ClusterRoleBindings Kubernetes and kubeadm create for the break-glass admin (system:masters, admin.conf).
 DEFAULT_ADMIN_BINDINGS = ("cluster-admin", "kubeadm:cluster-admins")
 # system: identities that stand for everyone or every service account: never an acceptable holder of power.
@@ -858,7 +860,7 @@ CHECKS = [
     Check(
         "KC-SEC-011", "cluster-admin bound only to system subjects", "security", "critical",
         item="rbac-least-privilege", evaluate=cluster_admin_subjects,
-        needs=("clusterrolebindings", "rolebindings", "clusterroles"),
+        needs=("clusterrolebindings", "rolebindings", "clusterroles"), remediation=RBAC_REMEDIATION,
         runbook="A ClusterRoleBinding, or a RoleBinding to the ClusterRole cluster-admin (or to a ClusterRole "
                 "granting '*' on everything), gives a person, group or service account full control. Standing "
                 "admin rights are the largest blast radius a stolen credential can have. Bind a narrower role "
@@ -868,6 +870,7 @@ CHECKS = [
     Check(
         "KC-SEC-012", "No wildcard or escalating rules in non-system roles", "security", "high",
         item="rbac-least-privilege", evaluate=wildcard_rules, needs=("clusterroles", "roles"),
+        remediation=RBAC_REMEDIATION,
         runbook="Roles with '*' in verbs, resources or apiGroups grant every current and future permission, and "
                 "the bind, escalate and impersonate verbs let a holder grant itself more. Replace wildcards with the "
                 "exact resources and verbs the workload uses (kubectl auth can-i --list helps), and keep "
@@ -876,6 +879,7 @@ CHECKS = [
     Check(
         "KC-SEC-013", "No bindings to system:anonymous or system:unauthenticated", "security", "critical",
         item="anonymous-auth-disabled", evaluate=anonymous_bindings, needs=("clusterrolebindings", "rolebindings"),
+        remediation=RBAC_REMEDIATION,
         runbook="A binding whose subjects include the user system:anonymous or the group system:unauthenticated "
                 "gives its role to anyone who can reach the API server without credentials. Only "
                 "system:public-info-viewer and kubeadm's kube-public/kubeadm:bootstrap-signer-clusterinfo are "

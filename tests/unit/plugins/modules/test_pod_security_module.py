@@ -89,9 +89,17 @@ class FakeClient:
     def stored(self, path):
         return self.objects.get(path)
 
+    @staticmethod
+    def dry_run(method, params, body):
+        """As the API server decides: a DELETE with a DeleteOptions body takes dryRun from the body only (the query
+        string is then ignored); every other request from the query string."""
+        if method == "DELETE" and body:
+            return (body.get("dryRun") or []) == ["All"]
+        return params.get("dryRun") == ["All"]
+
     def writes(self):
-        """Requests that change something: every non-GET/LIST without dryRun=All."""
-        return [c for c in self.calls if c[0] not in ("GET", "LIST") and c[2].get("dryRun") != ["All"]]
+        """Requests that change something: every non-GET/LIST that is not a dry run."""
+        return [c for c in self.calls if c[0] not in ("GET", "LIST") and not self.dry_run(c[0], c[2], c[4])]
 
     def methods(self):
         return [(c[0], c[1]) for c in self.calls]
@@ -123,7 +131,7 @@ class FakeClient:
         params = parse_qs(text)
         self.calls.append((method, base, params, content_type, copy.deepcopy(body)))
         headers = urllib3.HTTPHeaderDict()
-        dry_run = params.get("dryRun") == ["All"]
+        dry_run = self.dry_run(method, params, body)
         if method == "GET":
             if base == "/version":
                 return 200, {"major": "1", "minor": "36", "gitVersion": self.version}, headers

@@ -101,9 +101,10 @@ def test_check_mode_writes_no_backup_deletes_nothing_and_diffs_each_binding_away
     result = rbac_bindings.run(client, params(tmp_path, remove=REMOVE), check_mode=True, now=NOW)
     assert backups(tmp_path) == [] and not (tmp_path / "backups").exists()
     assert only_reads_and_dry_runs(client, allowed=[rbac_bindings.SELF_SUBJECT_REVIEW])
-    assert [(c[0], c[1], c[2]) for c in client.calls if c[0] == "DELETE"] == [
-        ("DELETE", CRB % "dev-cluster-admin", {"dryRun": ["All"]}),
-        ("DELETE", RB % ("shop", "anonymous-reader"), {"dryRun": ["All"]})]
+    # The API server ignores the query string of a DELETE with a body: dryRun must travel in the DeleteOptions.
+    assert [(c[0], c[1], c[2], c[4]["dryRun"]) for c in client.calls if c[0] == "DELETE"] == [
+        ("DELETE", CRB % "dev-cluster-admin", {}, ["All"]),
+        ("DELETE", RB % ("shop", "anonymous-reader"), {}, ["All"])]
     assert client.stored(CRB % "dev-cluster-admin") is not None
     assert result["changed"] is True and result["backup"] is None
     assert result["removed"] == ["ClusterRoleBinding dev-cluster-admin", "RoleBinding shop/anonymous-reader"]

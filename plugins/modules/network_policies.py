@@ -106,7 +106,8 @@ def run(client, params, check_mode):
     namespaces = client.list("/api/v1/namespaces")
     policies = client.list("/apis/networking.k8s.io/v1/networkpolicies")
     try:
-        dns = netpol.dns_selector(client.list("/api/v1/namespaces/kube-system/pods"), params["dns"])
+        dns_namespace = (params["dns"] or {}).get("namespace") or "kube-system"
+        dns = netpol.dns_selector(client.list("/api/v1/namespaces/%s/pods" % dns_namespace), params["dns"])
         planned = netpol.plan_network_policies(namespaces, policies, dns, params["tier"], params["tiers"],
                                                params["excluded_namespaces"])
     except ValueError as exc:

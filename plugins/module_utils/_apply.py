@@ -113,10 +113,15 @@ def server_side_apply(client, obj, dry_run, force=False):
     return body, warnings_of(headers)
 
 
-def apply(client, obj, check_mode, force=False):
+def apply(client, obj, check_mode, force=False, must_exist=False):
     """Apply one object: {"object", "action" (created|updated|unchanged), "before", "after", "warnings", "diff"}.
-    A dry run decides; the real apply happens only outside check mode and only when something changes."""
-    before = get(client, object_path(obj))
+    A dry run decides; the real apply happens only outside check mode and only when something changes.
+    ``must_exist``: an object that is gone raises a 404 KubeCompassError instead of being created (server-side apply
+    creates what it does not find, which would bring back a Namespace deleted while the run labels it)."""
+    path = object_path(obj)
+    before = get(client, path)
+    if before is None and must_exist:
+        raise KubeCompassError("%s no longer exists" % describe(obj), "not_found", 404)
     after, warnings = server_side_apply(client, obj, dry_run=True, force=force)
     unchanged = before is not None and comparable(before) == comparable(after)
     action = "unchanged" if unchanged else ("created" if before is None else "updated")
@@ -135,6 +140,40 @@ def diffs(results):
     return [result["diff"] for result in results if result.get("diff")]
 
 
+def owned_label_keys(obj, manager=FIELD_MANAGER):
+    """The label keys ``manager`` owns through server-side apply, from the object's metadata.managedFields.
+
+    Server-side apply removes a field its manager applied before and leaves out now, so an apply that sets only
+    some labels of an object others also label must restate these, and only these: restating a label someone else
+    set (kubectl label) would make ``manager`` its co-owner, and with force take it over. Only Apply entries of the
+    main resource count (an Update entry, or a subresource's, is not the apply set)."""
+    keys = set()
+    for entry in (obj.get("metadata") or {}).get("managedFields") or []:
+        if entry.get("manager") != manager or entry.get("operation") != "Apply" or entry.get("subresource"):
+            continue
+        labels = ((entry.get("fieldsV1") or {}).get("f:metadata") or {}).get("f:labels") or {}
+        keys.update(key[2:] for key in labels if key.startswith("f:"))
+    return keys
+
+
+NAMESPACE_GONE = "namespace no longer exists"
+
+
+def failure_cause(client, namespace, exc):
+    """The one-line cause of a request about ``namespace`` (a KubeCompassError) that failed.
+
+    A 404 means "namespace no longer exists" only when the namespace itself is gone: it also answers a resource
+    type the server does not serve (policy/v1 missing) or an object deleted meanwhile, and then the original
+    error, which names the object and path, is the cause."""
+    if exc.status != 404:
+        return str(exc)
+    try:
+        found = get(client, "/api/v1/namespaces/%s" % quote(namespace, safe=""))
+    except KubeCompassError as read_error:
+        return "%s (and the namespace could not be read: %s)" % (exc, read_error)
+    return NAMESPACE_GONE if found is None else str(exc)
+
+
 def apply_per_namespace(client, planned, check_mode):
     """Apply each namespace's objects; a namespace that fails (deleted meanwhile, forbidden, conflict) is reported
     with its cause and the others are still handled. ``planned``: [(namespace, [objects])].
@@ -146,7 +185,6 @@ def apply_per_namespace(client, planned, check_mode):
             for obj in objects:
                 done.append(apply(client, obj, check_mode))
         except KubeCompassError as exc:
-            cause = "namespace no longer exists" if exc.status == 404 else str(exc)
-            errors[namespace] = cause
+            errors[namespace] = failure_cause(client, namespace, exc)
         results[namespace] = done
     return results, errors

@@ -24,12 +24,14 @@ description:
     violating pods are returned in RV(violators); O(force_enforce=true) sets C(enforce) anyway. A label change never
     evicts a running pod.
   - A level already stricter than the target, or the same level pinned at a newer version, is never lowered.
-  - Applied with server-side apply of the namespace's C(pod-security.kubernetes.io/*) labels under the field manager
-    C(kubecompass), after a server-side dry run that decides whether anything changes. The labels the plan changes
-    are taken over from any other field manager; all other labels and fields of the namespace are left alone.
+  - Applied with server-side apply under the field manager C(kubecompass), after a server-side dry run that decides
+    whether anything changes. The applied namespace holds the labels the plan changes, taken over from any other
+    field manager, and the labels C(kubecompass) applied before (read from C(metadata.managedFields)), so they are
+    not removed; labels others set (C(kubectl label)) and all other fields of the namespace are left alone.
   - Check mode sends dry runs only and returns the diff of every namespace.
   - A namespace that fails (deleted meanwhile, forbidden) is reported with its cause; the others are still handled,
-    then the module fails naming them.
+    then the module fails naming them. A C(404) is reported as C(namespace no longer exists) only when a read of the
+    namespace confirms it.
 author:
   - KubeCompass contributors (@kubecompass)
 options:
@@ -187,7 +189,6 @@ except ImportError:  # pragma: no cover - Python 2 is not supported
     quote = None
 
 TIER_CHOICES = ["critical", "important", "best_effort"]
-PSA_KEYS = tuple(psa.label(mode, version) for mode in psa.MODES for version in (False, True))
 ENFORCE_KEYS = (psa.label("enforce"), psa.label("enforce", version=True))
 
 
@@ -234,10 +235,11 @@ def dry_run_warnings(client, name, patch):
 
 
 def label_object(namespace, labels):
-    """The Namespace to apply: its current pod-security labels (so none that kubecompass applied before is dropped
-    from its set and removed by server-side apply) with the planned ones over them; nothing else."""
+    """The Namespace to apply: the labels kubecompass already owns through server-side apply, at their current
+    values (left out, server-side apply would remove them), with the planned ones over them; nothing else. Labels
+    others set (kubectl label) stay out, so kubecompass neither co-owns them nor, with force, takes them over."""
     current = _labels(namespace)
-    wanted = {key: current[key] for key in PSA_KEYS if key in current}
+    wanted = {key: current[key] for key in sorted(_apply.owned_label_keys(namespace)) if key in current}
     wanted.update(labels)
     return {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": _name(namespace), "labels": wanted}}
 
@@ -273,13 +275,14 @@ def run(client, params, check_mode):
             plan = plan_namespace(client, namespace, params, version)
             entry.update(plan)
             if plan["labels"]:
-                # force: only the labels the plan changes can differ from what is there, so only those are taken
-                # over from another field manager (kubectl label, for one).
-                done = _apply.apply(client, label_object(namespace, plan["labels"]), check_mode, force=True)
+                # force: the object holds the planned labels and those kubecompass already owns, so only the
+                # planned ones can be taken over from another field manager (kubectl label, for one).
+                done = _apply.apply(client, label_object(namespace, plan["labels"]), check_mode, force=True,
+                                    must_exist=True)
                 applied.append(done)
                 entry["action"] = done["action"]
         except KubeCompassError as exc:
-            entry["error"] = errors[name] = "namespace no longer exists" if exc.status == 404 else str(exc)
+            entry["error"] = errors[name] = _apply.failure_cause(client, name, exc)
         results.append(entry)
     return {"changed": any(done["action"] != "unchanged" for done in applied), "namespaces": results,
             "violators": {entry["namespace"]: entry["violators"] for entry in results if entry["violators"]},

@@ -18,8 +18,9 @@ description:
     C(system:unauthenticated). Each finding carries a suggested action.
   - Nothing is removed unless named in O(remove). A requested binding is refused when it does not exist, belongs to
     Kubernetes or kubeadm (bootstrap label, C(system:) or C(kubeadm:) names, the C(cluster-admin) binding), or
-    grants something to the identity running the play (its user or one of its groups, from a SelfSubjectReview) -
-    removing it could cut the play off. When that identity cannot be read, every removal is refused.
+    grants something to the identity running the play (its user or one of its groups, from a SelfSubjectReview of
+    C(authentication.k8s.io/v1), else C(v1beta1) or C(v1alpha1), so Kubernetes 1.26 or later) - removing it could
+    cut the play off. When that identity cannot be read, every removal is refused.
   - Before the first delete, the bindings to remove are written to C(<backup_dir>/rbac-backup-<UTC timestamp>.yaml)
     (a C(v1) List that C(kubectl apply -f) restores), atomically and with mode 0600, on the host the module runs
     on (the controller, with a local connection).
@@ -183,23 +184,35 @@ except ImportError:  # pragma: no cover - PyYAML comes with ansible-core
     yaml = None
 
 RBAC = "/apis/rbac.authorization.k8s.io/v1"
-SELF_SUBJECT_REVIEW = "/apis/authentication.k8s.io/v1/selfsubjectreviews"
+# SelfSubjectReview is GA (v1) in Kubernetes 1.28, v1beta1 in 1.27 and v1alpha1 (behind a feature gate) in 1.26:
+# the first version the server serves answers.
+REVIEW_VERSIONS = ("authentication.k8s.io/v1", "authentication.k8s.io/v1beta1", "authentication.k8s.io/v1alpha1")
+REVIEW_PATH = "/apis/%s/selfsubjectreviews"
+SELF_SUBJECT_REVIEWS = tuple(REVIEW_PATH % version for version in REVIEW_VERSIONS)
+NOT_SERVED = ("SelfSubjectReview is not served by this API server (Kubernetes 1.26+ needed to identify the play's "
+              "identity)")
 BACKUP_PREFIX = "rbac-backup-"
 
 
 def play_identity(client):
-    """({user, groups}, None) of whoever the client authenticates as, or (None, why not)."""
-    review = {"apiVersion": "authentication.k8s.io/v1", "kind": "SelfSubjectReview"}
-    try:
-        status, body, _headers = client.request("POST", SELF_SUBJECT_REVIEW, body=review)
-    except KubeCompassError as exc:
-        return None, str(exc)
-    if status >= 300:
-        return None, str(client.status_error(status, body, SELF_SUBJECT_REVIEW))
-    info = ((body or {}).get("status") or {}).get("userInfo") or {}
-    if not info.get("username"):
-        return None, "the SelfSubjectReview names no user"
-    return {"user": info["username"], "groups": list(info.get("groups") or [])}, None
+    """({user, groups}, None) of whoever the client authenticates as, or (None, why not). A 404 means this version
+    of SelfSubjectReview is not served: the next older one is tried."""
+    for version in REVIEW_VERSIONS:
+        path = REVIEW_PATH % version
+        review = {"apiVersion": version, "kind": "SelfSubjectReview"}
+        try:
+            status, body, _headers = client.request("POST", path, body=review)
+        except KubeCompassError as exc:
+            return None, str(exc)
+        if status == 404:
+            continue
+        if status >= 300:
+            return None, str(client.status_error(status, body, path))
+        info = ((body or {}).get("status") or {}).get("userInfo") or {}
+        if not info.get("username"):
+            return None, "the SelfSubjectReview names no user"
+        return {"user": info["username"], "groups": list(info.get("groups") or [])}, None
+    return None, NOT_SERVED
 
 
 def backup_path(directory, now):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 from urllib.parse import parse_qs
 
 import pytest
@@ -25,6 +26,8 @@ LISTS = {
     "/api/v1/limitranges": ("v1", "LimitRange"),
     "/api/v1/serviceaccounts": ("v1", "ServiceAccount"),
     "/api/v1/pods": ("v1", "Pod"),
+    "/api/v1/services": ("v1", "Service"),
+    "/api/v1/persistentvolumeclaims": ("v1", "PersistentVolumeClaim"),
     "/apis/apps/v1/deployments": ("apps/v1", "Deployment"),
     "/apis/apps/v1/statefulsets": ("apps/v1", "StatefulSet"),
     "/apis/policy/v1/poddisruptionbudgets": ("policy/v1", "PodDisruptionBudget"),
@@ -33,7 +36,8 @@ LISTS = {
     "/apis/rbac.authorization.k8s.io/v1/roles": ("rbac.authorization.k8s.io/v1", "Role"),
     "/apis/rbac.authorization.k8s.io/v1/rolebindings": ("rbac.authorization.k8s.io/v1", "RoleBinding"),
 }
-SELF_SUBJECT_REVIEW = "/apis/authentication.k8s.io/v1/selfsubjectreviews"
+SELF_SUBJECT_REVIEW = re.compile(r"^/apis/(authentication\.k8s\.io/v1(?:beta1|alpha1)?)/selfsubjectreviews$")
+NAMESPACE_OF = re.compile(r"/namespaces/([^/]+)")
 
 
 def merge(base, patch):
@@ -55,13 +59,19 @@ class FakeClient:
     """Objects by API path; every request recorded as (method, path, query, content type, body).
 
     ``warnings``: namespace -> Warning header values of a dry-run merge PATCH of it (each one a separate header).
-    ``fail``: object path -> HTTP status of every write to it. ``identity``: the SelfSubjectReview userInfo (None:
-    the review is forbidden). ``on_delete``: called before each real (not dry-run) DELETE.
+    ``fail``: object path -> HTTP status of every write to it; a 404 stands for the object's namespace deleted
+    meanwhile, so a GET of that namespace answers 404 too. ``identity``: the SelfSubjectReview userInfo (None: the
+    review is forbidden). ``reviews``: the authentication.k8s.io versions that serve SelfSubjectReview.
+    ``unserved``: path prefixes of resource types the server does not serve (every request there answers 404, as
+    for a missing API group version). ``on_delete``: called before each real (not dry-run) DELETE.
+    Server-side apply tracks, per field manager, the labels it applied (metadata.managedFields), and removes a label
+    its manager applied before and leaves out now, unless another manager owns it.
     """
 
     base_url = "https://fake:6443"
 
-    def __init__(self, objects=(), version="v1.36.3", warnings=None, fail=None, identity=None, on_delete=None):
+    def __init__(self, objects=(), version="v1.36.3", warnings=None, fail=None, identity=None, on_delete=None,
+                 reviews=("authentication.k8s.io/v1",), unserved=()):
         self.objects = {}
         self.listed = []
         for obj in objects:
@@ -70,6 +80,8 @@ class FakeClient:
         self.warnings = warnings or {}
         self.fail = fail or {}
         self.identity = identity
+        self.reviews = reviews
+        self.unserved = unserved
         self.on_delete = on_delete
         self.calls = []
         self.serial = 100
@@ -132,19 +144,26 @@ class FakeClient:
         self.calls.append((method, base, params, content_type, copy.deepcopy(body)))
         headers = urllib3.HTTPHeaderDict()
         dry_run = self.dry_run(method, params, body)
+        if any(base.startswith(prefix) for prefix in self.unserved):
+            return 404, status_body(404, "the server could not find the requested resource"), headers
         if method == "GET":
             if base == "/version":
                 return 200, {"major": "1", "minor": "36", "gitVersion": self.version}, headers
-            if base in self.objects:
+            if base in self.objects and not self._deleted_namespace(base):
                 return 200, copy.deepcopy(self.objects[base]), headers
             return 404, status_body(404, "%s not found" % base), headers
         if base in self.fail:
             status = self.fail[base]
             return status, status_body(status, "%s refused with %d" % (base, status)), headers
-        if method == "POST" and base == SELF_SUBJECT_REVIEW:
+        review = SELF_SUBJECT_REVIEW.match(base) if method == "POST" else None
+        if review:
+            if review.group(1) not in self.reviews:
+                return 404, status_body(404, "the server could not find the requested resource"), headers
+            assert body == {"apiVersion": review.group(1), "kind": "SelfSubjectReview"}
             if self.identity is None:
                 return 403, status_body(403, "selfsubjectreviews is forbidden"), headers
-            return 201, {"kind": "SelfSubjectReview", "status": {"userInfo": self.identity}}, headers
+            return 201, {"kind": "SelfSubjectReview", "apiVersion": review.group(1),
+                         "status": {"userInfo": self.identity}}, headers
         if method == "PATCH" and content_type == "application/merge-patch+json":
             current = self.objects.get(base)
             if current is None:
@@ -160,6 +179,50 @@ class FakeClient:
             return self._delete(base, body, dry_run)
         raise AssertionError("unexpected request %s %s" % (method, path))
 
+    def _deleted_namespace(self, path):
+        """Whether ``path`` is a namespace that a 404 in ``fail`` marks as deleted meanwhile."""
+        name = path[len("/api/v1/namespaces/"):] if path.startswith("/api/v1/namespaces/") else None
+        if not name or "/" in name:
+            return False
+        return any(status == 404 and (NAMESPACE_OF.search(failed) or [None, None])[1] == name
+                   for failed, status in self.fail.items())
+
+    @staticmethod
+    def _label_owners(obj):
+        """{(manager, operation): set of label keys} from metadata.managedFields."""
+        owners = {}
+        for entry in (obj.get("metadata") or {}).get("managedFields") or []:
+            labels = ((entry.get("fieldsV1") or {}).get("f:metadata") or {}).get("f:labels") or {}
+            owners[(entry["manager"], entry["operation"])] = {key[2:] for key in labels if key.startswith("f:")}
+        return owners
+
+    def _apply_labels(self, current, after, body, manager, force):
+        """Label ownership of a server-side apply by ``manager``: None, or the (status, body) of a conflict."""
+        applied = dict((body.get("metadata") or {}).get("labels") or {})
+        owners = self._label_owners(current or {})
+        previous = owners.pop((manager, "Apply"), set())
+        labels = after["metadata"].get("labels") or {}
+        current_labels = ((current or {}).get("metadata") or {}).get("labels") or {}
+        for key, value in applied.items():
+            others = [owner for owner, keys in owners.items() if key in keys]
+            if others and current_labels.get(key) != value:
+                if not force:
+                    return 409, status_body(409, "Apply failed with 1 conflict: conflict with %r: .metadata.labels.%s"
+                                            % (others[0][0], key))
+                for owner in others:
+                    owners[owner].discard(key)
+        for key in previous - set(applied) - set().union(*owners.values()):
+            labels.pop(key, None)
+        owners[(manager, "Apply")] = set(applied)
+        if not any(owners.values()):
+            after["metadata"].pop("managedFields", None)
+            return None
+        after["metadata"]["managedFields"] = [
+            {"manager": name, "operation": operation, "apiVersion": after["apiVersion"], "fieldsType": "FieldsV1",
+             "fieldsV1": {"f:metadata": {"f:labels": {"f:" + key: {} for key in sorted(keys)}}}}
+            for (name, operation), keys in sorted(owners.items())]
+        return None
+
     def _apply(self, base, body, dry_run, params):
         assert params.get("fieldManager") == ["kubecompass"]
         current = self.objects.get(base)
@@ -168,9 +231,12 @@ class FakeClient:
             after = merge(body, {"metadata": {"uid": "uid-%d" % self.serial, "resourceVersion": str(self.serial)}})
         else:
             after = merge(current, body)
-            if _apply.comparable(after) != _apply.comparable(current):
-                self.serial += 1
-                after["metadata"]["resourceVersion"] = str(self.serial)
+        conflict = self._apply_labels(current, after, body, params["fieldManager"][0], params.get("force") == ["true"])
+        if conflict:
+            return conflict[0], conflict[1], urllib3.HTTPHeaderDict()
+        if current is not None and _apply.comparable(after) != _apply.comparable(current):
+            self.serial += 1
+            after["metadata"]["resourceVersion"] = str(self.serial)
         if not dry_run:
             if current is not None:
                 self.listed.remove(current)
@@ -341,18 +407,65 @@ def test_a_second_run_changes_nothing():
     assert by_name(result)["shop"]["mode"] == "audit_warn_only" and by_name(result)["shop"]["labels"] == {}
 
 
-def test_no_dry_run_when_enforce_does_not_change_and_stricter_labels_stay_in_the_applied_set():
+def owned_by(manager, operation, *keys, **extra):
+    """A managedFields entry: ``manager`` owns the label ``keys`` through ``operation``."""
+    return dict({"manager": manager, "operation": operation, "apiVersion": "v1", "fieldsType": "FieldsV1",
+                 "fieldsV1": {"f:metadata": {"f:labels": dict({".": {}}, **{"f:" + key: {} for key in keys})}}},
+                **extra)
+
+
+def applied_labels(client):
+    return [c[4]["metadata"]["labels"] for c in client.writes() if c[3] == "application/apply-patch+yaml"]
+
+
+def test_no_dry_run_when_enforce_does_not_change_and_stricter_labels_set_by_others_stay_out_of_the_applied_set():
     labels = {ENFORCE: "restricted", ENFORCE_VERSION: "v1.36"}
-    client = FakeClient([namespace("web", **labels)])
+    web = namespace("web", **labels)
+    web["metadata"]["managedFields"] = [owned_by("kubectl-label", "Update", ENFORCE, ENFORCE_VERSION)]
+    client = FakeClient([web])
     result = pod_security.run(client, params(), check_mode=False)
     web = by_name(result)["web"]
     assert web["mode"] == "enforce" and set(web["labels"]) == {AUDIT, AUDIT + "-version", WARN, WARN + "-version"}
     assert not [c for c in client.calls if c[3] == "application/merge-patch+json"]
-    applied = [c for c in client.writes() if c[3] == "application/apply-patch+yaml"][0][4]
-    # Re-stating the labels already there keeps server-side apply from dropping any label kubecompass set earlier.
-    assert applied["metadata"]["labels"][ENFORCE] == "restricted"
+    # The stricter enforce is the user's: not restated, so kubecompass does not become its co-owner.
+    assert applied_labels(client) == [web["labels"]]
     assert labels_of(client, "web")[ENFORCE] == "restricted"
     assert labels_of(client, "web")[AUDIT] == "baseline"
+
+
+def test_the_applied_namespace_holds_the_planned_labels_and_those_kubecompass_applied_before_only():
+    # audit: the user's (kubectl label, stricter, kept); warn: applied by kubecompass earlier and at target;
+    # enforce: applied by kubecompass earlier at an older level, now planned over.
+    web = namespace("web", team="shop", **{AUDIT: "restricted", AUDIT + "-version": "v1.36", WARN: "baseline",
+                                           WARN + "-version": "v1.36", ENFORCE: "privileged",
+                                           ENFORCE_VERSION: "v1.35"})
+    web["metadata"]["managedFields"] = [
+        owned_by("kubectl-label", "Update", AUDIT, AUDIT + "-version", "team"),
+        owned_by("kubecompass", "Apply", WARN, WARN + "-version", ENFORCE, ENFORCE_VERSION),
+        owned_by("kubecompass", "Update", "kubernetes.io/metadata.name")]
+    client = FakeClient([web])
+    result = pod_security.run(client, params(), check_mode=False)
+    assert by_name(result)["web"]["labels"] == {ENFORCE: "baseline", ENFORCE_VERSION: "v1.36"}
+    assert applied_labels(client) == [{ENFORCE: "baseline", ENFORCE_VERSION: "v1.36", WARN: "baseline",
+                                       WARN + "-version": "v1.36"}]
+    applies = [c for c in client.calls if c[3] == "application/apply-patch+yaml"]
+    assert {c[2]["force"][0] for c in applies} == {"true"}
+    stored = labels_of(client, "web")
+    # Left out, the warn labels would have been removed by server-side apply (as the fake models it).
+    assert stored[WARN] == "baseline" and stored[ENFORCE] == "baseline"
+    assert stored[AUDIT] == "restricted" and stored["team"] == "shop"
+    owners = FakeClient._label_owners(client.stored("/api/v1/namespaces/web"))
+    assert AUDIT not in owners[("kubecompass", "Apply")] and AUDIT in owners[("kubectl-label", "Update")]
+
+
+def test_a_label_kubecompass_applied_before_that_another_manager_took_over_is_not_restated():
+    # kubectl label --overwrite took warn from kubecompass (an Update takes the fields it changes).
+    web = namespace("web", **dict(six("baseline"), **{WARN: "restricted"}))
+    web["metadata"]["managedFields"] = [
+        owned_by("kubecompass", "Apply", *[key for key in six("baseline") if key != WARN]),
+        owned_by("kubectl-label", "Update", WARN)]
+    assert pod_security.label_object(web, {AUDIT: "restricted"})["metadata"]["labels"] == dict(
+        {key: value for key, value in six("baseline").items() if key != WARN}, **{AUDIT: "restricted"})
 
 
 def test_a_namespace_that_fails_is_reported_and_the_others_are_handled():
@@ -366,10 +479,16 @@ def test_a_namespace_that_fails_is_reported_and_the_others_are_handled():
     assert labels_of(client, "web")[ENFORCE] == "baseline" and by_name(result)["web"]["error"] is None
 
 
-def test_a_404_on_the_apply_names_the_namespace_as_gone():
+def test_a_404_names_the_namespace_as_gone_only_when_a_read_of_it_answers_404_too():
     client = FakeClient([namespace("web")], fail={"/api/v1/namespaces/web": 404})
     result = pod_security.run(client, params(), check_mode=False)
     assert result["failed_namespaces"] == {"web": "namespace no longer exists"}
+    assert client.methods()[-1] == ("GET", "/api/v1/namespaces/web")
+    # The namespace still reads (the 404 came from elsewhere): the original error is the cause.
+    client = FakeClient([namespace("web")], fail={"/api/v1/namespaces/web": 404})
+    client._deleted_namespace = lambda path: False
+    result = pod_security.run(client, params(), check_mode=False)
+    assert result["failed_namespaces"] == {"web": "not found: /api/v1/namespaces/web refused with 404"}
 
 
 def test_version_comes_from_the_server_unless_given():

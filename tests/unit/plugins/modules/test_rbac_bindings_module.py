@@ -100,7 +100,7 @@ def test_check_mode_writes_no_backup_deletes_nothing_and_diffs_each_binding_away
     client = cluster()
     result = rbac_bindings.run(client, params(tmp_path, remove=REMOVE), check_mode=True, now=NOW)
     assert backups(tmp_path) == [] and not (tmp_path / "backups").exists()
-    assert only_reads_and_dry_runs(client, allowed=[rbac_bindings.SELF_SUBJECT_REVIEW])
+    assert only_reads_and_dry_runs(client, allowed=rbac_bindings.SELF_SUBJECT_REVIEWS)
     # The API server ignores the query string of a DELETE with a body: dryRun must travel in the DeleteOptions.
     assert [(c[0], c[1], c[2], c[4]["dryRun"]) for c in client.calls if c[0] == "DELETE"] == [
         ("DELETE", CRB % "dev-cluster-admin", {}, ["All"]),
@@ -227,3 +227,47 @@ def test_main_warns_about_refusals_and_fails_naming_failed_deletes(monkeypatch, 
         rbac_bindings, monkeypatch, capsys, cluster(), host="https://fake:6443",
         remove=[{"kind": "Role", "name": "x"}], backup_dir=str(tmp_path))
     assert code == 1 and "kind" in result["msg"]
+
+
+REVIEW = "/apis/authentication.k8s.io/%s/selfsubjectreviews"
+
+
+def reviews_sent(client):
+    return [(c[1], c[4]["apiVersion"]) for c in client.calls if c[0] == "POST"]
+
+
+@pytest.mark.parametrize("served, tried", [
+    (("v1", "v1beta1", "v1alpha1"), ["v1"]),
+    (("v1beta1", "v1alpha1"), ["v1", "v1beta1"]),
+    (("v1alpha1",), ["v1", "v1beta1", "v1alpha1"])])
+def test_the_identity_comes_from_the_newest_self_subject_review_version_served(served, tried):
+    client = cluster(reviews=tuple("authentication.k8s.io/" + version for version in served))
+    identity, error = rbac_bindings.play_identity(client)
+    assert identity == {"user": "kubernetes-admin", "groups": ADMIN["groups"]} and error is None
+    assert reviews_sent(client) == [(REVIEW % version, "authentication.k8s.io/" + version) for version in tried]
+
+
+def test_no_self_subject_review_served_leaves_the_identity_unknown_and_refuses_every_removal(tmp_path):
+    client = cluster(reviews=())
+    assert rbac_bindings.play_identity(client) == (None, rbac_bindings.NOT_SERVED)
+    assert len(reviews_sent(client)) == 3
+    assert rbac_bindings.NOT_SERVED == ("SelfSubjectReview is not served by this API server (Kubernetes 1.26+ "
+                                        "needed to identify the play's identity)")
+    client = cluster(reviews=())
+    result = rbac_bindings.run(client, params(tmp_path, remove=REMOVE), check_mode=False, now=NOW)
+    assert result["identity"] is None and result["identity_error"] == rbac_bindings.NOT_SERVED
+    assert [r["reason"] for r in result["refused"]] == [
+        "the identity running the play is unknown, so removing it could cut the play off"] * 2
+    assert backups(tmp_path) == [] and not [c for c in client.calls if c[0] == "DELETE"]
+    assert result["changed"] is False and result["removed"] == []
+
+
+def test_a_failure_other_than_404_does_not_fall_back_to_an_older_version():
+    # Forbidden at v1beta1 after a 404 at v1: v1alpha1 is not tried, the cause is the refusal.
+    client = cluster(identity=None, reviews=("authentication.k8s.io/v1beta1", "authentication.k8s.io/v1alpha1"))
+    identity, error = rbac_bindings.play_identity(client)
+    assert identity is None and error == "forbidden: selfsubjectreviews is forbidden"
+    assert [path for path, _version in reviews_sent(client)] == [REVIEW % "v1", REVIEW % "v1beta1"]
+    client = cluster(identity=None)
+    identity, error = rbac_bindings.play_identity(client)
+    assert identity is None and error.startswith("forbidden") and len(reviews_sent(client)) == 1

@@ -14,8 +14,13 @@ version_added: 0.1.0
 description:
   - For every Deployment and StatefulSet with 2 or more replicas, in a namespace whose tier is opted in with
     O(tiers), that no PodDisruptionBudget covers yet, a C(policy/v1) PodDisruptionBudget named
-    C(<workload>-kubecompass) with the workload's own selector and C(maxUnavailable) O(max_unavailable) (so it never
-    blocks a node drain).
+    C(<workload>-<kind>-kubecompass) (for example C(web-deployment-kubecompass) and C(web-statefulset-kubecompass),
+    so a Deployment and a StatefulSet of the same name each get their own) with the workload's own selector,
+    C(maxUnavailable) O(max_unavailable) and C(unhealthyPodEvictionPolicy) O(unhealthy_pod_eviction_policy) (so it
+    never blocks a node drain).
+  - A budget is kubecompass's own, and kept up to date, only when its name, its label
+    C(app.kubernetes.io/managed-by=kubecompass.readiness) and its annotation C(kubecompass.io/workload) (C(Kind/name))
+    all match the workload; any other budget of that name is left alone and the workload skipped as C(name_taken).
   - A workload is covered when a budget in its namespace selects its pod template labels; a budget is never planned
     where another one covers the pods (the eviction API refuses to evict a pod selected by two budgets), nor for a
     workload whose selector also selects another workload's pods. Skipped workloads are returned with the reason.
@@ -46,6 +51,16 @@ options:
       - A string of digits only is taken as that integer. Zero would block every drain and is refused.
     type: raw
     default: 1
+  unhealthy_pod_eviction_policy:
+    description:
+      - The C(unhealthyPodEvictionPolicy) of the budgets (C(policy/v1), beta and on by default since Kubernetes 1.27,
+        GA in 1.31).
+      - V(AlwaysAllow) lets pods that are not Ready be evicted whatever the budget says, so a crash-looping pod of a
+        workload at its budget cannot block node drains forever.
+      - V(IfHealthyBudget), the Kubernetes default, evicts such pods only while the workload's budget has room.
+    type: str
+    choices: [AlwaysAllow, IfHealthyBudget]
+    default: AlwaysAllow
 extends_documentation_fragment:
   - kubecompass.readiness.auth_options
   - kubecompass.readiness.attributes
@@ -67,6 +82,7 @@ EXAMPLES = r"""
   kubecompass.readiness.disruption_budgets:
     tiers: [critical, important]
     max_unavailable: "25%"
+    unhealthy_pod_eviction_policy: IfHealthyBudget
   check_mode: true
   diff: true
 """
@@ -77,7 +93,7 @@ created:
   returned: always
   type: list
   elements: str
-  sample: ["shop/web-kubecompass"]
+  sample: ["shop/web-deployment-kubecompass"]
 planned:
   description: One entry per workload that gets a budget.
   returned: always
@@ -110,12 +126,14 @@ planned:
     - kind: Deployment
       namespace: shop
       name: web
-      pdb: web-kubecompass
+      pdb: web-deployment-kubecompass
       notes: []
       action: created
       error: null
-skipped:
-  description: Workloads that get no budget, with a stable C(code) and the C(reason).
+left_alone:
+  description:
+    - Workloads that get no budget, with a stable C(code) and the C(reason).
+    - Not named C(skipped), which Ansible would read as the whole task being skipped.
   returned: success
   type: list
   elements: dict
@@ -145,6 +163,7 @@ from ansible_collections.kubecompass.readiness.plugins.module_utils._guardrails 
 from ansible_collections.kubecompass.readiness.plugins.module_utils._kubeclient import client_from_params
 
 TIER_CHOICES = ["critical", "important", "best_effort"]
+EVICTION_POLICY_CHOICES = list(pdb.UNHEALTHY_POD_EVICTION_POLICIES)
 
 
 def max_unavailable(value):
@@ -160,7 +179,7 @@ def run(client, params, check_mode):
     budgets = client.list("/apis/policy/v1/poddisruptionbudgets")
     namespaces = client.list("/api/v1/namespaces")
     plan = pdb.plan_pdbs(workloads, budgets, namespaces, params["tier"], params["tiers"],
-                         max_unavailable(params["max_unavailable"]))
+                         max_unavailable(params["max_unavailable"]), params["unhealthy_pod_eviction_policy"])
     grouped = {}
     for budget in plan["create"]:
         grouped.setdefault(budget["metadata"]["namespace"], []).append(budget)
@@ -175,7 +194,7 @@ def run(client, params, check_mode):
     done = [r for results in applied.values() for r in results]
     return {"changed": any(r["action"] != "unchanged" for r in done),
             "created": ["%s/%s" % (e["namespace"], e["pdb"]) for e in planned if e["action"] == "created"],
-            "planned": planned, "skipped": plan["skipped"], "failed_namespaces": errors, "diff": _apply.diffs(done)}
+            "planned": planned, "left_alone": plan["skipped"], "failed_namespaces": errors, "diff": _apply.diffs(done)}
 
 
 def main():
@@ -184,6 +203,8 @@ def main():
         tier={"type": "str", "default": "important", "choices": TIER_CHOICES},
         tiers={"type": "list", "elements": "str", "choices": TIER_CHOICES, "required": True},
         max_unavailable={"type": "raw", "default": 1},
+        unhealthy_pod_eviction_policy={"type": "str", "default": pdb.DEFAULT_UNHEALTHY_POD_EVICTION_POLICY,
+                                       "choices": EVICTION_POLICY_CHOICES},
     )
     module = AnsibleModule(argument_spec=spec, supports_check_mode=True)
     if not HAS_KUBERNETES:

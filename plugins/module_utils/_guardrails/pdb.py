@@ -11,6 +11,9 @@ matchExpression). So a broader PDB, whose selector asks for fewer labels than th
 these pods and possibly others), covers the workload; a narrower one that requires a label the template lacks
 does not, because it protects some pods at most (reported as a near miss). A PDB is never planned where another
 one already covers the pods: the eviction API refuses to evict a pod selected by two budgets.
+
+A budget is named after its workload's kind and name, ``<name>-<kind>-kubecompass``: a Deployment and a StatefulSet
+may share a name in one namespace, and each needs a budget of its own.
 """
 
 from __future__ import absolute_import, annotations, division, print_function
@@ -42,6 +45,12 @@ NAME_SUFFIX = "-kubecompass"
 MAX_NAME = 253
 HASH_LENGTH = 10
 WORKLOAD_ANNOTATION = "kubecompass.io/workload"
+# The default, IfHealthyBudget, lets a pod that is not Ready be evicted only while the workload's budget still has
+# room, so a crash-looping pod of a workload at its budget blocks every drain of its node for good. A budget made
+# without its owner's review must not do that: AlwaysAllow lets unhealthy pods go (policy/v1 field, beta and on by
+# default since Kubernetes 1.27, GA in 1.31).
+UNHEALTHY_POD_EVICTION_POLICIES = ("AlwaysAllow", "IfHealthyBudget")
+DEFAULT_UNHEALTHY_POD_EVICTION_POLICY = "AlwaysAllow"
 KINDS = ("Deployment", "StatefulSet")
 # Keys of a workloads mapping (API kind or gather key) and the kind they hold.
 _KIND_KEYS = {"Deployment": "Deployment", "StatefulSet": "StatefulSet",
@@ -64,16 +73,23 @@ def _namespace(item):
     return _meta(item).get("namespace")
 
 
-def pdb_name(workload_name):
-    """``<workload>-kubecompass``; above 253 characters the workload name is cut and a hash of the full name keeps
-    it unique: ``<cut>-<10 hex>-kubecompass``."""
-    name = workload_name + NAME_SUFFIX
+def pdb_name(kind, workload_name):
+    """``<workload>-<kind>-kubecompass`` (kind lower-cased, e.g. ``web-deployment-kubecompass``); the kind keeps a
+    Deployment and a StatefulSet of the same name apart. Above 253 characters the workload name is cut and a hash
+    of the full name keeps it unique: ``<cut>-<10 hex>-<kind>-kubecompass``."""
+    suffix = "-%s%s" % (kind.lower(), NAME_SUFFIX)
+    name = workload_name + suffix
     if len(name) <= MAX_NAME:
         return name
     digest = hashlib.sha256(workload_name.encode("utf-8")).hexdigest()[:HASH_LENGTH]
-    keep = MAX_NAME - len(NAME_SUFFIX) - HASH_LENGTH - 1
+    keep = MAX_NAME - len(suffix) - HASH_LENGTH - 1
     # A DNS subdomain label may not end in "-" or ".", so neither may the cut part before "-<hash>".
-    return "%s-%s%s" % (workload_name[:keep].rstrip("-."), digest, NAME_SUFFIX)
+    return "%s-%s%s" % (workload_name[:keep].rstrip("-."), digest, suffix)
+
+
+def workload_ref(kind, workload_name):
+    """``Kind/name``, the value of the kubecompass.io/workload annotation of the workload's budget."""
+    return "%s/%s" % (kind, workload_name)
 
 
 def validate_max_unavailable(value):
@@ -90,6 +106,14 @@ def validate_max_unavailable(value):
     return "%d%%" % number if percent else number
 
 
+def validate_unhealthy_pod_eviction_policy(value):
+    """One of UNHEALTHY_POD_EVICTION_POLICIES, else KubeCompassError (category input)."""
+    if value not in UNHEALTHY_POD_EVICTION_POLICIES:
+        raise KubeCompassError("unhealthy_pod_eviction_policy %r is not one of %s"
+                               % (value, ", ".join(UNHEALTHY_POD_EVICTION_POLICIES)), "input")
+    return value
+
+
 def _copy_selector(selector):
     """matchLabels and matchExpressions of a LabelSelector, copied (nothing else belongs in a selector)."""
     copied = {}
@@ -99,16 +123,35 @@ def _copy_selector(selector):
     return copied
 
 
-def pdb_object(kind, workload, max_unavailable):
+def pdb_object(kind, workload, max_unavailable,
+               unhealthy_pod_eviction_policy=DEFAULT_UNHEALTHY_POD_EVICTION_POLICY):
     """The policy/v1 PodDisruptionBudget kubecompass creates for one workload."""
     name = _name(workload)
     return {
         "apiVersion": "policy/v1", "kind": "PodDisruptionBudget",
-        "metadata": {"name": pdb_name(name), "namespace": _namespace(workload), "labels": dict(MANAGED_BY),
-                     "annotations": {WORKLOAD_ANNOTATION: "%s/%s" % (kind, name)}},
+        "metadata": {"name": pdb_name(kind, name), "namespace": _namespace(workload), "labels": dict(MANAGED_BY),
+                     "annotations": {WORKLOAD_ANNOTATION: workload_ref(kind, name)}},
         "spec": {"selector": _copy_selector((workload.get("spec") or {}).get("selector") or {}),
-                 "maxUnavailable": max_unavailable},
+                 "maxUnavailable": max_unavailable,
+                 "unhealthyPodEvictionPolicy": unhealthy_pod_eviction_policy},
     }
+
+
+def _is_ours(budget, kind, name):
+    """Whether a budget is the one kubecompass manages for this workload: its name, the managed-by label, and the
+    workload annotation naming this very Kind/name (a kubecompass budget made for another workload is not ours)."""
+    annotations = _meta(budget).get("annotations") or {}
+    return (is_ours(budget, pdb_name(kind, name))
+            and annotations.get(WORKLOAD_ANNOTATION) == workload_ref(kind, name))
+
+
+def _taken_reason(budget, kind, name):
+    owner = (_meta(budget).get("annotations") or {}).get(WORKLOAD_ANNOTATION)
+    if is_ours(budget, _name(budget)) and owner != workload_ref(kind, name):
+        return "a PodDisruptionBudget named %s exists and kubecompass manages it for %s, not %s" % (
+            _name(budget), owner or "no workload (annotation %s missing)" % WORKLOAD_ANNOTATION,
+            workload_ref(kind, name))
+    return "a PodDisruptionBudget named %s exists and is not managed by kubecompass" % _name(budget)
 
 
 def _workload_list(workloads):
@@ -172,22 +215,24 @@ def _judge(kind, workload, scope, budgets, siblings):
     if selector is None or is_empty(selector):
         return "empty_selector", "spec.selector is empty; a budget with it would select every pod in the namespace"
     labels = _pod_labels(workload)
-    ours = pdb_name(_name(workload))
-    covering = sorted(_name(b) for b in budgets if matches(_pdb_selector(b), labels) and not is_ours(b, ours))
+    name = _name(workload)
+    covering = sorted(_name(b) for b in budgets
+                      if matches(_pdb_selector(b), labels) and not _is_ours(b, kind, name))
     if covering:
         return "covered", "PodDisruptionBudget %s selects its pods" % ", ".join(covering)
-    taken = next((b for b in budgets if _name(b) == ours), None)
-    if taken is not None and not is_ours(taken, ours):
-        return "name_taken", "a PodDisruptionBudget named %s exists and is not managed by kubecompass" % ours
+    taken = next((b for b in budgets if _name(b) == pdb_name(kind, name)), None)
+    if taken is not None and not _is_ours(taken, kind, name):
+        return "name_taken", _taken_reason(taken, kind, name)
     shared = sorted("%s %s" % (other_kind, _name(other)) for other_kind, other in siblings
                     if other is not workload and matches(selector, _pod_labels(other)))
     if shared:
         return "overlapping_selector", ("spec.selector also selects the pods of %s; a budget would cover them too "
                                         "(give each workload a distinct selector)" % ", ".join(shared))
-    return None, _near_misses([b for b in budgets if not is_ours(b, ours)], labels)
+    return None, _near_misses([b for b in budgets if not _is_ours(b, kind, name)], labels)
 
 
-def plan_pdbs(workloads, pdbs, namespaces, cluster_tier, tiers, max_unavailable=1):
+def plan_pdbs(workloads, pdbs, namespaces, cluster_tier, tiers, max_unavailable=1,
+              unhealthy_pod_eviction_policy=DEFAULT_UNHEALTHY_POD_EVICTION_POLICY):
     """PodDisruptionBudgets for Deployments and StatefulSets with spec.replicas >= 2 in namespaces of an opted-in
     tier that no PDB covers yet.
 
@@ -196,14 +241,18 @@ def plan_pdbs(workloads, pdbs, namespaces, cluster_tier, tiers, max_unavailable=
     every namespace. ``namespaces``: Namespace items (their tier label decides the tier, else ``cluster_tier``).
     ``tiers``: the tiers opted in. System namespaces and namespaces labelled kubecompass.io/guardrails=skip are
     left alone. A kubecompass PDB that already exists is planned again (applying it is a no-op when unchanged and
-    follows a changed selector or max_unavailable).
+    follows a changed selector, max_unavailable or unhealthy_pod_eviction_policy); it is ours only when its name,
+    managed-by label and kubecompass.io/workload annotation all point to the workload. ``unhealthy_pod_eviction_policy``
+    is the budgets' spec.unhealthyPodEvictionPolicy (AlwaysAllow unless IfHealthyBudget is asked for).
 
     Returns ``{"create": [PodDisruptionBudget], "planned": [{"kind", "namespace", "name", "pdb", "notes"}],
     "skipped": [{"kind", "namespace", "name", "code", "reason"}]}``, each sorted by namespace, then name; codes
-    are SKIP_REASONS. Raises KubeCompassError (category input) for unknown tiers or a bad max_unavailable.
+    are SKIP_REASONS. Raises KubeCompassError (category input) for unknown tiers, a bad max_unavailable or an
+    unknown unhealthy_pod_eviction_policy.
     """
     tiers = validate_tiers(tiers)
     max_unavailable = validate_max_unavailable(max_unavailable)
+    unhealthy_pod_eviction_policy = validate_unhealthy_pod_eviction_policy(unhealthy_pod_eviction_policy)
     scope = _scope(namespaces, cluster_tier, tiers)
     budgets, siblings = {}, {}
     for budget in pdbs or []:
@@ -220,7 +269,7 @@ def plan_pdbs(workloads, pdbs, namespaces, cluster_tier, tiers, max_unavailable=
         if code is not None:
             skipped.append(_skip(kind, workload, code, detail))
             continue
-        budget = pdb_object(kind, workload, max_unavailable)
+        budget = pdb_object(kind, workload, max_unavailable, unhealthy_pod_eviction_policy)
         create.append(budget)
         planned.append({"kind": kind, "namespace": namespace, "name": _name(workload),
                         "pdb": budget["metadata"]["name"], "notes": detail})

@@ -33,7 +33,8 @@ def budget(ns, name, match_labels):
 
 
 def params(**overrides):
-    base = {"tier": "important", "tiers": ["critical", "important"], "max_unavailable": 1}
+    base = {"tier": "important", "tiers": ["critical", "important"], "max_unavailable": 1,
+            "unhealthy_pod_eviction_policy": "AlwaysAllow"}
     base.update(overrides)
     return base
 
@@ -51,7 +52,7 @@ def cluster(**options):
 
 
 def codes(result):
-    return {(s["namespace"], s["name"]): s["code"] for s in result["skipped"]}
+    return {(s["namespace"], s["name"]): s["code"] for s in result["left_alone"]}
 
 
 def test_check_mode_sends_only_reads_and_dry_runs_and_reports_what_would_be_created():
@@ -60,10 +61,10 @@ def test_check_mode_sends_only_reads_and_dry_runs_and_reports_what_would_be_crea
     result = disruption_budgets.run(client, params(), check_mode=True)
     assert only_reads_and_dry_runs(client) and client.objects == before
     assert result["changed"] is True
-    assert result["created"] == ["api/gateway-kubecompass", "shop/db-kubecompass", "shop/web-kubecompass"]
+    assert result["created"] == ["api/gateway-deployment-kubecompass", "shop/db-statefulset-kubecompass", "shop/web-deployment-kubecompass"]
     assert [d["before_header"] for d in result["diff"]] == [
-        "PodDisruptionBudget api/gateway-kubecompass", "PodDisruptionBudget shop/db-kubecompass",
-        "PodDisruptionBudget shop/web-kubecompass"]
+        "PodDisruptionBudget api/gateway-deployment-kubecompass", "PodDisruptionBudget shop/db-statefulset-kubecompass",
+        "PodDisruptionBudget shop/web-deployment-kubecompass"]
     assert json.loads(result["diff"][0]["after"])["spec"]["maxUnavailable"] == 1
     assert [c[1] for c in client.calls if c[0] == "LIST"] == [
         "/apis/apps/v1/deployments", "/apis/apps/v1/statefulsets", "/apis/policy/v1/poddisruptionbudgets",
@@ -73,10 +74,11 @@ def test_check_mode_sends_only_reads_and_dry_runs_and_reports_what_would_be_crea
 def test_budgets_are_applied_with_the_workload_selector_and_skips_carry_their_code():
     client = cluster()
     result = disruption_budgets.run(client, params(), check_mode=False)
-    stored = client.stored(PDB % ("shop", "web-kubecompass"))
-    assert stored["spec"] == {"selector": {"matchLabels": {"app": "web"}}, "maxUnavailable": 1}
+    stored = client.stored(PDB % ("shop", "web-deployment-kubecompass"))
+    assert stored["spec"] == {"selector": {"matchLabels": {"app": "web"}}, "maxUnavailable": 1,
+                              "unhealthyPodEvictionPolicy": "AlwaysAllow"}
     assert stored["metadata"]["labels"] == {"app.kubernetes.io/managed-by": "kubecompass.readiness"}
-    assert client.stored(PDB % ("shop", "db-kubecompass"))["metadata"]["annotations"] == {
+    assert client.stored(PDB % ("shop", "db-statefulset-kubecompass"))["metadata"]["annotations"] == {
         "kubecompass.io/workload": "StatefulSet/db"}
     assert codes(result) == {("kube-system", "coredns"): "excluded_namespace", ("lab", "demo"): "tier_not_opted_in",
                              ("shop", "cart"): "covered", ("shop", "cron-ui"): "too_few_replicas"}
@@ -94,13 +96,13 @@ def test_a_second_run_changes_nothing_and_a_changed_max_unavailable_updates():
     assert {p["action"] for p in result["planned"]} == {"unchanged"}
     result = disruption_budgets.run(client, params(max_unavailable="25%"), check_mode=False)
     assert {p["action"] for p in result["planned"]} == {"updated"} and result["created"] == []
-    assert client.stored(PDB % ("api", "gateway-kubecompass"))["spec"]["maxUnavailable"] == "25%"
+    assert client.stored(PDB % ("api", "gateway-deployment-kubecompass"))["spec"]["maxUnavailable"] == "25%"
 
 
 def test_only_the_opted_in_tiers_get_budgets():
     client = cluster()
     result = disruption_budgets.run(client, params(tiers=["best_effort"]), check_mode=False)
-    assert result["created"] == ["lab/demo-kubecompass"]
+    assert result["created"] == ["lab/demo-deployment-kubecompass"]
     assert codes(result)[("shop", "web")] == "tier_not_opted_in"
     client = cluster()
     result = disruption_budgets.run(client, params(tiers=[]), check_mode=False)
@@ -110,7 +112,7 @@ def test_only_the_opted_in_tiers_get_budgets():
 def test_max_unavailable_digits_become_an_integer_and_zero_is_refused_before_any_write():
     client = cluster()
     disruption_budgets.run(client, params(max_unavailable="2"), check_mode=False)
-    assert client.stored(PDB % ("api", "gateway-kubecompass"))["spec"]["maxUnavailable"] == 2
+    assert client.stored(PDB % ("api", "gateway-deployment-kubecompass"))["spec"]["maxUnavailable"] == 2
     for bad in (0, "0%", "many", "150%"):
         client = cluster()
         with pytest.raises(KubeCompassError) as raised:
@@ -119,25 +121,62 @@ def test_max_unavailable_digits_become_an_integer_and_zero_is_refused_before_any
 
 
 def test_a_failing_namespace_is_reported_and_the_others_are_handled():
-    client = cluster(fail={PDB % ("shop", "db-kubecompass"): 403, PDB % ("api", "gateway-kubecompass"): 404})
+    client = cluster(fail={PDB % ("shop", "db-statefulset-kubecompass"): 403, PDB % ("api", "gateway-deployment-kubecompass"): 404})
     result = disruption_budgets.run(client, params(), check_mode=False)
     assert result["failed_namespaces"]["api"] == "namespace no longer exists"
-    assert result["failed_namespaces"]["shop"].startswith("PodDisruptionBudget shop/db-kubecompass: forbidden")
+    assert result["failed_namespaces"]["shop"].startswith("PodDisruptionBudget shop/db-statefulset-kubecompass: forbidden")
     planned = {p["name"]: p for p in result["planned"]}
     assert planned["db"]["action"] is None and planned["db"]["error"] == result["failed_namespaces"]["shop"]
     assert planned["web"]["action"] is None  # same namespace, after the failure: not attempted
-    client = cluster(fail={PDB % ("api", "gateway-kubecompass"): 404})
+    client = cluster(fail={PDB % ("api", "gateway-deployment-kubecompass"): 404})
     result = disruption_budgets.run(client, params(), check_mode=False)
-    assert result["created"] == ["shop/db-kubecompass", "shop/web-kubecompass"]
+    assert result["created"] == ["shop/db-statefulset-kubecompass", "shop/web-deployment-kubecompass"]
 
 
 def test_main_requires_tiers_and_fails_naming_the_failed_namespace(monkeypatch, capsys):
     code, result, warned = run_main(
         disruption_budgets, monkeypatch, capsys, cluster(), host="https://fake:6443")
     assert code == 1 and "tiers" in result["msg"]
-    client = cluster(fail={PDB % ("api", "gateway-kubecompass"): 403})
+    client = cluster(fail={PDB % ("api", "gateway-deployment-kubecompass"): 403})
     code, result, warned = run_main(
         disruption_budgets, monkeypatch, capsys, client, host="https://fake:6443",
         tiers=["critical", "important"], max_unavailable="1")
-    assert code == 1 and "(api: PodDisruptionBudget api/gateway-kubecompass: forbidden" in result["msg"]
-    assert result["created"] == ["shop/db-kubecompass", "shop/web-kubecompass"]
+    assert code == 1 and "(api: PodDisruptionBudget api/gateway-deployment-kubecompass: forbidden" in result["msg"]
+    assert result["created"] == ["shop/db-statefulset-kubecompass", "shop/web-deployment-kubecompass"]
+
+
+def test_a_deployment_and_a_statefulset_of_one_name_keep_their_own_budgets_run_after_run():
+    client = cluster()
+    client.add(workload("StatefulSet", "shop", "web", 2, labels={"app": "web-store"}))
+    result = disruption_budgets.run(client, params(), check_mode=False)
+    assert {"shop/web-deployment-kubecompass", "shop/web-statefulset-kubecompass"} <= set(result["created"])
+    assert client.stored(PDB % ("shop", "web-deployment-kubecompass"))["metadata"]["annotations"] == {
+        "kubecompass.io/workload": "Deployment/web"}
+    stored = client.stored(PDB % ("shop", "web-statefulset-kubecompass"))
+    assert stored["metadata"]["annotations"] == {"kubecompass.io/workload": "StatefulSet/web"}
+    assert stored["spec"]["selector"] == {"matchLabels": {"app": "web-store"}}
+    client.calls.clear()
+    result = disruption_budgets.run(client, params(), check_mode=False)
+    assert result["changed"] is False and client.writes() == []
+
+
+def test_unhealthy_pod_eviction_policy_is_applied_and_a_change_updates():
+    client = cluster()
+    disruption_budgets.run(client, params(), check_mode=False)
+    result = disruption_budgets.run(client, params(unhealthy_pod_eviction_policy="IfHealthyBudget"), check_mode=False)
+    assert {p["action"] for p in result["planned"]} == {"updated"}
+    assert client.stored(PDB % ("shop", "web-deployment-kubecompass"))["spec"]["unhealthyPodEvictionPolicy"] == (
+        "IfHealthyBudget")
+
+
+def test_main_defaults_to_always_allow_and_refuses_other_policies(monkeypatch, capsys):
+    client = cluster()
+    code, result, warned = run_main(disruption_budgets, monkeypatch, capsys, client, host="https://fake:6443",
+                                    tiers=["critical"])
+    assert code == 0
+    assert client.stored(PDB % ("shop", "web-deployment-kubecompass"))["spec"]["unhealthyPodEvictionPolicy"] == (
+        "AlwaysAllow")
+    client = cluster()
+    code, result, warned = run_main(disruption_budgets, monkeypatch, capsys, client, host="https://fake:6443",
+                                    tiers=["critical"], unhealthy_pod_eviction_policy="Never")
+    assert code == 1 and "unhealthy_pod_eviction_policy" in result["msg"] and client.writes() == []

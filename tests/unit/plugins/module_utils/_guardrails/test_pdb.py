@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import hashlib
 
 import pytest
 
@@ -33,10 +34,13 @@ def workload(name, ns="shop", replicas=3, labels=None, selector=None, kind="Depl
     return item
 
 
-def budget(name, ns="shop", selector=None, labels=None, **spec):
+def budget(name, ns="shop", selector=None, labels=None, workload=None, **spec):
+    """A PodDisruptionBudget; ``workload`` ("Kind/name") sets the kubecompass.io/workload annotation."""
     item = {"metadata": {"name": name, "namespace": ns}, "spec": dict(spec, selector=selector)}
     if labels:
         item["metadata"]["labels"] = labels
+    if workload:
+        item["metadata"]["annotations"] = {"kubecompass.io/workload": workload}
     return item
 
 
@@ -60,20 +64,34 @@ def reason_of(result, name):
 
 # -- names and maxUnavailable -----------------------------------------------------------------------------------------
 
-def test_pdb_name_short_and_truncated_with_hash():
-    assert pdb.pdb_name("web") == "web-kubecompass"
-    fits = "a" * (253 - len("-kubecompass"))
-    assert pdb.pdb_name(fits) == fits + "-kubecompass"
+def test_pdb_name_carries_the_kind():
+    assert pdb.pdb_name("Deployment", "web") == "web-deployment-kubecompass"
+    assert pdb.pdb_name("StatefulSet", "web") == "web-statefulset-kubecompass"
+
+
+@pytest.mark.parametrize("kind", ["Deployment", "StatefulSet"])
+def test_pdb_name_truncated_with_hash_keeps_the_kind(kind):
+    suffix = "-%s-kubecompass" % kind.lower()
+    fits = "a" * (253 - len(suffix))
+    assert pdb.pdb_name(kind, fits) == fits + suffix
+    assert len(pdb.pdb_name(kind, fits + "a")) == 253
     long_one, long_two = "b" * 250 + "-one", "b" * 250 + "-two"
-    first, second = pdb.pdb_name(long_one), pdb.pdb_name(long_two)
+    first, second = pdb.pdb_name(kind, long_one), pdb.pdb_name(kind, long_two)
     assert len(first) == 253 and len(second) == 253
-    assert first.endswith("-kubecompass") and first != second
-    assert first == pdb.pdb_name(long_one)
-    assert first.startswith("b" * 230)
+    assert first.endswith(suffix) and first != second
+    assert first == pdb.pdb_name(kind, long_one)
+    keep = 253 - len(suffix) - 11
+    assert first == "b" * keep + "-" + hashlib.sha256(long_one.encode()).hexdigest()[:10] + suffix
     # A cut landing on "-" or "." is trimmed so the name stays a valid DNS subdomain.
-    dashed = "c" * 229 + "-.d" * 10
-    name = pdb.pdb_name(dashed)
+    dashed = "c" * (keep - 1) + "-.d" * 10
+    name = pdb.pdb_name(kind, dashed)
+    assert name.startswith("c" * (keep - 1) + "-") and name.endswith(suffix)
     assert "--" not in name and ".-" not in name and len(name) <= 253
+
+
+def test_long_names_of_both_kinds_stay_apart():
+    long_name = "w" * 250
+    assert pdb.pdb_name("Deployment", long_name) != pdb.pdb_name("StatefulSet", long_name)
 
 
 @pytest.mark.parametrize("value, stored", [(1, 1), (3, 3), ("25%", "25%"), ("100%", "100%"), (" 50% ", "50%")])
@@ -95,6 +113,14 @@ def test_bad_max_unavailable_or_tier_fails_the_plan():
         plan([workload("web")], tiers=["gold"])
 
 
+@pytest.mark.parametrize("value", ["Always", "alwaysallow", "", None, 1])
+def test_unknown_unhealthy_pod_eviction_policy_is_an_input_error(value):
+    with pytest.raises(KubeCompassError) as error:
+        plan([workload("web")], unhealthy_pod_eviction_policy=value)
+    assert error.value.category == "input"
+    assert "unhealthy_pod_eviction_policy" in str(error.value)
+
+
 # -- planned objects --------------------------------------------------------------------------------------------------
 
 def test_multi_replica_workload_gets_a_pdb_with_its_own_selector():
@@ -106,19 +132,20 @@ def test_multi_replica_workload_gets_a_pdb_with_its_own_selector():
     before = copy.deepcopy([web, db])
     result = plan([web, db], max_unavailable="50%")
     assert result["skipped"] == []
-    assert [b["metadata"]["name"] for b in result["create"]] == ["db-kubecompass", "web-kubecompass"]
+    assert [b["metadata"]["name"] for b in result["create"]] == ["db-statefulset-kubecompass",
+                                                                 "web-deployment-kubecompass"]
     assert result["create"][1] == {
         "apiVersion": "policy/v1", "kind": "PodDisruptionBudget",
-        "metadata": {"name": "web-kubecompass", "namespace": "shop", "labels": MANAGED,
+        "metadata": {"name": "web-deployment-kubecompass", "namespace": "shop", "labels": MANAGED,
                      "annotations": {"kubecompass.io/workload": "Deployment/web"}},
         "spec": {"selector": {"matchLabels": {"app": "web"},
                               "matchExpressions": [{"key": "track", "operator": "In", "values": ["stable"]}]},
-                 "maxUnavailable": "50%"}}
+                 "maxUnavailable": "50%", "unhealthyPodEvictionPolicy": "AlwaysAllow"}}
     assert result["create"][0]["metadata"]["annotations"] == {"kubecompass.io/workload": "StatefulSet/db"}
     assert result["create"][0]["spec"]["maxUnavailable"] == "50%"
     assert result["planned"] == [
-        {"kind": "StatefulSet", "namespace": "shop", "name": "db", "pdb": "db-kubecompass", "notes": []},
-        {"kind": "Deployment", "namespace": "shop", "name": "web", "pdb": "web-kubecompass", "notes": []}]
+        {"kind": "StatefulSet", "namespace": "shop", "name": "db", "pdb": "db-statefulset-kubecompass", "notes": []},
+        {"kind": "Deployment", "namespace": "shop", "name": "web", "pdb": "web-deployment-kubecompass", "notes": []}]
     # The selector is a copy: the input workloads are untouched, now and after editing the plan.
     result["create"][1]["spec"]["selector"]["matchExpressions"][0]["values"].append("canary")
     assert [web, db] == before
@@ -126,6 +153,28 @@ def test_multi_replica_workload_gets_a_pdb_with_its_own_selector():
 
 def test_default_max_unavailable_is_one():
     assert plan([workload("web")])["create"][0]["spec"]["maxUnavailable"] == 1
+
+
+def test_unhealthy_pods_are_always_evictable_unless_asked_otherwise():
+    assert plan([workload("web")])["create"][0]["spec"]["unhealthyPodEvictionPolicy"] == "AlwaysAllow"
+    result = plan([workload("web"), workload("db", kind="StatefulSet")],
+                  unhealthy_pod_eviction_policy="IfHealthyBudget")
+    assert [b["spec"]["unhealthyPodEvictionPolicy"] for b in result["create"]] == ["IfHealthyBudget"] * 2
+
+
+def test_a_deployment_and_a_statefulset_of_one_name_get_two_budgets():
+    web = workload("web", labels={"app": "web", "role": "front"})
+    web_db = workload("web", kind="StatefulSet", labels={"app": "web-db"})
+    result = plan([web, web_db])
+    assert result["skipped"] == []
+    assert [(b["metadata"]["name"], b["metadata"]["annotations"]["kubecompass.io/workload"])
+            for b in result["create"]] == [("web-deployment-kubecompass", "Deployment/web"),
+                                           ("web-statefulset-kubecompass", "StatefulSet/web")]
+    assert [(p["kind"], p["pdb"]) for p in result["planned"]] == [
+        ("Deployment", "web-deployment-kubecompass"), ("StatefulSet", "web-statefulset-kubecompass")]
+    # Applied, both are ours on the next run: each is planned again as it is, neither takes the other's name.
+    again = plan([web, web_db], result["create"])
+    assert again["skipped"] == [] and again["create"] == result["create"]
 
 
 def test_workloads_as_a_mapping_of_kind_to_list_items():
@@ -222,7 +271,7 @@ def test_pdbs_that_do_not_cover():
         budget("bad-operator", selector={"matchExpressions": [{"key": "app", "operator": "Gt", "values": ["1"]}]}),
     ]
     result = plan([workload("web", labels=TEMPLATE)], budgets)
-    assert [b["metadata"]["name"] for b in result["create"]] == ["web-kubecompass"]
+    assert [b["metadata"]["name"] for b in result["create"]] == ["web-deployment-kubecompass"]
     assert result["planned"][0]["notes"] == [
         "PodDisruptionBudget narrower also requires version=v2, which the pod template lacks"]
 
@@ -246,28 +295,56 @@ def test_coverage_agrees_with_the_assessment():
 # -- names in use and overlaps ----------------------------------------------------------------------------------------
 
 def test_a_user_pdb_with_our_name_that_does_not_cover_blocks_the_name():
-    theirs = budget("web-kubecompass", selector={"matchLabels": {"app": "other"}})
+    theirs = budget("web-deployment-kubecompass", selector={"matchLabels": {"app": "other"}})
     result = plan([workload("web")], [theirs])
     assert skipped(result) == {("shop", "web"): "name_taken"}
-    assert reason_of(result, "web") == ("a PodDisruptionBudget named web-kubecompass exists and is not managed by "
-                                        "kubecompass")
+    assert reason_of(result, "web") == ("a PodDisruptionBudget named web-deployment-kubecompass exists and is not "
+                                        "managed by kubecompass")
 
 
 def test_a_user_pdb_with_our_name_that_covers_is_coverage():
-    theirs = budget("web-kubecompass", selector={"matchLabels": {"app": "web"}})
+    theirs = budget("web-deployment-kubecompass", selector={"matchLabels": {"app": "web"}})
     assert skipped(plan([workload("web")], [theirs])) == {("shop", "web"): "covered"}
+
+
+@pytest.mark.parametrize("owner, shown", [
+    ("StatefulSet/web", "StatefulSet/web"),
+    ("Deployment/other", "Deployment/other"),
+    (None, "no workload (annotation kubecompass.io/workload missing)"),
+])
+def test_a_managed_pdb_with_our_name_made_for_another_workload_blocks_the_name(owner, shown):
+    """Our name and label are not enough: the annotation must name this very workload."""
+    foreign = budget("web-deployment-kubecompass", selector={"matchLabels": {"app": "web-db"}}, labels=MANAGED,
+                     workload=owner, maxUnavailable=1)
+    result = plan([workload("web")], [foreign])
+    assert result["create"] == []
+    assert skipped(result) == {("shop", "web"): "name_taken"}
+    assert reason_of(result, "web") == ("a PodDisruptionBudget named web-deployment-kubecompass exists and "
+                                        "kubecompass manages it for %s, not Deployment/web" % shown)
 
 
 @pytest.mark.parametrize("selector", [{"matchLabels": {"app": "web"}}, {"matchLabels": {"app": "old-name"}}])
 def test_our_existing_pdb_is_planned_again(selector):
-    ours = budget("web-kubecompass", selector=selector, labels=MANAGED, maxUnavailable=1)
+    ours = budget("web-deployment-kubecompass", selector=selector, labels=MANAGED, workload="Deployment/web",
+                  maxUnavailable=1, unhealthyPodEvictionPolicy="IfHealthyBudget")
     result = plan([workload("web")], [ours], max_unavailable=2)
     assert result["skipped"] == [] and result["planned"][0]["notes"] == []
-    assert result["create"][0]["spec"] == {"selector": {"matchLabels": {"app": "web"}}, "maxUnavailable": 2}
+    assert result["create"][0]["spec"] == {"selector": {"matchLabels": {"app": "web"}}, "maxUnavailable": 2,
+                                           "unhealthyPodEvictionPolicy": "AlwaysAllow"}
+
+
+def test_a_budget_under_the_name_before_the_kind_was_in_it_counts_as_coverage():
+    """A budget of an earlier version (``<name>-kubecompass``) is not renamed: it covers until deleted."""
+    legacy = budget("web-kubecompass", selector={"matchLabels": {"app": "web"}}, labels=MANAGED,
+                    workload="Deployment/web", maxUnavailable=1)
+    result = plan([workload("web")], [legacy])
+    assert skipped(result) == {("shop", "web"): "covered"}
+    assert reason_of(result, "web") == "PodDisruptionBudget web-kubecompass selects its pods"
 
 
 def test_a_user_pdb_covering_next_to_ours_wins():
-    ours = budget("web-kubecompass", selector={"matchLabels": {"app": "web"}}, labels=MANAGED)
+    ours = budget("web-deployment-kubecompass", selector={"matchLabels": {"app": "web"}}, labels=MANAGED,
+                  workload="Deployment/web")
     theirs = budget("team", selector={"matchLabels": {"app": "web"}})
     result = plan([workload("web")], [ours, theirs])
     assert reason_of(result, "web") == "PodDisruptionBudget team selects its pods"

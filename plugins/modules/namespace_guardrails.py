@@ -22,6 +22,11 @@ description:
   - With O(automount=true), the namespace's C(default) ServiceAccount gets C(automountServiceAccountToken=false)
     where it does not say false yet. The pods that run as it with its token mounted are reported in RV(token_pods)
     (a pod's own setting wins over the ServiceAccount's).
+  - Nothing is allowed to break a running workload later by surprise. A planned object that what runs now would
+    conflict with at its next rollout (containers above the LimitRange max, usage above the quota, pods that get
+    their token only from the default ServiceAccount) is held and reported in RV(held), unless O(force) names its
+    kind. The quota leaves out C(requests.X) and C(limits.X) that no LimitRange defaults, so containers that
+    declare none are not rejected.
   - Scope - every namespace except C(kube-system), C(kube-public), C(kube-node-lease), O(excluded_namespaces)
     (names or globs), namespaces labelled C(kubecompass.io/guardrails=skip), terminating namespaces, and namespaces
     whose tier (label C(kubecompass.io/tier), else O(tier)) is not in O(tiers).
@@ -58,6 +63,21 @@ options:
     description: Set C(automountServiceAccountToken=false) on the C(default) ServiceAccount of each namespace.
     type: bool
     default: true
+  force:
+    description:
+      - The kinds to apply even where what runs now conflicts with them (they are otherwise held and reported in
+        RV(held)). None of them touches a running pod; the conflict shows at the next rollout, reschedule or restart.
+      - C(limit_range) - running containers whose limits or requests are above the planned max (or below the min),
+        or whose request is above the default limit they would get.
+      - C(quota) - usage already above the planned quota (pods, cpu, memory, Services, load balancers, node ports,
+        claims, storage), so new ones would be rejected; also keeps C(requests.X) and C(limits.X) that no
+        LimitRange defaults (they are otherwise left out of the quota, see RV(namespaces[].adjusted)).
+      - C(service_account) - the C(default) ServiceAccount sets C(automountServiceAccountToken=true) explicitly, or
+        running pods get the token only from its setting and would start without it when recreated.
+    type: list
+    elements: str
+    choices: [limit_range, quota, service_account]
+    default: []
 extends_documentation_fragment:
   - kubecompass.readiness.auth_options
   - kubecompass.readiness.attributes
@@ -115,12 +135,22 @@ namespaces:
       description: Existing objects of others that do less than the tier default.
       type: list
       elements: str
+    held:
+      description: Planned objects not applied because what runs conflicts with them (C(object), C(reasons)).
+      type: list
+      elements: dict
+    adjusted:
+      description: Quota resources left out because no LimitRange defaults them for containers.
+      type: list
+      elements: str
     warnings:
-      description: Running pods already above a planned quota (new pods would be rejected).
+      description: Conflicts applied anyway because O(force) names their kind; usage not compared.
       type: list
       elements: str
     service_account:
-      description: C(exists) (the C(default) ServiceAccount) and C(patch) (what it needs, null when nothing).
+      description:
+        - C(exists) (the C(default) ServiceAccount), C(patch) (what is applied, null when nothing), C(held) (why
+          the patch is held, else null) and C(forced) (the conflict applied anyway, else null).
       type: dict
     token_pods:
       description: Pods running as the C(default) ServiceAccount with its token mounted.
@@ -135,12 +165,17 @@ namespaces:
       tier_rule: cluster tier important
       applied: [{"object": "LimitRange shop/kubecompass-limits", "action": "created"}]
       weaker: ["ResourceQuota team: requests.cpu 64 is above the important default 8"]
+      held: []
+      adjusted: []
       warnings: []
-      service_account: {"exists": true, "patch": {"automountServiceAccountToken": false}}
+      service_account: {"exists": true, "patch": null, "forced": null,
+                        "held": "1 running pod(s) get the token from the default ServiceAccount's setting ..."}
       token_pods: ["web-0"]
       error: null
-skipped:
-  description: Namespaces left alone, with the reason.
+left_alone:
+  description:
+    - Namespaces left alone, with the reason.
+    - Not named C(skipped), which Ansible would read as the whole task being skipped.
   returned: success
   type: list
   elements: dict
@@ -150,6 +185,11 @@ weaker:
   returned: success
   type: dict
   sample: {"shop": ["LimitRange team sets no container max for memory (important default 4Gi)"]}
+held:
+  description: Per namespace, what was not applied and why (C(object) - C(reasons)).
+  returned: success
+  type: dict
+  sample: {"shop": ["ResourceQuota shop/kubecompass-quota - services.loadbalancers already in use is 1, above the planned best_effort quota 0"]}
 token_pods:
   description: Per namespace, the pods that run as the C(default) ServiceAccount with its token mounted.
   returned: success
@@ -192,6 +232,18 @@ def planned_objects(entry, automount):
     return objects
 
 
+def held_by_namespace(entries, automount):
+    """{namespace: ["<object> - <reasons>"]} of every held object, the ServiceAccount patch when automount is on."""
+    held = {}
+    for entry in entries:
+        lines = ["%s - %s" % (item["object"], "; ".join(item["reasons"])) for item in entry["held"]]
+        if automount and entry["service_account"]["held"]:
+            lines.append("ServiceAccount %s/default - %s" % (entry["namespace"], entry["service_account"]["held"]))
+        if lines:
+            held[entry["namespace"]] = lines
+    return held
+
+
 def run(client, params, check_mode):
     tiers = params["tiers"] if params["tiers"] is not None else TIER_CHOICES
     namespaces = client.list("/api/v1/namespaces")
@@ -199,21 +251,25 @@ def run(client, params, check_mode):
     limit_ranges = client.list("/api/v1/limitranges")
     accounts = client.list("/api/v1/serviceaccounts")
     pods = client.list("/api/v1/pods")
+    services = client.list("/api/v1/services")
+    claims = client.list("/api/v1/persistentvolumeclaims")
     plan = quota.plan_guardrails(namespaces, quotas, limit_ranges, accounts, pods, params["tier"], tiers,
-                                 params["excluded_namespaces"], params["overrides"])
+                                 params["excluded_namespaces"], params["overrides"], services=services, claims=claims,
+                                 force=params["force"])
     planned = [(entry["namespace"], planned_objects(entry, params["automount"])) for entry in plan["namespaces"]]
     applied, errors = _apply.apply_per_namespace(client, [item for item in planned if item[1]], check_mode)
     results = []
     for entry in plan["namespaces"]:
-        item = {key: entry[key] for key in ("namespace", "tier", "tier_rule", "weaker", "warnings", "service_account",
-                                            "token_pods")}
+        item = {key: entry[key] for key in ("namespace", "tier", "tier_rule", "weaker", "held", "adjusted", "warnings",
+                                            "service_account", "token_pods")}
         item["applied"] = [{"object": r["object"], "action": r["action"]} for r in applied.get(entry["namespace"], [])]
         item["error"] = errors.get(entry["namespace"])
         results.append(item)
     done = [r for results_of in applied.values() for r in results_of]
     return {"changed": any(r["action"] != "unchanged" for r in done), "namespaces": results,
-            "skipped": plan["skipped"],
+            "left_alone": plan["skipped"],
             "weaker": {e["namespace"]: e["weaker"] for e in plan["namespaces"] if e["weaker"]},
+            "held": held_by_namespace(plan["namespaces"], params["automount"]),
             "token_pods": {e["namespace"]: e["token_pods"] for e in plan["namespaces"] if e["token_pods"]},
             "failed_namespaces": errors, "diff": _apply.diffs(done)}
 
@@ -226,6 +282,7 @@ def main():
         excluded_namespaces={"type": "list", "elements": "str", "default": []},
         overrides={"type": "dict"},
         automount={"type": "bool", "default": True},
+        force={"type": "list", "elements": "str", "choices": list(quota.FORCE_CHOICES), "default": []},
     )
     module = AnsibleModule(argument_spec=spec, supports_check_mode=True)
     if not HAS_KUBERNETES:
@@ -239,6 +296,9 @@ def main():
     for entry in result["namespaces"]:
         for warning in entry["warnings"]:
             module.warn("namespace %s: %s" % (entry["namespace"], warning))
+    for namespace, lines in sorted(result["held"].items()):
+        for line in lines:
+            module.warn("namespace %s: held (force to apply): %s" % (namespace, line))
     if result["failed_namespaces"]:
         module.fail_json(msg="namespace guardrails: %d namespace(s) could not be handled (%s); the others were" % (
             len(result["failed_namespaces"]), "; ".join(

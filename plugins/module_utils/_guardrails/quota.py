@@ -410,32 +410,136 @@ def weaker_limit_ranges(limit_ranges, wanted, tier):
     return findings
 
 
-# -- default ServiceAccount -------------------------------------------------------------------------------------------
+# -- what would break later ------------------------------------------------------------------------------------------
+#
+# None of these objects touches a running pod: a quota, a LimitRange or a ServiceAccount setting is checked or
+# applied when a pod is created. So what breaks is the next rollout, reschedule or restart of a workload that runs
+# fine today. Each planned object is compared with what runs now, and held (reported, not applied) where it would
+# reject or change those pods, unless the user forces that kind.
 
-def service_account_plan(accounts):
-    """{"exists", "patch"}: the patch that stops the namespace's default ServiceAccount automounting its token,
-    None when it has none or already says false."""
-    default = next((sa for sa in accounts or [] if _name(sa) == "default"), None)
-    if default is None:
-        return {"exists": False, "patch": None}
-    if default.get("automountServiceAccountToken") is False:
-        return {"exists": True, "patch": None}
-    return {"exists": True, "patch": {"automountServiceAccountToken": False}}
-
-
-def token_pods(pods, accounts):
-    """Names of the pods that run as the default ServiceAccount (serviceAccountName default or empty) with its
-    token mounted: neither the pod nor the ServiceAccount (absent counts as true) disables automount; the pod's
-    own setting wins, as in the assessment (KC-SEC-014)."""
-    default = next((sa for sa in accounts or [] if _name(sa) == "default"), None)
-    account_mounts = default is None or default.get("automountServiceAccountToken") is not False
-    return sorted(_name(pod) for pod in pods or []
-                  if _service_account_of(pod) == "default" and _mounts_token(pod, account_mounts))
+FORCE_CHOICES = ("limit_range", "quota", "service_account")
+CONTAINER_RESOURCES = ("cpu", "memory", "ephemeral-storage")
+SHOWN = 5
 
 
-# -- usage of the pods already running --------------------------------------------------------------------------------
+def validate_force(force):
+    force = list(force or [])
+    unknown = [kind for kind in force if kind not in FORCE_CHOICES]
+    if unknown:
+        raise _input_error("force: %r is not one of %s" % (unknown[0], ", ".join(FORCE_CHOICES)))
+    return force
+
+
+def _first_names(names):
+    more = len(names) - SHOWN
+    return ", ".join(names[:SHOWN]) + (" and %d more" % more if more > 0 else "")
+
+
+def _running(pods):
+    """The pods that are not terminal: the ones their controllers keep, and recreate when evicted or rolled."""
+    return [pod for pod in pods or [] if (pod.get("status") or {}).get("phase") not in ("Succeeded", "Failed")]
+
+
+def _containers(pod):
+    spec = pod.get("spec") or {}
+    return [("init container " if init else "container ", container)
+            for init, containers in ((True, spec.get("initContainers")), (False, spec.get("containers")))
+            for container in containers or []]
+
+
+def defaulted_item(item):
+    """A Container LimitRange item as the API server stores it (SetDefaults_LimitRangeItem): a missing default
+    limit is the max; a missing default request is the default limit, else the min."""
+    item = copy.deepcopy(item)
+    default = dict(item.get("max") or {})
+    default.update(item.get("default") or {})
+    request = dict(item.get("min") or {})
+    request.update(default)
+    request.update(item.get("defaultRequest") or {})
+    item["default"], item["defaultRequest"] = default, request
+    return item
+
+
+def container_defaults(limit_ranges):
+    """{"default": set, "defaultRequest": set}: the resources the namespace's LimitRanges fill in on containers."""
+    provided = {"default": set(), "defaultRequest": set()}
+    for limit_range in limit_ranges:
+        for item in container_items(limit_range):
+            item = defaulted_item(item)
+            for field, resources in provided.items():
+                resources.update(item[field])
+    return provided
+
+
+def _container_resource(canonical):
+    """("requests" or "limits", resource) of a quota resource that every container must then declare, else None.
+    requests.storage is PersistentVolumeClaim storage, not a container resource."""
+    field, _dot, resource = canonical.partition(".")
+    if field in ("requests", "limits") and (resource in CONTAINER_RESOURCES or resource.startswith("hugepages-")):
+        return field, resource
+    return None
+
+
+def undefaulted_quota(hard, provided):
+    """{quota resource: why}: the requests.X and limits.X of ``hard`` that no LimitRange of the namespace defaults.
+
+    Once a quota counts requests.cpu (limits.cpu), the API rejects every new container without a cpu request
+    (limit): workloads that declare none would fail at their next rollout unless a LimitRange fills it in."""
+    missing = {}
+    for resource in hard:
+        needs = _container_resource(QUOTA_ALIASES.get(resource, resource))
+        if needs is None:
+            continue
+        field, word = ("defaultRequest", "request") if needs[0] == "requests" else ("default", "limit")
+        if needs[1] not in provided[field]:
+            missing[resource] = ("no LimitRange in the namespace gives containers a default %s %s, so new pods "
+                                 "without one would be rejected" % (needs[1], word))
+    return missing
+
+
+def limit_range_conflicts(pods, item):
+    """What the running pods' containers would be refused by the LimitRange item when recreated: a limit or request
+    above its max, a request or limit below its min, or a request above the default limit it would give them
+    (a container's request may not exceed its limit). One line per pod and container, sorted."""
+    item = defaulted_item(item)
+    checked = sorted(set(item.get("max") or {}) | set(item.get("min") or {}) | set(item["default"]))
+    conflicts = []
+    for pod in _running(pods):
+        for what, container in _containers(pod):
+            problems = []
+            for resource in checked:
+                problems.extend(_container_conflicts(item, container.get("resources") or {}, resource))
+            if problems:
+                conflicts.append("pod %s %s%s: %s" % (_name(pod), what, container.get("name"), "; ".join(problems)))
+    return sorted(conflicts)
+
+
+def _container_conflicts(item, resources, resource):
+    """The LimitRanger's verdicts on one resource of one container, after it filled in the defaults."""
+    def declared(field, fallback):
+        value = (resources.get(field) or {}).get(resource)
+        return (value, parse_quantity(value)) if value is not None else (fallback, parse_quantity(fallback))
+
+    problems = []
+    limit = declared("limits", item["default"].get(resource))
+    request = declared("requests", item["defaultRequest"].get(resource))
+    if (resources.get("limits") or {}).get(resource) is None and limit[1] is not None and request[1] is not None \
+            and (resources.get("requests") or {}).get(resource) is not None and request[1] > limit[1]:
+        problems.append("%s request %s is above the default limit %s it would get" % (resource, request[0], limit[0]))
+    top, bottom = (item.get("max") or {}).get(resource), (item.get("min") or {}).get(resource)
+    for name, (text, value) in (("limit", limit), ("request", request)):
+        if top is not None and value is not None and value > parse_quantity(top):
+            problems.append("%s %s %s is above the max %s" % (resource, name, text, top))
+        if bottom is not None and (value is None or value < parse_quantity(bottom)):
+            problems.append("%s %s %s is below the min %s" % (resource, name, text or "(none)", bottom))
+    return problems
+
+
+# -- usage of what already runs ---------------------------------------------------------------------------------------
 
 USAGE_RESOURCES = ("pods", "requests.cpu", "requests.memory", "limits.cpu", "limits.memory")
+OBJECT_USAGE = ("services", "services.loadbalancers", "services.nodeports", "persistentvolumeclaims",
+                "requests.storage")
 
 
 def _container_sum(containers, field, resource):
@@ -448,9 +552,7 @@ def pod_usage(pods):
     Fractions. A pod charges max(sum of its containers, largest init container) plus spec.overhead, as the quota
     controller computes it; terminal pods (Succeeded, Failed) charge nothing."""
     usage = dict.fromkeys(USAGE_RESOURCES, Fraction(0))
-    for pod in pods or []:
-        if (pod.get("status") or {}).get("phase") in ("Succeeded", "Failed"):
-            continue
+    for pod in _running(pods):
         spec = pod.get("spec") or {}
         usage["pods"] += 1
         for field in ("requests", "limits"):
@@ -462,26 +564,92 @@ def pod_usage(pods):
     return usage
 
 
+def object_usage(services, claims):
+    """What Services and PersistentVolumeClaims charge: every Service, the LoadBalancer ones, every allocated node
+    port (of NodePort and LoadBalancer Services), every claim and the storage the claims request."""
+    usage = dict.fromkeys(OBJECT_USAGE, Fraction(0))
+    for service in services or []:
+        spec = service.get("spec") or {}
+        usage["services"] += 1
+        if spec.get("type") == "LoadBalancer":
+            usage["services.loadbalancers"] += 1
+        if spec.get("type") in ("NodePort", "LoadBalancer"):
+            usage["services.nodeports"] += sum(1 for port in spec.get("ports") or [] if port.get("nodePort"))
+    for claim in claims or []:
+        usage["persistentvolumeclaims"] += 1
+        requested = (((claim.get("spec") or {}).get("resources") or {}).get("requests") or {}).get("storage")
+        usage["requests.storage"] += parse_quantity(requested) or Fraction(0)
+    return usage
+
+
 def _show(resource, value):
     if resource.endswith(".cpu"):
         return "%dm" % -(-value * 1000 // 1)
-    if resource.endswith(".memory"):
+    if resource.endswith(".memory") or resource == "requests.storage":
         return "%dMi" % -(-value // 1024 ** 2)
     return "%d" % value
 
 
-def over_quota(pods, hard, tier):
-    """Warnings where the pods already running use more than a planned quota allows: they keep running, but the
-    quota would reject every new pod (rollouts, rescheduled replicas) until usage drops."""
-    usage = pod_usage(pods)
-    warnings = []
-    for resource in USAGE_RESOURCES:
-        cap = parse_quantity(hard.get(resource)) if resource in hard else None
-        if cap is not None and usage[resource] > cap:
-            warnings.append("running pods already use %s %s, above the planned %s quota %s: new pods would be "
-                            "rejected until usage drops; raise it with a namespace override"
-                            % (resource, _show(resource, usage[resource]), tier, hard[resource]))
-    return warnings
+def over_quota(usage, hard, tier):
+    """(reasons, not compared): where what already runs uses more than a planned quota allows (it keeps running,
+    but the quota would reject every new pod, Service or claim - rollouts, rescheduled replicas - until usage
+    drops), and the quota resources whose usage is not computed here."""
+    reasons, unknown = [], []
+    for resource, value in sorted(hard.items()):
+        canonical = QUOTA_ALIASES.get(resource, resource)
+        if canonical not in usage:
+            unknown.append(resource)
+            continue
+        cap = parse_quantity(value)
+        if cap is not None and usage[canonical] > cap:
+            reasons.append("%s already in use is %s, above the planned %s quota %s" % (
+                canonical, _show(canonical, usage[canonical]), tier, value))
+    return reasons, unknown
+
+
+# -- default ServiceAccount -------------------------------------------------------------------------------------------
+
+def _default_account(accounts):
+    return next((sa for sa in accounts or [] if _name(sa) == "default"), None)
+
+
+def service_account_plan(accounts, pods=(), force=False):
+    """{"exists", "patch", "held", "forced"}: the patch that stops the namespace's default ServiceAccount
+    automounting its token (None when there is none, it already says false, or the change is held), and why it
+    is held (or forced).
+
+    Held unless ``force``: the ServiceAccount says true explicitly (someone chose it), or running pods get the
+    token only from the ServiceAccount's setting (their own is unset) and would start without it when recreated.
+    """
+    default = _default_account(accounts)
+    if default is None:
+        return {"exists": False, "patch": None, "held": None, "forced": None}
+    setting = default.get("automountServiceAccountToken")
+    if setting is False:
+        return {"exists": True, "patch": None, "held": None, "forced": None}
+    reasons = []
+    if setting is True:
+        reasons.append("the default ServiceAccount sets automountServiceAccountToken: true explicitly")
+    dependent = sorted(_name(pod) for pod in _running(pods) if _service_account_of(pod) == "default"
+                       and (pod.get("spec") or {}).get("automountServiceAccountToken") is None)
+    if dependent:
+        reasons.append("%d running pod(s) get the token from the default ServiceAccount's setting and would start "
+                       "without it when recreated (%s); give them their own ServiceAccount or set "
+                       "automountServiceAccountToken: true in their spec" % (len(dependent), _first_names(dependent)))
+    reason = "; ".join(reasons) or None
+    if reason and not force:
+        return {"exists": True, "patch": None, "held": reason, "forced": None}
+    return {"exists": True, "patch": {"automountServiceAccountToken": False}, "held": None, "forced": reason}
+
+
+def token_pods(pods, accounts):
+    """Names of the pods that run as the default ServiceAccount (serviceAccountName default or empty) with its
+    token mounted: neither the pod nor the ServiceAccount (absent counts as true) disables automount; the pod's
+    own setting wins, as in the assessment (KC-SEC-014)."""
+    default = _default_account(accounts)
+    account_mounts = default is None or default.get("automountServiceAccountToken") is not False
+    return sorted(_name(pod) for pod in pods or []
+                  if _service_account_of(pod) == "default" and _mounts_token(pod, account_mounts))
 
 
 # -- plan -------------------------------------------------------------------------------------------------------------
@@ -491,52 +659,105 @@ def _others(existing, our_name):
     return [item for item in existing or [] if not is_ours(item, our_name)]
 
 
+def _object_name(obj):
+    return "%s %s/%s" % (obj["kind"], obj["metadata"]["namespace"], obj["metadata"]["name"])
+
+
+def _decide(obj, reasons, kind, force, decision):
+    """Put ``obj`` in decision["create"] unless something running conflicts with it and ``kind`` is not forced
+    (then in decision["held"]). Returns whether it is applied."""
+    if reasons and kind not in force:
+        decision["held"].append({"object": _object_name(obj), "reasons": reasons})
+        return False
+    if reasons:
+        decision["warnings"].append("%s forced: %s" % (_object_name(obj), "; ".join(reasons)))
+    decision["create"].append(obj)
+    return True
+
+
+def _plan_limit_range(name, spec, existing, pods, tier, force, decision):
+    """Plan (or judge) the LimitRange; returns the LimitRanges that will be in place, for the quota's check."""
+    if _others(existing, LIMITS_NAME):
+        decision["weaker"].extend(weaker_limit_ranges(existing, spec["limit_range"], tier))
+        return existing
+    if not any(spec["limit_range"].get(field) for field in LIMIT_FIELDS):
+        return existing
+    planned = limit_range_object(name, spec["limit_range"])
+    conflicts = limit_range_conflicts(pods, planned["spec"]["limits"][0])
+    shown = conflicts[:SHOWN] + (["... %d more" % (len(conflicts) - SHOWN)] if len(conflicts) > SHOWN else [])
+    if _decide(planned, shown, "limit_range", force, decision):
+        return [planned]
+    return existing
+
+
+def _plan_quota(name, spec, existing, in_place, usage, tier, force, decision):
+    if _others(existing, QUOTA_NAME):
+        decision["weaker"].extend(weaker_quota(existing, spec["quota"], tier))
+        return
+    missing = undefaulted_quota(spec["quota"], container_defaults(in_place))
+    hard = dict(spec["quota"])
+    for resource, why in sorted(missing.items()):
+        if "quota" in force:
+            decision["warnings"].append("%s kept in the quota (forced): %s" % (resource, why))
+        else:
+            decision["adjusted"].append("%s left out of the quota: %s" % (resource, why))
+            del hard[resource]
+    if not hard:
+        return
+    planned = quota_object(name, hard)
+    reasons, unknown = over_quota(usage, hard, tier)
+    if unknown:
+        decision["warnings"].append("usage of %s is not compared with the planned quota" % ", ".join(unknown))
+    _decide(planned, reasons, "quota", force, decision)
+
+
 def plan_guardrails(namespaces, quotas, limit_ranges, service_accounts, pods, cluster_tier, tiers, excluded,
-                    overrides=None):
+                    overrides=None, services=(), claims=(), force=()):
     """Plan the guardrails of every application namespace whose tier is one of ``tiers``.
 
-    Inputs are API list items (Namespaces; ResourceQuotas, LimitRanges, ServiceAccounts and Pods of every
-    namespace). ``excluded`` holds glob patterns of namespace names; system namespaces and namespaces labelled
-    kubecompass.io/guardrails=skip are always left alone. ``overrides`` is a guardrail_defaults() override, plus
-    ``namespaces: {name: {"quota": ..., "limit_range": ...}}`` merged over that namespace's tier values.
+    Inputs are API list items (Namespaces; ResourceQuotas, LimitRanges, ServiceAccounts, Pods, Services and
+    PersistentVolumeClaims of every namespace). ``excluded`` holds glob patterns of namespace names; system
+    namespaces and namespaces labelled kubecompass.io/guardrails=skip are always left alone. ``overrides`` is a
+    guardrail_defaults() override, plus ``namespaces: {name: {"quota": ..., "limit_range": ...}}`` merged over that
+    namespace's tier values. ``force`` lists the kinds (FORCE_CHOICES) applied even where they conflict with what
+    runs.
 
     Returns ``{"namespaces": [entry], "skipped": [{"namespace", "reason"}]}`` with, per namespace (by name)::
 
         {"namespace", "tier", "tier_rule",
          "create": [LimitRange kubecompass-limits, ResourceQuota kubecompass-quota],  # only kinds no one else has
+         "held": [{"object", "reasons"}],        # planned, but what runs now would be rejected when recreated
+         "adjusted": ["..."],                    # quota resources left out (no LimitRange default for them)
          "weaker": ["..."],                      # existing objects of others doing less than the tier default
-         "warnings": ["..."],                    # running pods already above a planned quota
-         "service_account": {"exists": bool, "patch": {"automountServiceAccountToken": False} | None},
+         "warnings": ["..."],                    # forced conflicts, usage not compared
+         "service_account": {"exists", "patch", "held", "forced"},
          "token_pods": ["pod", ...]}
 
     The LimitRange comes first: once a quota covers cpu/memory, pods without requests/limits are rejected
-    unless a LimitRange defaults them. Raises KubeCompassError (category input) for bad tiers or overrides.
+    unless a LimitRange defaults them, so the quota only counts what the LimitRange in place will default.
+    Raises KubeCompassError (category input) for bad tiers, overrides or force kinds.
     """
     tiers = validate_tiers(tiers)
+    force = validate_force(force)
     overrides = _validate_overrides(overrides)
     table = guardrail_defaults(overrides)
     selected, skipped = guarded_namespaces(namespaces, cluster_tier, tiers, excluded)
     quotas, limit_ranges = _group(quotas), _group(limit_ranges)
     accounts, pods = _group(service_accounts), _group(pods)
+    services, claims = _group(services), _group(claims)
     entries = []
     for name, tier, rule in selected:
         spec = _namespace_spec(table, overrides, tier, name)
-        create, weaker, warnings = [], [], []
+        here = pods.get(name) or []
+        decision = {"create": [], "held": [], "adjusted": [], "weaker": [], "warnings": []}
         # Ours is planned (created, or re-applied so a changed tier or override reaches it) only while no one
         # else's object of the kind exists; otherwise every existing object, ours included, is judged.
-        if _others(limit_ranges.get(name), LIMITS_NAME):
-            weaker.extend(weaker_limit_ranges(limit_ranges[name], spec["limit_range"], tier))
-        elif any(spec["limit_range"].get(field) for field in LIMIT_FIELDS):
-            create.append(limit_range_object(name, spec["limit_range"]))
-        if _others(quotas.get(name), QUOTA_NAME):
-            weaker.extend(weaker_quota(quotas[name], spec["quota"], tier))
-        elif spec["quota"]:
-            create.append(quota_object(name, spec["quota"]))
-            warnings.extend(over_quota(pods.get(name), spec["quota"], tier))
-        entries.append({
-            "namespace": name, "tier": tier, "tier_rule": rule, "create": create, "weaker": weaker,
-            "warnings": warnings,
-            "service_account": service_account_plan(accounts.get(name)),
-            "token_pods": token_pods(pods.get(name), accounts.get(name)),
-        })
+        in_place = _plan_limit_range(name, spec, limit_ranges.get(name) or [], here, tier, force, decision)
+        usage = dict(pod_usage(here), **object_usage(services.get(name), claims.get(name)))
+        _plan_quota(name, spec, quotas.get(name) or [], in_place, usage, tier, force, decision)
+        account = service_account_plan(accounts.get(name), here, "service_account" in force)
+        entry = {"namespace": name, "tier": tier, "tier_rule": rule, "service_account": account,
+                 "token_pods": token_pods(here, accounts.get(name))}
+        entry.update(decision)
+        entries.append(entry)
     return {"namespaces": entries, "skipped": skipped}

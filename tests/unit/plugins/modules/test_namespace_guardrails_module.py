@@ -43,7 +43,8 @@ def user_quota(ns):
 
 
 def params(**overrides):
-    base = {"tier": "important", "tiers": None, "excluded_namespaces": [], "overrides": None, "automount": True}
+    base = {"tier": "important", "tiers": None, "excluded_namespaces": [], "overrides": None, "automount": True,
+            "force": []}
     base.update(overrides)
     return base
 
@@ -51,7 +52,8 @@ def params(**overrides):
 def cluster(**options):
     return FakeClient([
         namespace("kube-system"), account("kube-system"),
-        namespace("shop"), account("shop"), pod("shop", "web-0"), pod("shop", "api-0", automount=False),
+        # web-0 asks for the token itself: it keeps it after the default ServiceAccount stops automounting.
+        namespace("shop"), account("shop"), pod("shop", "web-0", automount=True), pod("shop", "api-0", automount=False),
         namespace("team"), account("team", automount=False), user_quota("team"), pod("team", "job-0", "runner"),
     ], **options)
 
@@ -91,7 +93,7 @@ def test_objects_are_applied_limit_range_first_and_the_default_account_stops_aut
     assert client.stored(QUOTA % "team") is None
     assert result["weaker"] == {"team": ["ResourceQuota team: requests.cpu 64 is above the important default 8"]}
     assert result["token_pods"] == {"shop": ["web-0"]}
-    assert [s["namespace"] for s in result["skipped"]] == ["kube-system"]
+    assert [s["namespace"] for s in result["left_alone"]] == ["kube-system"]
     assert result["failed_namespaces"] == {}
 
 
@@ -135,19 +137,42 @@ def test_tiers_overrides_and_exclusions_reach_the_plan():
         tiers=["important"], excluded_namespaces=["team"],
         overrides={"namespaces": {"shop": {"quota": {"requests.cpu": "12", "limits.cpu": "24"}}}}), check_mode=False)
     assert client.stored(QUOTA % "shop")["spec"]["hard"]["requests.cpu"] == "12"
-    assert [s["namespace"] for s in result["skipped"]] == ["kube-system", "team"]
+    assert [s["namespace"] for s in result["left_alone"]] == ["kube-system", "team"]
     client = cluster()
     result = namespace_guardrails.run(client, params(tiers=["critical"]), check_mode=False)
     assert result["namespaces"] == [] and client.writes() == []
 
 
-def test_main_warns_about_pods_over_a_planned_quota_and_fails_naming_the_failed_namespace(monkeypatch, capsys):
+def test_main_holds_a_quota_running_pods_exceed_and_fails_naming_the_failed_namespace(monkeypatch, capsys):
     client = cluster(fail={LIMITS % "team": 403})
     for index in range(3):
-        client.add(pod("shop", "batch-%d" % index))
+        client.add(pod("shop", "batch-%d" % index, automount=True))
     code, result, warned = run_main(
         namespace_guardrails, monkeypatch, capsys, client, host="https://fake:6443",
         overrides={"important": {"quota": {"pods": "2"}}})
     assert code == 1 and "(team: LimitRange team/kubecompass-limits: forbidden" in result["msg"]
-    assert any("running pods already use pods 5" in w for w in warned)
-    assert client.stored(QUOTA % "shop")["spec"]["hard"]["pods"] == "2"
+    assert "namespace shop: held (force to apply): ResourceQuota shop/kubecompass-quota - pods already in use is 5, " \
+           "above the planned important quota 2" in warned
+    assert result["held"] == {"shop": ["ResourceQuota shop/kubecompass-quota - pods already in use is 5, above the "
+                                       "planned important quota 2"]}
+    assert client.stored(QUOTA % "shop") is None and client.stored(LIMITS % "shop") is not None
+
+    code, result, warned = run_main(
+        namespace_guardrails, monkeypatch, capsys, client, host="https://fake:6443",
+        overrides={"important": {"quota": {"pods": "2"}}}, force=["quota"])
+    assert client.stored(QUOTA % "shop")["spec"]["hard"]["pods"] == "2" and "shop" not in result["held"]
+    assert any("ResourceQuota shop/kubecompass-quota forced: pods already in use is 5" in w for w in warned)
+
+
+def test_default_account_is_left_alone_while_pods_depend_on_it_unless_forced():
+    client = cluster()
+    client.add(pod("shop", "worker-0"))
+    result = namespace_guardrails.run(client, params(), check_mode=False)
+    assert "automountServiceAccountToken" not in client.stored(ACCOUNT % "shop")
+    assert result["held"]["shop"][0].startswith(
+        "ServiceAccount shop/default - 1 running pod(s) get the token from the default ServiceAccount's setting")
+    assert client.stored(QUOTA % "shop") is not None and result["changed"] is True
+    # automount off: the ServiceAccount is not the module's business, so nothing about it is held either.
+    assert "shop" not in namespace_guardrails.run(client, params(automount=False), check_mode=True)["held"]
+    result = namespace_guardrails.run(client, params(force=["service_account"]), check_mode=False)
+    assert client.stored(ACCOUNT % "shop")["automountServiceAccountToken"] is False and result["held"] == {}

@@ -363,15 +363,37 @@ def test_glob_patterns_are_case_sensitive_and_no_tiers_selects_nothing():
 
 # -- default ServiceAccount and token pods ----------------------------------------------------------------------------
 
-def test_default_service_account_patch_only_when_needed():
+def test_default_service_account_patch_only_when_needed_and_an_explicit_true_is_held():
     result = plan([namespace("none"), namespace("unset"), namespace("true"), namespace("false")], accounts=[
         service_account("unset"), service_account("true", automount=True), service_account("false", automount=False),
         service_account("none", name="builder"), service_account("unset", name="builder", automount=True)])
     patch = {"automountServiceAccountToken": False}
-    assert entry(result, "none")["service_account"] == {"exists": False, "patch": None}
-    assert entry(result, "unset")["service_account"] == {"exists": True, "patch": patch}
-    assert entry(result, "true")["service_account"] == {"exists": True, "patch": patch}
-    assert entry(result, "false")["service_account"] == {"exists": True, "patch": None}
+    nothing = {"patch": None, "held": None, "forced": None}
+    assert entry(result, "none")["service_account"] == dict(nothing, exists=False)
+    assert entry(result, "unset")["service_account"] == dict(nothing, exists=True, patch=patch)
+    assert entry(result, "false")["service_account"] == dict(nothing, exists=True)
+    # true was set by someone on purpose: reported, not overwritten.
+    explicit = "the default ServiceAccount sets automountServiceAccountToken: true explicitly"
+    assert entry(result, "true")["service_account"] == dict(nothing, exists=True, held=explicit)
+    forced = quota.plan_guardrails([namespace("true")], [], [], [service_account("true", automount=True)], [],
+                                   "important", ALL_TIERS, [], force=["service_account"])
+    assert entry(forced, "true")["service_account"] == dict(nothing, exists=True, patch=patch, forced=explicit)
+
+
+def test_service_account_patch_is_held_while_running_pods_get_the_token_from_it():
+    pods = [pod("inherits", "shop"), pod("own-setting", "shop", automount=True), pod("builder", "shop", "builder"),
+            dict(pod("finished", "shop"), status={"phase": "Succeeded"})]
+    shop = entry(plan([namespace("shop")], accounts=[service_account("shop")], pods=pods), "shop")
+    assert shop["service_account"]["patch"] is None
+    assert shop["service_account"]["held"].startswith(
+        "1 running pod(s) get the token from the default ServiceAccount's setting and would start without it when "
+        "recreated (inherits)")
+    # Pods that say true themselves keep their token after the change: no reason to hold.
+    alone = entry(plan([namespace("shop")], accounts=[service_account("shop")], pods=pods[1:]), "shop")
+    assert alone["service_account"]["patch"] == {"automountServiceAccountToken": False}
+    many = [pod("p%d" % i, "shop") for i in range(7)]
+    held = entry(plan([namespace("shop")], accounts=[service_account("shop")], pods=many), "shop")
+    assert "(p0, p1, p2, p3, p4 and 2 more)" in held["service_account"]["held"]
 
 
 def test_token_pods_are_those_running_as_default_with_the_token_mounted():
@@ -433,26 +455,125 @@ def test_pod_usage_follows_the_quota_controller():
                      "limits.memory": 1024 ** 3 + 1024 ** 2}
 
 
-def test_running_pods_above_a_planned_quota_are_warned_about():
-    pods = [sized("p%d" % i, "shop", cpu="1500m", memory="700Mi", limit_memory="1Gi") for i in range(3)]
-    overrides = {"best_effort": {"quota": {"pods": "2", "requests.cpu": "4"}}}
+def test_running_pods_above_a_planned_quota_hold_it_unless_forced():
+    pods = [sized("p%d" % i, "shop", cpu="200m", memory="100Mi", limit_memory="200Mi") for i in range(3)]
+    overrides = {"best_effort": {"quota": {"pods": "2", "requests.cpu": "500m"}}}
     shop = entry(plan([namespace("shop", "best_effort")], pods=pods, overrides=overrides), "shop")
-    assert shop["warnings"] == [
-        "running pods already use pods 3, above the planned best_effort quota 2: new pods would be rejected until "
-        "usage drops; raise it with a namespace override",
-        "running pods already use requests.cpu 4500m, above the planned best_effort quota 4: new pods would be "
-        "rejected until usage drops; raise it with a namespace override",
-    ]
+    assert kinds(shop) == [("LimitRange", "kubecompass-limits")]
+    assert shop["held"] == [{"object": "ResourceQuota shop/kubecompass-quota", "reasons": [
+        "pods already in use is 3, above the planned best_effort quota 2",
+        "requests.cpu already in use is 600m, above the planned best_effort quota 500m"]}]
     fits = entry(plan([namespace("shop", "critical")], pods=pods), "shop")
-    assert fits["warnings"] == []
-    # No quota planned (a user quota exists): nothing to warn about, the user's quota already applies.
+    assert fits["held"] == [] and kinds(fits) == [("LimitRange", "kubecompass-limits"),
+                                                  ("ResourceQuota", "kubecompass-quota")]
+    forced = entry(quota.plan_guardrails([namespace("shop", "best_effort")], [], [], [], pods, "important", ALL_TIERS,
+                                         [], overrides, force=["quota"]), "shop")
+    assert ("ResourceQuota", "kubecompass-quota") in kinds(forced) and forced["held"] == []
+    assert forced["warnings"] == ["ResourceQuota shop/kubecompass-quota forced: pods already in use is 3, above the "
+                                  "planned best_effort quota 2; requests.cpu already in use is 600m, above the planned "
+                                  "best_effort quota 500m"]
+    # No quota planned (a user quota exists): nothing held, the user's quota already applies.
     theirs = entry(plan([namespace("shop", "best_effort")], quotas=[resource_quota("q", "shop", {"pods": "1"})],
                         pods=pods, overrides=overrides), "shop")
-    assert theirs["warnings"] == []
+    assert theirs["held"] == []
+
+
+def service(name, ns, kind="ClusterIP", node_ports=0):
+    ports = [{"port": 80 + i, "nodePort": 30000 + i} for i in range(node_ports)] or [{"port": 80}]
+    return {"metadata": {"name": name, "namespace": ns}, "spec": {"type": kind, "ports": ports}}
+
+
+def claim(name, ns, storage):
+    return {"metadata": {"name": name, "namespace": ns}, "spec": {"resources": {"requests": {"storage": storage}}}}
+
+
+def test_services_and_claims_in_use_are_compared_with_the_planned_quota():
+    usage = quota.object_usage([service("web", "shop", "LoadBalancer", 2), service("api", "shop", "NodePort", 1),
+                                service("db", "shop")], [claim("data", "shop", "10Gi"), claim("logs", "shop", "512Mi")])
+    assert usage == {"services": 3, "services.loadbalancers": 1, "services.nodeports": 3, "persistentvolumeclaims": 2,
+                     "requests.storage": 10 * 1024 ** 3 + 512 * 1024 ** 2}
+    overrides = {"best_effort": {"quota": {"persistentvolumeclaims": "1", "requests.storage": "5Gi",
+                                           "configmaps": "10"}}}
+    result = quota.plan_guardrails([namespace("shop", "best_effort")], [], [], [], [], "important", ALL_TIERS, [],
+                                   overrides, services=[service("web", "shop", "LoadBalancer")],
+                                   claims=[claim("data", "shop", "10Gi"), claim("logs", "shop", "1Gi")])
+    shop = entry(result, "shop")
+    assert shop["held"][0]["reasons"] == [
+        "persistentvolumeclaims already in use is 2, above the planned best_effort quota 1",
+        "requests.storage already in use is 11264Mi, above the planned best_effort quota 5Gi",
+        # best_effort namespaces get no load balancer by default
+        "services.loadbalancers already in use is 1, above the planned best_effort quota 0"]
+    assert shop["warnings"] == ["usage of configmaps is not compared with the planned quota"]
+
+
+# -- the LimitRange against running containers --------------------------------------------------------------------------
+
+def test_defaulted_item_follows_the_api_server():
+    item = quota.defaulted_item({"type": "Container", "max": {"cpu": "2", "memory": "1Gi"}, "min": {"cpu": "10m"},
+                                 "default": {"memory": "512Mi"}})
+    assert item["default"] == {"cpu": "2", "memory": "512Mi"}
+    assert item["defaultRequest"] == {"cpu": "2", "memory": "512Mi"}
+    only_min = quota.defaulted_item({"type": "Container", "min": {"cpu": "10m"}})
+    assert only_min["default"] == {} and only_min["defaultRequest"] == {"cpu": "10m"}
+
+
+def test_running_containers_the_planned_limit_range_would_refuse_hold_it():
+    pods = [sized("big", "shop", cpu="3", limit_cpu="6"),
+            sized("greedy", "shop", memory="1Gi"),            # no limit: gets the default 256Mi, below its request
+            sized("fine", "shop", cpu="100m", limit_cpu="500m"),
+            sized("tiny", "shop", cpu="1m", phase="Running"),
+            sized("done", "shop", cpu="64", limit_cpu="64", phase="Succeeded")]
+    pods[0]["spec"]["initContainers"] = [{"name": "setup", "resources": {"limits": {"memory": "4Gi"}}}]
+    overrides = {"best_effort": {"limit_range": {"min": {"cpu": "10m"}}}}
+    shop = entry(plan([namespace("shop", "best_effort")], pods=pods, overrides=overrides), "shop")
+    assert shop["held"][0]["object"] == "LimitRange shop/kubecompass-limits"
+    assert shop["held"][0]["reasons"] == [
+        "pod big container app: cpu limit 6 is above the max 1; cpu request 3 is above the max 1",
+        "pod big init container setup: memory limit 4Gi is above the max 2Gi",
+        "pod greedy container app: memory request 1Gi is above the default limit 256Mi it would get",
+        "pod tiny container app: cpu request 1m is below the min 10m"]
+    # Held LimitRange: the quota may not count what nothing defaults, so it drops requests.* and limits.*.
+    assert kinds(shop) == [("ResourceQuota", "kubecompass-quota")]
+    assert sorted(shop["create"][0]["spec"]["hard"]) == ["persistentvolumeclaims", "pods", "services.loadbalancers"]
+    assert len(shop["adjusted"]) == 4
+    forced = entry(quota.plan_guardrails([namespace("shop", "best_effort")], [], [], [], pods, "important", ALL_TIERS,
+                                         [], overrides, force=["limit_range"]), "shop")
+    assert [kind for kind, _name in kinds(forced)] == ["LimitRange", "ResourceQuota"] and forced["adjusted"] == []
+    assert forced["warnings"][0].startswith("LimitRange shop/kubecompass-limits forced: pod big container app")
+
+
+def test_quota_leaves_out_what_a_user_limit_range_does_not_default():
+    # The user's LimitRange (stored, so already defaulted by the API server) defaults cpu only.
+    theirs = limit_range("team", "shop", container_item(default={"cpu": "1"}, defaultRequest={"cpu": "500m"}))
+    shop = entry(plan([namespace("shop", "critical")], limit_ranges=[theirs]), "shop")
+    hard = shop["create"][0]["spec"]["hard"]
+    assert "requests.cpu" in hard and "limits.cpu" in hard
+    assert "requests.memory" not in hard and "limits.memory" not in hard
+    assert shop["adjusted"] == [
+        "limits.memory left out of the quota: no LimitRange in the namespace gives containers a default memory limit, "
+        "so new pods without one would be rejected",
+        "requests.memory left out of the quota: no LimitRange in the namespace gives containers a default memory "
+        "request, so new pods without one would be rejected"]
+    forced = entry(quota.plan_guardrails([namespace("shop", "critical")], [], [theirs], [], [], "important", ALL_TIERS,
+                                         [], force=["quota"]), "shop")
+    assert "limits.memory" in forced["create"][0]["spec"]["hard"] and forced["adjusted"] == []
+    assert forced["warnings"][0].startswith("limits.memory kept in the quota (forced)")
+    # The alias "memory" means requests.memory: left out the same way.
+    overrides = {"namespaces": {"shop": {"quota": {"memory": "1Gi", "requests.memory": None}}}}
+    aliased = entry(plan([namespace("shop", "critical")], limit_ranges=[theirs], overrides=overrides), "shop")
+    assert "memory" not in aliased["create"][0]["spec"]["hard"]
+
+
+def test_bad_force_kind_is_an_input_error():
+    with pytest.raises(KubeCompassError, match="force: 'pods' is not one of"):
+        quota.plan_guardrails([namespace("shop")], [], [], [], [], "important", ALL_TIERS, [], force=["pods"])
 
 
 def test_memory_usage_is_shown_in_mebibytes_rounded_up():
     pods = [sized("big", "shop", memory="9000Mi", limit_memory="18000001k")]
-    shop = entry(plan([namespace("shop", "best_effort")], pods=pods), "shop")
-    assert [w.split(",")[0] for w in shop["warnings"]] == ["running pods already use requests.memory 9000Mi",
-                                                           "running pods already use limits.memory 17167Mi"]
+    # The pod is above the LimitRange max as well; forcing that keeps requests.memory and limits.memory in the quota.
+    result = quota.plan_guardrails([namespace("shop", "best_effort")], [], [], [], pods, "important", ALL_TIERS, [],
+                                   force=["limit_range"])
+    reasons = entry(result, "shop")["held"][0]["reasons"]
+    assert [r.split(",")[0] for r in reasons] == ["limits.memory already in use is 17167Mi",
+                                                  "requests.memory already in use is 9000Mi"]

@@ -1,4 +1,4 @@
-"""Build kube-apiserver, kube-controller-manager, kube-scheduler and etcd from the Go module proxy, cached.
+"""Build kube-apiserver, kube-controller-manager, kube-scheduler, etcd, etcdctl and etcdutl from the Go module proxy, cached.
 
 The versions are pinned by ``tests/cluster/go.mod`` (tool directives) and ``go.sum``. The binaries are cached
 outside git under ``KUBECOMPASS_CACHE_DIR`` (default ``~/.cache/kubecompass``) in a directory keyed by the
@@ -22,6 +22,9 @@ BINARIES = {
     "kube-controller-manager": "k8s.io/kubernetes/cmd/kube-controller-manager",
     "kube-scheduler": "k8s.io/kubernetes/cmd/kube-scheduler",
     "etcd": "go.etcd.io/etcd/server/v3",
+    # The etcd snapshot role and its restore test use the operator tools of the same etcd release.
+    "etcdctl": "go.etcd.io/etcd/etcdctl/v3",
+    "etcdutl": "go.etcd.io/etcd/etcdutl/v3",
 }
 
 
@@ -87,7 +90,7 @@ def binary_dir() -> Path:
 
 
 def ensure_binaries() -> Path:
-    """Return the directory holding the four binaries, building them first if the cache has none."""
+    """Return the directory holding the binaries, building them first if the cache has none."""
     target = binary_dir()
     if all((target / name).is_file() for name in BINARIES):
         return target

@@ -214,7 +214,11 @@ def write_ssh_client(paths: Paths, nodes: list[Node]) -> None:
     (paths.ssh / "known_hosts").write_text("\n".join(lines) + "\n")
 
 
-def write_inventory(paths: Paths, nodes: list[Node]) -> None:
+# Per node (inside its private /etc/kubernetes): where the etcd_snapshots role keeps the snapshots.
+ETCD_SNAPSHOT_DIR = "/etc/kubernetes/kubecompass-etcd-snapshots"
+
+
+def write_inventory(paths: Paths, nodes: list[Node], bin_dir: Path | None = None) -> None:
     ssh_args = (f"-o UserKnownHostsFile={paths.ssh / 'known_hosts'} -o StrictHostKeyChecking=yes "
                 "-o ControlMaster=auto -o ControlPersist=60s")
     inventory = {"all": {"children": {
@@ -225,6 +229,15 @@ def write_inventory(paths: Paths, nodes: list[Node]) -> None:
             "kubecompass_tier": "critical",
             "kubecompass_kubeconfig": str(paths.admin_conf),
             "kubecompass_control_plane_group": CONTROL_PLANE_GROUP,
+            # etcd snapshots: the nodes run the etcd release tools from the build cache, and keep the script, its
+            # cron file and the snapshots under their own /etc/kubernetes (the rest of / is the host's, shared).
+            **({"etcd_snapshots_etcdctl": str(bin_dir / "etcdctl"), "etcd_snapshots_etcdutl": str(bin_dir / "etcdutl")}
+               if bin_dir else {}),
+            "etcd_snapshots_dir": ETCD_SNAPSHOT_DIR,
+            "kubecompass_etcd_snapshot_dirs": [ETCD_SNAPSHOT_DIR],
+            "etcd_snapshots_script_path": "/etc/kubernetes/kubecompass-etcd-snapshot",
+            "etcd_snapshots_cron_file": "/etc/kubernetes/kubecompass-etcd-snapshot.cron",
+            "etcd_snapshots_service_manager": "cron",
         }}},
         CONTROL_PLANE_GROUP: {"hosts": {n.name: {
             "ansible_host": n.ip,
@@ -450,7 +463,7 @@ def up(node_count: int, timeout: float = 300) -> dict[str, Any]:
     except ClusterError as exc:
         down()  # never leave a half-started control plane running
         raise ClusterError(f"{exc}; node logs under {paths.root / 'nodes'}") from None
-    write_inventory(paths, nodes)
+    write_inventory(paths, nodes, bin_dir)
     state["ready"] = time.time()
     paths.state.write_text(json.dumps(state, indent=1))
     return state

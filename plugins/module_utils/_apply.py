@@ -33,10 +33,13 @@ PATHS = {
     ("v1", "ServiceAccount"): "/api/v1/namespaces/{ns}/serviceaccounts",
     ("v1", "ResourceQuota"): "/api/v1/namespaces/{ns}/resourcequotas",
     ("v1", "LimitRange"): "/api/v1/namespaces/{ns}/limitranges",
+    ("v1", "ConfigMap"): "/api/v1/namespaces/{ns}/configmaps",
     ("networking.k8s.io/v1", "NetworkPolicy"): "/apis/networking.k8s.io/v1/namespaces/{ns}/networkpolicies",
     ("policy/v1", "PodDisruptionBudget"): "/apis/policy/v1/namespaces/{ns}/poddisruptionbudgets",
     ("rbac.authorization.k8s.io/v1", "ClusterRoleBinding"): "/apis/rbac.authorization.k8s.io/v1/clusterrolebindings",
     ("rbac.authorization.k8s.io/v1", "RoleBinding"): "/apis/rbac.authorization.k8s.io/v1/namespaces/{ns}/rolebindings",
+    ("velero.io/v1", "Schedule"): "/apis/velero.io/v1/namespaces/{ns}/schedules",
+    ("velero.io/v1", "Restore"): "/apis/velero.io/v1/namespaces/{ns}/restores",
 }
 SERVER_FIELDS = ("resourceVersion", "uid", "creationTimestamp", "managedFields", "generation", "selfLink")
 

@@ -126,8 +126,9 @@ def covers_namespace(template, namespace):
     return not included or any(_namespace_matches(pattern, namespace) for pattern in included)
 
 
-def _partial_scope(template):
-    """Why a backup template takes only part of a namespace (label selectors, a resource allow-list), or None."""
+def partial_scope(template):
+    """Why a backup template takes only part of a namespace (label selectors, a resource allow-list), or None.
+    Public: the restore drill skips such backups too."""
     reasons = []
     if not selectors.is_empty(template.get("labelSelector") or {}):
         reasons.append("labelSelector")
@@ -175,7 +176,7 @@ class ScheduleFacts:
             self.ttl = DEFAULT_TTL
             self.notes.append("ttl empty: implicit 720h (the server default --default-backup-ttl)")
         # It runs, but a backup holds only part of each namespace: it cannot stand for the namespace's backup.
-        self.partial = _partial_scope(self.template)
+        self.partial = partial_scope(self.template)
 
     @property
     def counts(self):
@@ -283,7 +284,9 @@ def storage_location_available(ctx):
 # -- KC-DR-003 -------------------------------------------------------------------------------------------------------
 
 
-def _judge_coverage(name, tier, rule, covering, ctx, declared):
+def judge_coverage(name, tier, rule, covering, ctx, declared):
+    """(verdict, reason) of one namespace's backup coverage by ``covering`` (ScheduleFacts). Public: the Velero
+    schedule remediation decides with it whether a user Schedule already covers a namespace adequately."""
     rpo_minutes = ctx.threshold(tier, "rpo_minutes")
     retention = datetime.timedelta(hours=ctx.threshold(tier, "backup_retention_hours"))
     tier_text = rule if rule.startswith("cluster tier") else "tier %s (%s)" % (tier, rule)
@@ -331,7 +334,7 @@ def schedules_cover_namespaces(ctx):
         if error:
             objects.append(obj("Namespace", name, name, "unknown", error))
             continue
-        verdict, reason = _judge_coverage(name, tier, rule, [s for s in schedules if s.covers(name)], ctx, declared)
+        verdict, reason = judge_coverage(name, tier, rule, [s for s in schedules if s.covers(name)], ctx, declared)
         objects.append(obj("Namespace", name, name, verdict, reason))
     evidence = {"schedules": {s.ref: s.evidence() for s in schedules}, "rpo_evidence": sorted(declared)}
     return from_objects(objects, "every application namespace is backed up within its tier's RPO and retention",

@@ -35,6 +35,9 @@ LISTS = {
     "/apis/rbac.authorization.k8s.io/v1/clusterrolebindings": ("rbac.authorization.k8s.io/v1", "ClusterRoleBinding"),
     "/apis/rbac.authorization.k8s.io/v1/roles": ("rbac.authorization.k8s.io/v1", "Role"),
     "/apis/rbac.authorization.k8s.io/v1/rolebindings": ("rbac.authorization.k8s.io/v1", "RoleBinding"),
+    "/apis/velero.io/v1/schedules": ("velero.io/v1", "Schedule"),
+    "/apis/velero.io/v1/backups": ("velero.io/v1", "Backup"),
+    "/apis/velero.io/v1/backupstoragelocations": ("velero.io/v1", "BackupStorageLocation"),
 }
 SELF_SUBJECT_REVIEW = re.compile(r"^/apis/(authentication\.k8s\.io/v1(?:beta1|alpha1)?)/selfsubjectreviews$")
 NAMESPACE_OF = re.compile(r"/namespaces/([^/]+)")

@@ -305,11 +305,33 @@ def run(client, params, check_mode, clock=None, sleep=None, now=None):
         raise KubeCompassError("Restore %s/%s already exists; run the drill again" % (velero_namespace, name),
                                "conflict", 409)
     _apply.server_side_apply(client, restore, dry_run=False)
-    current, terminal, wall = wait_for_restore(client, path, params["timeout"], params["poll_interval"], clock, sleep)
+    started = clock()
+    try:
+        current, terminal, wall = wait_for_restore(client, path, params["timeout"], params["poll_interval"], clock,
+                                                   sleep)
+    except KubeCompassError as exc:
+        # The drill ran but its end is not known (the Restore deleted meanwhile, the API unreadable): that is
+        # recorded too, as Unknown, before failing - never left without a record.
+        record = drill.drill_record(restore, drill.UNKNOWN, backup_name, namespace, scratch, tier, rto_minutes,
+                                    int(round(clock() - started)), "wall time waited", now())
+        record["data"]["failure_reason"] = "the drill lost track of the Restore: %s" % exc
+        try:
+            _apply.server_side_apply(client, record, dry_run=False)
+            where = "recorded as %s in ConfigMap %s/%s" % (drill.UNKNOWN, velero_namespace, name)
+        except KubeCompassError as record_error:
+            where = "and the drill record could not be written either (%s)" % record_error
+        raise KubeCompassError("%s; %s; namespace %s is left in place" % (exc, where, scratch), exc.category,
+                               exc.status) from None
     outcome = current["status"]["phase"] if terminal else drill.TIMED_OUT
+    empty = drill.empty_restore(current, _apply.get(client, _namespace_path(scratch)) is not None) if (
+        outcome == "Completed") else None
+    if empty:
+        outcome = drill.EMPTY
     seconds, source = drill.duration(current, wall) if terminal else (int(round(wall)), "wall time waited")
     record = drill.drill_record(current, outcome, backup_name, namespace, scratch, tier, rto_minutes, seconds,
                                 source, now())
+    if empty:
+        record["data"]["failure_reason"] = empty
     _apply.server_side_apply(client, record, dry_run=False)
     if not terminal:
         cleanup = {"state": "kept", "message": "the Restore is still running after %ds, so namespace %s is left in "

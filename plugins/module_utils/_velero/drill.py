@@ -33,6 +33,10 @@ DRILL_LABEL = "kubecompass.io/restore-drill"  # the label the assessment's gathe
 # Restore phases after which Velero does nothing more (v1.18 restore_types.go).
 TERMINAL_PHASES = ("Completed", "PartiallyFailed", "Failed", "FailedValidation")
 TIMED_OUT = "TimedOut"
+# Outcomes the drill records besides Velero's phases: a Completed Restore that brought nothing back proves no
+# restore, and a Restore the drill lost track of has no known end. Neither is Completed, so KC-DR-005 does not pass.
+EMPTY = "CompletedEmpty"
+UNKNOWN = "Unknown"
 NAME_PREFIX = "kubecompass-drill-"
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 _MAX_LABEL = 63
@@ -119,6 +123,18 @@ def restore_object(name, velero_namespace, backup_name, namespace, scratch):
         "spec": {"backupName": backup_name, "includedNamespaces": [namespace],
                  "namespaceMapping": {namespace: scratch}},
     }
+
+
+def empty_restore(restore, scratch_exists):
+    """Why a Completed Restore proves nothing, or None: it restored no item (status.progress.itemsRestored 0), or
+    the scratch namespace it maps to does not exist (nothing of the namespace was in the backup)."""
+    restored = (_status(restore).get("progress") or {}).get("itemsRestored")
+    if restored == 0:
+        return "the Restore completed with 0 items restored: the backup holds nothing of the namespace"
+    if not scratch_exists:
+        return ("the Restore completed but its scratch namespace does not exist: nothing of the namespace was "
+                "restored")
+    return None
 
 
 def duration(restore, wall_seconds):

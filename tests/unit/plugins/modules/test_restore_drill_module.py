@@ -299,3 +299,36 @@ def test_a_bad_tier_label_on_the_namespace_is_an_input_error():
     client = FakeClient([namespace("velero"), namespace("shop", **{"kubecompass.io/tier": "gold"}), *BACKUPS])
     with pytest.raises(KubeCompassError, match="namespace shop: namespace label kubecompass.io/tier='gold'"):
         drill(client)
+
+
+# -- drills that prove nothing -------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("phases, status, why", [
+    # The backup held nothing of shop: Velero completes with 0 items and never creates the scratch namespace.
+    (("Completed",), {"progress": {"totalItems": 0, "itemsRestored": 0}}, "0 items restored"),
+    (("Completed",), {}, "scratch namespace does not exist"),
+])
+def test_a_completed_restore_that_brought_nothing_back_is_not_a_success(phases, status, why):
+    client = cluster()
+    result = drill(client, Velero(client, phases=phases, **status))
+    data = client.stored(RECORD)["data"]
+    assert result["outcome"] == data["outcome"] == "CompletedEmpty" and data["rto_met"] == "false"
+    assert why in data["failure_reason"]
+    assert assessed(client.stored(RECORD)).verdict == "fail"
+    assert "ended CompletedEmpty" in restore_drill.failure_message(result)
+
+
+def test_a_restore_deleted_while_the_drill_waits_is_recorded_as_unknown():
+    client = cluster()
+    velero = Velero(client)
+
+    def sleep_and_lose_it(seconds):
+        velero.sleep(seconds)
+        for path in [p for p in client.objects if p.startswith(RESTORES)]:
+            del client.objects[path]
+
+    with pytest.raises(KubeCompassError, match="disappeared while the drill waited.*recorded as Unknown"):
+        restore_drill.run(client, params(), False, clock=velero.clock, sleep=sleep_and_lose_it, now=lambda: NOW)
+    data = client.stored(RECORD)["data"]
+    assert data["outcome"] == "Unknown" and "lost track of the Restore" in data["failure_reason"]
+    assert assessed(client.stored(RECORD)).verdict == "fail"

@@ -300,6 +300,11 @@ def test_schedule_without_status_counts_but_is_noted():
     (schedule("every-15m", cron="0 0 * * 7"), "invalid schedule"),
     (schedule("every-15m", labelSelector={"matchLabels": {"backup": "yes"}}), "labelSelector"),
     (schedule("every-15m", includedResources=["configmaps"]), "includedResources configmaps"),
+    (schedule("every-15m", excludedResources=["secrets", "persistentvolumeclaims"]),
+     "excludedResources secrets,persistentvolumeclaims"),
+    (schedule("every-15m", includedNamespaceScopedResources=["deployments"]),
+     "includedNamespaceScopedResources deployments"),
+    (schedule("every-15m", resourcePolicy={"kind": "configmap", "name": "skip-volumes"}), "resourcePolicy skip-volumes"),
 ])
 def test_schedules_that_do_not_count(item, why):
     result = coverage([item])

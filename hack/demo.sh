@@ -3,9 +3,9 @@
 # against it through its generated inventory: identify the cluster, assess it in check mode and print the
 # Markdown summary, remediate its control plane (audit logging, hardening, encryption at rest; one node at a
 # time) and its cluster objects (Pod Security labels, namespace guardrails, the RBAC report; network policies,
-# disruption budgets and Velero schedules are opt-in), then assess again. The gates failing (the local control
-# plane starts with kubeadm defaults and has no Velero) is the expected outcome, not an error of this script; a
-# failing remediation is.
+# disruption budgets, etcd snapshots and Velero schedules are opt-in), then assess again. The gates failing (the
+# local control plane starts with kubeadm defaults and has no Velero) is the expected outcome, not an error of
+# this script; a failing remediation is.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 hack/setup.sh

@@ -32,8 +32,9 @@ from tests.integration import seed
 pytestmark = pytest.mark.nodes(1)
 
 VELERO = "bk-velero"  # Velero's namespace in this story (the default "velero" is left to other tests)
-SHOP, VAULT, LOGS = "bk-shop", "bk-vault", "bk-logs"
-TIERS = {SHOP: "important", VAULT: "critical", LOGS: "best_effort"}
+SHOP, VAULT, LOGS, BATCH = "bk-shop", "bk-vault", "bk-logs", "bk-batch"
+# bk-logs is covered by the user's team-logs; bk-batch (also best_effort) by nothing, so every tier gets a Schedule.
+TIERS = {SHOP: "important", VAULT: "critical", LOGS: "best_effort", BATCH: "best_effort"}
 SCRATCH = "bk-shop-drill"
 DR_CHECKS = ["KC-DR-001", "KC-DR-002", "KC-DR-003", "KC-DR-004", "KC-DR-005"]
 HELM_HINT = "helm install velero vmware-tanzu/velero"
@@ -314,10 +315,10 @@ def test_remediation_creates_schedules_that_satisfy_each_tier(bk, tmp_path):
     client = bk.client()
     ours = {s["metadata"]["name"]: s for s in client.request("GET", SCHEDULES)["items"]
             if (s["metadata"].get("labels") or {}).get("app.kubernetes.io/managed-by") == "kubecompass.readiness"}
-    # best_effort has nothing to cover: team-logs already meets its RPO and retention.
-    assert sorted(ours) == ["kubecompass-critical", "kubecompass-important"]
-    rpo = {"kubecompass-critical": 5, "kubecompass-important": 15}
-    namespaces = {"kubecompass-critical": [VAULT], "kubecompass-important": [SHOP]}
+    # bk-logs is left to team-logs, which meets best_effort's RPO and retention; bk-batch gets ours.
+    assert sorted(ours) == ["kubecompass-best-effort", "kubecompass-critical", "kubecompass-important"]
+    rpo = {"kubecompass-critical": 5, "kubecompass-important": 15, "kubecompass-best-effort": 60}
+    namespaces = {"kubecompass-critical": [VAULT], "kubecompass-important": [SHOP], "kubecompass-best-effort": [BATCH]}
     for name, schedule in ours.items():
         template = schedule["spec"]["template"]
         assert longest_interval(schedule["spec"]["schedule"]) <= datetime.timedelta(minutes=rpo[name]), schedule
@@ -325,6 +326,7 @@ def test_remediation_creates_schedules_that_satisfy_each_tier(bk, tmp_path):
         assert template["includedNamespaces"] == namespaces[name] and template["storageLocation"] == "default"
     assert ours["kubecompass-important"]["spec"]["schedule"] == "*/15 * * * *"
     assert ours["kubecompass-critical"]["spec"]["schedule"] == "*/5 * * * *"
+    assert ours["kubecompass-best-effort"]["spec"]["schedule"] == "0 * * * *"
     assert user_schedules(client) == STORY["user_schedules"]
 
 
@@ -383,11 +385,12 @@ def test_restore_drill_driven_to_failed_is_recorded_as_failed_and_fails(bk, tmp_
 def test_every_dr_check_passes_once_velero_has_done_its_work(bk, tmp_path):
     client = bk.client()
     # The controller's part: schedules validated, and each one's newest backup Completed just now.
-    for name in ("kubecompass-critical", "kubecompass-important"):
+    for name in ("kubecompass-critical", "kubecompass-important", "kubecompass-best-effort"):
         client.request("PATCH", f"{SCHEDULES}/{name}", {"status": {"phase": "Enabled", "lastBackup": now()}},
                        "application/merge-patch+json")
     for schedule, namespaces in (("kubecompass-critical", [VAULT]), ("kubecompass-important", [SHOP]),
-                                 ("team-logs", [LOGS]), ("team-nightly", [SHOP])):
+                                 ("kubecompass-best-effort", [BATCH]), ("team-logs", [LOGS]),
+                                 ("team-nightly", [SHOP])):
         complete_backup(client, schedule, namespaces)
     findings = assess(bk, tmp_path)
     assert verdicts(findings) == dict.fromkeys(DR_CHECKS, "pass"), {c: f["message"] for c, f in findings.items()}

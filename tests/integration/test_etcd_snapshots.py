@@ -74,8 +74,8 @@ def cp(control_planes, tmp_path_factory):
     bin_dir = Path(cluster.read_state(control_plane.paths)["bin_dir"])
     missing = [name for name in ("etcd", "etcdctl", "etcdutl") if not (bin_dir / name).is_file()]
     if missing:
-        pytest.skip(f"the local control plane's binaries lack {', '.join(missing)} ({bin_dir}): add them as tool "
-                    "directives in tests/cluster/go.mod and to BINARIES in tests/cluster/kclocal/build.py")
+        pytest.fail(f"the local control plane's binaries lack {', '.join(missing)} ({bin_dir}): they are tool "
+                    "directives in tests/cluster/go.mod and BINARIES in tests/cluster/kclocal/build.py; rebuild")
     node = control_plane.nodes[0]["name"]
     global SNAPSHOT_DIR
     SNAPSHOT_DIR = control_plane.node_root(node) / cluster.ETCD_SNAPSHOT_DIR.lstrip("/")
@@ -151,8 +151,8 @@ def kc_dr_006(cp, tmp_path, *extra):
 # -- the story -------------------------------------------------------------------------------------------------------
 
 def test_without_snapshots_kc_dr_006_fails(cp, tmp_path):
-    if STORY["preexisting"]:
-        pytest.skip(f"{SNAPSHOT_DIR} already held files before this test")
+    # The directory is the test node's own (under its /etc/kubernetes): the fixture cleared what an earlier run left.
+    assert not STORY["preexisting"], f"{SNAPSHOT_DIR} holds files the fixture did not expect"
     finding = kc_dr_006(cp, tmp_path)
     assert finding["verdict"] == "fail", finding
 

@@ -22,3 +22,8 @@ def test_compliance_data_matches_the_shared_map():
 def test_catalog_doc_is_current():
     result = _check("gen_catalog.py")
     assert result.returncode == 0, result.stderr
+
+
+def test_execution_environment_requirements_are_current():
+    result = _check("gen_ee_requirements.py")
+    assert result.returncode == 0, result.stderr

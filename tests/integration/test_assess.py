@@ -31,6 +31,7 @@ EXPECTED = {
     "KC-SEC-011": "fail", "KC-SEC-012": "fail", "KC-SEC-013": "fail", "KC-SEC-014": "fail", "KC-SEC-015": "fail",
     "KC-SEC-016": "fail", "KC-SEC-017": "fail", "KC-SEC-018": "fail", "KC-SEC-019": "fail", "KC-SEC-020": "fail",
     "KC-SEC-021": "fail", "KC-SEC-022": "fail", "KC-SEC-023": "unknown", "KC-SEC-024": "pass",
+    "KC-SEC-025": "not_applicable",
     "KC-CMP-001": "fail", "KC-CMP-002": "fail", "KC-CMP-003": "fail",
     "KC-DR-001": "pass", "KC-DR-002": "pass", "KC-DR-003": "fail", "KC-DR-004": "fail", "KC-DR-005": "pass",
     "KC-DR-006": "fail",

@@ -65,7 +65,8 @@ def _distribution(snapshot_kinds, version, declared):
 
 
 def assess(client, cluster_name, tier, distribution=None, thresholds=None, waivers=None, settings=None,
-           node_facts=None, include=None, exclude=None, page_size=gather.DEFAULT_PAGE_SIZE, now=None):
+           node_facts=None, provider_facts=None, include=None, exclude=None, page_size=gather.DEFAULT_PAGE_SIZE,
+           now=None):
     """Gather and evaluate one cluster. Bad input raises KubeCompassError before any request is made."""
     validate_tier(tier)
     if distribution is not None and distribution not in DISTRIBUTIONS:
@@ -85,7 +86,7 @@ def assess(client, cluster_name, tier, distribution=None, thresholds=None, waive
         "cluster": {"name": cluster_name, "distribution": distribution, "tier": tier, "version": gathered["version"]},
         "kinds": gathered["kinds"],
         "nodes": None if node_facts is None else {"hosts": node_facts},
-        "provider": None,
+        "provider": provider_facts,
     }
     started = time.monotonic()
     findings = engine.evaluate(checks, snapshot, table, settings, active, now)

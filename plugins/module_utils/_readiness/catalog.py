@@ -17,6 +17,7 @@ from ansible_collections.kubecompass.readiness.plugins.module_utils._readiness.c
     control_plane,
     disaster_recovery,
     guardrails,
+    managed,
     operations,
     security_api,
 )
@@ -64,7 +65,7 @@ def all_checks():
     from ansible_collections.kubecompass.readiness.plugins.module_utils._readiness.gather import KIND_SPECS
 
     checks = []
-    for module in (availability, guardrails, security_api, control_plane, disaster_recovery, operations):
+    for module in (availability, guardrails, security_api, control_plane, managed, disaster_recovery, operations):
         checks.extend(module.CHECKS)
     return validate(_ordered(checks), KIND_SPECS)
 

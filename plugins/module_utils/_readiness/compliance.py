@@ -34,5 +34,9 @@ def controls_for(item):
     return result
 
 
+# Items a check covers that ../shared/compliance-map.yml does not list yet: no controls until it does.
+UNMAPPED_ITEMS = ("api-endpoint-exposure",)
+
+
 def known_items():
-    return sorted(ITEMS)
+    return sorted(set(ITEMS) | set(UNMAPPED_ITEMS))

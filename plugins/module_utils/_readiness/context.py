@@ -91,10 +91,19 @@ class Context:
     def provider(self):
         provider = self.snapshot.get("provider")
         if not provider or "error" in provider:
-            cause = (provider or {}).get("error") or "provider facts are not gathered for %s clusters yet" % (
-                self.distribution or "this")
+            cause = (provider or {}).get("error") or (
+                "no provider facts were given (the assess playbook reads them from kubecompass_provider)")
             raise Unreadable("%s provider API" % (self.distribution or "provider"), cause)
         return provider
+
+    def provider_section(self, name):
+        """One section of the provider facts; Unreadable with the provider's cause when it could not be read."""
+        provider = self.provider()
+        section = (provider.get("sections") or {}).get(name)
+        if section is None:
+            cause = (provider.get("errors") or {}).get(name) or "the provider facts have no %s section" % name
+            raise Unreadable("%s provider API (%s)" % (self.distribution, name.replace("_", " ")), cause)
+        return section
 
     # -- tiers and scope -------------------------------------------------------------------------------------------
 

@@ -13,6 +13,7 @@ from ansible_collections.kubecompass.readiness.plugins.module_utils._cluster_fac
     api_endpoints,
     control_plane_components,
 )
+from ansible_collections.kubecompass.readiness.plugins.module_utils._readiness.checks import managed
 from ansible_collections.kubecompass.readiness.plugins.module_utils._readiness.checks.guardrails import (
     container_defaults,
 )
@@ -148,12 +149,6 @@ def _rollup(ctx, tiers, objects, pass_message, fail_message, none_message, evide
     return from_objects(objects, pass_message, fail_message, counts, _tier_rule(ctx, tiers), none_message)
 
 
-def _provider_decides(ctx, what):
-    """Managed clusters: only the provider's API can tell ``what``; without its facts the verdict is unknown."""
-    ctx.provider()  # raises Unreadable until provider facts are gathered
-    return Result("unknown", "the provider facts do not describe %s yet" % what)
-
-
 # -- KC-AVL-001 HA control plane -------------------------------------------------------------------------------------
 
 def _apiserver_count(endpoints):
@@ -183,7 +178,7 @@ def _etcd_members(ctx):
 
 def ha_control_plane(ctx):
     if ctx.distribution in MANAGED:
-        return _provider_decides(ctx, "control-plane redundancy")
+        return managed.control_plane_ha(ctx)
     needed = ctx.threshold(ctx.tier, "min_control_plane_nodes")
     endpoints = api_endpoints(ctx.items("kubernetes_endpointslices"))
     apiservers = _apiserver_count(endpoints)
@@ -213,6 +208,8 @@ def ha_control_plane(ctx):
 
 def worker_zone_count(ctx):
     needed = ctx.threshold(ctx.tier, "min_zones")
+    if ctx.distribution in MANAGED:
+        return managed.node_pool_zones(ctx, needed)
     zones, unlabelled, workers = worker_zones(ctx.items("nodes"))
     evidence = dict(_zone_evidence(zones, unlabelled, workers), threshold=needed)
     unlabelled_note = "; %d worker node(s) have no %s label" % (len(unlabelled), ZONE_LABEL) if unlabelled else ""
@@ -436,7 +433,7 @@ def cluster_autoscaler(ctx):
     if running:
         return Result("pass", "node autoscaler running: %s" % ", ".join(_sample(running)), evidence)
     if ctx.distribution in MANAGED:
-        return _provider_decides(ctx, "node-pool autoscaling")
+        return managed.autoscaling(ctx)
     idle_note = " (scaled to zero: %s)" % ", ".join(_sample(idle)) if idle else ""
     return Result("fail", "no cluster-autoscaler or Karpenter Deployment runs%s" % idle_note, evidence)
 

@@ -16,12 +16,14 @@ from __future__ import absolute_import, annotations, division, print_function
 __metaclass__ = type
 
 from ansible_collections.kubecompass.readiness.plugins.module_utils._cluster_facts import control_plane_components
+from ansible_collections.kubecompass.readiness.plugins.module_utils._readiness.checks import managed
 from ansible_collections.kubecompass.readiness.plugins.module_utils._readiness.compliance import (
     FRAMEWORK_AUDIT_RETENTION_DAYS,
 )
 from ansible_collections.kubecompass.readiness.plugins.module_utils._readiness.context import parse_time
 from ansible_collections.kubecompass.readiness.plugins.module_utils._readiness.model import (
     MANAGED,
+    SELF_MANAGED,
     Check,
     Result,
     Unreadable,
@@ -108,6 +110,9 @@ def _per_node(ctx, component, judge, pass_message, fail_message, evidence_keys=(
 
 
 def audit_configured(ctx):
+    if ctx.distribution in MANAGED:
+        return managed.audit_logging(ctx)
+
     def judge(flags):
         if flags.get("audit-webhook-config-file") and not flags.get("audit-policy-file"):
             return "fail", "audit webhook configured without --audit-policy-file (no events are produced)"
@@ -209,6 +214,9 @@ def _secrets_providers(config):
 
 
 def encryption_configured(ctx):
+    if ctx.distribution in MANAGED:
+        return managed.secrets_encryption(ctx)
+
     def judge(flags):
         if not flags.get("encryption-provider-config"):
             return "fail", "--encryption-provider-config not set"
@@ -390,6 +398,9 @@ def tls_min_version(ctx):
 
 
 def oidc_sso(ctx):
+    if ctx.distribution in MANAGED:
+        return managed.people_auth(ctx)
+
     def judge(flags):
         if flags.get("oidc-issuer-url"):
             return "pass", "--oidc-issuer-url=%s" % flags["oidc-issuer-url"]
@@ -452,6 +463,8 @@ def audit_retention_frameworks(ctx):
     required = max(FRAMEWORK_AUDIT_RETENTION_DAYS[f] for f in frameworks)
     driver = [f for f in frameworks if FRAMEWORK_AUDIT_RETENTION_DAYS[f] == required]
     declared = ctx.settings.get("audit_offcluster_retention_days")
+    if ctx.distribution in MANAGED:
+        return managed.audit_retention(ctx, required, driver, declared)
     evidence = {"frameworks": frameworks, "required_days": required, "offcluster_retention_days": declared}
     objects = []
     for node, flags, source in flag_sets(ctx, "kube-apiserver"):
@@ -485,11 +498,11 @@ CHECKS = [
                   "that logs Secrets at Metadata and security-relevant writes at RequestResponse (the audit_logging "
                   "role does this one node at a time)."),
     Check("KC-SEC-002", "Audit log rotation meets CIS (maxage 30, maxbackup 10, maxsize 100)", "security", "medium",
-          item="audit-log-retention", evaluate=audit_rotation, needs=("pods", "node_facts"), remediation=AUDIT_ROLE,
+          item="audit-log-retention", distributions=SELF_MANAGED, evaluate=audit_rotation, needs=("pods", "node_facts"), remediation=AUDIT_ROLE,
           runbook="Short rotation settings delete audit history before anyone reads it. Set --audit-log-maxage>=30, "
                   "--audit-log-maxbackup>=10 and --audit-log-maxsize>=100 (CIS 1.2.17-1.2.19)."),
     Check("KC-SEC-003", "Audit events are actually being written", "security", "high",
-          item="audit-logging", evaluate=audit_events_written, needs=("node_facts",), remediation=AUDIT_ROLE,
+          item="audit-logging", distributions=SELF_MANAGED, evaluate=audit_events_written, needs=("node_facts",), remediation=AUDIT_ROLE,
           runbook="A configured audit log that stays empty is as good as none: check that the log path is mounted "
                   "into the API server container and writable, and that the policy does not drop everything."),
     Check("KC-SEC-004", "Secrets encrypted at rest with a strong provider", "security", "critical",
@@ -499,32 +512,32 @@ CHECKS = [
                   "plaintext. Configure aescbc, secretbox or KMS v2 first (aesgcm needs rotation every 200k "
                   "writes), identical on every node, then rewrite all Secrets."),
     Check("KC-SEC-005", "Secrets in etcd are ciphertext", "security", "critical",
-          item="secrets-encryption-at-rest", evaluate=secrets_ciphertext, needs=("node_facts",),
+          item="secrets-encryption-at-rest", distributions=SELF_MANAGED, evaluate=secrets_ciphertext, needs=("node_facts",),
           remediation=ENCRYPTION_ROLE,
           runbook="Encryption applies to writes: Secrets written before it was enabled stay plaintext until "
                   "rewritten. Rewrite every Secret (kubectl get secrets -A -o json | kubectl replace -f -) and "
                   "sample etcd again."),
     Check("KC-SEC-006", "Anonymous authentication disabled on the API server", "security", "high",
-          item="anonymous-auth-disabled", evaluate=anonymous_auth, needs=("pods", "node_facts"),
+          item="anonymous-auth-disabled", distributions=SELF_MANAGED, evaluate=anonymous_auth, needs=("pods", "node_facts"),
           remediation=HARDENING_ROLE,
           runbook="With anonymous auth on, unauthenticated requests reach authorization as system:anonymous. Set "
                   "--anonymous-auth=false and give kubeadm's probes an authenticated path (the apiserver_hardening "
                   "role handles the probes)."),
     Check("KC-SEC-007", "Authorization mode includes Node and RBAC, never AlwaysAllow", "security", "critical",
-          item="rbac-least-privilege", evaluate=authorization_mode, needs=("pods", "node_facts"),
+          item="rbac-least-privilege", distributions=SELF_MANAGED, evaluate=authorization_mode, needs=("pods", "node_facts"),
           remediation=HARDENING_ROLE,
           runbook="AlwaysAllow lets every authenticated request do anything; without Node, kubelets are not "
                   "confined to their own objects. Set --authorization-mode=Node,RBAC."),
     Check("KC-SEC-008", "API server profiling disabled", "security", "low",
-          item="tls-apiserver-etcd", evaluate=profiling, needs=("pods", "node_facts"), remediation=HARDENING_ROLE,
+          item="tls-apiserver-etcd", distributions=SELF_MANAGED, evaluate=profiling, needs=("pods", "node_facts"), remediation=HARDENING_ROLE,
           runbook="Profiling endpoints expose internals and cost CPU. Set --profiling=false (CIS 1.2.15)."),
     Check("KC-SEC-009", "NodeRestriction admission plugin enabled", "security", "high",
-          item="rbac-least-privilege", evaluate=node_restriction, needs=("pods", "node_facts"),
+          item="rbac-least-privilege", distributions=SELF_MANAGED, evaluate=node_restriction, needs=("pods", "node_facts"),
           remediation=HARDENING_ROLE,
           runbook="Without NodeRestriction a compromised kubelet can modify other nodes and their pods. Add "
                   "NodeRestriction to --enable-admission-plugins (CIS 1.2.14)."),
     Check("KC-SEC-010", "API server TLS minimum version 1.2 or newer", "security", "medium",
-          item="tls-apiserver-etcd", evaluate=tls_min_version, needs=("pods", "node_facts"),
+          item="tls-apiserver-etcd", distributions=SELF_MANAGED, evaluate=tls_min_version, needs=("pods", "node_facts"),
           remediation=HARDENING_ROLE,
           runbook="Set --tls-min-version=VersionTLS12 (or 13) and a strong --tls-cipher-suites list so clients "
                   "cannot negotiate legacy TLS."),
@@ -535,6 +548,7 @@ CHECKS = [
                   "short-lived tokens from your identity provider."),
     Check("KC-SEC-024", "TLS with client certificates between API server and etcd, and between etcd peers",
           "security", "critical", item="tls-apiserver-etcd", evaluate=etcd_tls, needs=("pods", "node_facts"),
+          distributions=SELF_MANAGED,
           runbook="etcd holds every Secret; plain-text or unauthenticated access to it bypasses all Kubernetes "
                   "authorization. Use https etcd URLs with --etcd-certfile/--etcd-keyfile/--etcd-cafile, and "
                   "--client-cert-auth/--peer-client-cert-auth=true on etcd (CIS 2.1-2.7)."),

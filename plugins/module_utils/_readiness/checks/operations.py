@@ -13,6 +13,7 @@ import datetime
 import re
 
 from ansible_collections.kubecompass.readiness.plugins.module_utils._readiness import selectors
+from ansible_collections.kubecompass.readiness.plugins.module_utils._readiness.checks import managed
 from ansible_collections.kubecompass.readiness.plugins.module_utils._readiness.model import MANAGED, Check, Result
 
 # Upstream end-of-life dates per minor release (kubernetes.io/releases, "End of Life" column). A cluster
@@ -37,7 +38,7 @@ def minor_version(git_version):
 
 def version_supported(ctx):
     if ctx.distribution in MANAGED:
-        ctx.provider()  # managed support windows differ from upstream; decided from the provider's API
+        return managed.version_support(ctx)  # managed support windows differ from upstream
     git_version = (ctx.cluster.get("version") or {}).get("gitVersion")
     minor = minor_version(git_version)
     if minor is None:

@@ -173,10 +173,15 @@ def test_unreachable_node_makes_flag_checks_unknown():
     assert result.verdict == "unknown" and "cp2" in result.message and "unreachable" in result.message
 
 
-def test_managed_and_k3s_without_sources_are_unknown():
-    assert run("KC-SEC-006", distribution="eks").verdict == "unknown"
-    assert "provider" in run("KC-SEC-006", distribution="eks").message
+def test_managed_without_provider_facts_is_unknown_and_k3s_without_sources_too():
+    audit = run("KC-SEC-001", distribution="eks")
+    assert audit.verdict == "unknown" and "eks provider API" in audit.message
     assert run("KC-SEC-006", distribution="k3s", pods=False).verdict == "unknown"
+
+
+def test_flags_the_provider_operates_are_not_applicable_on_managed_clusters():
+    result = run("KC-SEC-006", distribution="eks")
+    assert result.verdict == "not_applicable" and "not eks" in result.message
 
 
 def test_audit_retention_against_pci():

@@ -57,6 +57,14 @@ options:
         M(kubecompass.readiness.node_facts), keyed by node name. Without them, checks that need the nodes
         (audit log, encryption configuration, raw etcd values) are C(unknown).
     type: dict
+  provider_facts:
+    description:
+      - Facts of a managed cluster's control plane as returned by M(kubecompass.readiness.provider_facts) (its
+        RV(kubecompass.readiness.provider_facts#module:facts)), or a mapping with the single key C(error) (the cause)
+        when they could not be read.
+        Without them the checks that need the provider (audit logging, Secrets encryption, control-plane HA,
+        endpoint exposure, node pools, autoscaling, version support) are C(unknown), naming the cause.
+    type: dict
   include_checks:
     description: Only these check IDs.
     type: list
@@ -185,6 +193,7 @@ def argument_spec():
         waivers={"type": "list", "elements": "dict"},
         settings={"type": "dict"},
         node_facts={"type": "dict"},
+        provider_facts={"type": "dict"},
         include_checks={"type": "list", "elements": "str"},
         exclude_checks={"type": "list", "elements": "str"},
         page_size={"type": "int", "default": 5000},
@@ -202,8 +211,9 @@ def main():
         client = client_from_params(params)
         result = assess(client, params["cluster_name"], params["tier"], distribution=params["distribution"],
                         thresholds=params["tier_thresholds"], waivers=params["waivers"], settings=params["settings"],
-                        node_facts=params["node_facts"], include=params["include_checks"],
-                        exclude=params["exclude_checks"], page_size=params["page_size"])
+                        node_facts=params["node_facts"], provider_facts=params["provider_facts"],
+                        include=params["include_checks"], exclude=params["exclude_checks"],
+                        page_size=params["page_size"])
     except KubeCompassError as exc:
         module.fail_json(msg="%s: %s" % (params["cluster_name"], exc), category=exc.category,
                          api_requests=client.requests if client else 0)

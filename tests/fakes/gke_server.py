@@ -8,7 +8,8 @@ Standard library only, so integration tests can run it next to ``ansible-playboo
 camelCase JSON the API returns. An ``UpdateCluster`` answers with a RUNNING operation; the update is applied to the
 stored cluster when a poll finds the operation DONE, after ``operation_polls`` RUNNING answers, as GKE does it
 asynchronously. Like GKE, an update naming more than one ``desired*`` field is rejected (400 INVALID_ARGUMENT) and an
-update while another operation runs on the cluster gets 400 FAILED_PRECONDITION.
+update while another operation runs on the cluster gets 400 FAILED_PRECONDITION. Turning Cloud Logging on from
+``none`` also enables GKE's default components (``DEFAULT_LOGGING_COMPONENTS``) when none were on, as GKE does.
 """
 
 from __future__ import annotations
@@ -32,6 +33,8 @@ HTTP_STATUS_NAMES = {400: "INVALID_ARGUMENT", 401: "UNAUTHENTICATED", 403: "PERM
                      409: "ABORTED", 429: "RESOURCE_EXHAUSTED", 500: "INTERNAL", 503: "UNAVAILABLE",
                      504: "DEADLINE_EXCEEDED"}
 DEFAULT_VERSION = "1.31.6-gke.1020000"
+# What GKE enables when Cloud Logging is turned on for a cluster that had no component logs.
+DEFAULT_LOGGING_COMPONENTS = ("SYSTEM_COMPONENTS", "WORKLOADS")
 DEFAULT_KMS_KEY = "projects/%s/locations/%s/keyRings/gke/cryptoKeys/secrets"
 CLUSTER_PATH = re.compile(r"^/v1/projects/([^/]+)/locations/([^/]+)/clusters/([^/:]+)$")
 UPGRADE_INFO_PATH = re.compile(r"^/v1/projects/([^/]+)/locations/([^/]+)/clusters/([^/:]+):fetchClusterUpgradeInfo$")
@@ -283,7 +286,12 @@ class GkeFake(LoopbackFake):
             return
         update = operation["update"]
         if "desiredLoggingService" in update:
+            was_off = cluster.get("loggingService") in (None, "", "none")
             cluster["loggingService"] = update["desiredLoggingService"]
+            components = (cluster.get("loggingConfig") or {}).get("componentConfig") or {}
+            if was_off and cluster["loggingService"] != "none" and not components.get("enableComponents"):
+                cluster["loggingConfig"] = {"componentConfig": {
+                    "enableComponents": list(DEFAULT_LOGGING_COMPONENTS)}}
         if "desiredLoggingConfig" in update:
             components = (update["desiredLoggingConfig"].get("componentConfig") or {}).get("enableComponents") or []
             cluster["loggingConfig"] = {"componentConfig": {

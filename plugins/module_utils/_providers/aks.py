@@ -67,6 +67,12 @@ KEY_URL = re.compile(r"^https://[A-Za-z0-9-]{3,24}\.vault\.(azure\.net|azure\.cn
 KEY_URL_SHAPE = "https://<vault>.vault.azure.net/keys/<name>/<version>"
 # The Azure CLI's public client id, which azure.azcollection also uses for AZURE_AD_USER sign-in.
 AZURE_CLI_CLIENT_ID = "04b07795-8ddb-461a-bbee-02f9e1bf7b46"
+# Secret material in a managed cluster's properties ((path to the holder), field); never kept in raw.
+SECRET_PROPERTIES = (
+    (("windowsProfile",), "adminPassword"),
+    (("servicePrincipalProfile",), "secret"),
+    (("aadProfile",), "serverAppSecret"),
+)
 # Real-time limit on waiting for the poller beyond ``timeout`` (only reached when one HTTP poll hangs).
 POLLER_WAIT_MARGIN_SECONDS = 120
 
@@ -188,6 +194,8 @@ def clients(target):
             "DiagnosticSettingsResource": settings_models.DiagnosticSettingsResource,
             "MatchConditions": core.MatchConditions,
             "AzureError": exceptions.AzureError,
+            "SerializationError": exceptions.SerializationError,
+            "DeserializationError": exceptions.DeserializationError,
             "HttpResponseError": exceptions.HttpResponseError,
             "ClientAuthenticationError": exceptions.ClientAuthenticationError,
             "ServiceRequestError": exceptions.ServiceRequestError,
@@ -262,11 +270,25 @@ def provider_error(call, exc, clients_, subject):
 
 
 def _azure_error_types(clients_):
-    return (clients_["sdk"]["AzureError"],)
+    """What the SDK raises: AzureError, and the (de)serialization errors of its models (ValueError subclasses)."""
+    sdk = clients_["sdk"]
+    return (sdk["AzureError"], sdk["SerializationError"], sdk["DeserializationError"])
 
 
 # ---------------------------------------------------------------------------------------------------------------
 # describe
+
+
+def _redact(cluster):
+    """The cluster without secret material: describe's answer is returned to the user."""
+    properties = cluster.get("properties")
+    for path, field in SECRET_PROPERTIES:
+        holder = properties
+        for key in path:
+            holder = holder.get(key) if isinstance(holder, dict) else None
+        if isinstance(holder, dict):
+            holder.pop(field, None)
+    return cluster
 
 
 def describe(target, clients):
@@ -275,7 +297,7 @@ def describe(target, clients):
     subject = "cluster %s (resource group %s)" % (target["name"], target["resource_group"])
     errors = _azure_error_types(clients)
     try:
-        cluster = aks.managed_clusters.get(target["resource_group"], target["name"]).as_dict()
+        cluster = _redact(aks.managed_clusters.get(target["resource_group"], target["name"]).as_dict())
     except errors as exc:
         raise provider_error(CALL_GET, exc, clients, subject) from exc
     raw = {"cluster": cluster, "diagnostic_settings": None, "kubernetes_versions": None, "errors": {}}
@@ -444,12 +466,15 @@ def _version_section(raw):
     elif "KubernetesOfficial" in plans:
         support = "standard"
         detail = "Kubernetes %s: minor %s is in standard (community) support in %s" % (current, minor, location)
-    elif "AKSLongTermSupport" in plans:
+    elif "AKSLongTermSupport" in plans and properties.get("supportPlan") == "AKSLongTermSupport":
         support = "extended"
-        detail = "Kubernetes %s: minor %s is only offered with AKS long-term support" % (current, minor)
-        if properties.get("supportPlan") != "AKSLongTermSupport":
-            detail += (" (this cluster's support plan is %s; LTS needs the Premium tier and support plan "
-                       "AKSLongTermSupport)" % (properties.get("supportPlan") or "KubernetesOfficial"))
+        detail = ("Kubernetes %s: minor %s is only offered with AKS long-term support, the cluster's support plan"
+                  % (current, minor))
+    elif "AKSLongTermSupport" in plans:
+        support = "unsupported"
+        detail = ("Kubernetes %s: minor %s is only offered with AKS long-term support, which needs the LTS plan "
+                  "(Premium tier, supportPlan AKSLongTermSupport); this cluster's support plan is %s"
+                  % (current, minor, properties.get("supportPlan") or "KubernetesOfficial"))
     else:
         support = "unsupported"
         detail = "Kubernetes %s: minor %s is listed without a support plan (%s)" % (current, minor, location)

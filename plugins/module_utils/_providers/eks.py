@@ -16,8 +16,6 @@ from __future__ import absolute_import, annotations, division, print_function
 __metaclass__ = type
 
 import datetime
-import hashlib
-import json
 import time
 
 from ansible_collections.kubecompass.readiness.plugins.module_utils._providers import (
@@ -45,6 +43,8 @@ FAKE_CREDENTIALS = {"aws_access_key_id": "kubecompass-fake", "aws_secret_access_
 CLIENT_CONFIG = {"retries": {"max_attempts": 5, "mode": "standard"}, "connect_timeout": 10, "read_timeout": 60}
 SUPPORT_STATUS = {"STANDARD_SUPPORT": "standard", "EXTENDED_SUPPORT": "extended", "UNSUPPORTED": "unsupported"}
 KMS_HEALTH_CODES = ("KmsKeyNotFound", "KmsGrantRevoked", "KmsKeyDisabled", "KmsKeyMarkedForDeletion")
+# Fields of connectorConfig (a registered external cluster) that are secret material; never kept in raw.
+SECRET_CONNECTOR_FIELDS = ("activationCode", "activationId")
 
 CREDENTIAL_EXCEPTIONS = ("NoCredentialsError", "PartialCredentialsError", "ProfileNotFound", "CredentialRetrievalError",
                          "NoAuthTokenError", "TokenRetrievalError", "SSOTokenLoadError", "UnauthorizedSSOTokenError",
@@ -145,6 +145,15 @@ def log_group_name(name):
     return "/aws/eks/%s/cluster" % name
 
 
+def _redact(cluster):
+    """The cluster without secret material: describe's answer is returned to the user."""
+    connector = cluster.get("connectorConfig")
+    if isinstance(connector, dict):
+        cluster["connectorConfig"] = {key: item for key, item in connector.items()
+                                      if key not in SECRET_CONNECTOR_FIELDS}
+    return cluster
+
+
 def _cluster_read(eks, name):
     try:
         cluster = eks.describe_cluster(name=name)["cluster"]
@@ -152,7 +161,7 @@ def _cluster_read(eks, name):
         raise provider_error("eks:DescribeCluster", exc, name) from exc
     # The CA bundle is public but long, and no section reads it.
     cluster = {key: item for key, item in cluster.items() if key != "certificateAuthority"}
-    return jsonable(cluster)
+    return _redact(jsonable(cluster))
 
 
 def _log_group(logs, name):
@@ -345,10 +354,12 @@ def _autoscaling_section(cluster, raw):
         return {"enabled": True, "detail": "EKS Auto Mode (computeConfig.enabled) scales nodes"}
     if raw.get("nodegroups") is None:
         return None
+    # A managed node group's min/max only bound an autoscaler; EKS itself never resizes it.
     scalable = [pool["name"] for pool in _pools(cluster, raw) if pool["autoscaling"]]
     if scalable:
-        return {"enabled": True, "detail": "node groups with minSize < maxSize (an autoscaler may resize them): %s"
-                                           % ", ".join(scalable)}
+        detail = ("node group(s) %s allow min<max scaling but EKS does not scale them itself; run Cluster Autoscaler "
+                  "or Karpenter, or enable Auto Mode" % ", ".join(scalable))
+        return {"enabled": False, "detail": detail}
     return {"enabled": False, "detail": "EKS Auto Mode off and no managed node group has minSize < maxSize"}
 
 
@@ -408,13 +419,6 @@ def facts(target, raw):
 
 # --- plan --------------------------------------------------------------------------------------------------------
 
-def request_token(cluster, request):
-    """clientRequestToken from the cluster's identity and the request: a retried run of the same change is
-    idempotent (AWS answers with the first update instead of a second one)."""
-    seed = json.dumps([cluster.get("arn"), cluster.get("createdAt"), request], sort_keys=True)
-    return "kubecompass-" + hashlib.sha256(seed.encode("utf-8")).hexdigest()[:32]
-
-
 def _step(item, action, reason, call, request=None, before=None, after=None, irreversible=False, follow_up=None):
     return {"item": item, "action": action, "reason": reason, "call": call, "request": request, "before": before,
             "after": after, "irreversible": irreversible, "follow_up": follow_up}
@@ -429,8 +433,9 @@ def _audit_step(cluster, desired):
         return _step("audit_logging", "none", "control plane log types %s already enabled" % ", ".join(enabled),
                      UPDATE_CLUSTER_CONFIG, before=before, after=before)
     # Logging only: EKS refuses a call mixing logging with resourcesVpcConfig (one update type per call).
+    # No clientRequestToken: botocore fills the idempotency token itself per call and reuses it across that call's
+    # retries, so a later run never gets an earlier run's update back.
     request = {"name": name, "logging": {"clusterLogging": [{"types": missing, "enabled": True}]}}
-    request["clientRequestToken"] = request_token(cluster, request)
     after = {"enabled": True, "log_types": sorted(set(enabled) | set(missing))}
     return _step("audit_logging", "update", "enable control plane log type(s) %s (enabled now: %s)"
                  % (", ".join(missing), ", ".join(enabled) or "none"), UPDATE_CLUSTER_CONFIG, request, before, after)
@@ -454,7 +459,6 @@ def _encryption_step(cluster, desired):
                      "managed_control_plane_kms_key)", ASSOCIATE_ENCRYPTION_CONFIG, before=before, after=before,
                      irreversible=True, follow_up="rewrite_secrets")
     request = {"clusterName": name, "encryptionConfig": [{"resources": ["secrets"], "provider": {"keyArn": wanted}}]}
-    request["clientRequestToken"] = request_token(cluster, request)
     after = {"state": "on", "key": wanted}
     if not desired.get("allow_irreversible_encryption"):
         return _step("secrets_encryption", "held", "associate_encryption_config cannot be undone; set "

@@ -14,13 +14,16 @@ and no default-valued fields, so a missing key reads as the field's default.
 Each UpdateCluster request carries exactly one ``desired_*`` field (an API rule), so turning logging on can take two
 steps. Requests carry no ``etag``: it changes with every operation, so the etag read by ``describe`` would make the
 second step of a plan fail; GKE itself refuses an update while another operation runs (FAILED_PRECONDITION, reported
-as a conflict), and each step sends only the one field it changes.
+as a conflict), and each step sends only the one field it changes. A ``desired_logging_config`` step re-reads the
+cluster right before it is sent and enables the union of the components on then and the planned ones: turning Cloud
+Logging on (the step before) makes GKE enable its default components, which the planned list, read before, lacks.
 """
 
 from __future__ import absolute_import, annotations, division, print_function
 
 __metaclass__ = type
 
+import copy
 import datetime
 import os
 import re
@@ -43,6 +46,7 @@ FETCH_UPGRADE_INFO = "gke:ClusterManager.FetchClusterUpgradeInfo"
 UPDATE_CLUSTER = "gke:ClusterManager.UpdateCluster"
 GET_OPERATION = "gke:ClusterManager.GetOperation"
 LIST_CLUSTERS = "gke:ClusterManager.ListClusters"
+NEW_CLIENT = "gke:ClusterManagerClient"
 # The IAM permission each call needs, named when Google answers PERMISSION_DENIED.
 PERMISSIONS = {
     GET_CLUSTER: "container.clusters.get",
@@ -166,8 +170,12 @@ def _new_clients(target):
         credentials = auth_credentials.AnonymousCredentials()
     else:
         credentials = _credentials()
-    options = client_options.ClientOptions(api_endpoint=endpoint_url) if endpoint_url else None
-    client = container_v1.ClusterManagerClient(credentials=credentials, transport="rest", client_options=options)
+    try:
+        options = client_options.ClientOptions(api_endpoint=endpoint_url) if endpoint_url else None
+        client = container_v1.ClusterManagerClient(credentials=credentials, transport="rest", client_options=options)
+    except Exception as exc:  # client options, mTLS (MutualTLSChannelError) or credentials: known at run time only
+        category, message = classify(NEW_CLIENT, exc)
+        raise ProviderError("%s (endpoint %s)" % (message, endpoint_url or "default"), category) from exc
     return {"cluster_manager": client, "types": container_v1}
 
 
@@ -309,10 +317,15 @@ def _endpoint_section(cluster):
         cidrs = []
         access = "no public IP endpoint"
     elif networks.get("enabled"):
+        # Authorized networks on with no CIDR: no address may reach the public endpoint.
         cidrs = [block.get("cidr_block") for block in networks.get("cidr_blocks") or [] if block.get("cidr_block")]
-        access = "public IP endpoint limited to authorized networks %s" % (", ".join(cidrs) or "(none)")
+        if cidrs:
+            access = "public IP endpoint limited to authorized networks %s" % ", ".join(cidrs)
+        else:
+            access = "public IP endpoint closed: authorized networks on with no CIDR block"
         if networks.get("gcp_public_cidrs_access_enabled"):
-            access += " plus Google Cloud public IP ranges"
+            access += ("; gcp_public_cidrs_access_enabled: every Google Cloud public IP (any project's VMs and "
+                       "services) may reach it too")
     else:
         cidrs = ["0.0.0.0/0"]
         access = "public IP endpoint open to any address (authorized networks off)"
@@ -540,10 +553,31 @@ def _status_name(operation):
     return getattr(status, "name", None) or str(status)
 
 
+def _logging_config_request(step, manager):
+    """The desired_logging_config request to send now: the components the cluster has on (GKE turns its defaults
+    on with Cloud Logging) plus the planned ones, so the update switches nothing off. None when all are on."""
+    request = copy.deepcopy(step["request"])
+    config = request["update"]["desired_logging_config"]["component_config"]
+    current = logging_components(jsonable(manager.get_cluster(name=request["name"])))
+    wanted = _in_enum_order(set(current) | set(config.get("enable_components") or []))
+    if wanted == current:
+        return None
+    config["enable_components"] = wanted
+    return request
+
+
 def _apply_step(target, step, manager, types, timeout, poll_seconds, sleep, clock):
     started = clock()
+    request = step["request"]
+    if "desired_logging_config" in request["update"]:
+        try:
+            request = _logging_config_request(step, manager)
+        except Exception as exc:  # google-api-core classes are only known at run time
+            return _outcome(step, "failed", None, classify(GET_CLUSTER, exc, target["name"])[1], started, clock)
+        if request is None:  # everything planned is on already
+            return _outcome(step, "succeeded", None, None, started, clock)
     try:
-        operation = manager.update_cluster(request=types.UpdateClusterRequest(step["request"]))
+        operation = manager.update_cluster(request=types.UpdateClusterRequest(request))
     except Exception as exc:  # google-api-core classes are only known at run time
         return _outcome(step, "failed", None, classify(step["call"], exc, target["name"])[1], started, clock)
     name = operation_path(target, operation.name)

@@ -5,6 +5,7 @@ with If-Match and Azure-AsyncOperation polling), error mapping, discovery, missi
 from __future__ import annotations
 
 import copy
+import json
 import sys
 import threading
 
@@ -383,6 +384,83 @@ def test_side_reads_failing_go_to_errors_and_cluster_read_raises(fake):
     assert str(caught.value).startswith("aks:ManagedClusters.Get: 404 ResourceNotFound: cluster missing")
 
 
+def test_describe_drops_secret_material_from_raw_and_facts(fake):
+    secrets = ("w1nd0ws-Adm1n-pw", "sp-client-s3cret", "aad-server-app-s3cret")
+    ssh_key = "ssh-rsa AAAAB3NzaC1yc2EAAAADAQABAAABAQC7 admin@example"
+    fake.seed_cluster(SUB, "rg-prod", "prod-1", properties={
+        "windowsProfile": {"adminUsername": "azureuser", "adminPassword": secrets[0]},
+        "servicePrincipalProfile": {"clientId": "00000000-0000-0000-0000-0000000000c1", "secret": secrets[1]},
+        "aadProfile": {"managed": False, "serverAppID": "00000000-0000-0000-0000-0000000000c2",
+                       "serverAppSecret": secrets[2]},
+        "linuxProfile": {"adminUsername": "azureuser", "ssh": {"publicKeys": [{"keyData": ssh_key}]}},
+    })
+    target = target_for(fake)
+    raw = aks.describe(target, aks.clients(target))
+    text = json.dumps([raw, aks.facts(target, raw)])
+    assert not [secret for secret in secrets if secret in text]
+    properties = raw["cluster"]["properties"]
+    assert properties["windowsProfile"] == {"adminUsername": "azureuser"}
+    assert properties["servicePrincipalProfile"] == {"clientId": "00000000-0000-0000-0000-0000000000c1"}
+    assert "serverAppSecret" not in properties["aadProfile"] and properties["aadProfile"]["serverAppID"]
+    assert properties["linuxProfile"]["ssh"]["publicKeys"] == [{"keyData": ssh_key}]  # public: kept
+
+
+def test_deserialization_errors_are_provider_errors_in_describe(fake, monkeypatch):
+    from azure.core.exceptions import DeserializationError
+
+    fake.seed_cluster(SUB, "rg-prod", "prod-1")
+    target = target_for(fake)
+    clients = aks.clients(target)
+
+    def bad_list(self, resource_uri, **kwargs):
+        raise DeserializationError("Unable to deserialize to object: type, AttributeError: 'str' has no 'get'")
+
+    # MonitorManagementClient makes a new operations object on each access: patch its class.
+    monkeypatch.setattr(type(clients["monitor"].diagnostic_settings), "list", bad_list)
+    raw = aks.describe(target, clients)
+    assert raw["errors"]["audit_logging"].startswith("aks:DiagnosticSettings.List: DeserializationError: Unable to")
+    assert "audit_logging" not in aks.facts(target, raw)["sections"]
+
+    def bad_get(resource_group_name, resource_name, **kwargs):
+        raise DeserializationError("Unable to deserialize response data")
+
+    monkeypatch.setattr(clients["containerservice"].managed_clusters, "get", bad_get)
+    with pytest.raises(ProviderError) as caught:
+        aks.describe(target, clients)
+    assert caught.value.category == "api"
+    assert str(caught.value) == "aks:ManagedClusters.Get: DeserializationError: Unable to deserialize response data"
+
+
+@pytest.mark.parametrize("error_name", ["DeserializationError", "SerializationError"])
+def test_model_errors_in_apply_are_failed_outcomes(fake, monkeypatch, error_name):
+    import azure.core.exceptions
+
+    error = getattr(azure.core.exceptions, error_name)
+    fake.seed_cluster(SUB, "rg-prod", "prod-1")
+    target = target_for(fake)
+    clients = aks.clients(target)
+    steps = aks.plan(target, aks.describe(target, clients), desired())
+
+    class BrokenModel:
+        @classmethod
+        def from_dict(cls, data):
+            raise error("cannot build the model from %r" % sorted(data))
+
+        def __init__(self, *args, **kwargs):
+            raise error("cannot build the model")
+
+    monkeypatch.setitem(clients["sdk"], "DiagnosticSettingsResource", BrokenModel)
+    outcomes = aks.apply(target, steps, clients, timeout=60, poll_seconds=0)
+    assert len(outcomes) == 1 and outcomes[0]["item"] == "audit_logging" and outcomes[0]["status"] == "failed"
+    assert outcomes[0]["error"].startswith("aks:DiagnosticSettings.CreateOrUpdate: %s: cannot build" % error_name)
+
+    monkeypatch.setitem(clients["sdk"], "ManagedCluster", BrokenModel)
+    outcomes = aks.apply(target, [steps[1]], clients, timeout=60, poll_seconds=0)
+    assert outcomes[0]["status"] == "failed"
+    assert outcomes[0]["error"] == "aks:ManagedClusters.BeginCreateOrUpdate: %s: cannot build the model" % error_name
+    assert fake.recorded("PUT") == []
+
+
 # -- facts (pure, on REST JSON) ---------------------------------------------------------------------------------
 
 
@@ -434,18 +512,27 @@ def test_facts_endpoint_ranges_and_disabled_public_access():
     assert (endpoint["public"], endpoint["public_cidrs"]) == (False, [])
 
 
-@pytest.mark.parametrize("version, plans, support", [
-    ("1.31.5", ("KubernetesOfficial", "AKSLongTermSupport"), "standard"),
-    ("1.29.9", ("AKSLongTermSupport",), "extended"),
-    ("1.27.3", None, "unsupported"),
+@pytest.mark.parametrize("version, plans, support_plan, support", [
+    ("1.31.5", ("KubernetesOfficial", "AKSLongTermSupport"), "KubernetesOfficial", "standard"),
+    ("1.29.9", ("AKSLongTermSupport",), "AKSLongTermSupport", "extended"),
+    ("1.29.9", ("AKSLongTermSupport",), "KubernetesOfficial", "unsupported"),
+    ("1.27.3", None, "KubernetesOfficial", "unsupported"),
 ])
-def test_facts_version_support(version, plans, support):
+def test_facts_version_support(version, plans, support_plan, support):
     versions = [AksFake.version_json("1.31", ("KubernetesOfficial",))]
     if plans:
         versions.append(AksFake.version_json(version.rsplit(".", 1)[0], plans))
-    section = aks.facts({}, raw_for(versions=versions, version=version))["sections"]["version"]
+    raw = raw_for(versions=versions, version=version, properties={"supportPlan": support_plan})
+    section = aks.facts({}, raw)["sections"]["version"]
     assert section["version"] == version.rsplit(".", 1)[0]
     assert section["support"] == support
+
+
+def test_lts_only_minor_without_the_lts_plan_is_unsupported_and_says_why():
+    versions = [AksFake.version_json("1.29", ("AKSLongTermSupport",))]
+    section = aks.facts({}, raw_for(versions=versions, version="1.29.9"))["sections"]["version"]
+    assert section["support"] == "unsupported"
+    assert "needs the LTS plan" in section["detail"] and "support plan is KubernetesOfficial" in section["detail"]
 
 
 def test_facts_kms_pending_plans_nothing():

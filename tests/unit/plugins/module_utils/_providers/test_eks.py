@@ -3,6 +3,7 @@ against the service model), and the whole describe -> plan -> apply loop against
 
 from __future__ import annotations
 
+import json
 import sys
 
 import boto3
@@ -94,7 +95,7 @@ def test_plan_enables_only_the_missing_log_types_with_logging_alone():
     step = steps[0]
     assert step["action"] == "update" and step["call"] == "eks:UpdateClusterConfig"
     assert step["request"]["logging"] == {"clusterLogging": [{"types": ["api"], "enabled": True}]}
-    assert set(step["request"]) == {"name", "logging", "clientRequestToken"}  # never resourcesVpcConfig with it
+    assert set(step["request"]) == {"name", "logging"}  # never resourcesVpcConfig with it, no clientRequestToken
     assert step["before"] == {"enabled": True, "log_types": ["audit"]}
     assert step["after"] == {"enabled": True, "log_types": ["api", "audit"]}
 
@@ -131,12 +132,11 @@ def test_encryption_with_another_key_is_reported_not_changed():
     assert "cannot change the key" in step["reason"] and OTHER_KEY in step["reason"] and KEY in step["reason"]
 
 
-def test_request_token_is_deterministic_and_follows_the_request():
-    desired = {"items": ["secrets_encryption"], "kms_key": KEY, "allow_irreversible_encryption": True}
-    first = eks.plan(TARGET, raw_of(cluster()), desired)[0]["request"]["clientRequestToken"]
-    again = eks.plan(TARGET, raw_of(cluster()), desired)[0]["request"]["clientRequestToken"]
-    other = eks.plan(TARGET, raw_of(cluster()), dict(desired, kms_key=OTHER_KEY))[0]["request"]["clientRequestToken"]
-    assert first == again and first != other and len(first) <= 64
+def test_plan_requests_carry_no_client_request_token():
+    """botocore fills the idempotency token per call; a planned one would hand a rerun an earlier update back."""
+    steps = eks.plan(TARGET, raw_of(cluster()), {"kms_key": KEY, "allow_irreversible_encryption": True})
+    assert [step["action"] for step in steps] == ["update", "update"]
+    assert all("clientRequestToken" not in step["request"] for step in steps)
 
 
 def test_cluster_not_active_holds_updates():
@@ -186,7 +186,26 @@ def test_facts_without_subnet_zones_leave_node_pools_unknown():
     result = eks.facts(TARGET, raw)
     assert "node_pools" not in result["sections"]
     assert result["errors"]["node_pools"].startswith("ec2:DescribeSubnets")
-    assert result["sections"]["autoscaling"]["enabled"] is True and "ng" in result["sections"]["autoscaling"]["detail"]
+    assert result["sections"]["autoscaling"]["enabled"] is False and "ng" in result["sections"]["autoscaling"]["detail"]
+
+
+def test_node_groups_with_room_to_scale_are_not_autoscaling_without_auto_mode():
+    """EKS never resizes a managed node group itself: min < max only bounds an autoscaler someone has to run."""
+    raw = raw_of(cluster(), nodegroups=[{"nodegroupName": "ng-a", "subnets": ["subnet-a"],
+                                         "scalingConfig": {"minSize": 1, "maxSize": 6}},
+                                        {"nodegroupName": "ng-b", "subnets": ["subnet-b"],
+                                         "scalingConfig": {"minSize": 2, "maxSize": 2}}],
+                 subnet_zones={"subnet-a": "us-east-1a", "subnet-b": "us-east-1b"})
+    sections = eks.facts(TARGET, raw)["sections"]
+    assert sections["autoscaling"] == {
+        "enabled": False,
+        "detail": "node group(s) ng-a allow min<max scaling but EKS does not scale them itself; run Cluster "
+                  "Autoscaler or Karpenter, or enable Auto Mode"}
+    fixed = raw_of(cluster(), nodegroups=[{"nodegroupName": "ng-b", "subnets": ["subnet-b"],
+                                           "scalingConfig": {"minSize": 2, "maxSize": 2}}])
+    assert eks.facts(TARGET, fixed)["sections"]["autoscaling"]["enabled"] is False
+    auto = raw_of(cluster(computeConfig={"enabled": True}), nodegroups=raw["nodegroups"])
+    assert eks.facts(TARGET, auto)["sections"]["autoscaling"]["enabled"] is True
 
 
 @pytest.mark.parametrize("exc, category", [
@@ -286,6 +305,23 @@ def test_timeout_with_fake_clock():
     assert "u-3" in outcome["error"] and "describe-update" in outcome["error"]
 
 
+def test_describe_drops_connector_secrets_from_raw_and_facts():
+    client, stubber = stubbed_eks()
+    connector = {"activationId": "act-id-7f3c", "activationCode": "act-code-s3cret", "provider": "OTHER",
+                 "roleArn": "arn:aws:iam::123456789012:role/eks-connector"}
+    stubber.add_response("describe_cluster", {"cluster": cluster(connectorConfig=connector)}, {"name": NAME})
+    stubber.add_response("list_nodegroups", {"nodegroups": []}, {"clusterName": NAME})
+    stubber.add_response("describe_cluster_versions", {"clusterVersions": []}, {"clusterVersions": ["1.31"]})
+    with stubber:
+        raw = eks.describe(TARGET, {"eks": client})
+        stubber.assert_no_pending_responses()
+    result = eks.facts(TARGET, raw)
+    text = json.dumps([raw, result])
+    assert "act-code-s3cret" not in text and "act-id-7f3c" not in text
+    assert raw["cluster"]["connectorConfig"] == {"provider": "OTHER",
+                                                 "roleArn": "arn:aws:iam::123456789012:role/eks-connector"}
+
+
 def test_describe_failure_of_the_cluster_raises():
     client, stubber = stubbed_eks()
     stubber.add_client_error("describe_cluster", "ResourceNotFoundException", "No cluster found for name: prod-1.",
@@ -362,13 +398,14 @@ def test_fake_non_compliant_cluster_remediated_end_to_end(fake, realistic):
     outcomes = eks.apply(target, steps, made, timeout=60, poll_seconds=0)
     assert [outcome["status"] for outcome in outcomes] == ["succeeded", "succeeded"]
 
-    # the cluster name travels in the path, the rest is the JSON body
+    # the cluster name travels in the path, the rest is the JSON body plus botocore's own idempotency token
     update_config = fake.requests_for("POST", r"^/clusters/prod-1/update-config$")
-    assert [request["body"] for request in update_config] == [
-        {key: value for key, value in steps[0]["request"].items() if key != "name"}]
     associate = fake.requests_for("POST", r"^/clusters/prod-1/encryption-config/associate$")
-    assert [request["body"] for request in associate] == [
-        {key: value for key, value in steps[1]["request"].items() if key != "clusterName"}]
+    bodies = [dict(request["body"]) for request in update_config + associate]
+    tokens = [body.pop("clientRequestToken") for body in bodies]
+    assert bodies == [{key: value for key, value in steps[0]["request"].items() if key != "name"},
+                      {key: value for key, value in steps[1]["request"].items() if key != "clusterName"}]
+    assert all(tokens) and tokens[0] != tokens[1]
     polls = fake.requests_for("GET", r"/updates/")
     # associate always returns an update (3 polls: 2 InProgress, then Successful); update-config only when realistic
     assert len(polls) == (6 if realistic else 3)
@@ -443,7 +480,7 @@ def test_fake_conflict_while_another_update_runs(fake):
     assert "conflict" in outcomes[0]["error"]
 
 
-def test_fake_refuses_mixed_update_types_and_retries_are_idempotent(fake):
+def test_fake_refuses_mixed_update_types_and_only_retries_share_a_token(fake):
     fake.realistic_updates = True
     fake.update_polls = 0
     fake.seed_cluster(NAME)
@@ -455,10 +492,18 @@ def test_fake_refuses_mixed_update_types_and_retries_are_idempotent(fake):
     target = fake_target(fake)
     made = eks.clients(target)
     steps = eks.plan(target, eks.describe(target, made), {"items": ["audit_logging"]})
+    fake.requests.clear()
+    fake.fail_next("POST", r"^/clusters/prod-1/update-config$", 500)  # botocore retries the call once
     first = eks.apply(target, steps, made, timeout=60, poll_seconds=0)
-    retried = eks.apply(target, steps, made, timeout=60, poll_seconds=0)  # same token: the same update back
-    assert first[0]["status"] == retried[0]["status"] == "succeeded"
-    assert first[0]["operation"] == retried[0]["operation"]
+    assert first[0]["status"] == "succeeded" and first[0]["operation"]
+    sent = [request["body"]["clientRequestToken"] for request in fake.requests_for("POST", "/update-config$")]
+    assert len(sent) == 2 and sent[0] == sent[1]  # botocore's own token, the same on its retry
+    # A rerun of the same step is a new call with a new token: EKS answers it afresh, never with the first update.
+    rerun = eks.apply(target, steps, made, timeout=60, poll_seconds=0)
+    assert rerun[0]["status"] == "failed" and rerun[0]["operation"] != first[0]["operation"]
+    assert "No changes needed" in rerun[0]["error"]
+    tokens = [request["body"]["clientRequestToken"] for request in fake.requests_for("POST", "/update-config$")]
+    assert len(tokens) == 3 and tokens[2] != tokens[0]
 
 
 def test_list_clusters_in_two_regions_with_tags(fake):

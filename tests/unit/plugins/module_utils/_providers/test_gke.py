@@ -104,12 +104,15 @@ def test_non_compliant_cluster_is_fixed_in_three_single_field_updates_then_plans
     operations = [outcome["operation"] for outcome in outcomes]
     assert all(name.startswith("projects/kc-prod/locations/europe-west1/operations/operation-") for name in operations)
     assert len(set(operations)) == 3
-    # The REST transport sends enums as numbers; exactly one desired* field per request.
+    # The REST transport sends enums as numbers; exactly one desired* field per request. Step 2 was re-planned on a
+    # fresh read: GKE had turned on SYSTEM_COMPONENTS and WORKLOADS with Cloud Logging, and WORKLOADS (2) stays on.
     assert fake.updates() == [
         {"desiredLoggingService": "logging.googleapis.com/kubernetes"},
-        {"desiredLoggingConfig": {"componentConfig": {"enableComponents": [1, 3]}}},
+        {"desiredLoggingConfig": {"componentConfig": {"enableComponents": [1, 2, 3]}}},
         {"desiredDatabaseEncryption": {"keyName": KEY, "state": 1}},
     ]
+    assert steps[1]["request"]["update"]["desired_logging_config"]["component_config"]["enable_components"] == [
+        "SYSTEM_COMPONENTS", "APISERVER"]  # the planned request (check mode shows it) is left as planned
     puts = [entry for entry in fake.requests if entry["method"] == "PUT"]
     assert {entry["path"] for entry in puts} == {"/v1/" + CLUSTER_PATH}
     # RUNNING for operation_polls=2 polls, then DONE: 3 polls and 3 sleeps of poll_seconds per operation.
@@ -119,6 +122,7 @@ def test_non_compliant_cluster_is_fixed_in_three_single_field_updates_then_plans
 
     facts, raw = describe_facts(target, clients)
     assert facts["sections"]["audit_logging"]["enabled"] is True
+    assert gke.logging_components(raw["cluster"]) == ["SYSTEM_COMPONENTS", "WORKLOADS", "APISERVER"]
     assert facts["sections"]["secrets_encryption"] == {
         "state": "on", "key": KEY,
         "detail": "Secrets are encrypted at the application layer with Cloud KMS key %s" % KEY}
@@ -245,6 +249,57 @@ def test_held_without_key_and_apply_skips_held_steps(fake):
         "irreversible": False, "follow_up": None}]
     outcomes, _time = run_apply(target, steps, clients)
     assert outcomes == []
+    assert fake.updates() == []
+
+
+def test_turning_logging_on_keeps_the_components_gke_enables_with_it(fake):
+    fake.seed_cluster(PROJECT, REGION, "prod-1")
+    target = target_for(fake)
+    clients = gke.clients(target)
+    steps = gke.plan(target, gke.describe(target, clients), desired(items=["audit_logging"]))
+    outcomes, _fake_time = run_apply(target, steps[:1], clients)
+    assert outcomes[0]["status"] == "succeeded"
+    cluster = fake.cluster(PROJECT, REGION, "prod-1")
+    assert cluster["loggingConfig"]["componentConfig"]["enableComponents"] == ["SYSTEM_COMPONENTS", "WORKLOADS"]
+
+    fake.requests.clear()
+    outcomes, _fake_time = run_apply(target, steps[1:], clients)
+    assert outcomes[0]["status"] == "succeeded"
+    # Re-read right before the send, then the union of what is on and what was planned.
+    assert [(entry["method"], entry["path"]) for entry in fake.requests][:2] == [
+        ("GET", "/v1/" + CLUSTER_PATH), ("PUT", "/v1/" + CLUSTER_PATH)]
+    assert fake.updates() == [{"desiredLoggingConfig": {"componentConfig": {"enableComponents": [1, 2, 3]}}}]
+    cluster = fake.cluster(PROJECT, REGION, "prod-1")
+    assert cluster["loggingConfig"]["componentConfig"]["enableComponents"] == [
+        "SYSTEM_COMPONENTS", "WORKLOADS", "APISERVER"]
+
+
+def test_logging_config_step_sends_nothing_when_everything_is_on_at_send_time(fake):
+    fake.seed_cluster(PROJECT, REGION, "prod-1", logging_on=True,
+                      overrides={"loggingConfig": {"componentConfig": {"enableComponents": ["SYSTEM_COMPONENTS"]}}})
+    target = target_for(fake)
+    clients = gke.clients(target)
+    steps = gke.plan(target, gke.describe(target, clients), desired(items=["audit_logging"]))
+    assert [step["request"]["update"] for step in steps] == [{"desired_logging_config": {"component_config": {
+        "enable_components": ["SYSTEM_COMPONENTS", "APISERVER"]}}}]
+    fake.clusters[(PROJECT, REGION, "prod-1")]["loggingConfig"] = {"componentConfig": {
+        "enableComponents": ["SYSTEM_COMPONENTS", "WORKLOADS", "APISERVER"]}}  # someone else got there first
+    outcomes, _fake_time = run_apply(target, steps, clients)
+    assert outcomes == [{"item": "audit_logging", "call": "gke:ClusterManager.UpdateCluster", "status": "succeeded",
+                         "operation": None, "error": None, "seconds": 0.0}]
+    assert fake.updates() == []
+
+
+def test_logging_config_step_fails_when_the_re_read_fails(fake):
+    fake.seed_cluster(PROJECT, REGION, "prod-1", logging_on=True,
+                      overrides={"loggingConfig": {"componentConfig": {"enableComponents": ["SYSTEM_COMPONENTS"]}}})
+    target = target_for(fake)
+    clients = gke.clients(target)
+    steps = gke.plan(target, gke.describe(target, clients), desired(items=["audit_logging"]))
+    fake.fail_next("GET", r"/clusters/prod-1$", 403)
+    outcomes, _fake_time = run_apply(target, steps, clients)
+    assert outcomes[0]["status"] == "failed" and outcomes[0]["operation"] is None
+    assert outcomes[0]["error"].startswith("gke:ClusterManager.GetCluster: PERMISSION_DENIED")
     assert fake.updates() == []
 
 
@@ -400,6 +455,27 @@ def no_ambient_credentials(monkeypatch, tmp_path):
     return tmp_path
 
 
+@pytest.mark.parametrize("error", ["mtls", "options"])
+def test_client_construction_failure_is_a_provider_error(fake, monkeypatch, error):
+    from google.auth.exceptions import MutualTLSChannelError
+    from google.cloud import container_v1
+
+    def broken_client(**kwargs):
+        if error == "mtls":
+            raise MutualTLSChannelError("client certificate is not usable")
+        raise ValueError("client_options.api_key and credentials are mutually exclusive")
+
+    monkeypatch.setattr(container_v1, "ClusterManagerClient", broken_client)
+    with pytest.raises(ProviderError) as raised:
+        gke.clients(target_for(fake))
+    assert raised.value.category == "api"
+    assert str(raised.value).startswith("gke:ClusterManagerClient: %s: "
+                                        % ("MutualTLSChannelError" if error == "mtls" else "ValueError"))
+    assert str(raised.value).endswith("(endpoint %s)" % fake.url)
+    with pytest.raises(ProviderError):
+        gke.list_clusters({"projects": [PROJECT], "endpoint_url": fake.url})
+
+
 def test_no_credentials_is_a_credentials_error(no_ambient_credentials):
     with pytest.raises(ProviderError) as raised:
         gke.clients({"type": "gke", "project": PROJECT, "location": REGION, "name": "prod-1"})
@@ -459,7 +535,8 @@ def section(name, cluster=None, **raw):
 
 @pytest.mark.parametrize("cluster, enabled, fragment", [
     ({"logging_service": "none", "logging_config": {"component_config": {
-        "enable_components": ["SYSTEM_COMPONENTS", "APISERVER"]}}}, False, "Cloud Logging is off (logging_service none)"),
+        "enable_components": ["SYSTEM_COMPONENTS", "APISERVER"]}}},
+     False, "Cloud Logging is off (logging_service none)"),
     ({"logging_service": ""}, False, "Cloud Logging is off (logging_service unset)"),
     ({"logging_config": {"component_config": {"enable_components": ["WORKLOADS", "SYSTEM_COMPONENTS"]}}}, False,
      "Cloud Logging logging.googleapis.com/kubernetes is on with components SYSTEM_COMPONENTS, WORKLOADS but without "
@@ -520,6 +597,24 @@ def test_secrets_encryption_states(encryption, state, key):
 def test_endpoint_exposure(cluster, expected):
     result = section("endpoint", cluster)
     assert {key: result[key] for key in expected} == expected
+
+
+@pytest.mark.parametrize("networks, cidrs, fragments", [
+    ({"enabled": True}, [], ["public IP endpoint closed: authorized networks on with no CIDR block"]),
+    ({"enabled": True, "cidr_blocks": []}, [], ["closed"]),
+    ({"enabled": True, "gcp_public_cidrs_access_enabled": True}, [],
+     ["closed", "every Google Cloud public IP (any project's VMs and services) may reach it too"]),
+    ({"enabled": True, "gcp_public_cidrs_access_enabled": True, "cidr_blocks": [{"cidr_block": "192.0.2.0/28"}]},
+     ["192.0.2.0/28"], ["limited to authorized networks 192.0.2.0/28", "every Google Cloud public IP"]),
+    ({"enabled": False}, ["0.0.0.0/0"], ["open to any address (authorized networks off)"]),
+])
+def test_authorized_networks_without_cidrs_close_the_public_endpoint(networks, cidrs, fragments):
+    ip_config = {"enabled": True, "enable_public_endpoint": True, "authorized_networks_config": networks}
+    current = {"control_plane_endpoints_config": {"ip_endpoints_config": ip_config}}
+    for cluster in (current, {"master_authorized_networks_config": networks}):  # current and legacy fields
+        result = section("endpoint", cluster)
+        assert result["public"] is True and result["public_cidrs"] == cidrs
+        assert all(fragment in result["detail"] for fragment in fragments), result["detail"]
 
 
 def test_node_pools_and_autoscaling():

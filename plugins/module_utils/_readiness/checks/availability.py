@@ -209,7 +209,9 @@ def ha_control_plane(ctx):
 def worker_zone_count(ctx):
     needed = ctx.threshold(ctx.tier, "min_zones")
     if ctx.distribution in MANAGED:
-        return managed.node_pool_zones(ctx, needed)
+        pools = managed.node_pool_zones(ctx, needed)
+        if pools is not None:
+            return pools
     zones, unlabelled, workers = worker_zones(ctx.items("nodes"))
     evidence = dict(_zone_evidence(zones, unlabelled, workers), threshold=needed)
     unlabelled_note = "; %d worker node(s) have no %s label" % (len(unlabelled), ZONE_LABEL) if unlabelled else ""

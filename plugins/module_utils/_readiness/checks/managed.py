@@ -58,6 +58,10 @@ def audit_retention(ctx, required, driver, declared):
         return Result("fail", "%s audit logging is off, so nothing is retained" % _name(ctx), evidence)
     days = section.get("retention_days")
     detail = section.get("retention_detail") or ""
+    if days is None and declared is None:
+        return Result("unknown", "%s does not say how long the audit log is kept (%s); declare "
+                      "kubecompass_audit_offcluster_retention_days once the log store keeps it %d days (%s)"
+                      % (_name(ctx), detail or "not reported", required, ", ".join(driver)), evidence)
     if days is not None and days >= required:
         return Result("pass", "%s keeps audit logs %s (%s), %s require %d days"
                       % (_name(ctx), "until deleted" if days >= 36500 else "%d days" % days, detail,
@@ -77,7 +81,10 @@ def control_plane_ha(ctx):
 
 
 def node_pool_zones(ctx, needed):
-    """KC-AVL-002 on a managed cluster: every node pool spans the tier's zones (future nodes go where pools say)."""
+    """KC-AVL-002 on a managed cluster: every node pool spans the tier's zones (future nodes go where pools say).
+
+    None when the provider lists no pools (EKS self-managed or Fargate nodes): the nodes' zone labels decide then.
+    """
     section = ctx.provider_section("node_pools")
     objects = []
     for pool in section.get("pools") or []:
@@ -86,8 +93,7 @@ def node_pool_zones(ctx, needed):
         objects.append(obj("NodePool", None, pool.get("name"), verdict, "%d zone(s)%s, tier %s needs %d" % (
             len(zones), " (%s)" % ", ".join(zones) if zones else "", ctx.tier, needed)))
     if not objects:
-        return Result("fail", "%s reports no node pools: %s" % (_name(ctx), section.get("detail") or "none"),
-                      {"provider": section, "threshold": needed})
+        return None
     return from_objects(objects, "every node pool spans at least %d zone(s)" % needed,
                         "%%d node pool(s) span fewer than %d zone(s)" % needed,
                         {"provider": section, "threshold": needed})
@@ -135,10 +141,12 @@ def endpoint_exposure(ctx):
     if not section.get("public"):
         return Result("pass", "API endpoint is private only: %s" % section.get("detail"), evidence)
     cidrs = section.get("public_cidrs") or []
-    open_to_all = [c for c in cidrs if c in OPEN_CIDRS] or not cidrs
-    if open_to_all:
+    if any(c in OPEN_CIDRS for c in cidrs):
         return Result("fail", "API endpoint is public and open to the whole internet (%s): %s"
-                      % (", ".join(cidrs) or "no authorized networks", section.get("detail")), evidence)
+                      % (", ".join(cidrs), section.get("detail")), evidence)
+    if not cidrs:
+        return Result("pass", "API endpoint is public but no address may reach it: %s" % section.get("detail"),
+                      evidence)
     return Result("pass", "API endpoint is public but limited to %s" % ", ".join(cidrs), evidence)
 
 

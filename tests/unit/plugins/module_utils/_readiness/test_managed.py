@@ -7,7 +7,9 @@ import datetime
 
 import pytest
 
+from ansible_collections.kubecompass.readiness.plugins.module_utils._errors import KubeCompassError
 from ansible_collections.kubecompass.readiness.plugins.module_utils._readiness import catalog, engine, tiers
+from ansible_collections.kubecompass.readiness.plugins.module_utils._readiness.assess import assess
 from ansible_collections.kubecompass.readiness.plugins.module_utils._readiness.context import Context
 
 NOW = datetime.datetime(2026, 11, 22, 12, 0, tzinfo=datetime.UTC)
@@ -63,7 +65,6 @@ def test_compliant_provider_facts_pass(check_id):
     ("KC-SEC-004", "secrets_encryption", {"state": "error", "detail": "KMS key disabled"}, "in error: KMS key disabled"),
     ("KC-SEC-015", "people_auth", {"sso": False, "detail": "local accounts enabled"}, "local accounts enabled"),
     ("KC-SEC-025", "endpoint", {"public_cidrs": ["0.0.0.0/0"]}, "open to the whole internet (0.0.0.0/0)"),
-    ("KC-SEC-025", "endpoint", {"public_cidrs": []}, "no authorized networks"),
     ("KC-AVL-001", "control_plane_ha", {"ha": False, "detail": "zonal cluster europe-west1-b: one control plane"},
      "zonal cluster"),
     ("KC-AVL-009", "autoscaling", {"enabled": False, "detail": "every node group has min == max"},
@@ -105,7 +106,7 @@ def test_audit_retention_falls_back_to_the_declared_store_when_the_provider_cann
     unknown_retention = facts(audit_logging={"retention_days": None, "retention_detail": "set by the destination"})
     pci = {"frameworks": ["pci_dss_v4"]}
     result = run("KC-CMP-001", unknown_retention, settings=pci)
-    assert result.verdict == "fail" and "an unknown retention (set by the destination)" in result.message
+    assert result.verdict == "unknown" and "does not say how long the audit log is kept" in result.message
     declared = run("KC-CMP-001", unknown_retention, settings=dict(pci, audit_offcluster_retention_days=400))
     assert declared.verdict == "pass" and "not verified" in declared.message
     short = run("KC-CMP-001", facts(audit_logging={"retention_days": 90}), settings=pci)
@@ -114,6 +115,8 @@ def test_audit_retention_falls_back_to_the_declared_store_when_the_provider_cann
 
 def test_endpoint_check_is_not_applicable_on_self_managed_and_private_endpoints_pass():
     assert run("KC-SEC-025", None, distribution="kubeadm").verdict == "not_applicable"
+    closed = run("KC-SEC-025", facts(endpoint={"public_cidrs": [], "detail": "authorized networks on, none listed"}))
+    assert closed.verdict == "pass" and "no address may reach it" in closed.message
     private = run("KC-SEC-025", facts(endpoint={"public": False, "detail": "private only"}))
     assert private.verdict == "pass" and "private only" in private.message
 
@@ -127,3 +130,30 @@ def test_in_cluster_autoscaler_still_passes_without_provider_autoscaling():
             "provider": facts(autoscaling={"enabled": False})}
     result = engine.run_check(CHECKS["KC-AVL-009"], Context(snap, tiers.tier_table(), {}, NOW))
     assert result.verdict == "pass" and "cluster-autoscaler" in result.message
+
+
+def test_without_a_kubernetes_api_only_provider_backed_checks_reach_a_verdict():
+    result = assess(None, "eks-eu-west-1-prod", "critical", distribution="eks", provider_facts=facts(), now=NOW)
+    verdicts = {f["check_id"]: (f["verdict"], f["message"]) for f in result["findings"]}
+    assert result["gather"]["api_requests"] == 0
+    assert {c for c, (v, _message) in verdicts.items() if v == "pass"} == {
+        "KC-SEC-001", "KC-SEC-004", "KC-SEC-015", "KC-SEC-025", "KC-AVL-001", "KC-AVL-002", "KC-OPS-004",
+        "KC-CMP-001"}
+    verdict, message = verdicts["KC-SEC-016"]
+    assert verdict == "unknown" and "no Kubernetes API connection for this cluster" in message
+    assert not any(v == "pass" for c, (v, _message) in verdicts.items() if c in ("KC-AVL-003", "KC-SEC-011"))
+    with pytest.raises(KubeCompassError, match="set kubecompass_distribution"):
+        assess(None, "x", "critical", provider_facts=facts(), now=NOW)
+
+
+def test_without_node_pools_from_the_provider_the_nodes_zone_labels_decide():
+    def node(name, zone):
+        return {"metadata": {"name": name, "labels": {"topology.kubernetes.io/zone": zone}}}
+
+    snap = {"cluster": {"name": "prod", "distribution": "eks", "tier": "important", "version": {}},
+            "kinds": {"nodes": {"items": [node("n1", "eu-west-1a"), node("n2", "eu-west-1b")]}}, "nodes": None,
+            "provider": facts(node_pools={"pools": [], "detail": "self-managed nodes are not read"})}
+    result = engine.run_check(CHECKS["KC-AVL-002"], Context(snap, tiers.tier_table(), {}, NOW))
+    assert result.verdict == "pass" and "worker nodes span 2 zone(s)" in result.message
+    snap["kinds"]["nodes"]["items"].pop()
+    assert engine.run_check(CHECKS["KC-AVL-002"], Context(snap, tiers.tier_table(), {}, NOW)).verdict == "fail"

@@ -34,6 +34,10 @@ description:
     collection's provider modules take), C(kubecompass_kubeconfig) and C(kubecompass_context) (for contexts),
     C(kubecompass_labels) (the provider's tags or labels) and C(kubecompass_server). Values read from the
     kubeconfig or the provider are never templated."
+  - A provider cluster no context names gets C(kubecompass_kubernetes_api=false) - the playbooks then never fall
+    back to the controller's default kubeconfig (another cluster); they judge it from the provider's API alone
+    and report the checks that need its Kubernetes API as unknown. Add its context to O(kubeconfigs) to assess it
+    fully.
   - Each EKS region, GKE project and AKS subscription is listed on its own. One whose SDK is missing or whose
     listing fails adds no host and one warning naming it and the cause; the others and the kubeconfig contexts
     are still added. An unreadable

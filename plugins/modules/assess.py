@@ -65,6 +65,14 @@ options:
         Without them the checks that need the provider (audit logging, Secrets encryption, control-plane HA,
         endpoint exposure, node pools, autoscaling, version support) are C(unknown), naming the cause.
     type: dict
+  kubernetes_api:
+    description:
+      - Whether to read the cluster through its Kubernetes API. C(false) for a managed cluster known only to its
+        provider (the inventory plugin sets C(kubecompass_kubernetes_api=false) when no kubeconfig context names it) -
+        the connection options are then ignored, every check that needs the API is C(unknown) with that cause, and
+        only the provider-backed checks reach a verdict. O(distribution) is then required.
+    type: bool
+    default: true
   include_checks:
     description: Only these check IDs.
     type: list
@@ -194,6 +202,7 @@ def argument_spec():
         settings={"type": "dict"},
         node_facts={"type": "dict"},
         provider_facts={"type": "dict"},
+        kubernetes_api={"type": "bool", "default": True},
         include_checks={"type": "list", "elements": "str"},
         exclude_checks={"type": "list", "elements": "str"},
         page_size={"type": "int", "default": 5000},
@@ -208,7 +217,7 @@ def main():
     params = module.params
     client = None
     try:
-        client = client_from_params(params)
+        client = client_from_params(params) if params["kubernetes_api"] else None
         result = assess(client, params["cluster_name"], params["tier"], distribution=params["distribution"],
                         thresholds=params["tier_thresholds"], waivers=params["waivers"], settings=params["settings"],
                         node_facts=params["node_facts"], provider_facts=params["provider_facts"],

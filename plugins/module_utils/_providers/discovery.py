@@ -178,14 +178,24 @@ def contexts_of(kubeconfig, path, patterns=()):
     """``[{"kubeconfig", "context", "cluster", "server"}]`` in file order, only the contexts matching one of
     ``patterns`` (globs on the context name) when any are given. Credentials are never read."""
     servers = {}
+    for section in ("clusters", "contexts"):
+        if not isinstance(kubeconfig.get(section) or [], list):
+            raise KubeCompassError("kubeconfig %s: %s must be a list" % (path, section), "kubeconfig")
     for entry in kubeconfig.get("clusters") or []:
         if isinstance(entry, dict) and isinstance(entry.get("name"), str):
-            server = (entry.get("cluster") or {}).get("server")
+            cluster = entry.get("cluster")
+            if not isinstance(cluster, dict):
+                raise KubeCompassError("kubeconfig %s: cluster %s has no cluster mapping" % (path, entry["name"]),
+                                       "kubeconfig")
+            server = cluster.get("server")
             servers[entry["name"]] = server if isinstance(server, str) and server else None
     contexts = []
     for entry in kubeconfig.get("contexts") or []:
         if not isinstance(entry, dict) or not isinstance(entry.get("name"), str) or not entry["name"]:
             continue
+        if not isinstance(entry.get("context"), dict):
+            raise KubeCompassError("kubeconfig %s: context %s has no context mapping" % (path, entry["name"]),
+                                   "kubeconfig")
         name = entry["name"]
         if patterns and not any(fnmatch.fnmatchcase(name, pattern) for pattern in patterns):
             continue
@@ -434,6 +444,10 @@ def host_vars_of(cluster, settings):
     if cluster["context"]:
         host_vars["kubecompass_kubeconfig"] = cluster["context"]["kubeconfig"]
         host_vars["kubecompass_context"] = cluster["context"]["context"]
+    else:
+        # Known only to its provider: the playbooks must not fall back to the controller's default kubeconfig,
+        # which points at some other cluster.
+        host_vars["kubecompass_kubernetes_api"] = False
     if cluster["labels"] is not None:
         host_vars["kubecompass_labels"] = dict(cluster["labels"])
     if cluster["server"]:

@@ -35,6 +35,10 @@ SETTINGS = {
 }
 
 
+NO_API_CAUSE = ("no Kubernetes API connection for this cluster (kubecompass_kubernetes_api is false: no kubeconfig "
+                "context names it); set kubecompass_kubeconfig and kubecompass_context")
+
+
 def validate_settings(settings):
     settings = settings or {}
     if not isinstance(settings, dict):
@@ -67,7 +71,10 @@ def _distribution(snapshot_kinds, version, declared):
 def assess(client, cluster_name, tier, distribution=None, thresholds=None, waivers=None, settings=None,
            node_facts=None, provider_facts=None, include=None, exclude=None, page_size=gather.DEFAULT_PAGE_SIZE,
            now=None):
-    """Gather and evaluate one cluster. Bad input raises KubeCompassError before any request is made."""
+    """Gather and evaluate one cluster. Bad input raises KubeCompassError before any request is made.
+
+    ``client`` None: the cluster's Kubernetes API is not used (a managed cluster known only to its provider); the
+    checks that need it are unknown, the provider-backed ones are judged."""
     validate_tier(tier)
     if distribution is not None and distribution not in DISTRIBUTIONS:
         raise KubeCompassError("kubecompass_distribution %r is not one of %s"
@@ -80,7 +87,13 @@ def assess(client, cluster_name, tier, distribution=None, thresholds=None, waive
     now = now or datetime.datetime.now(datetime.timezone.utc)
     active, expired = waiver_rules.split(normalised, cluster_name, now.date())
 
-    gathered = gather.gather(client, checks, page_size=page_size)
+    if client is None:
+        if distribution is None:
+            raise KubeCompassError("without a Kubernetes API connection the distribution cannot be guessed; set "
+                                   "kubecompass_distribution", "input")
+        gathered = gather.without_api(checks, NO_API_CAUSE)
+    else:
+        gathered = gather.gather(client, checks, page_size=page_size)
     distribution, distribution_evidence = _distribution(gathered["kinds"], gathered["version"], distribution)
     snapshot = {
         "cluster": {"name": cluster_name, "distribution": distribution, "tier": tier, "version": gathered["version"]},

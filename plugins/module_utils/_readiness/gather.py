@@ -93,6 +93,13 @@ def _slim(item):
 FATAL_CATEGORIES = ("unreachable", "tls", "timeout", "unauthorized")
 
 
+def without_api(checks, cause):
+    """The snapshot's API part for a cluster whose Kubernetes API is not to be used: every kind unreadable with
+    ``cause``, so the checks that need one are unknown and only provider-backed checks reach a verdict."""
+    kinds = {key: {"error": {"category": "input", "message": cause, "status": None}} for key in needed_kinds(checks)}
+    return {"version": None, "kinds": kinds, "api_requests": 0, "gather_seconds": 0.0}
+
+
 def gather(client, checks, page_size=DEFAULT_PAGE_SIZE):
     """The snapshot's API part: server version and one LIST per needed kind, with per-kind errors and timings."""
     started = time.monotonic()

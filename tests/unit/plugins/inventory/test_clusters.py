@@ -240,8 +240,9 @@ def test_discovered_clusters_become_hosts_with_tiers_from_labels(tmp_path, provi
     assert members(inventory, "k8s_clusters") == ["aks-westeurope-intranet", "eks-eu-west-1-payments",
                                                   "gke-europe-west1-analytics"]
     eks = host_vars(inventory, "eks-eu-west-1-payments")
+    # No kubeconfig context names it: the playbooks must not use the controller's default kubeconfig for it.
     assert eks == {"ansible_connection": "local", "kubecompass_distribution": "eks", "kubecompass_tier": "critical",
-                   "kubecompass_region": "eu-west-1",
+                   "kubecompass_region": "eu-west-1", "kubecompass_kubernetes_api": False,
                    "kubecompass_provider": {"type": "eks", "name": "payments", "region": "eu-west-1",
                                             "profile": "audit"},
                    "kubecompass_labels": {"kubecompass.io/tier": "critical", "team": "pay"},
@@ -264,6 +265,7 @@ def test_kubeconfig_context_and_eks_discovery_merge_into_one_host(tmp_path, prov
     assert members(inventory, "k8s_clusters") == ["eks-eu-west-1-payments"]
     merged = host_vars(inventory, "eks-eu-west-1-payments")
     assert merged["kubecompass_context"] == EKS_ARN and merged["kubecompass_kubeconfig"] == str(kubeconfig)
+    assert "kubecompass_kubernetes_api" not in merged
     assert merged["kubecompass_provider"] == {"type": "eks", "name": "payments", "region": "eu-west-1"}
     assert merged["kubecompass_tier"] == "critical" and merged["kubecompass_labels"]["team"] == "pay"
     assert warnings == []
@@ -425,3 +427,15 @@ def test_tier_values(value, tier):
 def test_host_names_are_safe():
     assert discovery.host_name("AKS-westeurope-My Cluster/1") == "aks-westeurope-my-cluster-1"
     assert discovery.host_name("@@@") == "cluster"
+
+
+@pytest.mark.parametrize("broken,cause", [
+    ({"clusters": [{"name": "a", "cluster": "https://10.0.0.1"}]}, "cluster a has no cluster mapping"),
+    ({"contexts": [{"name": "a", "context": "a"}]}, "context a has no context mapping"),
+    ({"contexts": {"name": "a"}}, "contexts must be a list"),
+])
+def test_a_malformed_kubeconfig_is_a_warning_naming_the_file_and_entry(tmp_path, broken, cause):
+    (tmp_path / "broken").write_text(yaml.safe_dump(broken))
+    inventory, warnings = parse(write_config(tmp_path, {"kubeconfigs": [str(tmp_path / "broken")]}))
+    assert list(inventory.hosts) == []
+    assert any(str(tmp_path / "broken") in w and cause in w for w in warnings), warnings

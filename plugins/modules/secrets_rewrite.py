@@ -47,6 +47,14 @@ options:
     description: Secrets per page of the list (Secrets can be large; lower it when pages time out).
     type: int
     default: 100
+  record_key:
+    description:
+      - For a key whose API server side this collection cannot read (a managed cluster's KMS key). The rewrite is
+        made only when the ConfigMap C(kube-system/kubecompass-secrets-rewrite) does not record this key as done,
+        and the key is recorded there after a rewrite that succeeded - so a rewrite that failed or never ran is made
+        by the next run, and a second run changes nothing.
+      - The key's identifier (an ARN or URL), not key material.
+    type: str
 extends_documentation_fragment:
   - kubecompass.readiness.auth_options
   - kubecompass.readiness.attributes
@@ -98,6 +106,12 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+recorded_key:
+  description: >-
+    With O(record_key) - the key the ConfigMap recorded before this run (C(null) when none); when it equals
+    O(record_key) nothing was rewritten.
+  returned: when O(record_key) is given
+  type: str
 changed:
   description: Whether any Secret was written (in check mode, whether any would be).
   returned: always
@@ -210,6 +224,7 @@ def argspec():
         namespaces={"type": "list", "elements": "str"},
         retries={"type": "int", "default": secrets_rewrite.DEFAULT_RETRIES},
         page_size={"type": "int", "default": secrets_rewrite.DEFAULT_PAGE_SIZE},
+        record_key={"type": "str", "no_log": False},
     )
     return spec
 
@@ -223,6 +238,11 @@ def run(client, params, check_mode):
     namespaces = [ns for ns in params["namespaces"] or [] if ns]
     if params["namespaces"] is not None and not namespaces:
         raise KubeCompassError("namespaces is empty; omit it to rewrite every namespace", "input")
+    if params.get("record_key") is not None:
+        if not params["record_key"].strip():
+            raise KubeCompassError("record_key must not be empty", "input")
+        return secrets_rewrite.rewrite_once_per_key(client, params["record_key"], namespaces or None,
+                                                    params["retries"], params["page_size"], check_mode)
     return secrets_rewrite.rewrite(client, namespaces or None, params["retries"], params["page_size"], check_mode)
 
 
@@ -247,7 +267,7 @@ def main():
     except KubeCompassError as exc:
         module.fail_json(msg=str(exc), category=exc.category, api_requests=client.requests if client else 0,
                          **getattr(exc, "result", {}))
-    if module._diff:
+    if module._diff and "count_before" in result:  # nothing to show when the record says it was done
         result["diff"] = diff(result)
     module.exit_json(api_requests=client.requests, **result)
 

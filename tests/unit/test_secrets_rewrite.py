@@ -336,3 +336,52 @@ def test_a_secret_deleted_between_a_conflict_and_the_fresh_read_is_deleted_meanw
     result = run(fake)
     assert (result["conflicts_retried"], result["deleted_meanwhile"], result["rewritten"]) == (1, 1, 2)
     assert result["lost"] == [] and result["count_after"] == 2
+
+
+class FakeSecretsAndRecord(FakeSecrets):
+    """FakeSecrets plus the record ConfigMap, applied server-side (dry runs store nothing)."""
+
+    RECORD = "/api/v1/namespaces/kube-system/configmaps/kubecompass-secrets-rewrite"
+
+    def __init__(self, secrets, **kwargs):
+        super().__init__(secrets, **kwargs)
+        self.record = None
+        self.record_writes = 0
+
+    def request(self, method, path, query=None, body=None, content_type=None):
+        if not path.startswith(self.RECORD):
+            return super().request(method, path, query, body)
+        if method == "GET":
+            return (200, copy.deepcopy(self.record), {}) if self.record else (404, {}, {})
+        assert method == "PATCH" and body["kind"] == "ConfigMap"
+        stored = dict(copy.deepcopy(body), metadata=dict(body["metadata"], resourceVersion="1"))
+        if "dryRun=All" not in path:
+            self.record = stored
+            self.record_writes += 1
+        return 200, copy.deepcopy(stored), {}
+
+
+def test_a_rewrite_recorded_for_a_key_is_made_once_and_again_for_a_new_key():
+    fake = FakeSecretsAndRecord(SECRETS)
+    first = sr.rewrite_once_per_key(fake, "arn:aws:kms:eu-west-1:1:key/a")
+    assert first["changed"] and first["recorded_key"] is None and first["rewritten"] == len(SECRETS)
+    assert fake.record["data"] == {"key": "arn:aws:kms:eu-west-1:1:key/a"}
+    puts = len(fake.puts)
+    again = sr.rewrite_once_per_key(fake, "arn:aws:kms:eu-west-1:1:key/a")
+    assert not again["changed"] and again["recorded_key"] == "arn:aws:kms:eu-west-1:1:key/a"
+    assert len(fake.puts) == puts and fake.record_writes == 1
+    rotated = sr.rewrite_once_per_key(fake, "arn:aws:kms:eu-west-1:1:key/b")
+    assert rotated["changed"] and len(fake.puts) == 2 * puts and fake.record["data"] == {
+        "key": "arn:aws:kms:eu-west-1:1:key/b"}
+
+
+def test_check_mode_and_a_failed_rewrite_record_nothing():
+    fake = FakeSecretsAndRecord(SECRETS)
+    planned = sr.rewrite_once_per_key(fake, "k1", check_mode=True)
+    assert planned["would_rewrite"] == len(SECRETS) and fake.puts == [] and fake.record is None
+    failing = FakeSecretsAndRecord(SECRETS, status={sr.secret_key(SECRETS[0]): 422})
+    with pytest.raises(KubeCompassError):
+        sr.rewrite_once_per_key(failing, "k1")
+    assert failing.record is None  # the next run tries again
+    with pytest.raises(KubeCompassError, match="record_key must not be empty"):
+        module.run(fake, {"namespaces": None, "retries": 5, "page_size": 100, "record_key": " "}, check_mode=True)

@@ -33,6 +33,7 @@ import hashlib
 import json
 import time
 
+from ansible_collections.kubecompass.readiness.plugins.module_utils import _apply
 from ansible_collections.kubecompass.readiness.plugins.module_utils._errors import KubeCompassError
 
 DEFAULT_RETRIES = 5
@@ -293,4 +294,35 @@ def rewrite(client, namespaces=None, retries=DEFAULT_RETRIES, page_size=DEFAULT_
                                % (len(failed), len(before), _failures_text(failed)), "rewrite_failed")
         exc.result = result
         raise exc
+    return result
+
+
+# Where a rewrite under a key this collection cannot see on the API servers (a managed cluster's KMS key) is
+# recorded as done.
+RECORD_NAMESPACE, RECORD_NAME = "kube-system", "kubecompass-secrets-rewrite"
+
+
+def record_object(key):
+    return {"apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": RECORD_NAME, "namespace": RECORD_NAMESPACE,
+                         "labels": {"app.kubernetes.io/managed-by": "kubecompass"}},
+            "data": {"key": key}}
+
+
+def recorded_key(client):
+    record = _apply.get(client, "/api/v1/namespaces/%s/configmaps/%s" % (RECORD_NAMESPACE, RECORD_NAME))
+    return ((record or {}).get("data") or {}).get("key")
+
+
+def rewrite_once_per_key(client, key, namespaces=None, retries=DEFAULT_RETRIES, page_size=DEFAULT_PAGE_SIZE,
+                         check_mode=False):
+    """Rewrite every Secret unless the record says it was done under ``key``; record ``key`` after a rewrite
+    that succeeded (rewrite raises otherwise, and the record stays as it was so the next run tries again)."""
+    before = recorded_key(client)
+    if before == key:
+        return {"changed": False, "recorded_key": before, "rewritten": 0, "would_rewrite": 0,
+                "scope": list(namespaces) if namespaces else "all namespaces"}
+    result = rewrite(client, namespaces, retries, page_size, check_mode)
+    _apply.apply(client, record_object(key), check_mode)
+    result.update(recorded_key=before, changed=True)
     return result

@@ -65,7 +65,10 @@ def inventory(tmp_path, control_plane, fakes, name="managed.yml"):
         "kc-gke": dict(common, kubecompass_distribution="gke", managed_control_plane_kms_key=GKE_KEY,
                        kubecompass_provider={"project": GKE_PROJECT, "location": GKE_LOCATION, "name": GKE_NAME,
                                              "poll_seconds": 0, "endpoint_url": fakes["urls"]["gke"]}),
+        # The three share the local control plane as their Kubernetes API, where the Secrets rewrite is recorded per
+        # key: only kc-eks rewrites; kc-aks reports the rewrite it owes.
         "kc-aks": dict(common, kubecompass_distribution="aks", managed_control_plane_kms_key=AKS_KEY,
+                       managed_control_plane_rewrite_secrets=False,
                        managed_control_plane_aks_log_destination={"workspace_id": DEFAULT_WORKSPACE_ID},
                        kubecompass_provider={"subscription_id": AKS_SUB, "resource_group": AKS_RG, "name": AKS_NAME,
                                              "poll_seconds": 0, "endpoint_url": fakes["urls"]["aks"]}),
@@ -84,7 +87,9 @@ def playbook(name, inv, *args, **env_extra):
 
 
 def assess(inv, report_dir, *limit):
+    # The inventory plugin leaves the interpreter to the user (group_vars), as its documentation says.
     result = playbook("assess", inv, "--check", "-e", f"kubecompass_report_dir={report_dir}",
+                      "-e", f"ansible_python_interpreter={sys.executable}",
                       *(["--limit", ",".join(limit + ("localhost",))] if limit else []))
     report = json.loads((report_dir / "kubecompass-report.json").read_text())
     clusters = {c["cluster"]: c for c in report["clusters"]}
@@ -171,6 +176,7 @@ def test_eks_encryption_is_held_without_the_opt_in_and_the_plan_says_why(fakes):
     output = result.stdout + result.stderr
     assert result.returncode == 0, output[-4000:]
     assert "cannot be undone" in output and "managed_control_plane_allow_irreversible_encryption" in output
+    assert f"kc-aks: Secrets written before {AKS_KEY} encrypted them must be rewritten" in output
     eks_writes = [r["path"] for r in writes(fakes)["eks"]]
     assert not any("encryption-config" in p for p in eks_writes), eks_writes
     assert any(p.endswith("/update-config") for p in eks_writes), eks_writes
@@ -181,7 +187,7 @@ def test_eks_encryption_is_held_without_the_opt_in_and_the_plan_says_why(fakes):
         assert recap(output, host)["changed"] >= 1, host
 
 
-def test_with_the_opt_in_everything_is_applied_and_a_rerun_changes_nothing(fakes):
+def test_with_the_opt_in_everything_is_applied_and_a_rerun_changes_nothing(control_plane, fakes):
     inv = STORY["inventory"]
     opt_in = ("-e", "managed_control_plane_allow_irreversible_encryption=true")
     result = playbook("remediate", inv, "--tags", "managed", "--limit", ",".join(MANAGED), *opt_in)
@@ -190,7 +196,9 @@ def test_with_the_opt_in_everything_is_applied_and_a_rerun_changes_nothing(fakes
     associate = [r for r in writes(fakes)["eks"] if "encryption-config/associate" in r["path"]]
     assert len(associate) == 1
     assert associate[0]["body"]["encryptionConfig"] == [{"resources": ["secrets"], "provider": {"keyArn": EKS_KEY}}]
-    assert "Rewrite every Secret" in output
+    record = control_plane.client().request("GET", "/api/v1/namespaces/kube-system/configmaps/"
+                                                   "kubecompass-secrets-rewrite")
+    assert record["data"] == {"key": EKS_KEY}  # every Secret rewritten once the key was associated, and recorded
     gke_bodies = [r["body"] for r in writes(fakes)["gke"]]
     assert all(len(body["update"]) == 1 for body in gke_bodies), gke_bodies  # one field per UpdateCluster
     kms = fakes["aks"].cluster(fakes["aks_id"])["properties"]["securityProfile"]["azureKeyVaultKms"]
@@ -295,6 +303,16 @@ def test_inventory_plugin_groups_discovered_clusters_by_distribution(control_pla
     assert eks_host["kubecompass_context"] == f"arn:aws:eks:{EKS_REGION}:123456789012:cluster/{EKS_NAME}"
     assert eks_host["kubecompass_provider"]["name"] == EKS_NAME and eks_host["kubecompass_tier"] == "critical"
     assert listed["_meta"]["hostvars"][f"gke-{GKE_LOCATION}-{GKE_NAME}"]["kubecompass_tier"] == "critical"
+    # A cluster only its provider knows is judged from the provider alone, never through the controller's default
+    # kubeconfig (which would be another cluster).
+    dr_host = "aks-westeurope-ledger-dr"
+    assert listed["_meta"]["hostvars"][dr_host]["kubecompass_kubernetes_api"] is False
+    result, clusters = assess(config, tmp_path / "provider-only", dr_host)
+    assert clusters[dr_host]["status"] == "assessed", result.stdout[-3000:]
+    found = {f["check_id"]: (f["verdict"], f["message"]) for f in clusters[dr_host]["findings"]}
+    assert found["KC-SEC-001"][0] == "pass" and found["KC-SEC-004"][0] == "pass"  # remediated earlier
+    assert found["KC-SEC-016"][0] == "unknown" and "no Kubernetes API connection" in found["KC-SEC-016"][1]
+    assert clusters[dr_host]["gather"]["api_requests"] == 0
 
 
 def _graph_groups(text):

@@ -26,6 +26,7 @@ import re
 from urllib.parse import urlparse
 
 from ansible_collections.kubecompass.readiness.plugins.module_utils._errors import KubeCompassError
+from ansible_collections.kubecompass.readiness.plugins.module_utils._readiness.model import DISTRIBUTIONS, TIERS
 from ansible_collections.kubecompass.readiness.plugins.module_utils._providers import (
     TARGET_KEYS,
     ProviderError,
@@ -33,8 +34,6 @@ from ansible_collections.kubecompass.readiness.plugins.module_utils._providers i
     validate_target,
 )
 
-TIERS = ("critical", "important", "best_effort")
-DISTRIBUTIONS = ("eks", "gke", "aks", "kubeadm", "rke2", "k3s")
 UNKNOWN_DISTRIBUTION_GROUP = "unknown_distribution"
 
 EKS_ARN = re.compile(r"^arn:aws(?:-[a-z]+)*:eks:([a-z0-9-]+):(\d{12}):cluster/([A-Za-z0-9][A-Za-z0-9_-]*)$")

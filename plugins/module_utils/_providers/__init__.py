@@ -77,8 +77,6 @@ from ansible_collections.kubecompass.readiness.plugins.module_utils._errors impo
 
 PROVIDERS = ("eks", "gke", "aks")
 ITEMS = ("audit_logging", "secrets_encryption")
-SECTIONS = ("audit_logging", "secrets_encryption", "control_plane_ha", "endpoint", "node_pools", "autoscaling",
-            "version", "people_auth")
 UNLIMITED_RETENTION = 36500
 DEFAULT_TIMEOUT_SECONDS = 1800
 DEFAULT_POLL_SECONDS = 15
@@ -225,6 +223,18 @@ def apply_in_order(steps, apply_step):
         if outcomes[-1]["status"] != "succeeded":
             break
     return outcomes
+
+
+def without_secrets(document, secret_fields):
+    """``document`` (a describe answer, freshly decoded) with the secret fields removed in place and returned:
+    ``secret_fields`` is ``((path to the holder), field)`` pairs; describe's answer is returned to the user."""
+    for path, field in secret_fields:
+        holder = document
+        for key in path:
+            holder = holder.get(key) if isinstance(holder, dict) else None
+        if isinstance(holder, dict):
+            holder.pop(field, None)
+    return document
 
 
 def is_string_list(values):

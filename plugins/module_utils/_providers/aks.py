@@ -29,6 +29,7 @@ from ansible_collections.kubecompass.readiness.plugins.module_utils._providers i
     is_loopback_http,
     outcome,
     validate_desired,
+    without_secrets,
 )
 
 PROVIDER = "aks"
@@ -68,10 +69,10 @@ KEY_URL_SHAPE = "https://<vault>.vault.azure.net/keys/<name>/<version>"
 # The Azure CLI's public client id, which azure.azcollection also uses for AZURE_AD_USER sign-in.
 AZURE_CLI_CLIENT_ID = "04b07795-8ddb-461a-bbee-02f9e1bf7b46"
 # Secret material in a managed cluster's properties ((path to the holder), field); never kept in raw.
-SECRET_PROPERTIES = (
-    (("windowsProfile",), "adminPassword"),
-    (("servicePrincipalProfile",), "secret"),
-    (("aadProfile",), "serverAppSecret"),
+SECRET_FIELDS = (
+    (("properties", "windowsProfile"), "adminPassword"),
+    (("properties", "servicePrincipalProfile"), "secret"),
+    (("properties", "aadProfile"), "serverAppSecret"),
 )
 # Real-time limit on waiting for the poller beyond ``timeout`` (only reached when one HTTP poll hangs).
 POLLER_WAIT_MARGIN_SECONDS = 120
@@ -279,25 +280,14 @@ def _azure_error_types(clients_):
 # describe
 
 
-def _redact(cluster):
-    """The cluster without secret material: describe's answer is returned to the user."""
-    properties = cluster.get("properties")
-    for path, field in SECRET_PROPERTIES:
-        holder = properties
-        for key in path:
-            holder = holder.get(key) if isinstance(holder, dict) else None
-        if isinstance(holder, dict):
-            holder.pop(field, None)
-    return cluster
-
-
 def describe(target, clients):
     """The cluster (GET), its diagnostic settings and the region's Kubernetes versions as ARM REST JSON."""
     aks = clients["containerservice"]
     subject = "cluster %s (resource group %s)" % (target["name"], target["resource_group"])
     errors = _azure_error_types(clients)
     try:
-        cluster = _redact(aks.managed_clusters.get(target["resource_group"], target["name"]).as_dict())
+        cluster = without_secrets(aks.managed_clusters.get(target["resource_group"], target["name"]).as_dict(),
+                                  SECRET_FIELDS)
     except errors as exc:
         raise provider_error(CALL_GET, exc, clients, subject) from exc
     raw = {"cluster": cluster, "diagnostic_settings": None, "kubernetes_versions": None, "errors": {}}

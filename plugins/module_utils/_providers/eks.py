@@ -27,6 +27,7 @@ from ansible_collections.kubecompass.readiness.plugins.module_utils._providers i
     is_string_list,
     outcome,
     validate_desired,
+    without_secrets,
 )
 
 PROVIDER = "eks"
@@ -43,8 +44,8 @@ FAKE_CREDENTIALS = {"aws_access_key_id": "kubecompass-fake", "aws_secret_access_
 CLIENT_CONFIG = {"retries": {"max_attempts": 5, "mode": "standard"}, "connect_timeout": 10, "read_timeout": 60}
 SUPPORT_STATUS = {"STANDARD_SUPPORT": "standard", "EXTENDED_SUPPORT": "extended", "UNSUPPORTED": "unsupported"}
 KMS_HEALTH_CODES = ("KmsKeyNotFound", "KmsGrantRevoked", "KmsKeyDisabled", "KmsKeyMarkedForDeletion")
-# Fields of connectorConfig (a registered external cluster) that are secret material; never kept in raw.
-SECRET_CONNECTOR_FIELDS = ("activationCode", "activationId")
+# Secret material of connectorConfig (a registered external cluster): ((path to the holder), field); never in raw.
+SECRET_FIELDS = ((("connectorConfig",), "activationCode"), (("connectorConfig",), "activationId"))
 
 CREDENTIAL_EXCEPTIONS = ("NoCredentialsError", "PartialCredentialsError", "ProfileNotFound", "CredentialRetrievalError",
                          "NoAuthTokenError", "TokenRetrievalError", "SSOTokenLoadError", "UnauthorizedSSOTokenError",
@@ -145,15 +146,6 @@ def log_group_name(name):
     return "/aws/eks/%s/cluster" % name
 
 
-def _redact(cluster):
-    """The cluster without secret material: describe's answer is returned to the user."""
-    connector = cluster.get("connectorConfig")
-    if isinstance(connector, dict):
-        cluster["connectorConfig"] = {key: item for key, item in connector.items()
-                                      if key not in SECRET_CONNECTOR_FIELDS}
-    return cluster
-
-
 def _cluster_read(eks, name):
     try:
         cluster = eks.describe_cluster(name=name)["cluster"]
@@ -161,7 +153,7 @@ def _cluster_read(eks, name):
         raise provider_error("eks:DescribeCluster", exc, name) from exc
     # The CA bundle is public but long, and no section reads it.
     cluster = {key: item for key, item in cluster.items() if key != "certificateAuthority"}
-    return _redact(jsonable(cluster))
+    return without_secrets(jsonable(cluster), SECRET_FIELDS)
 
 
 def _log_group(logs, name):

@@ -37,6 +37,7 @@ from ansible_collections.kubecompass.readiness.plugins.module_utils._providers i
     is_string_list,
     outcome,
     validate_desired,
+    without_secrets,
 )
 
 PROVIDER = "gke"
@@ -68,7 +69,7 @@ ZONE = re.compile(r"^[a-z]+-[a-z]+\d+-[a-z]$")
 ENCRYPTED_STATES = ("ENCRYPTED", "ALL_OBJECTS_ENCRYPTION_ENABLED")
 ENCRYPTED_CURRENT_STATES = ("CURRENT_STATE_ENCRYPTED", "CURRENT_STATE_ALL_OBJECTS_ENCRYPTION_ENABLED")
 # Fields of master_auth that are secret material; never kept in raw.
-SECRET_MASTER_AUTH_FIELDS = ("password", "client_key")
+SECRET_FIELDS = ((("master_auth",), "password"), (("master_auth",), "client_key"))
 CREDENTIAL_EXCEPTIONS = ("DefaultCredentialsError", "RefreshError", "Unauthenticated", "Unauthorized")
 UNREACHABLE_EXCEPTIONS = ("ConnectionError", "TransportError", "SSLError", "ServiceUnavailable")
 TIMEOUT_EXCEPTIONS = ("DeadlineExceeded", "GatewayTimeout", "Timeout", "RetryError")
@@ -187,14 +188,6 @@ def jsonable(message):
                                  always_print_fields_with_no_presence=False)
 
 
-def _redact(cluster):
-    master_auth = cluster.get("master_auth")
-    if isinstance(master_auth, dict):
-        for field in SECRET_MASTER_AUTH_FIELDS:
-            master_auth.pop(field, None)
-    return cluster
-
-
 def _now_iso():
     return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -207,7 +200,7 @@ def describe(target, clients):
         cluster = manager.get_cluster(name=name)
     except Exception as exc:  # google-api-core / google-auth / requests classes are only known at run time
         raise provider_error(GET_CLUSTER, exc, target["name"]) from exc
-    raw = {"cluster": _redact(jsonable(cluster)), "upgrade_info": None, "read_at": _now_iso(), "errors": {}}
+    raw = {"cluster": without_secrets(jsonable(cluster), SECRET_FIELDS), "upgrade_info": None, "read_at": _now_iso(), "errors": {}}
     try:
         raw["upgrade_info"] = jsonable(manager.fetch_cluster_upgrade_info(name=name))
     except Exception as exc:

@@ -43,11 +43,6 @@ TLS_VERSIONS = ("VersionTLS10", "VersionTLS11", "VersionTLS12", "VersionTLS13")
 # -- where flags come from --------------------------------------------------------------------------------------------
 
 
-def _managed(ctx):
-    if ctx.distribution in MANAGED:
-        ctx.provider()  # raises Unreadable until provider facts exist: unknown, never pass
-
-
 def _node_facts_or_none(ctx):
     try:
         return ctx.node_facts()
@@ -57,7 +52,6 @@ def _node_facts_or_none(ctx):
 
 def flag_sets(ctx, component="kube-apiserver"):
     """[(node, flags, source)] for every control-plane node; raises Unreadable when no source exists."""
-    _managed(ctx)
     facts = _node_facts_or_none(ctx)
     if facts:
         result = []
@@ -87,7 +81,6 @@ def _node_errors(node):
 
 def _node_section(ctx, section):
     """[(host, section dict or None, node dict)] from node facts; Unreadable without them."""
-    _managed(ctx)
     facts = ctx.node_facts()
     if not facts:
         raise Unreadable("control-plane node facts", "the control-plane group has no hosts")

@@ -14,6 +14,7 @@ from __future__ import absolute_import, annotations, division, print_function
 
 __metaclass__ = type
 
+from ansible_collections.kubecompass.readiness.plugins.module_utils._providers import UNLIMITED_RETENTION
 from ansible_collections.kubecompass.readiness.plugins.module_utils._readiness.model import (
     Check,
     Result,
@@ -64,7 +65,7 @@ def audit_retention(ctx, required, driver, declared):
                       % (_name(ctx), detail or "not reported", required, ", ".join(driver)), evidence)
     if days is not None and days >= required:
         return Result("pass", "%s keeps audit logs %s (%s), %s require %d days"
-                      % (_name(ctx), "until deleted" if days >= 36500 else "%d days" % days, detail,
+                      % (_name(ctx), "until deleted" if days >= UNLIMITED_RETENTION else "%d days" % days, detail,
                          ", ".join(driver), required), evidence)
     if declared is not None and int(declared) >= required:
         return Result("pass", "off-cluster retention of %s days declared by the inventory (not verified by the "

@@ -129,9 +129,16 @@ facts:
   returned: always
   type: dict
 rewrite_secrets:
-  description: A new key now encrypts Secrets and the existing ones must be rewritten to use it.
+  description: This run put a new key in front of the Secrets; the existing ones must be rewritten to use it.
   returned: always
   type: bool
+rewrite_key:
+  description: >-
+    The customer key existing Secrets must be rewritten under through the Kubernetes API (EKS, AKS; GKE re-encrypts
+    them itself), for M(kubecompass.readiness.secrets_rewrite)'s O(kubecompass.readiness.secrets_rewrite#module:record_key);
+    C(null) when Secrets are not encrypted with a customer key.
+  returned: always
+  type: str
 """
 
 from ansible.module_utils.basic import AnsibleModule

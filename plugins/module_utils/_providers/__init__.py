@@ -24,6 +24,9 @@ provider never needs it:
 ``apply(target, steps, clients, timeout, poll_seconds, sleep=time.sleep, clock=time.monotonic)``
     Makes the ``update`` steps in order, polling each long-running operation to its end, and stops at the first
     failure. Returns one OUTCOME per step it reached; provider errors become failed outcomes, never exceptions.
+``REWRITES_SECRETS_ITSELF``
+    Whether the provider re-encrypts existing Secrets after a key change; if not, they are rewritten through the
+    Kubernetes API.
 ``list_clusters(account, clients=None)``
     Discovery for the inventory plugin: DISCOVERED entries for the clusters of ``account`` - EKS ``{"regions",
     "endpoint_url", "profile"}``, GKE ``{"projects", "locations", "endpoint_url"}``, AKS ``{"subscriptions",
@@ -207,6 +210,13 @@ def diff_of(steps):
     return {"before": before, "after": after}
 
 
+def plan_step(item, action, reason, call=None, request=None, before=None, after=None, irreversible=False,
+              follow_up=None):
+    """One STEP of a plan."""
+    return {"item": item, "action": action, "reason": reason, "call": call, "request": request, "before": before,
+            "after": after, "irreversible": irreversible, "follow_up": follow_up}
+
+
 def outcome(step, status, operation, error, seconds):
     """The OUTCOME of one step."""
     return {"item": step["item"], "call": step["call"], "status": status, "operation": operation, "error": error,
@@ -295,10 +305,11 @@ def validate_desired(desired):
 def remediate(target, desired, check_mode, clients=None):
     """Plan the requested items from one describe and, outside check mode, apply the plan and read the result.
 
-    Returns ``{"changed", "steps", "held", "outcomes", "diff", "facts", "rewrite_secrets", "failed"}``: ``failed``
-    lists the outcomes that did not succeed (apply stops at the first); ``facts`` are read again after the changes
-    (before them in check mode); ``rewrite_secrets`` says a new key was put in front and existing Secrets must be
-    rewritten through the Kubernetes API to be encrypted with it.
+    Returns ``{"changed", "steps", "held", "outcomes", "diff", "facts", "rewrite_secrets", "rewrite_key",
+    "failed"}``: ``failed`` lists the outcomes that did not succeed (apply stops at the first); ``facts`` are read
+    again after the changes (before them in check mode); ``rewrite_secrets`` says this run put a new key in front;
+    ``rewrite_key`` is the key existing Secrets must be rewritten under through the Kubernetes API (None when
+    Secrets are not encrypted with a customer key, or the provider re-encrypts them itself).
     """
     desired = validate_desired(desired)
     module = provider_module(target["type"])
@@ -315,9 +326,11 @@ def remediate(target, desired, check_mode, clients=None):
         "diff": diff_of(steps),
         "facts": module.facts(target, raw),
         "rewrite_secrets": False,
+        "rewrite_key": None,
         "failed": [],
     }
     if check_mode or not updates:
+        result["rewrite_key"] = _rewrite_key(module, result["facts"])
         return result
     outcomes = module.apply(target, steps, clients, target["timeout_seconds"], target["poll_seconds"])
     succeeded = {(o["item"], o["call"]) for o in outcomes if o["status"] == "succeeded"}
@@ -332,4 +345,12 @@ def remediate(target, desired, check_mode, clients=None):
         result["facts"] = module.facts(target, module.describe(target, clients))
     except ProviderError as exc:  # the changes stand; say they could not be read back
         result["facts"] = {"error": "read after the changes: %s" % exc}
+    result["rewrite_key"] = _rewrite_key(module, result["facts"])
     return result
+
+
+def _rewrite_key(module, facts):
+    encryption = (facts.get("sections") or {}).get("secrets_encryption") or {}
+    if module.REWRITES_SECRETS_ITSELF or encryption.get("state") != "on":
+        return None
+    return encryption.get("key") or None

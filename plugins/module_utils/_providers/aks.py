@@ -28,11 +28,14 @@ from ansible_collections.kubecompass.readiness.plugins.module_utils._providers i
     import_sdk,
     is_loopback_http,
     outcome,
+    plan_step,
     validate_desired,
     without_secrets,
 )
 
 PROVIDER = "aks"
+# AKS encrypts only the Secrets written after Key Vault KMS is enabled.
+REWRITES_SECRETS_ITSELF = False
 CALL_GET = "aks:ManagedClusters.Get"
 CALL_LIST = "aks:ManagedClusters.List"
 CALL_VERSIONS = "aks:ManagedClusters.ListKubernetesVersions"
@@ -521,16 +524,11 @@ def _to_parameters(value):
     return value
 
 
-def _step(item, action, reason, call, request=None, before=None, after=None, follow_up=None):
-    return {"item": item, "action": action, "reason": reason, "call": call, "request": request,
-            "before": before, "after": after, "irreversible": False, "follow_up": follow_up}
-
-
 def _plan_audit(raw, desired):
     item = "audit_logging"
     if "audit_logging" in (raw.get("errors") or {}) or raw.get("diagnostic_settings") is None:
-        return _step(item, "held", "the cluster's diagnostic settings could not be read: %s"
-                     % (raw.get("errors") or {}).get("audit_logging", "not read"), CALL_DIAGNOSTIC)
+        return plan_step(item, "held", "the cluster's diagnostic settings could not be read: %s"
+                         % (raw.get("errors") or {}).get("audit_logging", "not read"), CALL_DIAGNOSTIC)
     section = _audit_section(raw)
     settings = raw["diagnostic_settings"]
     name = desired["aks_diagnostic_setting_name"]
@@ -539,7 +537,7 @@ def _plan_audit(raw, desired):
     before = {"enabled": section["enabled"],
               "diagnostic_setting": _to_parameters((existing or {}).get("properties")) if existing else None}
     if section["enabled"]:
-        return _step(item, "none", section["detail"], CALL_DIAGNOSTIC, before=before, after=before)
+        return plan_step(item, "none", section["detail"], CALL_DIAGNOSTIC, before=before, after=before)
     parameters = _to_parameters(copy.deepcopy(existing.get("properties") or {})) if existing else {}
     parameters.setdefault("logs", [])
     destination = desired["aks_log_destination"] or {}
@@ -547,16 +545,16 @@ def _plan_audit(raw, desired):
                 if destination.get(key) and parameters.get(key) and parameters[key] != destination[key]]
     parameters.update({key: value for key, value in destination.items() if value})
     if not any(parameters.get(attr) for attr, rest, what in DESTINATIONS):
-        return _step(item, "held", "no log destination: set aks_log_destination (role variable "
-                     "managed_control_plane_aks_log_destination) to a workspace_id, storage_account_id or "
-                     "event_hub_authorization_rule_id for diagnostic setting %s" % name, CALL_DIAGNOSTIC,
-                     before=before)
+        return plan_step(item, "held", "no log destination: set aks_log_destination (role variable "
+                         "managed_control_plane_aks_log_destination) to a workspace_id, storage_account_id or "
+                         "event_hub_authorization_rule_id for diagnostic setting %s" % name, CALL_DIAGNOSTIC,
+                         before=before)
     if existing is None and len(settings) >= MAX_DIAGNOSTIC_SETTINGS:
         names = ", ".join(s.get("name") or "?" for s in settings)
-        return _step(item, "held", "the cluster already has %d diagnostic settings, the most a resource takes (%s): "
-                     "set aks_diagnostic_setting_name (role variable "
-                     "managed_control_plane_aks_diagnostic_setting_name) to one of them to add %s there"
-                     % (len(settings), names, category), CALL_DIAGNOSTIC, before=before)
+        return plan_step(item, "held", "the cluster already has %d diagnostic settings, the most a resource takes (%s): "
+                         "set aks_diagnostic_setting_name (role variable "
+                         "managed_control_plane_aks_diagnostic_setting_name) to one of them to add %s there"
+                         % (len(settings), names, category), CALL_DIAGNOSTIC, before=before)
     for log in parameters["logs"]:
         if log.get("category") == category:
             log["enabled"] = True
@@ -574,7 +572,7 @@ def _plan_audit(raw, desired):
         reason += " (replacing its %s; its other logs and metrics go there too)" % ", ".join(replaced)
     request = {"resource_uri": resource_uri, "name": name, "parameters": parameters}
     after = {"enabled": True, "diagnostic_setting": parameters}
-    return _step(item, "update", reason, CALL_DIAGNOSTIC, request=request, before=before, after=after)
+    return plan_step(item, "update", reason, CALL_DIAGNOSTIC, request=request, before=before, after=after)
 
 
 def _plan_kms(target, raw, desired):
@@ -585,17 +583,17 @@ def _plan_kms(target, raw, desired):
         reason = detail
         if desired["kms_key"] and key != desired["kms_key"]:
             reason += " (kms_key %s differs: key rotation is not done here)" % desired["kms_key"]
-        return _step(item, "none", reason, CALL_CLUSTER, before=before, after=before)
+        return plan_step(item, "none", reason, CALL_CLUSTER, before=before, after=before)
     if state == "error":
-        return _step(item, "held", detail + ": look at the failure (az aks show -g %s -n %s) before changing it"
-                     % (target["resource_group"], target["name"]), CALL_CLUSTER, before=before)
+        return plan_step(item, "held", detail + ": look at the failure (az aks show -g %s -n %s) before changing it"
+                         % (target["resource_group"], target["name"]), CALL_CLUSTER, before=before)
     kms_key = desired["kms_key"]
     if not kms_key:
-        return _step(item, "held", "no KMS key given: set kms_key (role variable managed_control_plane_kms_key) to a "
-                     "versioned Key Vault key URL %s" % KEY_URL_SHAPE, CALL_CLUSTER, before=before)
+        return plan_step(item, "held", "no KMS key given: set kms_key (role variable managed_control_plane_kms_key) to a "
+                         "versioned Key Vault key URL %s" % KEY_URL_SHAPE, CALL_CLUSTER, before=before)
     if not KEY_URL.match(kms_key):
-        return _step(item, "held", "kms_key %s is not a versioned Key Vault key URL (%s): AKS needs the key version"
-                     % (kms_key, KEY_URL_SHAPE), CALL_CLUSTER, before=before)
+        return plan_step(item, "held", "kms_key %s is not a versioned Key Vault key URL (%s): AKS needs the key version"
+                         % (kms_key, KEY_URL_SHAPE), CALL_CLUSTER, before=before)
     access = desired["aks_key_vault_network_access"]
     kms = {"enabled": True, "keyId": kms_key, "keyVaultNetworkAccess": access}
     if access == "Private":
@@ -611,8 +609,8 @@ def _plan_kms(target, raw, desired):
     if access == "Private":
         reason += "; a private key vault needs API Server VNet Integration"
     after = {"state": "on", "key": kms_key, "key_vault_network_access": access}
-    return _step(item, "update", reason, CALL_CLUSTER, request=request, before=before, after=after,
-                 follow_up="rewrite_secrets")
+    return plan_step(item, "update", reason, CALL_CLUSTER, request=request, before=before, after=after,
+                     follow_up="rewrite_secrets")
 
 
 def plan(target, raw, desired):

@@ -26,11 +26,14 @@ from ansible_collections.kubecompass.readiness.plugins.module_utils._providers i
     is_loopback_http,
     is_string_list,
     outcome,
+    plan_step,
     validate_desired,
     without_secrets,
 )
 
 PROVIDER = "eks"
+# EKS encrypts only the Secrets written after the key is associated.
+REWRITES_SECRETS_ITSELF = False
 UPDATE_CLUSTER_CONFIG = "eks:UpdateClusterConfig"
 ASSOCIATE_ENCRYPTION_CONFIG = "eks:AssociateEncryptionConfig"
 # IAM permissions each write needs beyond its own action (named when AWS answers AccessDenied).
@@ -411,10 +414,6 @@ def facts(target, raw):
 
 # --- plan --------------------------------------------------------------------------------------------------------
 
-def _step(item, action, reason, call, request=None, before=None, after=None, irreversible=False, follow_up=None):
-    return {"item": item, "action": action, "reason": reason, "call": call, "request": request, "before": before,
-            "after": after, "irreversible": irreversible, "follow_up": follow_up}
-
 
 def _audit_step(cluster, desired):
     name = cluster.get("name")
@@ -422,15 +421,15 @@ def _audit_step(cluster, desired):
     missing = [log_type for log_type in desired["eks_log_types"] if log_type not in enabled]
     before = {"enabled": "audit" in enabled, "log_types": enabled}
     if not missing:
-        return _step("audit_logging", "none", "control plane log types %s already enabled" % ", ".join(enabled),
-                     UPDATE_CLUSTER_CONFIG, before=before, after=before)
+        return plan_step("audit_logging", "none", "control plane log types %s already enabled" % ", ".join(enabled),
+                         UPDATE_CLUSTER_CONFIG, before=before, after=before)
     # Logging only: EKS refuses a call mixing logging with resourcesVpcConfig (one update type per call).
     # No clientRequestToken: botocore fills the idempotency token itself per call and reuses it across that call's
     # retries, so a later run never gets an earlier run's update back.
     request = {"name": name, "logging": {"clusterLogging": [{"types": missing, "enabled": True}]}}
     after = {"enabled": True, "log_types": sorted(set(enabled) | set(missing))}
-    return _step("audit_logging", "update", "enable control plane log type(s) %s (enabled now: %s)"
-                 % (", ".join(missing), ", ".join(enabled) or "none"), UPDATE_CLUSTER_CONFIG, request, before, after)
+    return plan_step("audit_logging", "update", "enable control plane log type(s) %s (enabled now: %s)"
+                     % (", ".join(missing), ", ".join(enabled) or "none"), UPDATE_CLUSTER_CONFIG, request, before, after)
 
 
 def _encryption_step(cluster, desired):
@@ -439,27 +438,27 @@ def _encryption_step(cluster, desired):
     wanted = desired.get("kms_key")
     before = {"state": "on" if current else "off", "key": current}
     if current and wanted and current != wanted:
-        return _step("secrets_encryption", "none",
-                     "Secrets are already encrypted with %s; EKS cannot change the key of an existing encryption "
-                     "config, so %s is not applied (rotate within the key or recreate the cluster)" % (current, wanted),
-                     ASSOCIATE_ENCRYPTION_CONFIG, before=before, after=before)
+        return plan_step("secrets_encryption", "none",
+                         "Secrets are already encrypted with %s; EKS cannot change the key of an existing encryption "
+                         "config, so %s is not applied (rotate within the key or recreate the cluster)" % (current, wanted),
+                         ASSOCIATE_ENCRYPTION_CONFIG, before=before, after=before)
     if current:
-        return _step("secrets_encryption", "none", "Secrets already envelope-encrypted with %s" % current,
-                     ASSOCIATE_ENCRYPTION_CONFIG, before=before, after=before)
+        return plan_step("secrets_encryption", "none", "Secrets already envelope-encrypted with %s" % current,
+                         ASSOCIATE_ENCRYPTION_CONFIG, before=before, after=before)
     if not wanted:
-        return _step("secrets_encryption", "held", "no KMS key given: set kms_key (role variable "
-                     "managed_control_plane_kms_key)", ASSOCIATE_ENCRYPTION_CONFIG, before=before, after=before,
-                     irreversible=True, follow_up="rewrite_secrets")
+        return plan_step("secrets_encryption", "held", "no KMS key given: set kms_key (role variable "
+                         "managed_control_plane_kms_key)", ASSOCIATE_ENCRYPTION_CONFIG, before=before, after=before,
+                         irreversible=True, follow_up="rewrite_secrets")
     request = {"clusterName": name, "encryptionConfig": [{"resources": ["secrets"], "provider": {"keyArn": wanted}}]}
     after = {"state": "on", "key": wanted}
     if not desired.get("allow_irreversible_encryption"):
-        return _step("secrets_encryption", "held", "associate_encryption_config cannot be undone; set "
-                     "allow_irreversible_encryption (role variable managed_control_plane_allow_irreversible_encryption)"
-                     " to associate %s" % wanted, ASSOCIATE_ENCRYPTION_CONFIG, request, before, after,
+        return plan_step("secrets_encryption", "held", "associate_encryption_config cannot be undone; set "
+                         "allow_irreversible_encryption (role variable managed_control_plane_allow_irreversible_encryption)"
+                         " to associate %s" % wanted, ASSOCIATE_ENCRYPTION_CONFIG, request, before, after,
+                         irreversible=True, follow_up="rewrite_secrets")
+    return plan_step("secrets_encryption", "update", "envelope-encrypt Secrets with %s (irreversible; existing Secrets "
+                     "must be rewritten to be encrypted)" % wanted, ASSOCIATE_ENCRYPTION_CONFIG, request, before, after,
                      irreversible=True, follow_up="rewrite_secrets")
-    return _step("secrets_encryption", "update", "envelope-encrypt Secrets with %s (irreversible; existing Secrets "
-                 "must be rewritten to be encrypted)" % wanted, ASSOCIATE_ENCRYPTION_CONFIG, request, before, after,
-                 irreversible=True, follow_up="rewrite_secrets")
 
 
 def plan(target, raw, desired):

@@ -36,11 +36,14 @@ from ansible_collections.kubecompass.readiness.plugins.module_utils._providers i
     is_loopback_http,
     is_string_list,
     outcome,
+    plan_step,
     validate_desired,
     without_secrets,
 )
 
 PROVIDER = "gke"
+# GKE re-encrypts every Secret itself after a key change.
+REWRITES_SECRETS_ITSELF = True
 SCOPES = ["https://www.googleapis.com/auth/cloud-platform"]
 GET_CLUSTER = "gke:ClusterManager.GetCluster"
 FETCH_UPGRADE_INFO = "gke:ClusterManager.FetchClusterUpgradeInfo"
@@ -434,11 +437,6 @@ def facts(target, raw):
 
 # --- plan --------------------------------------------------------------------------------------------------------
 
-def _step(item, action, reason, call=None, request=None, before=None, after=None):
-    # Both GKE changes are reversible, and GKE rewrites the Secrets itself after a key change.
-    return {"item": item, "action": action, "reason": reason, "call": call, "request": request, "before": before,
-            "after": after, "irreversible": False, "follow_up": None}
-
 
 def _update_request(target, update):
     return {"name": cluster_path(target), "update": update}
@@ -456,26 +454,25 @@ def _audit_steps(target, cluster, desired):
     before = {"logging_service": service or "none", "components": components}
     steps = []
     if not _logging_on(cluster):
-        steps.append(_step("audit_logging", "update",
-                           "Cloud Logging is off (logging_service %s); turn it on first (one field per UpdateCluster "
-                           "request)" % (service or "unset"), UPDATE_CLUSTER,
-                           _update_request(target, {"desired_logging_service": KUBERNETES_LOGGING_SERVICE}),
-                           before, {"logging_service": KUBERNETES_LOGGING_SERVICE, "components": components}))
+        steps.append(plan_step("audit_logging", "update",
+                               "Cloud Logging is off (logging_service %s); turn it on first (one field per UpdateCluster "
+                               "request)" % (service or "unset"), UPDATE_CLUSTER,
+                               _update_request(target, {"desired_logging_service": KUBERNETES_LOGGING_SERVICE}),
+                               before, {"logging_service": KUBERNETES_LOGGING_SERVICE, "components": components}))
         service = KUBERNETES_LOGGING_SERVICE
     if target_components != components:
         missing = [component for component in target_components if component not in components]
-        steps.append(_step("audit_logging", "update",
-                           "component logs %s are off; enable %s keeping %s" % (
-                               ", ".join(missing), ", ".join(target_components), ", ".join(components) or "none"),
-                           UPDATE_CLUSTER,
-                           _update_request(target, {"desired_logging_config": {
-                               "component_config": {"enable_components": target_components}}}),
-                           {"logging_service": service, "components": components},
-                           {"logging_service": service, "components": target_components}))
+        reason = "component logs %s are off; enable %s keeping %s" % (
+            ", ".join(missing), ", ".join(target_components), ", ".join(components) or "none")
+        request = _update_request(target, {"desired_logging_config": {
+            "component_config": {"enable_components": target_components}}})
+        steps.append(plan_step("audit_logging", "update", reason, UPDATE_CLUSTER, request,
+                               {"logging_service": service, "components": components},
+                               {"logging_service": service, "components": target_components}))
     if not steps:
-        return [_step("audit_logging", "none",
-                      "Cloud Logging %s already has components %s (Admin Activity audit logs are always on)"
-                      % (service, ", ".join(components)), before=before, after=before)]
+        return [plan_step("audit_logging", "none",
+                          "Cloud Logging %s already has components %s (Admin Activity audit logs are always on)"
+                          % (service, ", ".join(components)), before=before, after=before)]
     return steps
 
 
@@ -484,20 +481,20 @@ def _encryption_step(target, cluster, desired):
     key = desired.get("kms_key")
     before = {"state": section["state"], "key": section["key"]}
     if section["state"] == "pending":
-        return _step("secrets_encryption", "held", "a Secrets encryption change is still running (%s); rerun once it "
-                     "has finished" % section["detail"], before=before, after=before)
+        return plan_step("secrets_encryption", "held", "a Secrets encryption change is still running (%s); rerun once it "
+                         "has finished" % section["detail"], before=before, after=before)
     if section["state"] == "on" and (not key or key == section["key"]):
-        return _step("secrets_encryption", "none", section["detail"], before=before, after=before)
+        return plan_step("secrets_encryption", "none", section["detail"], before=before, after=before)
     if not key:
-        return _step("secrets_encryption", "held", "no KMS key given: set kms_key (role variable "
-                     "managed_control_plane_kms_key) to a Cloud KMS key "
-                     "projects/PROJECT/locations/LOCATION/keyRings/RING/cryptoKeys/KEY", before=before, after=before)
+        return plan_step("secrets_encryption", "held", "no KMS key given: set kms_key (role variable "
+                         "managed_control_plane_kms_key) to a Cloud KMS key "
+                         "projects/PROJECT/locations/LOCATION/keyRings/RING/cryptoKeys/KEY", before=before, after=before)
     match = KMS_KEY_NAME.match(key)
     if not match:
-        return _step("secrets_encryption", "held", "kms_key %s is not a Cloud KMS key name: set kms_key (role variable "
-                     "managed_control_plane_kms_key) to "
-                     "projects/PROJECT/locations/LOCATION/keyRings/RING/cryptoKeys/KEY" % key,
-                     before=before, after=before)
+        return plan_step("secrets_encryption", "held", "kms_key %s is not a Cloud KMS key name: set kms_key (role variable "
+                         "managed_control_plane_kms_key) to "
+                         "projects/PROJECT/locations/LOCATION/keyRings/RING/cryptoKeys/KEY" % key,
+                         before=before, after=before)
     location = cluster.get("location") or target["location"]
     region = location[:-2] if is_zone(location) else location
     where = "" if match.group(1) == region else (" Note: the key is in %s, the cluster in %s; GKE expects the key in "
@@ -508,9 +505,9 @@ def _encryption_step(target, cluster, desired):
               "service-PROJECT_NUMBER@container-engine-robot.iam.gserviceaccount.com needs "
               "roles/cloudkms.cryptoKeyEncrypterDecrypter on the key first. GKE re-encrypts all Secrets itself; "
               "reversible (state DECRYPTED).%s" % (now, key, where))
-    return _step("secrets_encryption", "update", reason, UPDATE_CLUSTER,
-                 _update_request(target, {"desired_database_encryption": {"state": "ENCRYPTED", "key_name": key}}),
-                 before, {"state": "on", "key": key})
+    return plan_step("secrets_encryption", "update", reason, UPDATE_CLUSTER,
+                     _update_request(target, {"desired_database_encryption": {"state": "ENCRYPTED", "key_name": key}}),
+                     before, {"state": "on", "key": key})
 
 
 def plan(target, raw, desired):

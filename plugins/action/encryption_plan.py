@@ -21,6 +21,10 @@ ARGUMENT_SPEC = {
     "kms_timeout": {"type": "str", "default": "3s"},
     "rotate": {"type": "bool", "default": False},
     "drop_identity": {"type": "bool", "default": True},
+    "resume_target": {"type": "dict"},
+    "snapshots": {"type": "list", "elements": "str", "default": []},
+    "retired_keys": {"type": "dict", "default": {}},
+    "drop_keys_snapshots_need": {"type": "bool", "default": False},
 }
 
 
@@ -43,9 +47,15 @@ def plan(args, now=None):
             raise KubeCompassError("provider kms needs kms_name and kms_endpoint (unix:///path/to/socket)", "input")
         kms = encryption.Provider.kms(args["kms_name"], args["kms_endpoint"], args["kms_timeout"])
     now = now or datetime.datetime.now(datetime.timezone.utc)
+    records = _records(args["retired_keys"])
+    snapshots = [str(item) for item in args["snapshots"]]
+    still_needed = [label for label, ids in records.items() if set(ids) & set(snapshots)]
     try:
         target = encryption.choose_target(configs, args["etcd_scan"], args["provider"], now,
-                                          rotate=args["rotate"], drop_identity=args["drop_identity"], kms=kms)
+                                          rotate=args["rotate"], drop_identity=args["drop_identity"], kms=kms,
+                                          resume=args["resume_target"], keep=still_needed)
+        target, records, unusable = encryption.retention(configs, args["etcd_scan"], target, snapshots, records,
+                                                         drop_needed=args["drop_keys_snapshots_need"])
         step = encryption.next_step(configs, args["etcd_scan"], target)
     except ValueError as exc:
         raise KubeCompassError("cannot plan the encryption step: %s" % exc, "input") from None
@@ -59,8 +69,43 @@ def plan(args, now=None):
             node_files[node] = nodes[node]  # unchanged: the file stays byte for byte
     result = step.to_dict()
     result.update({"target": target.label, "done": step.state == encryption.DONE,
-                   "blocked": step.state == encryption.BLOCKED, "node_files": node_files})
+                   "blocked": step.state == encryption.BLOCKED, "node_files": node_files,
+                   "target_key": _target_key(target), "kept_for_snapshots": list(target.keep),
+                   "retired_keys": records, "unusable_snapshots": unusable,
+                   "escrow_keys": _escrow_keys(configs, target)})
     return result
+
+
+def _records(value):
+    """{label: [snapshot ids]} as recorded in the escrow; anything else is an input error naming the option."""
+    records = {}
+    for label, ids in (value or {}).items():
+        if not isinstance(ids, list) or not all(isinstance(item, str) for item in ids):
+            raise KubeCompassError("retired_keys[%s] must be a list of snapshot ids" % label, "input")
+        records[str(label)] = ids
+    return records
+
+
+def _target_key(target):
+    """Name and fingerprint of the key this rotation ends with (what is recorded and resumed); None for KMS."""
+    if target.provider.kind == "kms":
+        return None
+    key = target.provider.keys[0]
+    return {"name": key.name, "fingerprint": key.fingerprint(), "provider": target.provider.kind,
+            "label": target.label}
+
+
+def _escrow_keys(configs, target):
+    """Every keyed key the nodes or the target hold, with its material: what must be escrowed before the step's
+    files are written (key material: the task must be no_log)."""
+    parts = [part for config in configs.values() for part in encryption.decoders(config)]
+    keys = {}
+    for part in parts + target.provider.split():
+        if part.keys:
+            key = part.keys[0]
+            keys.setdefault(key.name, {"name": key.name, "provider": part.kind, "fingerprint": key.fingerprint(),
+                                       "secret": key.secret()})
+    return [keys[name] for name in sorted(keys)]
 
 
 class ActionModule(PlannerAction):

@@ -60,6 +60,30 @@ options:
     description: Remove the trailing C(identity) provider once etcd holds no plaintext Secret.
     type: bool
     default: true
+  resume_target:
+    description:
+      - The rotation target recorded when its key was escrowed (RV(target_key) of an earlier plan, C(name) and
+        C(fingerprint)). While some node holds a key of that name it is resumed exactly, whatever the key names'
+        order; the same name with other material is refused.
+    type: dict
+  snapshots:
+    description:
+      - Ids (for example C(node:/path/file)) of the etcd snapshots retained now. A retired key stays as a
+        decrypt-only entry after the writer while a snapshot that existed when it was retired remains.
+    type: list
+    elements: str
+    default: []
+  retired_keys:
+    description: RV(retired_keys) as escrowed by the last run - per retired key's storage prefix, the snapshots that
+      existed when it was retired.
+    type: dict
+    default: {}
+  drop_keys_snapshots_need:
+    description:
+      - Drop retired keys even though retained snapshots need them; RV(unusable_snapshots) names the snapshots
+        this makes unusable.
+    type: bool
+    default: false
 extends_documentation_fragment:
   - kubecompass.readiness.attributes
 attributes:
@@ -126,6 +150,30 @@ desired:
   type: dict
 node_files:
   description: Per node, the full configuration text it should have. Holds key material.
+  returned: success
+  type: dict
+target_key:
+  description: Name, fingerprint, provider and storage prefix of the key the rotation ends with (null for KMS); record
+    it and pass it as O(resume_target).
+  returned: success
+  type: dict
+escrow_keys:
+  description: Every key the nodes or the target hold (name, provider, fingerprint, secret), to escrow before the step
+    is applied. Holds key material.
+  returned: success
+  type: list
+  elements: dict
+kept_for_snapshots:
+  description: Storage prefixes of retired keys kept decrypt-only because a retained snapshot needs them.
+  returned: success
+  type: list
+  elements: str
+retired_keys:
+  description: Per retired key kept, the snapshots that existed when it was retired; escrow it for the next run.
+  returned: success
+  type: dict
+unusable_snapshots:
+  description: With O(drop_keys_snapshots_need), per dropped key the retained snapshots that can no longer be read.
   returned: success
   type: dict
 """

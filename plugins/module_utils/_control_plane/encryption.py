@@ -56,6 +56,8 @@ SECRETS_SELECTORS = ("secrets", "secrets.", "*.", "*.*")
 _GO_DURATION = re.compile(r"^([0-9]+(\.[0-9]+)?(ns|us|\u00b5s|ms|s|m|h))+$")
 _PLAIN_SCALAR = re.compile(r"^[A-Za-z_][A-Za-z0-9_./-]*$")
 _YAML_WORDS = ("y", "n", "yes", "no", "true", "false", "on", "off", "null")
+_KEY_TIME = "%Y%m%dT%H%M%SZ"
+_EPOCH = datetime.datetime(1970, 1, 1, tzinfo=datetime.timezone.utc)
 _LABEL = re.compile(r"^k8s:enc:(aescbc|aesgcm|secretbox|kms):(v1|v2):(.+)$")
 
 # Rotation states, derived from the node configs and the etcd scan (see next_step).
@@ -88,11 +90,29 @@ def new_key():
     return base64.b64encode(os.urandom(KEY_BYTES)).decode("ascii")
 
 
-def key_name(now):
-    """A stable name that sorts by creation time, e.g. ``kubecompass-20261122T031500Z``, for an aware datetime."""
+def key_name(now, existing=()):
+    """A stable name that sorts by creation, e.g. ``kubecompass-20261122T031500Z``, for an aware datetime; never at
+    or before an ``existing`` kubecompass name, so a clock corrected backwards cannot make an old key look newer
+    (the name then is the newest existing one plus one second)."""
     if not isinstance(now, datetime.datetime) or now.tzinfo is None or now.utcoffset() is None:
         raise ValueError("key_name needs a timezone-aware datetime")
-    return KEY_NAME_PREFIX + now.astimezone(datetime.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    name = KEY_NAME_PREFIX + now.astimezone(datetime.timezone.utc).strftime(_KEY_TIME)
+    ours = sorted(item for item in existing if str(item).startswith(KEY_NAME_PREFIX))
+    if not ours or name > ours[-1]:
+        return name
+    newest = max((_key_time(item) for item in ours), default=None, key=lambda when: when or _EPOCH)
+    name = KEY_NAME_PREFIX + ((newest or now) + datetime.timedelta(seconds=1)).strftime(_KEY_TIME)
+    if name <= ours[-1]:
+        raise ValueError("cannot name a new key after %s: rename that key or pass the rotation target" % ours[-1])
+    return name
+
+
+def _key_time(name):
+    try:
+        return datetime.datetime.strptime(name[len(KEY_NAME_PREFIX):], _KEY_TIME).replace(
+            tzinfo=datetime.timezone.utc)
+    except ValueError:
+        return None
 
 
 class Key:
@@ -111,6 +131,12 @@ class Key:
     def secret(self):
         """The base64 key material: for writing the config file only, never for output."""
         return self._secret
+
+    def fingerprint(self):
+        """SHA-256 of the name and material (first 16 hex digits): tells keys apart in records and output, and
+        reveals nothing of a 32-byte random key."""
+        digest = hashlib.sha256(("kubecompass-key\0%s\0%s" % (self.name, self._secret)).encode("utf-8"))
+        return digest.hexdigest()[:16]
 
     def decoded_length(self):
         """Length in bytes of the decoded secret, or None when it is not valid base64."""
@@ -559,11 +585,12 @@ def verify_prefixes(etcd_scan, expected_prefix):
 
 class Target:
     """Where the rotation ends: ``provider`` writes (a keyed provider with exactly its one new key, or a KMS v2
-    provider); ``drop_identity`` also removes a trailing identity once no plaintext object remains."""
+    provider); ``drop_identity`` also removes a trailing identity once no plaintext object remains; ``keep`` names
+    labels that stay as decrypt-only entries after the writer (retired keys a retained etcd snapshot still needs)."""
 
-    __slots__ = ("provider", "drop_identity")
+    __slots__ = ("provider", "drop_identity", "keep")
 
-    def __init__(self, provider, drop_identity=False):
+    def __init__(self, provider, drop_identity=False, keep=()):
         if not isinstance(provider, Provider) or provider.kind == "identity":
             raise ValueError("the target must be an encrypting provider")
         if provider.kind in KEYED_PROVIDERS and len(provider.keys) != 1:
@@ -572,18 +599,21 @@ class Target:
             raise ValueError("only KMS v2 can be a target (v1 is deprecated)")
         self.provider = provider
         self.drop_identity = bool(drop_identity)
+        self.keep = tuple(label for label in keep if label not in (self.label, PLAINTEXT))
 
     @property
     def label(self):
         return self.provider.labels()[0]
 
     def final_labels(self, current):
-        """The labels a node ends with, given its current ones: the target, plus identity when kept."""
+        """The labels a node ends with, given its current ones: the target, the kept retired keys it still has (in
+        its order, never first), plus identity when kept."""
         keep_identity = PLAINTEXT in current and not self.drop_identity
-        return [self.label] + ([PLAINTEXT] if keep_identity else [])
+        kept = [label for label in current if label in self.keep]
+        return [self.label] + kept + ([PLAINTEXT] if keep_identity else [])
 
     def __repr__(self):
-        return "Target(%r, drop_identity=%r)" % (self.provider, self.drop_identity)
+        return "Target(%r, drop_identity=%r, keep=%r)" % (self.provider, self.drop_identity, list(self.keep))
 
 
 def _describe(config):
@@ -756,7 +786,8 @@ def current_kind(node_configs):
     return "secretbox"
 
 
-def choose_target(node_configs, etcd_scan, kind, now, rotate=False, drop_identity=False, kms=None):
+def choose_target(node_configs, etcd_scan, kind, now, rotate=False, drop_identity=False, kms=None, resume=None,
+                  keep=()):
     """The Target for this run, with the key read back from the nodes whenever one is there to read.
 
     A kubecompass key already on some node that the planner has not finished with is resumed (a rerun after an
@@ -764,7 +795,18 @@ def choose_target(node_configs, etcd_scan, kind, now, rotate=False, drop_identit
     kept when it has the wanted provider type. Otherwise a new key is generated (new_key, key_name(now)).
     ``kind`` "kms" takes ``kms`` (Provider.kms) as it is; without ``kms`` the KMS v2 provider that writes on every
     node is kept (its keys rotate in the KMS, not here). ``kind`` None keeps what there is (current_kind).
+    ``resume`` ({"name", "fingerprint"}, the rotation target recorded when its key was escrowed) is resumed exactly
+    while some node holds it; ``keep`` goes to the Target (labels of retired keys kept decrypt-only).
     """
+    configs = [_as_config(config) for config in node_configs.values()]
+    if resume and not rotate:
+        recorded = [part for config in configs for part in decoders(config)
+                    if part.kind in KEYED_PROVIDERS and part.keys[0].name == resume.get("name")]
+        if recorded:
+            if recorded[0].keys[0].fingerprint() != resume.get("fingerprint"):
+                raise ValueError("the nodes hold the recorded rotation target %s with other key material "
+                                 "(fingerprint differs): restore the escrowed key" % resume.get("name"))
+            return Target(recorded[0], drop_identity, keep)
     if kind is None:
         kind = current_kind(node_configs)
     if kind == "kms" and kms is None:
@@ -774,21 +816,20 @@ def choose_target(node_configs, etcd_scan, kind, now, rotate=False, drop_identit
             raise ValueError("kind kms needs kms=Provider.kms(name, endpoint, timeout)")
         if rotate:
             raise ValueError("a KMS v2 key is rotated in the KMS itself; the apiserver follows its key ID")
-        return Target(writer, drop_identity)
+        return Target(writer, drop_identity, keep)
     if kind == "kms":
         if not isinstance(kms, Provider) or kms.kind != "kms":
             raise ValueError("kind kms needs kms=Provider.kms(name, endpoint, timeout)")
-        return Target(kms, drop_identity)
+        return Target(kms, drop_identity, keep)
     if kind not in NEW_KEY_PROVIDERS:
         raise ValueError("kind must be one of %s or kms" % ", ".join(NEW_KEY_PROVIDERS))
-    configs = [_as_config(config) for config in node_configs.values()]
     ours = {}
     for config in configs:
         for part in decoders(config):
             if part.kind == kind and part.keys[0].name.startswith(KEY_NAME_PREFIX):
                 ours.setdefault(part.keys[0].name, part)
     if ours:
-        newest = Target(ours[max(ours)], drop_identity)
+        newest = Target(ours[max(ours)], drop_identity, keep)
         if not rotate or next_step(node_configs, etcd_scan, newest).state != DONE:
             return newest
     elif not rotate:
@@ -796,5 +837,36 @@ def choose_target(node_configs, etcd_scan, kind, now, rotate=False, drop_identit
         if len(writers) == 1:
             writer = writers.pop()
             if writer.kind == kind:
-                return Target(writer, drop_identity)
-    return Target(Provider.keyed(kind, [Key(key_name(now), new_key())]), drop_identity)
+                return Target(writer, drop_identity, keep)
+    names = [part.keys[0].name for config in configs for part in decoders(config) if part.kind in KEYED_PROVIDERS]
+    return Target(Provider.keyed(kind, [Key(key_name(now, names), new_key())]), drop_identity, keep)
+
+
+def retention(node_configs, etcd_scan, target, snapshots, records, drop_needed=False):
+    """Which retired keys stay decrypt-only because a retained etcd snapshot may hold objects under them.
+
+    ``snapshots`` are the ids of the snapshots retained now; ``records`` ({label: [snapshot ids]}) the snapshots
+    that existed when each retired key was first seen unused in a complete scan. No clock is compared: a snapshot
+    taken after that moment holds no object under the key, so the key can go once none of its recorded snapshots
+    remains. A key being retired without a record is recorded now with every retained snapshot. Returns
+    ``(target, records, unusable)``: the target keeping what is still needed, the records to escrow before the
+    step is applied, and, with ``drop_needed``, {label: [snapshot ids]} the drop makes unusable."""
+    present = set(snapshots)
+    records = {label: sorted(set(ids)) for label, ids in (records or {}).items()}
+    on_nodes = {label for config in node_configs.values() for label in labels(_as_config(config))}
+    records = {label: ids for label, ids in records.items() if label in on_nodes and label != target.label}
+    needed = {label: sorted(present.intersection(ids)) for label, ids in records.items()}
+    needed = {label: ids for label, ids in needed.items() if ids}
+    kept = Target(target.provider, target.drop_identity, sorted(needed))
+    step = next_step(node_configs, etcd_scan, kept)
+    if step.state == DROP_OLD_KEY:
+        before = set(labels(_as_config(next(iter(node_configs.values())))))
+        after = set(labels(step.desired_config_per_node[sorted(node_configs)[0]]))
+        for label in sorted(before - after - {PLAINTEXT} - set(records)):
+            if present:
+                records[label] = sorted(present)
+                needed[label] = sorted(present)
+    records = {label: ids for label, ids in records.items() if label in needed}
+    if drop_needed:
+        return Target(target.provider, target.drop_identity), {}, needed
+    return Target(target.provider, target.drop_identity, sorted(needed)), records, {}

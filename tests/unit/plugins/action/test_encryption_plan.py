@@ -18,14 +18,15 @@ NODES = ("kc-cp1", "kc-cp2", "kc-cp3")
 
 def args(nodes, scan=None, **extra):
     base = {"nodes": nodes, "etcd_scan": scan, "provider": "secretbox", "kms_name": None, "kms_endpoint": None,
-            "kms_timeout": "3s", "rotate": False, "drop_identity": True}
+            "kms_timeout": "3s", "rotate": False, "drop_identity": True, "resume_target": None, "snapshots": [],
+            "retired_keys": {}, "drop_keys_snapshots_need": False}
     base.update(extra)
     return base
 
 
 def secret_parts(result):
-    """Everything but node_files, as text: must never contain key material."""
-    return json.dumps({k: v for k, v in result.items() if k != "node_files"})
+    """Everything but node_files and escrow_keys, as text: must never contain key material."""
+    return json.dumps({k: v for k, v in result.items() if k not in ("node_files", "escrow_keys")})
 
 
 def keys_in(text):
@@ -108,3 +109,125 @@ def test_asking_for_another_provider_migrates_explicitly():
     scan = {"by_prefix": {"k8s:enc:aescbc:v1:key1": 5}, "complete": True, "total": 5}
     result = encryption_plan.plan(args(nodes, scan, provider="secretbox"), now=NOW)
     assert result["state"] == "ADD_NEW_KEY_SECOND" and result["target"].startswith("k8s:enc:secretbox:v1:")
+
+
+def writer_of(text):
+    return encryption.labels(encryption.parse_config(text))[0]
+
+
+def rotate_like_the_role(node_files, secrets, clock, rounds=8, **extra):
+    """What roles/encryption_at_rest does: round 0 plans with rotate, later rounds resume; each step's files are
+    applied, every Secret is rewritten under the writer when asked. Returns (plans, node_files, secrets)."""
+    plans, records = [], {}
+    for round_number in range(rounds):
+        scan = {"by_prefix": {writer: count for writer, count in secrets.items() if count}, "complete": True,
+                "total": sum(secrets.values())}
+        result = encryption_plan.plan(args(node_files, scan, rotate=round_number == 0, retired_keys=records,
+                                           **extra), now=clock())
+        records = result["retired_keys"]
+        plans.append(result)
+        if result["done"] or result["blocked"]:
+            return plans, node_files, secrets
+        node_files = result["node_files"]
+        if result["needs_rewrite"]:
+            writer = writer_of(node_files[NODES[0]])
+            secrets = {writer: sum(secrets.values())}
+    raise AssertionError("no DONE in %d rounds: %s" % (rounds, [plan["state"] for plan in plans]))
+
+
+def test_a_rotation_after_a_backward_clock_correction_ends_with_the_new_key_writing():
+    ahead = NOW + datetime.timedelta(days=365)
+    plans, files, secrets = rotate_like_the_role(dict.fromkeys(NODES), {"plaintext": 4}, lambda: ahead)
+    old_target = plans[-1]["target"]
+    assert old_target.endswith("kubecompass-20271122T050000Z") and set(secrets) == {old_target}
+    old_secret = keys_in(files[NODES[0]])[0]
+    # The controller clock is corrected back a year; the operator rotates.
+    plans, files, secrets = rotate_like_the_role(files, secrets, lambda: NOW)
+    new_target = plans[0]["target"]
+    assert new_target != old_target and all(plan["target"] == new_target for plan in plans)
+    assert plans[-1]["done"] and writer_of(files[NODES[0]]) == new_target and set(secrets) == {new_target}
+    assert old_secret not in keys_in(files[NODES[0]])
+    # Never a name that sorts before (or equals) an existing one, whatever the clock says.
+    assert new_target.rsplit(":", 1)[1] > old_target.rsplit(":", 1)[1]
+
+
+def test_key_names_never_sort_before_an_existing_one_whatever_the_clock():
+    existing = ["kubecompass-20271122T050000Z", "key1"]
+    assert encryption.key_name(NOW, existing) == "kubecompass-20271122T050001Z"
+    assert encryption.key_name(NOW + datetime.timedelta(days=400), existing) == "kubecompass-20271227T050000Z"
+    assert encryption.key_name(NOW, ["kubecompass-20261122T050000Z"]) == "kubecompass-20261122T050001Z"
+
+
+def test_the_recorded_rotation_target_is_resumed_exactly():
+    ahead = NOW + datetime.timedelta(days=365)
+    plans, files, secrets = rotate_like_the_role(dict.fromkeys(NODES), {"plaintext": 4}, lambda: ahead)
+    scan = {"by_prefix": secrets, "complete": True, "total": 4}
+    first = encryption_plan.plan(args(files, scan, rotate=True), now=NOW)
+    assert first["state"] == "ADD_NEW_KEY_SECOND"
+    record = {"name": first["target_key"]["name"], "fingerprint": first["target_key"]["fingerprint"]}
+    resumed = encryption_plan.plan(args(first["node_files"], None, resume_target=record), now=NOW)
+    assert resumed["state"] == "PROMOTE" and resumed["target"] == first["target"]
+    # The same name with other material on the nodes is refused, not adopted.
+    forged = dict(record, fingerprint="0" * 16)
+    with pytest.raises(KubeCompassError, match="recorded rotation target .* other key material"):
+        encryption_plan.plan(args(first["node_files"], None, resume_target=forged), now=NOW)
+
+
+def test_escrow_keys_list_every_key_with_its_fingerprint_and_nothing_else_shows_material():
+    first = encryption_plan.plan(args(dict.fromkeys(NODES)), now=NOW)
+    [entry] = first["escrow_keys"]
+    assert entry["name"] == first["target_key"]["name"] and entry["fingerprint"] == first["target_key"]["fingerprint"]
+    assert entry["secret"] == keys_in(first["node_files"][NODES[0]])[0]
+    assert entry["secret"] not in secret_parts(first)
+
+
+SNAPSHOTS = ["kc-cp1:/var/backups/kubecompass/etcd/a.db", "kc-cp1:/var/backups/kubecompass/etcd/b.db"]
+
+
+def rotated_once(snapshots, **extra):
+    """Encrypt, then rotate once with ``snapshots`` retained throughout; returns (plans, files, secrets)."""
+    plans, files, secrets = rotate_like_the_role(dict.fromkeys(NODES), {"plaintext": 4}, lambda: NOW)
+    later = NOW + datetime.timedelta(hours=1)
+    return (files, secrets) + rotate_like_the_role(files, secrets, lambda: later, snapshots=snapshots, **extra)
+
+
+def test_a_rotation_keeps_the_old_key_decrypt_only_while_a_retained_snapshot_needs_it():
+    before, _secrets, plans, files, secrets = rotated_once(SNAPSHOTS)
+    old = writer_of(before[NODES[0]])
+    final = plans[-1]
+    assert final["done"] and final["kept_for_snapshots"] == [old]
+    assert encryption.labels(encryption.parse_config(files[NODES[0]])) == [final["target"], old]
+    assert final["retired_keys"] == {old: SNAPSHOTS}
+    # Rerun: still done, nothing changes while the snapshots remain.
+    scan = {"by_prefix": secrets, "complete": True, "total": 4}
+    again = encryption_plan.plan(args(files, scan, snapshots=SNAPSHOTS, retired_keys=final["retired_keys"]), now=NOW)
+    assert again["done"] and again["changed_nodes"] == []
+    # A snapshot taken after the drop does not need the old key; once the recorded ones are gone, it goes.
+    newer = ["kc-cp1:/var/backups/kubecompass/etcd/c.db"]
+    gone = encryption_plan.plan(args(files, scan, snapshots=newer, retired_keys=final["retired_keys"]), now=NOW)
+    assert gone["state"] == "DROP_OLD_KEY" and gone["retired_keys"] == {}
+    assert encryption.labels(encryption.parse_config(gone["node_files"][NODES[0]])) == [final["target"]]
+
+
+def test_without_snapshots_the_old_key_is_dropped():
+    _before, _secrets, plans, files, _ = rotated_once([])
+    assert plans[-1]["done"] and plans[-1]["kept_for_snapshots"] == []
+    assert encryption.labels(encryption.parse_config(files[NODES[0]])) == [plans[-1]["target"]]
+
+
+def test_opting_out_names_the_snapshots_the_drop_makes_unusable():
+    before, _secrets, plans, files, _ = rotated_once(SNAPSHOTS, drop_keys_snapshots_need=True)
+    old = writer_of(before[NODES[0]])
+    drop = next(plan for plan in plans if plan["state"] == "DROP_OLD_KEY")
+    assert drop["unusable_snapshots"] == {old: SNAPSHOTS}
+    assert encryption.labels(encryption.parse_config(files[NODES[0]])) == [plans[-1]["target"]]
+
+
+def test_a_second_rotation_generates_a_new_key_while_the_retired_one_is_kept():
+    _before, _secrets, plans, files, secrets = rotated_once(SNAPSHOTS)
+    records = plans[-1]["retired_keys"]
+    scan = {"by_prefix": secrets, "complete": True, "total": 4}
+    later = NOW + datetime.timedelta(hours=2)
+    third = encryption_plan.plan(args(files, scan, rotate=True, snapshots=SNAPSHOTS, retired_keys=records),
+                                 now=later)
+    assert third["state"] == "ADD_NEW_KEY_SECOND" and third["target"] not in (plans[-1]["target"], *records)

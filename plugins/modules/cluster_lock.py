@@ -16,19 +16,22 @@ description:
     two remediation runs, for example two AWX jobs started at once, never change the same control plane together.
   - O(state=acquired) creates the Lease when there is none. When this run (O(holder)) already holds it, the lease is
     renewed, which is not reported as a change (RV(renewed) says so), so a second run of an idempotent play reports
-    no change. When another holder's lease has expired (C(renewTime) or C(acquireTime) plus
-    C(leaseDurationSeconds) is past), the lock is taken over with an update that carries the C(resourceVersion)
-    read, so of two runs taking over at once exactly one wins. When another holder's lease has not expired, the task
-    fails with category C(locked), naming the holder, its purpose and when its lease expires.
+    no change.
+  - Another holder's lease is judged as client-go leader election does, by observed renewals, never by comparing
+    its C(renewTime) with this controller's clock (clocks of different machines disagree). The task reads the Lease
+    again every 10 seconds for up to O(wait_seconds); once it has seen the same record (C(resourceVersion))
+    unchanged for the lease's full C(leaseDurationSeconds), the lock is taken over with an update that carries that
+    C(resourceVersion), so of two runs taking over at once exactly one wins. Otherwise the task fails with category
+    C(locked), naming the holder, its purpose and for how long it saw the lease unrenewed.
   - O(state=released) deletes the Lease only when O(holder) holds it, with the Lease's C(uid) and
     C(resourceVersion) as preconditions; a lock held by another run, or no lock, is left alone (no change).
-  - A Lease whose holder is set but whose times cannot be read never expires by itself; the failure message says
-    how to delete it once no run is active.
-  - The Lease records the controller's C(ansible-playbook) process (annotation C(kubecompass.io/run) - host, pid,
-    start time). A run killed on this controller leaves its lock behind; a rerun on the same controller sees that
-    process gone and takes the lock over at once instead of waiting for it to expire. Runs on other controllers
-    (another AWX job pod) still wait for the expiry.
-  - Runs on the controller against the API server. The hosts of competing runs need roughly synchronised clocks.
+  - A Lease whose holder is set but whose C(leaseDurationSeconds) is not a positive integer never expires by
+    itself; the failure message says how to delete it once no run is active.
+  - The Lease records the controller's C(ansible-playbook) process (annotation C(kubecompass.io/run) - host name,
+    kernel boot id, PID namespace inode, pid and start time). A run killed on this controller leaves its lock
+    behind; a rerun in the same boot and PID namespace sees that process gone and takes the lock over at once.
+    Runs anywhere else (another AWX job pod, even with the same host name) wait for the observed expiry.
+  - Runs on the controller against the API server. Clocks need not agree across machines.
 author:
   - KubeCompass contributors (@kubecompass)
 options:
@@ -50,9 +53,18 @@ options:
   duration_seconds:
     description:
       - How long the lock stays valid after it was taken or last renewed. Renew it (run the module again with the
-        same O(holder)) in runs that may take longer.
+        same O(holder)) in runs that may take longer; another run takes it over once it has seen it unrenewed for
+        this long.
     type: int
     default: 1800
+  wait_seconds:
+    description:
+      - How long to wait for a lock another run holds, reading the Lease again every 10 seconds. A lease seen
+        unrenewed for its full duration within the wait is taken over; a lock released meanwhile is taken.
+      - V(0) fails at once when another run holds the lock. Only a wait of at least the holder's
+        C(leaseDurationSeconds) can take over the lock of a run killed on another controller.
+    type: int
+    default: 0
   state:
     description: Whether this run must hold the lock (V(acquired)) or give it up (V(released)).
     type: str
@@ -161,7 +173,9 @@ holder:
   type: str
   sample: awx-job-123
 expires:
-  description: When the lock held by RV(holder) expires (RFC 3339 UTC), or null when nobody holds it.
+  description:
+    - When the lock this run holds expires by this controller's clock (RFC 3339 UTC); null when nobody holds it or
+      another run does (its expiry is observed, not read from its clock).
   returned: always
   type: str
   sample: "2026-11-22T05:30:00.000000Z"
@@ -204,6 +218,7 @@ def argspec():
         namespace={"type": "str", "default": lock.DEFAULT_NAMESPACE},
         holder={"type": "str", "required": True},
         duration_seconds={"type": "int", "default": lock.DEFAULT_DURATION},
+        wait_seconds={"type": "int", "default": 0},
         state={"type": "str", "choices": ["acquired", "released"], "default": "acquired"},
         purpose={"type": "str"},
     )
@@ -216,14 +231,17 @@ def run(client, params, check_mode, clock=None):
         raise KubeCompassError("holder must not be empty", "input")
     if params["duration_seconds"] <= 0:
         raise KubeCompassError("duration_seconds must be positive", "input")
+    if params.get("wait_seconds", 0) < 0:
+        raise KubeCompassError("wait_seconds must not be negative", "input")
     if params["state"] == "released":
         result = lock.release(client, params["namespace"], params["name"], params["holder"], check_mode)
     else:
-        hostname = socket.gethostname()
+        context = lock.run_context()
         result = lock.acquire(client, params["namespace"], params["name"], params["holder"],
                               params["duration_seconds"], params["purpose"], check_mode, clock,
-                              run=lock.controller_run(hostname, os.getpid()),
-                              run_ended=lambda run: lock.run_ended(run, hostname))
+                              run=lock.controller_run(socket.gethostname(), os.getpid(), context),
+                              run_ended=lambda run: lock.run_ended(run, context),
+                              wait=params.get("wait_seconds", 0))
     result["lease"] = {"namespace": params["namespace"], "name": params["name"]}
     return result
 

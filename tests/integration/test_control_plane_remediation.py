@@ -241,7 +241,8 @@ def test_a_run_is_refused_while_another_run_holds_the_lock(cp):
                             "/apis/coordination.k8s.io/v1/namespaces/kube-system/leases/kubecompass-remediation")
     output = result.stdout + result.stderr
     assert result.returncode != 0
-    assert "is held by awx-job-99 (purpose: audit_logging remediation) until" in output, output[-3000:]
+    assert "is held by awx-job-99 (purpose: audit_logging remediation): this run saw its Lease unrenewed" in output, \
+        output[-3000:]
     assert node_state(cp) == state
 
 

@@ -55,6 +55,26 @@ options:
         by the next run, and a second run changes nothing.
       - The key's identifier (an ARN or URL), not key material.
     type: str
+  lock_holder:
+    description:
+      - The holder of the cluster lock (M(kubecompass.readiness.cluster_lock)) this run took. When set, the Lease
+        is renewed before the first Secret is written and again whenever a third of O(lock_duration_seconds) has
+        passed, so that a rewrite of many Secrets never lets another run see the lock unrenewed for a full
+        duration. When the Lease is held by someone else, the rewrite stops before the next Secret (category
+        C(locked)). Check mode does not renew.
+    type: str
+  lock_name:
+    description: Name of the lock's Lease (with O(lock_holder)).
+    type: str
+    default: kubecompass-remediation
+  lock_namespace:
+    description: Namespace of the lock's Lease (with O(lock_holder)).
+    type: str
+    default: kube-system
+  lock_duration_seconds:
+    description: The lease duration each renewal sets (with O(lock_holder)), as O(kubecompass.readiness.cluster_lock#module:duration_seconds).
+    type: int
+    default: 1800
 extends_documentation_fragment:
   - kubecompass.readiness.auth_options
   - kubecompass.readiness.attributes
@@ -81,6 +101,7 @@ notes:
   - RBAC needed is C(list), C(get) and C(update) on C(secrets) in every namespace covered. A 403 stops the run at
     the first Secret refused.
   - Other resources listed in the encryption configuration (for example configmaps) are not rewritten.
+  - With O(lock_holder), RBAC on the lock's Lease needs C(get) and C(update).
 """
 
 EXAMPLES = r"""
@@ -124,6 +145,11 @@ rewritten:
   returned: always
   type: int
   sample: 1412
+lock_renewals:
+  description: How many times the cluster lock was renewed during the rewrite.
+  returned: when O(lock_holder) is given outside check mode
+  type: int
+  sample: 4
 would_rewrite:
   description: Number of Secrets a real run would write (every Secret listed); 0 outside check mode.
   returned: always
@@ -206,6 +232,8 @@ api_requests:
   sample: 1418
 """
 
+import time
+
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
 from ansible_collections.kubecompass.readiness.plugins.module_utils._auth import (
@@ -213,7 +241,7 @@ from ansible_collections.kubecompass.readiness.plugins.module_utils._auth import
     KUBERNETES_IMPORT_ERROR,
     auth_argument_spec,
 )
-from ansible_collections.kubecompass.readiness.plugins.module_utils._control_plane import secrets_rewrite
+from ansible_collections.kubecompass.readiness.plugins.module_utils._control_plane import lock, secrets_rewrite
 from ansible_collections.kubecompass.readiness.plugins.module_utils._errors import KubeCompassError
 from ansible_collections.kubecompass.readiness.plugins.module_utils._kubeclient import client_from_params
 
@@ -225,11 +253,15 @@ def argspec():
         retries={"type": "int", "default": secrets_rewrite.DEFAULT_RETRIES},
         page_size={"type": "int", "default": secrets_rewrite.DEFAULT_PAGE_SIZE},
         record_key={"type": "str", "no_log": False},
+        lock_holder={"type": "str"},
+        lock_name={"type": "str", "default": lock.DEFAULT_NAME},
+        lock_namespace={"type": "str", "default": lock.DEFAULT_NAMESPACE},
+        lock_duration_seconds={"type": "int", "default": lock.DEFAULT_DURATION},
     )
     return spec
 
 
-def run(client, params, check_mode):
+def run(client, params, check_mode, monotonic=time.monotonic):
     """The module result (without diff); raises KubeCompassError, with the partial result as ``exc.result``."""
     if params["retries"] < 0:
         raise KubeCompassError("retries must not be negative", "input")
@@ -238,12 +270,27 @@ def run(client, params, check_mode):
     namespaces = [ns for ns in params["namespaces"] or [] if ns]
     if params["namespaces"] is not None and not namespaces:
         raise KubeCompassError("namespaces is empty; omit it to rewrite every namespace", "input")
+    keep_alive = None
+    if params.get("lock_holder") is not None:
+        if not params["lock_holder"].strip():
+            raise KubeCompassError("lock_holder must not be empty", "input")
+        if params["lock_duration_seconds"] <= 0:
+            raise KubeCompassError("lock_duration_seconds must be positive", "input")
+        if not check_mode:  # check mode writes nothing, not even the Lease
+            keep_alive = lock.Renewal(client, params["lock_namespace"], params["lock_name"], params["lock_holder"],
+                                      params["lock_duration_seconds"], monotonic=monotonic)
     if params.get("record_key") is not None:
         if not params["record_key"].strip():
             raise KubeCompassError("record_key must not be empty", "input")
-        return secrets_rewrite.rewrite_once_per_key(client, params["record_key"], namespaces or None,
-                                                    params["retries"], params["page_size"], check_mode)
-    return secrets_rewrite.rewrite(client, namespaces or None, params["retries"], params["page_size"], check_mode)
+        result = secrets_rewrite.rewrite_once_per_key(client, params["record_key"], namespaces or None,
+                                                      params["retries"], params["page_size"], check_mode,
+                                                      keep_alive=keep_alive)
+    else:
+        result = secrets_rewrite.rewrite(client, namespaces or None, params["retries"], params["page_size"],
+                                         check_mode, keep_alive=keep_alive)
+    if keep_alive is not None:
+        result["lock_renewals"] = keep_alive.renewals
+    return result
 
 
 def diff(result):

@@ -385,3 +385,68 @@ def test_check_mode_and_a_failed_rewrite_record_nothing():
     assert failing.record is None  # the next run tries again
     with pytest.raises(KubeCompassError, match="record_key must not be empty"):
         module.run(fake, {"namespaces": None, "retries": 5, "page_size": 100, "record_key": " "}, check_mode=True)
+
+
+# -- the cluster lock stays alive during the rewrite ------------------------------------------------------------------
+
+LEASE_PATH = "/apis/coordination.k8s.io/v1/namespaces/kube-system/leases/kubecompass-remediation"
+
+
+class FakeSecretsAndLease(FakeSecrets):
+    """FakeSecrets plus the remediation Lease; every Secret PUT takes ``seconds_per_put`` of this run's clock."""
+
+    def __init__(self, secrets, holder="awx-job-123", seconds_per_put=400, **kwargs):
+        super().__init__(secrets, **kwargs)
+        self.now = 0.0
+        self.seconds_per_put = seconds_per_put
+        self.lease = {"metadata": {"name": "kubecompass-remediation", "namespace": "kube-system",
+                                   "resourceVersion": "7", "annotations": {"kubecompass.io/purpose": "encryption"}},
+                      "spec": {"holderIdentity": holder, "leaseDurationSeconds": 900,
+                               "renewTime": "2026-11-22T05:00:00.000000Z"}}
+        self.events = []
+
+    def monotonic(self):
+        return self.now
+
+    def request(self, method, path, query=None, body=None):
+        if path == LEASE_PATH:
+            self.events.append("lease " + method)
+            if method == "PUT":
+                assert body["metadata"]["resourceVersion"] == self.lease["metadata"]["resourceVersion"]
+                self.lease = copy.deepcopy(body)
+                self.lease["metadata"]["resourceVersion"] = str(int(body["metadata"]["resourceVersion"]) + 1)
+            return 200, copy.deepcopy(self.lease), {}
+        if method == "PUT":
+            self.events.append("secret PUT")
+            self.now += self.seconds_per_put
+        return super().request(method, path, query, body)
+
+
+LOCK_PARAMS = {"namespaces": None, "retries": 5, "page_size": 100, "lock_holder": "awx-job-123",
+               "lock_name": "kubecompass-remediation", "lock_namespace": "kube-system", "lock_duration_seconds": 900}
+
+
+def test_a_long_rewrite_renews_the_lock_every_third_of_its_duration():
+    fake = FakeSecretsAndLease(SECRETS)
+    result = module.run(fake, LOCK_PARAMS, check_mode=False, monotonic=fake.monotonic)
+    assert result["rewritten"] == 3 and result["lock_renewals"] == 4
+    # Renewed first (the rewrite starts only under this run's lock), then before each Secret once 300s passed.
+    assert fake.events == ["lease GET", "lease PUT", "secret PUT"] + ["lease GET", "lease PUT", "secret PUT"] * 2 + [
+        "lease GET", "lease PUT"]
+    assert fake.lease["spec"]["holderIdentity"] == "awx-job-123"
+    assert fake.lease["metadata"]["annotations"]["kubecompass.io/purpose"] == "encryption"
+
+
+def test_a_rewrite_whose_lock_was_taken_over_stops_before_the_next_secret():
+    fake = FakeSecretsAndLease(SECRETS, before_put={"identity/oidc": lambda f: f.lease["spec"].update(
+        holderIdentity="awx-job-124")})
+    with pytest.raises(KubeCompassError, match=r"lost the lock .*\(now held by awx-job-124\)") as caught:
+        module.run(fake, LOCK_PARAMS, check_mode=False, monotonic=fake.monotonic)
+    assert caught.value.category == "locked"
+    assert fake.puts == ["identity/oidc"] and caught.value.result["rewritten"] == 1
+
+
+def test_check_mode_neither_renews_nor_writes():
+    fake = FakeSecretsAndLease(SECRETS)
+    result = module.run(fake, LOCK_PARAMS, check_mode=True, monotonic=fake.monotonic)
+    assert fake.events == [] and result["would_rewrite"] == 3

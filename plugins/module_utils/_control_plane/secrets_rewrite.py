@@ -235,10 +235,13 @@ def rewrite_one(client, secret, retries, known=()):
 
 
 def rewrite(client, namespaces=None, retries=DEFAULT_RETRIES, page_size=DEFAULT_PAGE_SIZE, check_mode=False,
-            clock=time.monotonic):
+            clock=time.monotonic, keep_alive=None):
     """List, rewrite each Secret, list again and compare. Returns the module result; raises KubeCompassError
     (category "integrity" for lost or altered Secrets, "rewrite_failed" when some could not be rewritten) with the
-    result attached as ``exc.result``."""
+    result attached as ``exc.result``.
+
+    ``keep_alive`` (the cluster lock's Renewal) is called before each Secret is written and before the list
+    after: a rewrite of many Secrets outlasts any fixed lock duration, and it stops as soon as the lock is lost."""
     started = clock()
     before_list = list_secrets(client, namespaces, page_size, "before")
     before = index(before_list)
@@ -255,6 +258,8 @@ def rewrite(client, namespaces=None, retries=DEFAULT_RETRIES, page_size=DEFAULT_
     written, deleted, failed = {}, [], []
     try:
         for secret in sorted(before_list, key=secret_key):
+            if keep_alive is not None:
+                keep_alive()
             outcome, write, conflicts = rewrite_one(client, secret, retries, before_list)
             result["conflicts_retried"] += conflicts
             if outcome == "rewritten":
@@ -265,6 +270,8 @@ def rewrite(client, namespaces=None, retries=DEFAULT_RETRIES, page_size=DEFAULT_
                 deleted.append(secret_key(secret))
             else:
                 failed.append({"secret": secret_key(secret), "error": outcome[len("failed: "):]})
+        if keep_alive is not None:
+            keep_alive()
     except KubeCompassError as exc:
         result.update(failed_secrets=failed, deleted_meanwhile=len(deleted), seconds=round(clock() - started, 1))
         exc.result = result
@@ -315,14 +322,14 @@ def recorded_key(client):
 
 
 def rewrite_once_per_key(client, key, namespaces=None, retries=DEFAULT_RETRIES, page_size=DEFAULT_PAGE_SIZE,
-                         check_mode=False):
+                         check_mode=False, keep_alive=None):
     """Rewrite every Secret unless the record says it was done under ``key``; record ``key`` after a rewrite
     that succeeded (rewrite raises otherwise, and the record stays as it was so the next run tries again)."""
     before = recorded_key(client)
     if before == key:
         return {"changed": False, "recorded_key": before, "rewritten": 0, "would_rewrite": 0,
                 "scope": list(namespaces) if namespaces else "all namespaces"}
-    result = rewrite(client, namespaces, retries, page_size, check_mode)
+    result = rewrite(client, namespaces, retries, page_size, check_mode, keep_alive=keep_alive)
     _apply.apply(client, record_object(key), check_mode)
     result.update(recorded_key=before, changed=True)
     return result

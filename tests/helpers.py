@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
-SHARED = REPO.parent / "shared"
+TEST_DATA = REPO / "tests" / "data"
 CLUSTER_DIR = REPO / "tests" / "cluster"
 VENV_BIN = Path(sys.executable).parent
 DEV_COLLECTIONS = REPO / ".venv" / "collections"

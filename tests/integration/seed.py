@@ -1,4 +1,4 @@
-"""Seeding the local control plane with objects: CRDs from shared/, and plain creates through the admin client."""
+"""Seeding the local control plane with objects: CRDs from tests/data/crds, and plain creates through the admin client."""
 
 from __future__ import annotations
 
@@ -13,10 +13,10 @@ import yaml
 
 from kclocal.cluster import wait_for
 from kclocal.kube import ApiError, Client
-from tests.helpers import SHARED
+from tests.helpers import TEST_DATA
 
-VELERO_CRDS = SHARED / "crds" / "velero"
-PROMETHEUS_CRDS = SHARED / "crds" / "prometheus-operator"
+VELERO_CRDS = TEST_DATA / "crds" / "velero"
+PROMETHEUS_CRDS = TEST_DATA / "crds" / "prometheus-operator"
 
 # Collection paths of the kinds the tests create, by apiVersion and kind.
 _PATHS = {
@@ -66,7 +66,7 @@ def create(client: Client, manifest: dict) -> dict:
 
 
 def install_crds(client: Client, directory: Path) -> list[str]:
-    """Create every CRD in a directory of shared/crds and wait until each is Established and served."""
+    """Create every CRD in a directory of tests/data/crds and wait until each is Established and served."""
     names = []
     for path in sorted(directory.glob("*.yaml")):
         crd = yaml.safe_load(path.read_text())

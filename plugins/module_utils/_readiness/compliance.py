@@ -34,7 +34,7 @@ def controls_for(item):
     return result
 
 
-# Items a check covers that ../shared/compliance-map.yml does not list yet: no controls until it does.
+# Items a check covers that hack/data/compliance-map.yml does not list yet: no controls until it does.
 UNMAPPED_ITEMS = ("api-endpoint-exposure",)
 
 

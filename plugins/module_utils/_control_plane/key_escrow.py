@@ -1,0 +1,91 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) KubeCompass contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+#
+# PRIVATE to the kubecompass.readiness collection: may change at any time.
+"""The escrow record of a cluster's encryption keys: every key ever written to a node (name, provider,
+fingerprint, material), the rotation target in progress, and per retired key the snapshots that may need it.
+Pure: merging and checking records; the action plugin encrypts and writes them."""
+
+from __future__ import absolute_import, annotations, division, print_function
+
+__metaclass__ = type
+
+import json
+
+from ansible_collections.kubecompass.readiness.plugins.module_utils._errors import KubeCompassError
+
+FORMAT = 1
+
+
+class EscrowError(KubeCompassError):
+    """An escrow that cannot be read or written. The message never quotes key material."""
+
+    def __init__(self, message):
+        super(EscrowError, self).__init__("encryption_at_rest_escrow: %s" % message, "escrow")
+
+
+def empty(cluster):
+    return {"format": FORMAT, "cluster": cluster, "keys": {}, "rotation_target": None, "retired_keys": {}}
+
+
+def load(text, cluster):
+    """The record from its decrypted YAML/JSON text (None or empty: a new record)."""
+    if not text or not text.strip():
+        return empty(cluster)
+    try:
+        record = json.loads(text)
+    except ValueError:
+        raise EscrowError("the escrow of %s is not a record this collection wrote" % cluster) from None
+    if not isinstance(record, dict) or record.get("format") != FORMAT or not isinstance(record.get("keys"), dict):
+        raise EscrowError("the escrow of %s is not a record this collection wrote" % cluster)
+    if record.get("cluster") != cluster:
+        raise EscrowError("the escrow file names cluster %s, not %s" % (record.get("cluster"), cluster))
+    return record
+
+
+def merge(record, keys, rotation_target=None, retired_keys=None):
+    """(record, added): ``keys`` added, never removed or replaced (a name escrowed with other material is an
+    error: restoring either would lose the other's Secrets); the target and retirement records updated."""
+    merged = json.loads(json.dumps(record))
+    added = []
+    for key in keys or []:
+        known = merged["keys"].get(key["name"])
+        if known is not None:
+            if known["fingerprint"] != key["fingerprint"]:
+                raise EscrowError("key %s is escrowed with other material (fingerprint %s, now %s)" % (
+                    key["name"], known["fingerprint"], key["fingerprint"]))
+            continue
+        merged["keys"][key["name"]] = {"provider": key["provider"], "fingerprint": key["fingerprint"],
+                                       "secret": key["secret"]}
+        added.append(key["name"])
+    if rotation_target is not None:
+        merged["rotation_target"] = {"name": rotation_target["name"], "fingerprint": rotation_target["fingerprint"]}
+    if retired_keys is not None:
+        merged["retired_keys"] = {label: sorted(ids) for label, ids in retired_keys.items()}
+    return merged, sorted(added)
+
+
+def dump(record):
+    """Deterministic JSON (also YAML): an unchanged record re-encrypts only when something changed."""
+    return json.dumps(record, indent=2, sort_keys=True) + "\n"
+
+
+def public(record):
+    """What may be shown: key names and fingerprints, the target, the retirement records; no material."""
+    return {"keys": {name: {"provider": key["provider"], "fingerprint": key["fingerprint"]}
+                     for name, key in sorted(record["keys"].items())},
+            "rotation_target": record.get("rotation_target"), "retired_keys": record.get("retired_keys") or {}}
+
+
+def decryption_config(record, names):
+    """An EncryptionConfiguration reading Secrets with the escrowed keys ``names`` (in order) plus identity: what a
+    restore of an old snapshot needs. Key material: write it 0600."""
+    from ansible_collections.kubecompass.readiness.plugins.module_utils._control_plane import encryption
+    providers = []
+    for name in names:
+        key = record["keys"].get(name)
+        if key is None:
+            raise EscrowError("key %s is not in the escrow" % name)
+        providers.append(encryption.Provider.keyed(key["provider"], [encryption.Key(name, key["secret"])]))
+    return encryption.render_config(encryption._group(providers) + [encryption.Provider.identity()])

@@ -1,0 +1,95 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright (c) KubeCompass contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+module: encryption_key_escrow
+short_description: Escrow the encryption keys of Secrets at rest on the controller before their first use
+version_added: 0.1.0
+description:
+  - An action that runs on the controller. Adds keys to the cluster's escrow record and never removes or replaces
+    one, so every etcd snapshot taken under any key the collection ever wrote stays readable.
+  - C(vault_file) keeps the record in an Ansible-Vault-encrypted file (the play's vault secret, 0600, written
+    atomically); C(command) runs a user-named program (no shell) with the record as JSON on stdin, and a non-zero
+    exit fails the task.
+  - The record also holds the rotation target in progress (name and fingerprint) and, per retired key, the
+    snapshots that existed when it was retired.
+  - Fails closed. Run it before any node receives a key and stop when it fails.
+author:
+  - KubeCompass contributors (@kubecompass)
+options:
+  cluster:
+    description: The cluster the record belongs to (a record of another cluster is refused).
+    type: str
+    required: true
+  mode:
+    description: Where the record goes.
+    type: str
+    choices: [vault_file, command]
+    default: vault_file
+  path:
+    description: The vault-encrypted record file (with O(mode=vault_file)).
+    type: path
+  command:
+    description: Program and arguments receiving the record on stdin (with O(mode=command)).
+    type: list
+    elements: str
+  command_timeout:
+    description: Seconds the command may take.
+    type: int
+    default: 60
+  keys:
+    description: Keys to escrow (name, provider, fingerprint, secret), as RV(kubecompass.readiness.encryption_plan#module:escrow_keys).
+    type: list
+    elements: dict
+    default: []
+  rotation_target:
+    description: The rotation target to record (name, fingerprint).
+    type: dict
+  retired_keys:
+    description: Per retired key, the snapshots that may need it (RV(kubecompass.readiness.encryption_plan#module:retired_keys)).
+    type: dict
+  read_only:
+    description: Only read the record back (C(command) mode reads nothing and returns an empty record).
+    type: bool
+    default: false
+extends_documentation_fragment:
+  - kubecompass.readiness.attributes
+attributes:
+  check_mode:
+    support: full
+  diff_mode:
+    support: none
+"""
+
+EXAMPLES = r"""
+- name: Escrow the keys before the step is applied
+  kubecompass.readiness.encryption_key_escrow:
+    cluster: "{{ inventory_hostname }}"
+    path: "{{ playbook_dir }}/escrow/{{ inventory_hostname }}.vault.json"
+    keys: "{{ encryption_step.escrow_keys }}"
+    rotation_target: "{{ encryption_step.target_key }}"
+  no_log: true
+"""
+
+RETURN = r"""
+added:
+  description: Names of the keys this run added.
+  returned: unless read_only
+  type: list
+  elements: str
+escrow:
+  description: The record without key material - key names, providers and fingerprints, the rotation target, the
+    retired keys' snapshots.
+  returned: success
+  type: dict
+path:
+  description: The record file.
+  returned: with mode vault_file
+  type: str
+"""

@@ -1,0 +1,108 @@
+"""encryption_key_escrow: keys vault-encrypted on the controller before first use, never removed or replaced, fail
+closed without a vault secret or when the user's command fails."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import sys
+
+import pytest
+from ansible.parsing.vault import VaultLib, VaultSecret
+
+from ansible_collections.kubecompass.readiness.plugins.action import encryption_key_escrow
+from ansible_collections.kubecompass.readiness.plugins.module_utils._control_plane import key_escrow
+
+KEY = {"name": "kubecompass-20261122T050000Z", "provider": "secretbox", "fingerprint": "0123456789abcdef",
+       "secret": "c2VjcmV0LW1hdGVyaWFsLW5ldmVyLXNob3duLTMyYnl0ZXM="}
+SECRETS = [("default", VaultSecret(b"escrow-test-password"))]
+
+
+def run(args, secrets=SECRETS, check_mode=False):
+    try:
+        return encryption_key_escrow.escrow(encryption_key_escrow.validated(args), secrets, check_mode)
+    except key_escrow.EscrowError as exc:
+        return {"failed": True, "msg": str(exc)}
+
+
+def read(path):
+    with open(path, "rb") as stream:
+        return json.loads(VaultLib(SECRETS).decrypt(stream.read()))
+
+
+def test_keys_are_vault_encrypted_0600_and_read_back_without_material(tmp_path):
+    path = str(tmp_path / "escrow" / "prod.vault.json")
+    target = {"name": KEY["name"], "fingerprint": KEY["fingerprint"]}
+    result = run({"cluster": "prod", "path": path, "keys": [KEY], "rotation_target": target})
+    assert result["changed"] and result["added"] == [KEY["name"]]
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+    with open(path, "rb") as stream:
+        raw = stream.read()
+    assert raw.startswith(b"$ANSIBLE_VAULT") and KEY["secret"].encode() not in raw
+    assert read(path)["keys"][KEY["name"]]["secret"] == KEY["secret"]
+    back = run({"cluster": "prod", "path": path, "read_only": True})
+    assert back["escrow"]["rotation_target"] == target and KEY["secret"] not in json.dumps(back)
+    again = run({"cluster": "prod", "path": path, "keys": [KEY], "rotation_target": target})
+    assert not again["changed"]
+
+
+def test_a_name_escrowed_with_other_material_is_refused_and_nothing_is_removed(tmp_path):
+    path = str(tmp_path / "prod.vault.json")
+    run({"cluster": "prod", "path": path, "keys": [KEY]})
+    other = dict(KEY, fingerprint="fedcba9876543210", secret="b3RoZXI=")
+    result = run({"cluster": "prod", "path": path, "keys": [other]})
+    assert result["failed"] and "escrowed with other material" in result["msg"] and "b3RoZXI=" not in result["msg"]
+    second = dict(KEY, name="kubecompass-20261123T050000Z")
+    run({"cluster": "prod", "path": path, "keys": [second]})
+    assert sorted(read(path)["keys"]) == [KEY["name"], second["name"]]
+
+
+def test_without_a_vault_secret_it_fails_closed(tmp_path):
+    path = tmp_path / "prod.vault.json"
+    result = run({"cluster": "prod", "path": str(path), "keys": [KEY]}, secrets=[])
+    assert result["failed"] and result["msg"].startswith("encryption_at_rest_escrow: vault_file needs a vault password")
+    assert not path.exists()
+
+
+def test_check_mode_writes_nothing(tmp_path):
+    path = tmp_path / "prod.vault.json"
+    result = run({"cluster": "prod", "path": str(path), "keys": [KEY]}, check_mode=True)
+    assert result["changed"] and not path.exists()
+
+
+def test_a_record_of_another_cluster_is_refused(tmp_path):
+    path = str(tmp_path / "prod.vault.json")
+    run({"cluster": "prod", "path": path, "keys": [KEY]})
+    result = run({"cluster": "staging", "path": path, "keys": [KEY]})
+    assert result["failed"] and "names cluster prod, not staging" in result["msg"]
+
+
+def test_a_disk_error_fails_closed_and_leaves_no_partial_file(tmp_path, monkeypatch):
+    path = tmp_path / "prod.vault.json"
+
+    def full(*_args):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(encryption_key_escrow.os, "fsync", full)
+    result = run({"cluster": "prod", "path": str(path), "keys": [KEY]})
+    assert result["failed"] and "No space left on device" in result["msg"]
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_the_command_gets_the_record_on_stdin_and_a_failure_fails_closed(tmp_path):
+    out = tmp_path / "received.json"
+    script = "import sys; open(%r, 'w').write(sys.stdin.read())" % str(out)
+    result = run({"cluster": "prod", "mode": "command", "command": [sys.executable, "-c", script], "keys": [KEY]})
+    assert result["changed"] and json.loads(out.read_text())["keys"][KEY["name"]]["secret"] == KEY["secret"]
+    failing = run({"cluster": "prod", "mode": "command", "command": [sys.executable, "-c", "raise SystemExit(3)"],
+                   "keys": [KEY]})
+    assert failing["failed"] and "exited 3; nothing was written to any node" in failing["msg"]
+
+
+def test_the_decryption_config_reads_with_every_named_escrowed_key():
+    record, _ = key_escrow.merge(key_escrow.empty("prod"), [dict(KEY, secret="A" * 43 + "=")])
+    text = key_escrow.decryption_config(record, [KEY["name"]])
+    assert "secretbox" in text and "identity" in text
+    with pytest.raises(key_escrow.EscrowError, match="not in the escrow"):
+        key_escrow.decryption_config(record, ["missing"])

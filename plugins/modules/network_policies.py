@@ -23,6 +23,8 @@ description:
     holding one of our names leaves that namespace alone (reported as a conflict). Allow-all policies that
     cancel the deny are reported.
   - Check mode uses the server-side dry run only and returns the diff of every object.
+  - A namespace an active waiver of KC-SEC-016 covers (O(waivers)) is left alone, reported in RV(left_alone) with
+    the reason C(waived by <ticket> until <expires>).
   - A namespace that fails (deleted meanwhile, forbidden) is reported with its cause; the others are still handled,
     then the module fails naming them.
 author:
@@ -50,6 +52,7 @@ options:
     type: dict
 extends_documentation_fragment:
   - kubecompass.readiness.auth_options
+  - kubecompass.readiness.waiver_options
   - kubecompass.readiness.attributes
   - kubecompass.readiness.attributes.ACTION_GROUP
 attributes:
@@ -87,7 +90,20 @@ failed_namespaces:
   description: Namespaces that could not be handled, with the cause.
   returned: always
   type: dict
+left_alone:
+  description: The namespaces left alone and why - C(namespace), C(reason) (for a waiver C(waived by <ticket> until
+    <expires>)) and C(waiver) when one covers it.
+  returned: success
+  type: list
+  elements: dict
+expired_waivers:
+  description: Expired waivers of this cluster; they protect nothing.
+  returned: success
+  type: list
+  elements: dict
 """
+
+import datetime
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
@@ -100,16 +116,19 @@ from ansible_collections.kubecompass.readiness.plugins.module_utils._auth import
 from ansible_collections.kubecompass.readiness.plugins.module_utils._errors import KubeCompassError
 from ansible_collections.kubecompass.readiness.plugins.module_utils._guardrails import netpol
 from ansible_collections.kubecompass.readiness.plugins.module_utils._kubeclient import client_from_params
+from ansible_collections.kubecompass.readiness.plugins.module_utils._readiness import waivers as waiver_rules
 
 
-def run(client, params, check_mode):
+def run(client, params, check_mode, today=None):
+    active, expired = waiver_rules.for_remediation(
+        params["waivers"], params["cluster_name"], today or datetime.datetime.now(datetime.timezone.utc).date())
     namespaces = client.list("/api/v1/namespaces")
     policies = client.list("/apis/networking.k8s.io/v1/networkpolicies")
     try:
         dns_namespace = (params["dns"] or {}).get("namespace") or "kube-system"
         dns = netpol.dns_selector(client.list("/api/v1/namespaces/%s/pods" % dns_namespace), params["dns"])
         planned = netpol.plan_network_policies(namespaces, policies, dns, params["tier"], params["tiers"],
-                                               params["excluded_namespaces"])
+                                               params["excluded_namespaces"], waivers=active)
     except ValueError as exc:
         raise KubeCompassError(str(exc), "input") from None
     applied, errors = _apply.apply_per_namespace(
@@ -123,6 +142,10 @@ def run(client, params, check_mode):
     changed = any(r["action"] != "unchanged" for done in applied.values() for r in done)
     return {"changed": changed, "namespaces": results, "dns": dns, "failed_namespaces": errors,
             "allow_all": ["%s/%s" % (e["namespace"], name) for e in planned for name in e["allow_all"]],
+            "left_alone": [dict({"namespace": e["namespace"], "reason": e["reason"]},
+                                **({"waiver": e["waiver"]} if "waiver" in e else {}))
+                           for e in planned if e["action"] == "skip"],
+            "expired_waivers": [waiver_rules.describe(w) for w in expired],
             "diff": _apply.diffs([r for done in applied.values() for r in done])}
 
 
@@ -133,6 +156,7 @@ def main():
         tiers={"type": "list", "elements": "str", "choices": ["critical", "important", "best_effort"]},
         excluded_namespaces={"type": "list", "elements": "str", "default": []},
         dns={"type": "dict"},
+        **waiver_rules.REMEDIATION_ARGUMENT_SPEC,
     )
     module = AnsibleModule(argument_spec=spec, supports_check_mode=True)
     if not HAS_KUBERNETES:

@@ -23,6 +23,7 @@ __metaclass__ = type
 import copy
 import fnmatch
 
+from ansible_collections.kubecompass.readiness.plugins.module_utils._readiness import waivers as waiver_rules
 from ansible_collections.kubecompass.readiness.plugins.module_utils._readiness.checks.security_api import (
     _native_effect,
     _native_policy_types,
@@ -38,6 +39,8 @@ DEFAULT_DENY_NAME = "kubecompass-default-deny"
 ALLOW_DNS_NAME = "kubecompass-allow-dns"
 POLICY_NAMES = (DEFAULT_DENY_NAME, ALLOW_DNS_NAME)
 OPT_OUT_LABEL = "kubecompass.io/network-policy"
+# The assessment check this remediation fixes: its active waivers leave a namespace alone.
+CHECK_ID = "KC-SEC-016"
 # The one value of an opt-out label that leaves a namespace alone (shared with the psa planner).
 OPT_OUT_VALUE = "skip"
 # Immutable label the control plane sets on every namespace: the only safe way to select one namespace by name.
@@ -368,7 +371,7 @@ def _allow_all_note(opened):
     return "allow-all %s cancel%s the deny" % (", ".join(opened), "s" if len(opened) == 1 else "")
 
 
-def _plan_namespace(namespace, policies, dns, cluster_tier, staged, excluded, opt_out_label):
+def _plan_namespace(namespace, policies, dns, cluster_tier, staged, excluded, opt_out_label, waivers):
     name = _name(namespace)
     user = [policy for policy in policies if not is_managed(policy)]
     effects = {_name(policy): _native_effect(policy) for policy in user}
@@ -380,6 +383,11 @@ def _plan_namespace(namespace, policies, dns, cluster_tier, staged, excluded, op
     reason = out_of_scope(namespace, excluded, opt_out_label)
     if reason:
         entry["reason"] = reason
+        return entry
+    waiver = waiver_rules.covering(waivers, CHECK_ID, {"kind": "Namespace", "name": name, "namespace": name})
+    if waiver is not None:
+        entry["reason"] = waiver_rules.left_alone_reason(waiver)
+        entry["waiver"] = waiver_rules.describe(waiver)
         return entry
     tier, rule, error = namespace_tier(namespace, cluster_tier)
     entry["tier"] = tier
@@ -426,12 +434,14 @@ def _plan_namespace(namespace, policies, dns, cluster_tier, staged, excluded, op
 
 
 def plan_network_policies(namespaces, policies, dns, cluster_tier, tiers, excluded,
-                          opt_out_label=OPT_OUT_LABEL):
+                          opt_out_label=OPT_OUT_LABEL, waivers=()):
     """Per namespace, sorted by name: {namespace, tier, action, reason, objects, allow_all, user_policies}.
 
     ``policies`` are the live NetworkPolicies (a list across namespaces, or a mapping namespace -> list); ``dns`` is
     a dns_selector result; ``tiers`` the tiers to remediate now (None for all), ``excluded`` names or fnmatch globs
-    of namespaces to leave alone (the system namespaces always are).
+    of namespaces to leave alone (the system namespaces always are), ``waivers`` the cluster's active waivers
+    (waivers.for_remediation): a namespace they cover for KC-SEC-016 is skipped with "waived by <ticket> until
+    <expires>" and the waiver.
 
     ``action`` is "apply" (``objects`` holds our desired policies that are missing or whose spec or labels drifted),
     "already" (ours are in place, or the user's own policies deny both directions: nothing to apply) or "skip"
@@ -446,6 +456,6 @@ def plan_network_policies(namespaces, policies, dns, cluster_tier, tiers, exclud
     _check_dns(dns)
     grouped = _by_namespace(policies)
     plans = [_plan_namespace(namespace, grouped.get(_name(namespace), []), dns, cluster_tier, staged, excluded,
-                             opt_out_label)
+                             opt_out_label, waivers)
              for namespace in namespaces or []]
     return sorted(plans, key=lambda plan: plan["namespace"] or "")

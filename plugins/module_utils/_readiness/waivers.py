@@ -12,6 +12,7 @@ __metaclass__ = type
 import datetime
 
 from ansible_collections.kubecompass.readiness.plugins.module_utils._errors import KubeCompassError
+from ansible_collections.kubecompass.readiness.plugins.module_utils._readiness import catalog
 
 REQUIRED = ("check", "reason", "owner", "ticket", "expires")
 OPTIONAL = ("cluster", "namespace", "object")
@@ -80,6 +81,35 @@ def _matches_object(waiver, entry):
     if waiver.get("namespace"):
         return waiver["namespace"] == entry.get("namespace")
     return True
+
+
+def covering(active, check_id, entry):
+    """The active waiver of ``check_id`` that covers ``entry`` ({kind, name, namespace}), or None.
+
+    The scope rules are the assessment's: a waiver without namespace or object covers the whole cluster, a
+    namespace waiver the objects in that namespace, an object waiver that object only.
+    """
+    return next((w for w in active if w["check"] == check_id and _matches_object(w, entry)), None)
+
+
+def left_alone_reason(waiver):
+    """Why a remediation leaves something alone: the ticket and the date the exception ends."""
+    return "waived by %s until %s" % (waiver["ticket"], waiver["expires"].isoformat())
+
+
+# The options of every remediation module that honours waivers (documented by the waiver_options doc fragment).
+REMEDIATION_ARGUMENT_SPEC = {
+    "waivers": {"type": "list", "elements": "dict", "default": []},
+    "cluster_name": {"type": "str"},
+}
+
+
+def for_remediation(waivers, cluster, today):
+    """(active, expired) waivers of this cluster, validated exactly as the assessment validates them.
+
+    A remediation leaves alone what an active waiver covers; expired waivers protect nothing, as in the assessment.
+    """
+    return split(validate(waivers, {c.id for c in catalog.all_checks()}), cluster, today)
 
 
 def split(waivers, cluster, today):

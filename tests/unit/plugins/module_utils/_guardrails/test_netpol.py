@@ -4,10 +4,12 @@ shaped as the Kubernetes API returns them (kubeadm CoreDNS, apiserver-defaulted 
 from __future__ import annotations
 
 import copy
+import datetime
 
 import pytest
 
 from ansible_collections.kubecompass.readiness.plugins.module_utils._guardrails import netpol
+from ansible_collections.kubecompass.readiness.plugins.module_utils._readiness import waivers
 
 MANAGED = {"app.kubernetes.io/managed-by": "kubecompass.readiness"}
 KUBE_DNS = {"namespace": "kube-system", "labels": {"k8s-app": "kube-dns"},
@@ -425,6 +427,37 @@ def test_staging_by_tier():
     assert "is not a tier" in plans["odd"]["reason"]
     assert plan(namespaces, tiers="important")["shop"]["action"] == "skip"  # shop is critical here
     assert plan(namespaces, tiers=[])["pay"]["reason"].endswith("staged: none)")
+
+
+def active_waivers(*entries, cluster="c1", today=datetime.date(2026, 12, 7)):
+    base = {"check": "KC-SEC-016", "reason": "egress to the payment gateway", "owner": "team-pay",
+            "ticket": "OPS-2001", "expires": "2027-06-30"}
+    return waivers.for_remediation([dict(base, **entry) for entry in entries], cluster, today)[0]
+
+
+def test_a_namespace_waived_for_default_deny_is_left_alone_with_the_ticket_and_end_date():
+    namespaces = [namespace("pay"), namespace("shop")]
+    plans = plan(namespaces, waivers=active_waivers({"namespace": "pay"}))
+    assert plans["pay"]["action"] == "skip" and plans["pay"]["objects"] == []
+    assert plans["pay"]["reason"] == "waived by OPS-2001 until 2027-06-30"
+    assert plans["pay"]["waiver"]["owner"] == "team-pay"
+    assert plans["shop"]["action"] == "apply"
+
+
+def test_an_object_waiver_on_the_namespace_and_a_cluster_waiver_leave_namespaces_alone():
+    target = {"kind": "Namespace", "name": "pay", "namespace": "pay"}
+    plans = plan([namespace("pay"), namespace("shop")], waivers=active_waivers({"object": target}))
+    assert plans["pay"]["action"] == "skip" and plans["shop"]["action"] == "apply"
+    plans = plan([namespace("pay"), namespace("shop")], waivers=active_waivers({"ticket": "SEC-9"}))
+    assert {entry["reason"] for entry in plans.values()} == {"waived by SEC-9 until 2027-06-30"}
+
+
+def test_an_expired_waiver_or_one_of_another_check_does_not_protect():
+    expired = active_waivers({"namespace": "pay", "expires": "2026-12-06"})
+    assert expired == []
+    assert plan([namespace("pay")], waivers=expired)["pay"]["action"] == "apply"
+    other_check = active_waivers({"namespace": "pay", "check": "KC-SEC-017"})
+    assert plan([namespace("pay")], waivers=other_check)["pay"]["action"] == "apply"
 
 
 def test_policies_as_a_mapping_and_other_namespaces_do_not_leak():

@@ -26,8 +26,14 @@ description:
     so a new content changes the manifest and the API server restarts and loads it; the change counts as
     applied only once a new API server process runs.
   - A missing C(DirectoryOrCreate) host path is created 0700 first (kubelet would make it 0755).
-  - A run killed while a change was waiting leaves a marker in O(backup_dir); the next run restores that change's
-    backup first when the API server is unhealthy, so a rerun converges instead of refusing the node.
+  - Before the first write it records the change in a marker in O(backup_dir) (written atomically). A run killed
+    mid-change leaves it; the next run accepts that change only once a new API server process runs the
+    manifest's flags and is healthy (waiting up to O(timeout)), and otherwise restores the change's backup first
+    and makes the change again. Check mode reports such an unproven change as a change. A marker that cannot be
+    read stops the run (an interrupted change of unknown content). Backups of O(secret_files) are removed as soon
+    as the node is in a known state again.
+  - When the backup or the marker cannot be written (a full disk), nothing is changed, the partial backup is
+    removed and the module fails naming O(backup_dir) and the errno.
 author:
   - KubeCompass contributors (@kubecompass)
 options:
@@ -153,13 +159,12 @@ restart_seconds:
   sample: 14.2
 """
 
-import json
 import os
 import time
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.kubecompass.readiness.plugins.module_utils._control_plane import rollout, static_pod
+from ansible_collections.kubecompass.readiness.plugins.module_utils._control_plane import pending, rollout, static_pod
 from ansible_collections.kubecompass.readiness.plugins.module_utils._errors import KubeCompassError
 
 try:
@@ -266,65 +271,83 @@ def _write(entry):
         os.chown(entry["path"], 0, 0)
 
 
-def _restore(path, current_text, files, copies):
-    """Put back every file as it was before this change (a file that did not exist is removed)."""
-    for entry in files:
-        if entry["path"] in copies:
-            with open(copies[entry["path"]], "rb") as handle:
-                rollout.atomic_write(entry["path"], handle.read())
-        elif os.path.exists(entry["path"]):
-            os.unlink(entry["path"])
-    rollout.atomic_write(path, current_text.encode())
+def _marker_name(path):
+    return os.path.basename(path)
 
 
-def _pending_path(backup_root, path):
-    return os.path.join(backup_root, "pending-%s.json" % os.path.basename(path))
+def expectation(params, current_text, new_text):
+    """What the node shows once the change is effective: a process other than the one running now, carrying the
+    new manifest's flags (values normalised, list merges resolved). None when the manifest does not change."""
+    if new_text == current_text:
+        return None
+    new_flags = rollout.manifest_flags(yaml.safe_load(new_text))
+    old_identity = _identity(rollout.manifest_flags(yaml.safe_load(current_text)))
+    return {"identity": _identity(new_flags),
+            "previous_pid": rollout.running_apiserver(old_identity)[0],
+            "present": {flag: new_flags[flag] for flag in params["set_flags"] if flag in new_flags},
+            "absent": [flag for flag in params["set_flags"] if flag not in new_flags] + list(params["remove_flags"])}
+
+
+def converged(expect, healthy):
+    """A new process (the old one may still answer with the old files loaded) runs the new flags, healthy."""
+    pid, running = rollout.running_apiserver(expect["identity"])
+    return (pid is not None and pid != expect["previous_pid"]
+            and rollout.flags_applied(running, expect["present"], expect["absent"]) and healthy())
+
+
+def _proven(record, healthy, wait=0):
+    """The interrupted change is fully written and (when it changed the manifest) a new process carries it."""
+    if not pending.fully_written(record):
+        return False
+    expect = record.get("expect")
+    if expect is None:
+        return bool(record.get("written"))
+    return rollout.wait_until(lambda: converged(expect, healthy), wait) if wait else converged(expect, healthy)
+
+
+def pending_change(params, path, healthy):
+    """Check mode: the change line for a change an interrupted run left unproven (None when there is none)."""
+    backup_root = rollout.check_backup_dir(params["backup_dir"], [os.path.dirname(path)])
+    record = pending.read(backup_root, _marker_name(path))
+    if record is None or _proven(record, healthy):
+        return None
+    return ("restore backup %s of a change an interrupted run left unproven (no new API server process runs it), "
+            "then make the change again" % record["backup"])
 
 
 def recover_pending(params, path, healthy):
-    """A run killed while its change was waiting leaves a marker: restore that change's backups when the API
-    server is unhealthy (so a rerun can converge), forget the marker when it is healthy. Returns a note."""
+    """A run killed mid-change leaves a marker. Its change is accepted only once a new API server process is
+    proven to run it (waiting up to the timeout); otherwise its backup is restored so this run makes the change
+    again with a backup of the files as they were. Returns a note."""
     backup_root = rollout.check_backup_dir(params["backup_dir"], [os.path.dirname(path)])
-    marker = _pending_path(backup_root, path)
-    if not os.path.exists(marker):
+    name = _marker_name(path)
+    record = pending.read(backup_root, name)
+    if record is None:
         return None
-    with open(marker) as handle:
-        pending = json.load(handle)
-    if healthy():
-        os.unlink(marker)
-        _forget_secret_copies(pending["copies"], pending.get("secrets", []))
-        return "a change left pending by an interrupted run (backup %s) is running healthy" % pending["backup"]
-    for target, copy in pending["copies"].items():
-        with open(copy, "rb") as handle:
-            rollout.atomic_write(target, handle.read())
-    for target in pending.get("created", []):
-        if os.path.exists(target):
-            os.unlink(target)
-    os.unlink(marker)
+    if _proven(record, healthy, wait=params["timeout"]):
+        pending.finish(backup_root, name, record)
+        return ("a change an interrupted run left pending (backup %s) is done: a new API server process carries it"
+                % record["backup"])
+    try:
+        pending.restore(record)
+    except OSError as exc:
+        raise KubeCompassError("an interrupted run left a change it could not prove; restoring its backup %s failed "
+                               "(%s), the marker stays for the next run" % (record["backup"], exc.strerror or exc),
+                               "node") from None
     recovered = rollout.wait_until(healthy, params["timeout"])
-    _forget_secret_copies(pending["copies"], pending.get("secrets", []))
+    pending.finish(backup_root, name, record)
     if not recovered:
-        raise KubeCompassError("an interrupted run left this node unhealthy; its backup %s was restored but the API "
-                               "server is STILL NOT HEALTHY" % pending["backup"], "node")
-    return "an interrupted run left this node unhealthy; its backup %s was restored first" % pending["backup"]
-
-
-def _forget_secret_copies(copies, secret_paths):
-    """Backups of key files are removed once they cannot be needed for a rollback: a retired key must not
-    outlive its rotation on the node."""
-    for target in secret_paths:
-        copy = copies.get(target)
-        if copy and os.path.exists(copy):
-            os.unlink(copy)
+        raise KubeCompassError("an interrupted run left a change it could not prove; its backup %s was restored but "
+                               "the API server is STILL NOT HEALTHY" % record["backup"], "node")
+    return ("an interrupted run left a change no new API server process runs; its backup %s was restored first"
+            % record["backup"])
 
 
 def apply(module, path, current_text, new_text, files, directories):
-    """Back up, write, wait for health with the new flags; restore everything on timeout or write failure.
-    Returns result keys."""
+    """Back up, record the change, write, wait for a new process with the new flags; restore everything on timeout
+    or write failure. Returns result keys."""
     params = module.params
-    manifest_dir = os.path.dirname(path)
-    backup_root = rollout.check_backup_dir(params["backup_dir"], [manifest_dir])
-    os.makedirs(backup_root, mode=0o700, exist_ok=True)
+    backup_root = rollout.check_backup_dir(params["backup_dir"], [os.path.dirname(path)])
 
     def healthy():
         return rollout.endpoint_healthy(params["endpoint"], params["ca_cert"], params["client_cert"],
@@ -333,51 +356,44 @@ def apply(module, path, current_text, new_text, files, directories):
     if not healthy():
         raise KubeCompassError("the API server at %s is not healthy before the change; refusing to touch this node"
                                % params["endpoint"], "node")
-    backup, copies = rollout.backup_files([path] + [f["path"] for f in files], backup_root)
-    secrets = [f["path"] for f in files if f.get("secret")]
-    marker = _pending_path(backup_root, path)
-    with open(marker, "w") as handle:
-        json.dump({"backup": backup, "copies": copies, "secrets": secrets,
-                   "created": [f["path"] for f in files if f["path"] not in copies]}, handle)
+    expect = expectation(params, current_text, new_text)
+    written = {entry["path"]: pending.digest(entry["content"].encode()) for entry in files}
+    written[path] = pending.digest(new_text.encode())
+    name = _marker_name(path)
+    record = pending.begin(backup_root, params["backup_dir"], name, written,
+                           [f["path"] for f in files if f.get("secret")], expect)
     try:
-        return _apply_and_wait(params, path, current_text, new_text, files, directories, backup, copies, healthy)
-    finally:
-        if os.path.exists(marker):
-            os.unlink(marker)
-        _forget_secret_copies(copies, secrets)
+        result = _apply_and_wait(params, path, new_text, files, directories, record, expect, healthy)
+    except OSError as exc:
+        # The rollback itself failed: the marker and the backup stay, the next run restores them.
+        raise KubeCompassError("restoring the backup %s failed (%s); the next run restores it first"
+                               % (record["backup"], exc.strerror or exc), "node") from None
+    except KubeCompassError:
+        pending.finish(backup_root, name, record)  # rolled back: the node runs the backup again
+        raise
+    pending.finish(backup_root, name, record)
+    return result
 
 
-def _apply_and_wait(params, path, current_text, new_text, files, directories, backup, copies, healthy):
+def _apply_and_wait(params, path, new_text, files, directories, record, expect, healthy):
+    backup = record["backup"]
     try:
         for directory in directories:
             os.makedirs(directory, mode=0o700, exist_ok=True)
         for entry in files:
             _write(entry)
-        if new_text == current_text:
+        if expect is None:
             return {"backup": backup}
-        new_flags = rollout.manifest_flags(yaml.safe_load(new_text))
-        previous_pid = rollout.running_apiserver(_identity(rollout.manifest_flags(yaml.safe_load(current_text))))[0]
         started = time.monotonic()
         rollout.atomic_write(path, new_text.encode())
     except OSError as exc:
-        _restore(path, current_text, files, copies)
+        pending.restore(record)
         raise KubeCompassError("writing the change failed (%s); every file was restored (backup %s)"
                                % (exc.strerror or exc, backup), "node") from None
-    identity = _identity(new_flags)
-
-    # Judge against the flags as written in the new manifest (values normalised, list merges resolved).
-    present = {flag: new_flags[flag] for flag in params["set_flags"] if flag in new_flags}
-    absent = [flag for flag in params["set_flags"] if flag not in new_flags] + list(params["remove_flags"])
-
-    def converged():
-        # A new process: the old one may still answer with the old files loaded (annotation-only changes).
-        pid, running = rollout.running_apiserver(identity)
-        return pid != previous_pid and rollout.flags_applied(running, present, absent) and healthy()
-
-    if rollout.wait_until(converged, params["timeout"]):
+    if rollout.wait_until(lambda: converged(expect, healthy), params["timeout"]):
         return {"backup": backup, "restart_seconds": round(time.monotonic() - started, 1)}
     # Roll back: the previous files and manifest, then wait for the old API server to be healthy again.
-    _restore(path, current_text, files, copies)
+    pending.restore(record)
     recovered = rollout.wait_until(healthy, params["timeout"])
     raise KubeCompassError(
         "the API server did not come back healthy with the new flags within %ss; the previous manifest was "
@@ -417,13 +433,20 @@ def main():
             module.no_log_values.add(entry.get("content"))
     node = module.params["node_name"] or os.uname()[1]
     notes = []
+
+    def healthy():
+        return rollout.endpoint_healthy(module.params["endpoint"], module.params["ca_cert"],
+                                        module.params["client_cert"], module.params["client_key"])
+
     try:
-        if not module.check_mode:
-            note = recover_pending(module.params, module.params["manifest"], lambda: rollout.endpoint_healthy(
-                module.params["endpoint"], module.params["ca_cert"], module.params["client_cert"],
-                module.params["client_key"]))
+        if module.check_mode:
+            unproven = pending_change(module.params, module.params["manifest"], healthy)
+        else:
+            unproven = None
+            note = recover_pending(module.params, module.params["manifest"], healthy)
             notes.extend([note] if note else [])
         path, current_text, new_text, files, directories, changes = plan(module.params)
+        changes = ([unproven] if unproven else []) + changes
         result = {"changed": bool(changes), "changes": changes, "notes": notes}
         if module._diff and changes:
             result["diff"] = [{"before_header": path, "after_header": path, "before": current_text,

@@ -84,16 +84,21 @@ def atomic_write(path, data, mode=None):
 
 
 def backup_files(paths, backup_dir, now=None):
-    """Copy existing files into a new timestamped directory under backup_dir (0700); return {path: copy}."""
+    """Copy existing files into a new timestamped directory under backup_dir (0700); return {path: copy}.
+    On failure (a full disk) the new directory is removed with whatever part of a copy it holds."""
     stamp = (now or datetime.datetime.now(datetime.timezone.utc)).strftime("%Y%m%dT%H%M%S.%fZ")
     target = os.path.join(backup_dir, stamp)
     os.makedirs(target, mode=0o700)
     copies = {}
-    for path in paths:
-        if os.path.exists(path):
-            copy = os.path.join(target, path.strip("/").replace("/", "__"))
-            shutil.copy2(path, copy)
-            copies[path] = copy
+    try:
+        for path in paths:
+            if os.path.exists(path):
+                copy = os.path.join(target, path.strip("/").replace("/", "__"))
+                shutil.copy2(path, copy)
+                copies[path] = copy
+    except BaseException:
+        shutil.rmtree(target, ignore_errors=True)
+        raise
     return target, copies
 
 

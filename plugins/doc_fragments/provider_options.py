@@ -25,9 +25,13 @@ options:
         inventory plugin P(kubecompass.readiness.clusters#inventory) sets it).
       - "EKS: C(name), C(region), optional C(profile). GKE: C(project), C(location), C(name). AKS:
         C(subscription_id), C(resource_group), C(name)."
-      - All accept C(endpoint_url) (https, or http on a loopback address for local fakes, where no credentials are
-        sent; AKS also C(monitor_endpoint_url)), C(timeout_seconds) for each long-running update (default 1800) and
-        C(poll_seconds) between polls (default 15).
+      - All accept C(endpoint_url) (AKS also C(monitor_endpoint_url)), C(timeout_seconds) for each long-running
+        update (default 1800) and C(poll_seconds) between polls (default 15).
+      - "An endpoint override is checked before any client exists: http only on a loopback address (local fakes,
+        which get no credentials); https under the provider's own domains (EKS C(amazonaws.com),
+        C(amazonaws.com.cn), C(api.aws); GKE C(googleapis.com); AKS C(management.azure.com),
+        C(management.chinacloudapi.cn), C(management.usgovcloudapi.net)); any other https host only with
+        C(allow_custom_endpoint: true), since it receives the provider credentials."
       - Credentials come from each provider's standard chain, which is what AWX credential types inject. EKS -
         C(AWS_ACCESS_KEY_ID), C(AWS_SECRET_ACCESS_KEY), C(AWS_SESSION_TOKEN) or C(AWS_SECURITY_TOKEN), profiles,
         instance roles. GKE - C(GOOGLE_APPLICATION_CREDENTIALS) or AWX's C(GCE_CREDENTIALS_FILE_PATH), else

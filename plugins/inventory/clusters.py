@@ -91,8 +91,17 @@ options:
         elements: str
         required: true
       endpoint_url:
-        description: EKS API endpoint override (https, or http on a loopback address for test fakes).
+        description:
+          - EKS API endpoint override - https under C(amazonaws.com), C(amazonaws.com.cn) or C(api.aws) (any other
+            https host needs O(aws.allow_custom_endpoint)), or http on a loopback address for test fakes, which get
+            no credentials.
         type: str
+      allow_custom_endpoint:
+        description:
+          - Send the AWS credentials to an O(aws.endpoint_url) that is not under the AWS domains (a private or proxy endpoint).
+            Without it such an endpoint fails the source before any client exists. http stays refused off loopback.
+        type: bool
+        default: false
       profile:
         description: AWS profile to use; it is also put into each cluster's C(kubecompass_provider).
         type: str
@@ -112,8 +121,16 @@ options:
         elements: str
         default: ["-"]
       endpoint_url:
-        description: GKE API endpoint override (https, or http on a loopback address for test fakes).
+        description:
+          - GKE API endpoint override - https under C(googleapis.com) (any other https host needs
+            O(gcp.allow_custom_endpoint)), or http on a loopback address for test fakes, which get no credentials.
         type: str
+      allow_custom_endpoint:
+        description:
+          - Send the Google credentials to an O(gcp.endpoint_url) that is not under C(googleapis.com) (a private or proxy endpoint).
+            Without it such an endpoint fails the source before any client exists. http stays refused off loopback.
+        type: bool
+        default: false
   azure:
     description:
       - AKS clusters to discover, through the Azure credential chain (C(AZURE_CLIENT_ID), C(AZURE_TENANT_ID),
@@ -126,11 +143,20 @@ options:
         elements: str
         required: true
       endpoint_url:
-        description: Azure Resource Manager endpoint override (https, or http on a loopback address).
+        description:
+          - Azure Resource Manager endpoint override - https under C(management.azure.com),
+            C(management.chinacloudapi.cn) or C(management.usgovcloudapi.net) (any other https host needs
+            O(azure.allow_custom_endpoint)), or http on a loopback address for test fakes, which get no credentials.
         type: str
       monitor_endpoint_url:
         description: Azure Monitor endpoint override (diagnostic settings), same rules as O(azure.endpoint_url).
         type: str
+      allow_custom_endpoint:
+        description:
+          - Send the Azure credentials to an O(azure.endpoint_url) that is not under the Azure Resource Manager domains (a private or proxy endpoint).
+            Without it such an endpoint fails the source before any client exists. http stays refused off loopback.
+        type: bool
+        default: false
   tier_label:
     description:
       - The tag or label whose value is the cluster's tier (C(critical), C(important), C(best_effort); also

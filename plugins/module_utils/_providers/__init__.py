@@ -86,10 +86,20 @@ DEFAULT_POLL_SECONDS = 15
 
 # The keys a target may carry beyond ``type``, required first.
 TARGET_KEYS = {
-    "eks": (("name", "region"), ("endpoint_url", "profile", "timeout_seconds", "poll_seconds")),
-    "gke": (("project", "location", "name"), ("endpoint_url", "timeout_seconds", "poll_seconds")),
+    "eks": (("name", "region"), ("endpoint_url", "allow_custom_endpoint", "profile", "timeout_seconds",
+                                 "poll_seconds")),
+    "gke": (("project", "location", "name"), ("endpoint_url", "allow_custom_endpoint", "timeout_seconds",
+                                              "poll_seconds")),
     "aks": (("subscription_id", "resource_group", "name"),
-            ("endpoint_url", "monitor_endpoint_url", "timeout_seconds", "poll_seconds")),
+            ("endpoint_url", "monitor_endpoint_url", "allow_custom_endpoint", "timeout_seconds", "poll_seconds")),
+}
+ENDPOINT_KEYS = ("endpoint_url", "monitor_endpoint_url")
+# The domains each provider's API lives under (commercial, China and government clouds). An endpoint override
+# elsewhere would receive the provider credentials, so it needs allow_custom_endpoint.
+PROVIDER_DOMAINS = {
+    "eks": ("amazonaws.com", "amazonaws.com.cn", "api.aws"),
+    "gke": ("googleapis.com",),
+    "aks": ("management.azure.com", "management.chinacloudapi.cn", "management.usgovcloudapi.net"),
 }
 
 
@@ -133,12 +143,35 @@ def is_loopback_http(url):
         return False
 
 
+def check_endpoints(provider, settings, where):
+    """Raise ProviderError (input) unless every endpoint override in ``settings`` may receive ``provider``'s
+    credentials: http only on a loopback address (test fakes, which get none), https under the provider's own
+    domains, or any https host when ``settings["allow_custom_endpoint"]`` is true. Called before any client
+    exists; ``where`` names the option in the message ("aws", "kubecompass_provider")."""
+    allow_custom = settings.get("allow_custom_endpoint") is True
+    for key in ENDPOINT_KEYS:
+        url = settings.get(key)
+        if not url or is_loopback_http(url):
+            continue
+        parsed = urlparse(str(url))
+        host = (parsed.hostname or "").lower().rstrip(".")
+        if parsed.scheme != "https" or not host:
+            raise ProviderError("%s.%s %s must be https (http only on a loopback address, where no credentials are "
+                                "sent)" % (where, key, url), "input")
+        if not allow_custom and not any(host == domain or host.endswith("." + domain)
+                                        for domain in PROVIDER_DOMAINS[provider]):
+            raise ProviderError("%s.%s %s is not a %s API host (%s); set %s.allow_custom_endpoint: true to send "
+                                "%s credentials there" % (where, key, url, provider.upper(),
+                                                          ", ".join(PROVIDER_DOMAINS[provider]), where,
+                                                          provider.upper()), "input")
+
+
 def validate_target(target, distribution=None):
     """A provider target from the inventory (``kubecompass_provider``), checked and normalised.
 
     ``{"type": "eks", "name": ..., "region": ...}`` and so on (TARGET_KEYS); ``type`` defaults to the cluster's
-    distribution. An endpoint override must be https, or http on a loopback address (where no credentials are
-    sent), so credentials never cross the network in clear.
+    distribution. Endpoint overrides follow ``check_endpoints``, so credentials never cross the network in clear
+    nor reach a host that is not the provider's unless the target opts in.
     """
     if not isinstance(target, dict):
         raise ProviderError("kubecompass_provider must be a mapping, not %r" % (target,), "input")
@@ -168,14 +201,14 @@ def validate_target(target, distribution=None):
             if isinstance(value, bool) or not isinstance(value, int) or value < (0 if key == "poll_seconds" else 1):
                 raise ProviderError("kubecompass_provider.%s must be a positive integer, not %r" % (key, value),
                                     "input")
+        elif key == "allow_custom_endpoint":
+            if not isinstance(value, bool):
+                raise ProviderError("kubecompass_provider.allow_custom_endpoint must be true or false, not %r"
+                                    % (value,), "input")
         elif not isinstance(value, str) or not value:
             raise ProviderError("kubecompass_provider.%s must be a non-empty string" % key, "input")
-        elif key.endswith("endpoint_url"):
-            parsed = urlparse(value)
-            if parsed.scheme != "https" and not is_loopback_http(value):
-                raise ProviderError("kubecompass_provider.%s %s must be https (http only on a loopback address)"
-                                    % (key, value), "input")
         normalised[key] = value
+    check_endpoints(provider, normalised, "kubecompass_provider")
     normalised.setdefault("timeout_seconds", DEFAULT_TIMEOUT_SECONDS)
     normalised.setdefault("poll_seconds", DEFAULT_POLL_SECONDS)
     return normalised

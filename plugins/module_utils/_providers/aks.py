@@ -25,6 +25,7 @@ from ansible_collections.kubecompass.readiness.plugins.module_utils._providers i
     AKS_DESTINATION_KEYS,
     ProviderError,
     apply_in_order,
+    check_endpoints,
     import_sdk,
     is_loopback_http,
     outcome,
@@ -160,6 +161,7 @@ def _import_monitor():
 def clients(target):
     """ContainerServiceClient and MonitorManagementClient for the target's subscription, plus the SDK classes the
     other functions need. Over a loopback http endpoint (test fakes) no credential or token is used."""
+    check_endpoints(PROVIDER, target, "endpoint")
     containerservice = import_sdk(PROVIDER, "azure.mgmt.containerservice", "azure-mgmt-containerservice>=41,<42")
     models = import_sdk(PROVIDER, "azure.mgmt.containerservice.models", "azure-mgmt-containerservice>=41,<42")
     if not hasattr(models.KubernetesVersionListResult(), "values_property"):
@@ -751,17 +753,12 @@ def list_clusters(account, clients=None):
     if (not isinstance(subscriptions, list) or not subscriptions
             or not all(isinstance(s, str) and s.strip() for s in subscriptions)):
         raise ProviderError("AKS account subscriptions must be a non-empty list of subscription ids", "input")
-    unknown = sorted(set(account) - {"subscriptions", "endpoint_url", "monitor_endpoint_url"})
+    unknown = sorted(set(account) - {"subscriptions", "endpoint_url", "monitor_endpoint_url", "allow_custom_endpoint"})
     if unknown:
         raise ProviderError("AKS account: unknown key(s) %s" % ", ".join(unknown), "input")
-    extra = {}
-    for key in ("endpoint_url", "monitor_endpoint_url"):
-        url = account.get(key)
-        if url:
-            if not (str(url).startswith("https://") or is_loopback_http(url)):
-                raise ProviderError("AKS account %s %s must be https (http only on a loopback address)" % (key, url),
-                                    "input")
-            extra[key] = url
+    extra = {key: account[key] for key in ("endpoint_url", "monitor_endpoint_url", "allow_custom_endpoint")
+             if account.get(key)}
+    check_endpoints(PROVIDER, extra, "AKS account")
     discovered = []
     for subscription in subscriptions:
         subscription = subscription.strip()

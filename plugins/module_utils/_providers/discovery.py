@@ -30,6 +30,7 @@ from ansible_collections.kubecompass.readiness.plugins.module_utils._readiness.m
 from ansible_collections.kubecompass.readiness.plugins.module_utils._providers import (
     TARGET_KEYS,
     ProviderError,
+    check_endpoints,
     provider_module,
     validate_target,
 )
@@ -79,31 +80,45 @@ def _optional_string(section, key, where):
     return {key: value}
 
 
+def _endpoints(section, where, provider, keys=("endpoint_url",)):
+    """The section's endpoint overrides (and their opt-in), checked before any client of the account exists."""
+    extra = {}
+    for key in keys:
+        extra.update(_optional_string(section, key, where))
+    allow = section.get("allow_custom_endpoint")
+    if allow is not None and not isinstance(allow, bool):
+        raise ProviderError("%s.allow_custom_endpoint must be true or false, not %r" % (where, allow), "input")
+    if allow:
+        extra["allow_custom_endpoint"] = True
+    check_endpoints(provider, extra, where)
+    return extra
+
+
 def accounts_from_options(aws=None, gcp=None, azure=None):
     """``[(provider, account)]`` to list, from the plugin's ``aws``/``gcp``/``azure`` options, in a fixed order."""
     accounts = []
-    aws = _mapping(aws, "aws", ("regions", "endpoint_url", "profile"))
+    aws = _mapping(aws, "aws", ("regions", "endpoint_url", "allow_custom_endpoint", "profile"))
     if aws is not None:
         regions = _string_list(aws.get("regions"), "aws.regions")
         if not regions:
             raise ProviderError("aws.regions is required: EKS lists clusters per region", "input")
-        extra = dict(_optional_string(aws, "endpoint_url", "aws"), **_optional_string(aws, "profile", "aws"))
+        extra = dict(_endpoints(aws, "aws", "eks"), **_optional_string(aws, "profile", "aws"))
         accounts += [("eks", dict({"regions": [region]}, **extra)) for region in regions]
-    gcp = _mapping(gcp, "gcp", ("projects", "locations", "endpoint_url"))
+    gcp = _mapping(gcp, "gcp", ("projects", "locations", "endpoint_url", "allow_custom_endpoint"))
     if gcp is not None:
         projects = _string_list(gcp.get("projects"), "gcp.projects")
         if not projects:
             raise ProviderError("gcp.projects is required", "input")
         locations = _string_list(gcp.get("locations"), "gcp.locations") or ["-"]
-        extra = _optional_string(gcp, "endpoint_url", "gcp")
+        extra = _endpoints(gcp, "gcp", "gke")
         accounts += [("gke", dict({"projects": [project], "locations": locations}, **extra)) for project in projects]
-    azure = _mapping(azure, "azure", ("subscriptions", "endpoint_url", "monitor_endpoint_url"))
+    azure = _mapping(azure, "azure", ("subscriptions", "endpoint_url", "monitor_endpoint_url",
+                                      "allow_custom_endpoint"))
     if azure is not None:
         subscriptions = _string_list(azure.get("subscriptions"), "azure.subscriptions")
         if not subscriptions:
             raise ProviderError("azure.subscriptions is required", "input")
-        extra = dict(_optional_string(azure, "endpoint_url", "azure"),
-                     **_optional_string(azure, "monitor_endpoint_url", "azure"))
+        extra = _endpoints(azure, "azure", "aks", ("endpoint_url", "monitor_endpoint_url"))
         accounts += [("aks", dict({"subscriptions": [subscription]}, **extra)) for subscription in subscriptions]
     return accounts
 
@@ -268,7 +283,7 @@ def complete_target(provider, target, account):
     later describes reach the same API the listing did."""
     target = dict(target or {}, type=provider)
     optional = TARGET_KEYS[provider][1]
-    for key in ("endpoint_url", "monitor_endpoint_url", "profile"):
+    for key in ("endpoint_url", "monitor_endpoint_url", "allow_custom_endpoint", "profile"):
         if key in optional and account.get(key) and not target.get(key):
             target[key] = account[key]
     return target

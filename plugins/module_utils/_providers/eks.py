@@ -22,6 +22,7 @@ from ansible_collections.kubecompass.readiness.plugins.module_utils._providers i
     UNLIMITED_RETENTION,
     ProviderError,
     apply_in_order,
+    check_endpoints,
     import_sdk,
     is_loopback_http,
     is_string_list,
@@ -110,6 +111,7 @@ def provider_error(call, exc, cluster=None):
 def clients(target):
     """boto3 clients (eks, logs, ec2) for the target's region; credentials from boto3's chain (environment variables
     incl. AWS_SESSION_TOKEN/AWS_SECURITY_TOKEN, profile, instance role) except on a loopback fake."""
+    check_endpoints(PROVIDER, target, "endpoint")
     boto3_session = import_sdk(PROVIDER, "boto3.session", "boto3")
     botocore_config = import_sdk(PROVIDER, "botocore.config", "botocore")
     endpoint_url = target.get("endpoint_url")
@@ -586,7 +588,7 @@ def list_clusters(account, clients=None):
     found = []
     for region in regions:
         target = {"type": PROVIDER, "name": "", "region": region}
-        for key in ("endpoint_url", "profile"):
+        for key in ("endpoint_url", "allow_custom_endpoint", "profile"):
             if account.get(key):
                 target[key] = account[key]
         region_clients = (clients or {}).get(region) or build_clients(target)

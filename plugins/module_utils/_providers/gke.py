@@ -32,6 +32,7 @@ import time
 from ansible_collections.kubecompass.readiness.plugins.module_utils._providers import (
     ProviderError,
     apply_in_order,
+    check_endpoints,
     import_sdk,
     is_loopback_http,
     is_string_list,
@@ -166,6 +167,7 @@ def clients(target):
 
 
 def _new_clients(target):
+    check_endpoints(PROVIDER, target, "endpoint")
     container_v1 = import_sdk(PROVIDER, "google.cloud.container_v1", "google-cloud-container")
     client_options = import_sdk(PROVIDER, "google.api_core.client_options", "google-cloud-container")
     endpoint_url = target.get("endpoint_url")
@@ -618,7 +620,8 @@ def list_clusters(account, clients=None):
     """DISCOVERED entries for every cluster of the account's projects (``locations`` default ``["-"]``: all)."""
     projects, locations, endpoint_url = _account(account)
     if clients is None:
-        clients = _new_clients({"type": PROVIDER, "endpoint_url": endpoint_url})
+        clients = _new_clients({"type": PROVIDER, "endpoint_url": endpoint_url,
+                                "allow_custom_endpoint": account.get("allow_custom_endpoint")})
     manager = clients["cluster_manager"]
     discovered, seen = [], set()
     for project in projects:

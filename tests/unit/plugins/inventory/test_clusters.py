@@ -439,3 +439,78 @@ def test_a_malformed_kubeconfig_is_a_warning_naming_the_file_and_entry(tmp_path,
     inventory, warnings = parse(write_config(tmp_path, {"kubeconfigs": [str(tmp_path / "broken")]}))
     assert list(inventory.hosts) == []
     assert any(str(tmp_path / "broken") in w and cause in w for w in warnings), warnings
+
+
+# Endpoint overrides -------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def recording_server():
+    """An http server on loopback that records the headers of every request and answers an empty EKS listing."""
+    import http.server
+    import threading
+
+    seen = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_POST(self):  # noqa: N802 - the http.server protocol
+            seen.append(dict(self.headers))
+            self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            self._answer()
+
+        def do_GET(self):  # noqa: N802
+            seen.append(dict(self.headers))
+            self._answer()
+
+        def _answer(self):
+            body = b'{"clusters": []}'
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield server.server_address[1], seen
+    server.shutdown()
+    server.server_close()
+
+
+def test_an_http_endpoint_off_loopback_gets_no_credentials(tmp_path, monkeypatch, recording_server):
+    """A host name that is not a loopback address (it resolves to the recording server here, so nothing leaves the
+    machine) fails the source before any client exists: no request, so no SigV4 header, no session token."""
+    import socket
+
+    port, seen = recording_server
+    real_getaddrinfo = socket.getaddrinfo
+
+    def resolve(host, *args, **kwargs):
+        return real_getaddrinfo("127.0.0.1" if host == "eks-endpoint.example.net" else host, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", resolve)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIAKUBECOMPASSTEST")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "kubecompass-secret")
+    monkeypatch.setenv("AWS_SESSION_TOKEN", "kubecompass-session-token")
+    for url in ("http://eks-endpoint.example.net:%d" % port, "https://eks-endpoint.example.net:%d" % port):
+        path = write_config(tmp_path, {"aws": {"regions": ["eu-west-1"], "endpoint_url": url}})
+        with pytest.raises(AnsibleParserError, match="aws.endpoint_url"):
+            parse(path)
+    assert seen == []
+
+
+def test_the_recording_server_sees_what_a_client_sends(tmp_path, monkeypatch, recording_server):
+    """The proof above can fail: the same listing on a loopback address reaches the server (with fake credentials,
+    as on every loopback fake, never the environment's)."""
+    port, seen = recording_server
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIAKUBECOMPASSTEST")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "kubecompass-secret")
+    monkeypatch.setenv("AWS_SESSION_TOKEN", "kubecompass-session-token")
+    path = write_config(tmp_path, {"aws": {"regions": ["eu-west-1"], "endpoint_url": "http://127.0.0.1:%d" % port}})
+    inventory, warnings = parse(path)
+    assert seen and warnings == []
+    assert all("AKIAKUBECOMPASSTEST" not in str(h) and "kubecompass-session-token" not in str(h) for h in seen)

@@ -629,9 +629,9 @@ def test_credentials_unavailable(monkeypatch):
 
     clear_azure_env(monkeypatch)
     monkeypatch.setattr(azure.identity, "DefaultAzureCredential", Unavailable)
-    # https on a closed loopback port: credentials are required, and nothing would be reached anyway.
+    # https on a closed loopback port (not Azure's, so opted in): credentials are required, nothing is reached.
     target = validate_target({"type": "aks", "subscription_id": SUB, "resource_group": "rg", "name": "c",
-                              "endpoint_url": "https://127.0.0.1:9"})
+                              "endpoint_url": "https://127.0.0.1:9", "allow_custom_endpoint": True})
     clients = aks.clients(target)
     assert clients["credential_source"].startswith("DefaultAzureCredential")
     with pytest.raises(ProviderError) as caught:
@@ -639,7 +639,7 @@ def test_credentials_unavailable(monkeypatch):
     assert caught.value.category == "credentials"
     assert str(caught.value).startswith("aks:ManagedClusters.Get: Azure credentials failed")
     with pytest.raises(ProviderError) as caught:
-        aks.list_clusters({"subscriptions": [SUB], "endpoint_url": "https://127.0.0.1:9"})
+        aks.list_clusters({"subscriptions": [SUB], "endpoint_url": "https://127.0.0.1:9", "allow_custom_endpoint": True})
     assert caught.value.category == "credentials"
 
 

@@ -28,6 +28,8 @@ description:
     whether anything changes. The applied namespace holds the labels the plan changes, taken over from any other
     field manager, and the labels C(kubecompass) applied before (read from C(metadata.managedFields)), so they are
     not removed; labels others set (C(kubectl label)) and all other fields of the namespace are left alone.
+  - A namespace an active waiver of KC-SEC-017 covers (O(waivers)) is left alone, reported in RV(left_alone) with
+    the reason C(waived by <ticket> until <expires>).
   - Check mode sends dry runs only and returns the diff of every namespace.
   - A namespace that fails (deleted meanwhile, forbidden) is reported with its cause; the others are still handled,
     then the module fails naming them. A C(404) is reported as C(namespace no longer exists) only when a read of the
@@ -70,6 +72,7 @@ options:
     default: []
 extends_documentation_fragment:
   - kubecompass.readiness.auth_options
+  - kubecompass.readiness.waiver_options
   - kubecompass.readiness.attributes
   - kubecompass.readiness.attributes.ACTION_GROUP
 attributes:
@@ -168,7 +171,20 @@ failed_namespaces:
   returned: always
   type: dict
   sample: {"gone": "namespace no longer exists"}
+left_alone:
+  description: The namespaces left alone and why - C(namespace), C(reason) (for a waiver C(waived by <ticket> until
+    <expires>)) and C(waiver) when one covers it.
+  returned: success
+  type: list
+  elements: dict
+expired_waivers:
+  description: Expired waivers of this cluster; they protect nothing.
+  returned: success
+  type: list
+  elements: dict
 """
+
+import datetime
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
@@ -181,6 +197,7 @@ from ansible_collections.kubecompass.readiness.plugins.module_utils._auth import
 from ansible_collections.kubecompass.readiness.plugins.module_utils._errors import KubeCompassError
 from ansible_collections.kubecompass.readiness.plugins.module_utils._guardrails import netpol, psa
 from ansible_collections.kubecompass.readiness.plugins.module_utils._kubeclient import client_from_params
+from ansible_collections.kubecompass.readiness.plugins.module_utils._readiness import waivers as waiver_rules
 from ansible_collections.kubecompass.readiness.plugins.module_utils._readiness.tiers import namespace_tier
 
 try:
@@ -244,11 +261,11 @@ def label_object(namespace, labels):
     return {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": _name(namespace), "labels": wanted}}
 
 
-def plan_namespace(client, namespace, params, version):
+def plan_namespace(client, namespace, params, version, waivers=()):
     """plan_pod_security for one namespace, with the dry run done only when the enforce label would change."""
     tier, _rule, error = namespace_tier(namespace, params["tier"])
     arguments = {"force": params["force_enforce"], "excluded": params["excluded_namespaces"],
-                 "tiers": params["tiers"]}
+                 "tiers": params["tiers"], "waivers": waivers}
     if error and not netpol.out_of_scope(namespace, params["excluded_namespaces"], psa.OPT_OUT_LABEL):
         return {"namespace": _name(namespace), "tier": None, "level": None, "labels": {}, "mode": "skip",
                 "violators": [], "reason": error}
@@ -262,8 +279,10 @@ def plan_namespace(client, namespace, params, version):
     return psa.plan_pod_security(namespace, tier, params["levels"], version, warnings, **arguments)
 
 
-def run(client, params, check_mode):
+def run(client, params, check_mode, today=None):
     check_params(params)
+    active, expired = waiver_rules.for_remediation(
+        params["waivers"], params["cluster_name"], today or datetime.datetime.now(datetime.timezone.utc).date())
     version = pinned_version(client, params["version"])
     namespaces = sorted(client.list("/api/v1/namespaces"), key=lambda item: _name(item) or "")
     results, errors, applied = [], {}, []
@@ -272,7 +291,7 @@ def run(client, params, check_mode):
         entry = {"namespace": name, "tier": None, "level": None, "labels": {}, "mode": "skip", "violators": [],
                  "reason": "", "action": None, "error": None}
         try:
-            plan = plan_namespace(client, namespace, params, version)
+            plan = plan_namespace(client, namespace, params, version, active)
             entry.update(plan)
             if plan["labels"]:
                 # force: the object holds the planned labels and those kubecompass already owns, so only the
@@ -286,7 +305,11 @@ def run(client, params, check_mode):
         results.append(entry)
     return {"changed": any(done["action"] != "unchanged" for done in applied), "namespaces": results,
             "violators": {entry["namespace"]: entry["violators"] for entry in results if entry["violators"]},
-            "version": version, "failed_namespaces": errors, "diff": _apply.diffs(applied)}
+            "version": version, "failed_namespaces": errors, "diff": _apply.diffs(applied),
+            "left_alone": [dict({"namespace": e["namespace"], "reason": e["reason"]},
+                                **({"waiver": e["waiver"]} if "waiver" in e else {}))
+                           for e in results if e["mode"] == "skip" and not e["error"]],
+            "expired_waivers": [waiver_rules.describe(w) for w in expired]}
 
 
 def main():
@@ -298,6 +321,7 @@ def main():
         version={"type": "str"},
         force_enforce={"type": "bool", "default": False},
         excluded_namespaces={"type": "list", "elements": "str", "default": []},
+        **waiver_rules.REMEDIATION_ARGUMENT_SPEC,
     )
     module = AnsibleModule(argument_spec=spec, supports_check_mode=True)
     if not HAS_KUBERNETES:

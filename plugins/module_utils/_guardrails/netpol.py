@@ -100,6 +100,18 @@ def out_of_scope(namespace, excluded=None, opt_out_label=OPT_OUT_LABEL):
     return None
 
 
+def waiver_note(waivers, check_id, namespace):
+    """(reason, waiver) when an active waiver of ``check_id`` covers the namespace ``namespace``, else None.
+
+    ``waivers`` are the cluster's active waivers (waivers.for_remediation); the namespace is the object the
+    assessment reports for the namespace-scoped checks, so the assessment's scope rules decide.
+    """
+    waiver = waiver_rules.covering(waivers, check_id, {"kind": "Namespace", "name": namespace, "namespace": namespace})
+    if waiver is None:
+        return None
+    return waiver_rules.left_alone_reason(waiver), waiver_rules.describe(waiver)
+
+
 # -- DNS target --------------------------------------------------------------------------------------------------------
 
 def _port_number(value):
@@ -384,10 +396,9 @@ def _plan_namespace(namespace, policies, dns, cluster_tier, staged, excluded, op
     if reason:
         entry["reason"] = reason
         return entry
-    waiver = waiver_rules.covering(waivers, CHECK_ID, {"kind": "Namespace", "name": name, "namespace": name})
-    if waiver is not None:
-        entry["reason"] = waiver_rules.left_alone_reason(waiver)
-        entry["waiver"] = waiver_rules.describe(waiver)
+    waived = waiver_note(waivers, CHECK_ID, name)
+    if waived:
+        entry["reason"], entry["waiver"] = waived
         return entry
     tier, rule, error = namespace_tier(namespace, cluster_tier)
     entry["tier"] = tier

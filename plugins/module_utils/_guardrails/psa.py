@@ -24,6 +24,7 @@ import re
 from ansible_collections.kubecompass.readiness.plugins.module_utils._guardrails.netpol import (
     out_of_scope,
     staged_tiers,
+    waiver_note,
 )
 from ansible_collections.kubecompass.readiness.plugins.module_utils._readiness.checks.operations import (
     minor_version,
@@ -38,6 +39,8 @@ LEVELS = PSA_LEVELS
 MODES = ("enforce", "audit", "warn")
 LABEL_PREFIX = "pod-security.kubernetes.io/"
 OPT_OUT_LABEL = "kubecompass.io/pod-security"
+# The assessment check this remediation fixes: its active waivers leave a namespace alone.
+CHECK_ID = "KC-SEC-017"
 LATEST = "latest"
 # Only code 299 ("miscellaneous persistent warning") carries apiserver warnings; client-go shows nothing else.
 WARNING_CODE = 299
@@ -281,14 +284,15 @@ def _with(reason, kept):
 
 
 def plan_pod_security(namespace_obj, tier, levels_by_tier, version, dry_run_warnings, force=False, excluded=None,
-                      opt_out_label=OPT_OUT_LABEL, tiers=None):
+                      opt_out_label=OPT_OUT_LABEL, tiers=None, waivers=()):
     """What to label one namespace with: {namespace, tier, level, labels, mode, violators, reason}.
 
     ``tier`` is the namespace's tier (tiers.namespace_tier); ``levels_by_tier`` overrides the default level per tier
     (None for the defaults); ``version`` the version to pin (version_for the server); ``dry_run_warnings`` the
     Warning header values (or a parse_warnings result) of a dryRun=All PATCH of ``label_patch`` for this namespace:
     [] when it returned none, None when it was not done. ``excluded`` and ``opt_out_label`` scope as in
-    netpol.out_of_scope; ``tiers`` limits the tiers remediated now (None for all).
+    netpol.out_of_scope; ``tiers`` limits the tiers remediated now (None for all); ``waivers`` are the cluster's
+    active waivers: a namespace they cover for KC-SEC-017 is skipped, the reason naming the ticket and end date.
 
     ``mode``: "skip" (out of scope, unknown or unstaged tier: no labels); "already" (nothing to change);
     "enforce" (``labels`` brings enforce, audit and warn up to the level, or only audit/warn when enforce is already
@@ -305,6 +309,10 @@ def plan_pod_security(namespace_obj, tier, levels_by_tier, version, dry_run_warn
     reason = out_of_scope(namespace_obj, excluded, opt_out_label)
     if reason:
         result["reason"] = reason
+        return result
+    waived = waiver_note(waivers, CHECK_ID, result["namespace"])
+    if waived:
+        result["reason"], result["waiver"] = waived
         return result
     if tier not in TIERS:
         result["reason"] = "tier %r is not a tier (expected one of %s)" % (tier, ", ".join(TIERS))

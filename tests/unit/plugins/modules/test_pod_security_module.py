@@ -312,7 +312,7 @@ def six(level, version="v1.36"):
 
 def params(**overrides):
     base = {"tier": "important", "tiers": None, "levels": None, "version": None, "force_enforce": False,
-            "excluded_namespaces": []}
+            "excluded_namespaces": [], "waivers": [], "cluster_name": None}
     base.update(overrides)
     return base
 
@@ -540,3 +540,18 @@ def test_main_fails_at_the_end_naming_the_failed_namespace(monkeypatch, capsys):
         pod_security, monkeypatch, capsys, cluster(), check=True, diff=False,
         host="https://fake:6443")
     assert code == 0 and result["changed"] is True and "diff" not in result
+
+
+def test_a_namespace_waived_for_kc_sec_017_is_left_alone_and_an_expired_waiver_does_not_protect():
+    waiver = {"check": "KC-SEC-017", "reason": "vendor agent needs hostPath", "owner": "team-web",
+              "ticket": "OPS-2002", "expires": "2099-06-30", "namespace": "web"}
+    client = cluster()
+    result = pod_security.run(client, params(waivers=[waiver], cluster_name="c1"), False)
+    left = {entry["namespace"]: entry for entry in result["left_alone"]}
+    assert left["web"]["reason"] == "waived by OPS-2002 until 2099-06-30"
+    assert ENFORCE not in labels_of(client, "web") and by_name(result)["web"]["mode"] == "skip"
+    assert labels_of(client, "shop")[AUDIT] == "restricted"
+    client = cluster()
+    result = pod_security.run(client, params(waivers=[dict(waiver, expires="2020-01-01")], cluster_name="c1"), False)
+    assert labels_of(client, "web")[ENFORCE] == "baseline"
+    assert [w["ticket"] for w in result["expired_waivers"]] == ["OPS-2002"]

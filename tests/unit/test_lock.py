@@ -4,6 +4,7 @@ in-memory stand-in for the client (request only), never a cluster."""
 from __future__ import annotations
 
 import copy
+import os
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
@@ -470,3 +471,9 @@ def test_a_renewal_of_a_lock_taken_over_meanwhile_stops_the_task():
     with pytest.raises(KubeCompassError, match=r"lost the lock .*\(now held by awx-job-124\)") as caught:
         keep()
     assert caught.value.category == "locked" and fake.calls == ["GET"]
+
+
+def test_run_context_reads_this_machine():
+    with open("/proc/sys/kernel/random/boot_id") as handle:
+        boot_id = handle.read().strip()
+    assert lock.run_context() == (boot_id, os.stat("/proc/self/ns/pid").st_ino)

@@ -420,27 +420,84 @@ def backups_recent(ctx):
 # -- KC-DR-005 -------------------------------------------------------------------------------------------------------
 
 
+def within_rto(seconds, rto_minutes):
+    """Whether a restore that took ``seconds`` meets an RTO of ``rto_minutes``: the one judgement both the drill
+    record and KC-DR-005 make."""
+    return seconds <= rto_minutes * 60
+
+
+def _recorded_seconds(value):
+    """A drill record's duration_seconds as whole seconds; None when it is missing or not a number."""
+    try:
+        seconds = int(str(value).strip())
+    except (TypeError, ValueError):
+        return None
+    return seconds if seconds >= 0 else None
+
+
+def _restore_seconds(status):
+    started, finished = parse_time(status.get("startTimestamp")), parse_time(status.get("completionTimestamp"))
+    if started is None or finished is None or finished < started:
+        return None
+    return int(round((finished - started).total_seconds()))
+
+
 def _restore_tests(restores, records):
-    """[(finished, outcome, description)] from Restores and drill records; and the records that could not be read."""
+    """Restore tests from Restores and drill records, each {finished, outcome, what, namespaces (restored, None
+    for all), seconds (None when not recorded)}; and the records that could not be read."""
     tests = []
     ignored = []
     for restore in restores:
-        status = _status(restore)
+        status, spec = _status(restore), restore.get("spec") or {}
         finished = parse_time(status.get("completionTimestamp"))
         if finished is None:
             continue  # still running, or never started
-        tests.append((finished, status.get("phase") or "unknown", "Restore %s of backup %s" % (
-            _ref(restore), (restore.get("spec") or {}).get("backupName")
-            or "of schedule %s" % (restore.get("spec") or {}).get("scheduleName"))))
+        included = spec.get("includedNamespaces") or []
+        tests.append({"finished": finished, "outcome": status.get("phase") or "unknown",
+                      "what": "Restore %s of backup %s" % (
+                          _ref(restore), spec.get("backupName") or "of schedule %s" % spec.get("scheduleName")),
+                      "namespaces": None if not included or "*" in included else tuple(sorted(included)),
+                      "seconds": _restore_seconds(status)})
     for record in records:
         data = record.get("data") or {}
         finished = parse_time(data.get("completed_at"))
         if finished is None:
             ignored.append("%s: completed_at %r is not an RFC 3339 time" % (_ref(record), data.get("completed_at")))
             continue
-        tests.append((finished, data.get("outcome") or "unknown", "drill record %s (backup %s into namespace %s, %ss)"
-                      % (_ref(record), data.get("backup"), data.get("namespace"), data.get("duration_seconds"))))
+        seconds = _recorded_seconds(data.get("duration_seconds"))
+        tests.append({"finished": finished, "outcome": data.get("outcome") or "unknown",
+                      "what": "drill record %s (backup %s into namespace %s, %s)" % (
+                          _ref(record), data.get("backup"), data.get("namespace"),
+                          "no duration recorded" if seconds is None else "%ss" % seconds),
+                      "namespaces": (data.get("namespace"),) if data.get("namespace") else None,
+                      "seconds": seconds})
     return tests, ignored
+
+
+def _rto(ctx, test, tiers_in_use):
+    """(RTO seconds, tier) a restore test is judged by: the strictest RTO of the tiers of the namespaces it restored
+    (of every tier in use when it names none, or none has a valid tier)."""
+    tiers = {tier for tier, _rule, error in (ctx.tier_of(name) for name in test["namespaces"] or ()) if not error}
+    tier = min(sorted(tiers or tiers_in_use), key=lambda t: ctx.threshold(t, "rto_minutes"))
+    return ctx.threshold(tier, "rto_minutes"), tier
+
+
+def _judge_rto(ctx, passed, tiers_in_use):
+    """The newest successful test of each set of namespaces restored, judged against its RTO: (judged, slow,
+    untimed), each test given rto_seconds and tier. A restore without a duration proves no RTO."""
+    newest = {}
+    for test in sorted(passed, key=lambda t: t["finished"]):
+        newest[test["namespaces"]] = test
+    judged = sorted(newest.values(), key=lambda t: t["finished"])
+    slow, untimed = [], []
+    for test in judged:
+        rto_minutes, test["tier"] = _rto(ctx, test, tiers_in_use)
+        test["rto_seconds"] = int(rto_minutes * 60)
+        if test["seconds"] is None:
+            untimed.append(test)
+        elif not within_rto(test["seconds"], rto_minutes):
+            slow.append(test)
+    return judged, slow, untimed
 
 
 def restore_tested(ctx):
@@ -449,7 +506,8 @@ def restore_tested(ctx):
         return Result("fail", VELERO_ABSENT)
     tiers = {ctx.tier} | {tier for _ns, tier, _rule, error in ctx.application_namespaces() if not error}
     max_days = min(ctx.threshold(tier, "restore_test_max_age_days") for tier in tiers)
-    tier_rule = "strictest restore_test_max_age_days of the tiers in use (%s)" % ", ".join(sorted(tiers))
+    tier_rule = ("strictest restore_test_max_age_days of the tiers in use (%s); RTO of each restored namespace's "
+                 "tier" % ", ".join(sorted(tiers)))
     window = datetime.timedelta(days=max_days)
     try:
         records = ctx.items("kubecompass_drill_records")
@@ -457,25 +515,39 @@ def restore_tested(ctx):
     except Unreadable as exc:
         records, unreadable = [], exc  # Restores alone may still prove a test; otherwise this is unknown
     tests, ignored = _restore_tests(restores, records)
-    passed = sorted((t for t in tests if t[1] == "Completed" and ctx.now - t[0] <= window), key=lambda t: t[0])
-    evidence = {"window_days": max_days, "tests": [{"finished": _at(t[0]), "outcome": t[1], "what": t[2]}
-                                                   for t in sorted(tests, key=lambda t: t[0], reverse=True)[:10]],
+    passed = [t for t in tests if t["outcome"] == "Completed" and ctx.now - t["finished"] <= window]
+    evidence = {"window_days": max_days,
+                "tests": [{"finished": _at(t["finished"]), "outcome": t["outcome"], "what": t["what"],
+                           "duration_seconds": t["seconds"]}
+                          for t in sorted(tests, key=lambda t: t["finished"], reverse=True)[:10]],
                 "ignored_drill_records": ignored}
     if passed:
-        finished, outcome, what = passed[-1]
-        return Result("pass", "restore tested %s ago: %s %s (window %d days)" % (
-            _age(max(ctx.now - finished, datetime.timedelta(0))), what, outcome, max_days), evidence,
-            tier_rule=tier_rule)
+        judged, slow, untimed = _judge_rto(ctx, passed, tiers)
+        evidence["rto"] = [{"what": t["what"], "duration_seconds": t["seconds"], "tier": t["tier"],
+                            "rto_seconds": t["rto_seconds"]} for t in judged]
+        if slow:
+            return Result("fail", "restore slower than the RTO: %s" % "; ".join(
+                "%s took %ds, over the %s tier's RTO of %ds" % (t["what"], t["seconds"], t["tier"], t["rto_seconds"])
+                for t in slow), evidence, tier_rule=tier_rule)
+        if untimed:
+            return Result("fail", "restore time not proven: %s" % "; ".join(
+                "%s records no restore duration to judge against the %s tier's RTO of %ds"
+                % (t["what"], t["tier"], t["rto_seconds"]) for t in untimed), evidence, tier_rule=tier_rule)
+        newest = judged[-1]
+        return Result("pass", "restore tested %s ago: %s %s in %ds, within the %s tier's RTO of %ds (window %d "
+                      "days)" % (_age(max(ctx.now - newest["finished"], datetime.timedelta(0))), newest["what"],
+                                 newest["outcome"], newest["seconds"], newest["tier"], newest["rto_seconds"],
+                                 max_days), evidence, tier_rule=tier_rule)
     if unreadable is not None:
         raise unreadable
     if not tests:
         return Result("fail", "no restore test recorded: no Completed Restore and no drill record within %d days%s"
                       % (max_days, " (%d unreadable drill record(s))" % len(ignored) if ignored else ""),
                       evidence, tier_rule=tier_rule)
-    finished, outcome, what = max(tests, key=lambda t: t[0])
+    newest = max(tests, key=lambda t: t["finished"])
     return Result("fail", "no successful restore test within %d days; the newest is %s: %s at %s (%s ago)" % (
-        max_days, what, outcome, _at(finished), _age(max(ctx.now - finished, datetime.timedelta(0)))), evidence,
-        tier_rule=tier_rule)
+        max_days, newest["what"], newest["outcome"], _at(newest["finished"]),
+        _age(max(ctx.now - newest["finished"], datetime.timedelta(0)))), evidence, tier_rule=tier_rule)
 
 
 # -- KC-DR-006 -------------------------------------------------------------------------------------------------------
@@ -562,12 +634,15 @@ CHECKS = [
     Check(
         "KC-DR-005", "Restore tested recently", "disaster_recovery", "high",
         item="restore-tested", evaluate=restore_tested,
-        needs=("velero_restores", "kubecompass_drill_records", "namespaces"), thresholds=("restore_test_max_age_days",),
-        remediation=DRILL_ROLE,
-        runbook="A backup never restored is not known to work, and the restore time is the evidence for the RTO. "
+        needs=("velero_restores", "kubecompass_drill_records", "namespaces"),
+        thresholds=("restore_test_max_age_days", "rto_minutes"), remediation=DRILL_ROLE,
+        runbook="A backup never restored is not known to work, and the restore time is the evidence for the RTO: "
+                "the newest successful restore of each namespace must take no longer than its tier's RTO. "
                 "Run playbooks/restore_drill.yml (backups role, tag restore_drill): it restores the latest "
-                "Completed backup into a scratch namespace and keeps a drill record, because Velero deletes "
-                "Restore objects together with expired backups.",
+                "Completed backup into a scratch namespace, with workloads held at zero, and keeps a drill record "
+                "of its duration, because Velero deletes Restore objects together with expired backups. A restore "
+                "slower than the RTO needs a faster path (smaller backups, volume snapshots instead of file-system "
+                "backup, a faster storage location) or a tier whose RTO the team can meet.",
     ),
     Check(
         "KC-DR-006", "etcd snapshots taken on every control-plane node", "disaster_recovery", "high",

@@ -552,6 +552,58 @@ def test_unreadable_drill_records_do_not_hide_a_completed_restore():
     assert "kubecompass_drill_records" in unknown.message
 
 
+
+# The restore time is judged against the RTO of the restored namespace's tier (important 1 h, critical 15 min).
+
+def timed_drill(name, seconds, namespace="shop", days=3):
+    record = drill(name, "Completed", ago(days=days))
+    record["data"].update(namespace=namespace, duration_seconds=seconds)
+    if seconds is None:
+        del record["data"]["duration_seconds"]
+    return record
+
+
+def test_a_drill_slower_than_the_tiers_rto_fails_naming_both_figures():
+    result = restores([], [timed_drill("slow", "5400")])
+    assert result.verdict == "fail"
+    assert "5400s" in result.message and "3600s" in result.message and "important" in result.message
+    assert "velero/slow" in result.message
+
+
+def test_a_drill_within_the_rto_passes_and_says_so():
+    result = restores([], [timed_drill("quick", "3600")])
+    assert result.verdict == "pass"
+    assert "3600s" in result.message and "RTO" in result.message
+
+
+def test_the_namespace_tier_sets_the_rto():
+    assert restores([], [timed_drill("pay", "1000", "pay")], pay="critical").verdict == "fail"
+    assert restores([], [timed_drill("pay", "900", "pay")], pay="critical").verdict == "pass"
+
+
+def test_a_drill_without_a_recorded_duration_does_not_pass():
+    for seconds in (None, "", "soon"):
+        result = restores([], [timed_drill("untimed", seconds)])
+        assert result.verdict != "pass", seconds
+        assert "velero/untimed" in result.message and "duration" in result.message
+
+
+def test_a_restore_slower_than_the_rto_fails_from_its_timestamps():
+    slow = restore("slow", "Completed", ago(days=1))
+    slow["spec"]["includedNamespaces"] = ["shop"]
+    slow["status"]["startTimestamp"] = ago(days=1, hours=2)
+    result = restores([slow])
+    assert result.verdict == "fail" and "7200s" in result.message and "3600s" in result.message
+
+
+def test_a_slow_drill_of_one_namespace_is_not_hidden_by_a_quick_one_of_another():
+    result = restores([], [timed_drill("quick", "60", "web", days=1), timed_drill("slow", "5400", days=2)],
+                      names=("shop", "web"))
+    assert result.verdict == "fail" and "velero/slow" in result.message
+    newer_and_quick = restores([], [timed_drill("slow", "5400", days=2), timed_drill("quick", "60", days=1)])
+    assert newer_and_quick.verdict == "pass"
+
+
 # -- KC-DR-006 etcd snapshots ------------------------------------------------------------------------------------------
 
 def node(newest_age=None, snapshots=True, errors=(), count=3):

@@ -10,6 +10,12 @@ namespaceMapping), and keeps a drill record: a ConfigMap in Velero's namespace l
 kubecompass.io/restore-drill=true, with exactly the data keys the assessment's KC-DR-005 reads (completed_at,
 outcome, backup, namespace, duration_seconds) plus the RTO evidence. Velero deletes Restores together with expired
 backups, so the record is what proves the test later.
+
+The scratch namespace is in the production cluster, so by default nothing restored may run or take traffic: a
+Velero resource modifier holds every workload at zero (replicas 0, CronJobs suspended, Jobs parallelism 0,
+DaemonSets on no node) and turns LoadBalancer/NodePort Services into ClusterIP ones, and the Restore leaves out Pods
+and what claims production hostnames or load balancers (Ingresses, Gateway API Gateways and routes). Restoring
+as-is is an explicit opt-in (live_workloads).
 """
 
 from __future__ import absolute_import, annotations, division, print_function
@@ -17,6 +23,7 @@ from __future__ import absolute_import, annotations, division, print_function
 __metaclass__ = type
 
 import datetime
+import json
 import re
 
 from ansible_collections.kubecompass.readiness.plugins.module_utils._apply import MANAGED_BY
@@ -25,6 +32,7 @@ from ansible_collections.kubecompass.readiness.plugins.module_utils._readiness.c
     SCHEDULE_LABEL,
     covers_namespace,
     partial_scope,
+    within_rto,
 )
 from ansible_collections.kubecompass.readiness.plugins.module_utils._readiness.context import parse_time
 from ansible_collections.kubecompass.readiness.plugins.module_utils._velero import API_VERSION
@@ -115,13 +123,90 @@ def latest_backup(backups, namespace, velero_namespace, schedule=None):
     return max(covering, key=lambda entry: (entry[0], entry[1]))[2]
 
 
-def restore_object(name, velero_namespace, backup_name, namespace, scratch):
+MODIFIERS_NAME = "kubecompass-restore-drill-modifiers"
+MODIFIERS_KEY = "resource-modifiers.yaml"  # Velero reads the one data key of the ConfigMap, whatever its name
+# Pods are left out rather than patched: a restored Pod runs the production containers at once, and its owner
+# (held at zero) would only delete it afterwards. So volume data restored through file-system backup (which needs
+# the Pod) comes back only with live_workloads; volume snapshots restore into the PVCs either way.
+EXCLUDED_RESOURCES = (
+    "pods",
+    "ingresses.networking.k8s.io",
+    "gateways.gateway.networking.k8s.io",
+    "httproutes.gateway.networking.k8s.io",
+    "grpcroutes.gateway.networking.k8s.io",
+    "tlsroutes.gateway.networking.k8s.io",
+    "tcproutes.gateway.networking.k8s.io",
+    "udproutes.gateway.networking.k8s.io",
+)
+NO_NODE = {DRILL_LABEL: "no-node"}  # a nodeSelector no node matches
+
+
+def _patch(operation, path, value):
+    # Velero reads every value as a string and sends it to the JSON patch unquoted when it is JSON (a number,
+    # true/false, null, an object): "0" becomes 0.
+    return {"operation": operation, "path": path, "value": value}
+
+
+def _rule(group_resource, *patches):
+    return {"conditions": {"groupResource": group_resource}, "patches": list(patches)}
+
+
+# ClusterIP Services take no external address. A failed "test" makes Velero skip the rule without error, so only
+# Services of that type change. "add" sets a field whether or not the backup has it (a "remove" of a missing field
+# fails the item), so the fields a ClusterIP Service may not carry get their empty value; the one pointer,
+# allocateLoadBalancerNodePorts, is removed under a test of each value it can hold. (A loadBalancerClass, or a
+# nodePort the owner set by hand, still makes the API refuse the Service: the drill then ends PartiallyFailed,
+# never with a live load balancer.)
+def _without_load_balancer():
+    is_load_balancer = _patch("test", "/spec/type", "LoadBalancer")
+    return [
+        *(_rule("services", is_load_balancer, _patch("test", "/spec/allocateLoadBalancerNodePorts", flag),
+                {"operation": "remove", "path": "/spec/allocateLoadBalancerNodePorts"}) for flag in ("true", "false")),
+        _rule("services", is_load_balancer, _patch("replace", "/spec/type", "ClusterIP"),
+              _patch("add", "/spec/externalTrafficPolicy", ""), _patch("add", "/spec/healthCheckNodePort", "0"),
+              _patch("add", "/spec/loadBalancerIP", ""), _patch("add", "/spec/loadBalancerSourceRanges", "[]")),
+        _rule("services", _patch("test", "/spec/type", "NodePort"), _patch("replace", "/spec/type", "ClusterIP"),
+              _patch("add", "/spec/externalTrafficPolicy", "")),
+    ]
+
+
+def modifier_rules():
+    """The resource modifier document (version v1) that restores every workload held at zero and every Service
+    without an external address. "add" rather than "replace": it never fails on a field the backup omits."""
+    scale_to_zero = [_rule(resource, _patch("add", "/spec/replicas", "0")) for resource in (
+        "deployments.apps", "statefulsets.apps", "replicasets.apps", "replicationcontrollers")]
+    return {
+        "version": "v1",
+        "resourceModifierRules": scale_to_zero + [
+            _rule("cronjobs.batch", _patch("add", "/spec/suspend", "true")),
+            _rule("jobs.batch", _patch("add", "/spec/parallelism", "0")),
+            _rule("daemonsets.apps", _patch("add", "/spec/template/spec/nodeSelector", json.dumps(NO_NODE))),
+            *_without_load_balancer(),
+        ],
+    }
+
+
+def modifiers_config_map(velero_namespace):
+    """The ConfigMap the drill's Restores reference as spec.resourceModifier; one for every drill, never labelled
+    as a drill record (the assessment reads those). JSON is YAML, and says exactly which values are strings."""
+    return {
+        "apiVersion": "v1", "kind": "ConfigMap",
+        "metadata": {"name": MODIFIERS_NAME, "namespace": velero_namespace, "labels": dict(MANAGED_BY)},
+        "data": {MODIFIERS_KEY: json.dumps(modifier_rules(), indent=2, sort_keys=True) + "\n"},
+    }
+
+
+def restore_object(name, velero_namespace, backup_name, namespace, scratch, live_workloads=False):
+    """The drill's Restore: workloads held at zero and entry points left out, unless ``live_workloads``."""
+    spec = {"backupName": backup_name, "includedNamespaces": [namespace], "namespaceMapping": {namespace: scratch}}
+    if not live_workloads:
+        spec["excludedResources"] = list(EXCLUDED_RESOURCES)
+        spec["resourceModifier"] = {"kind": "ConfigMap", "name": MODIFIERS_NAME}
     return {
         "apiVersion": API_VERSION, "kind": "Restore",
         "metadata": {"name": name, "namespace": velero_namespace,
                      "labels": dict(MANAGED_BY, **{DRILL_LABEL: "true"})},
-        "spec": {"backupName": backup_name, "includedNamespaces": [namespace],
-                 "namespaceMapping": {namespace: scratch}},
+        "spec": spec,
     }
 
 
@@ -152,7 +237,7 @@ def drill_record(restore, outcome, backup_name, namespace, scratch, tier, rto_mi
     rto_met holds only for a Completed restore within the tier's RTO."""
     status = _status(restore)
     finished = parse_time(status.get("completionTimestamp")) or now
-    met = outcome == "Completed" and seconds <= rto_minutes * 60
+    met = outcome == "Completed" and within_rto(seconds, rto_minutes)
     data = {
         "completed_at": rfc3339(finished),
         "outcome": outcome,
@@ -165,6 +250,7 @@ def drill_record(restore, outcome, backup_name, namespace, scratch, tier, rto_mi
         "tier": tier,
         "rto_target_seconds": str(int(rto_minutes * 60)),
         "rto_met": "true" if met else "false",
+        "live_workloads": "true" if "resourceModifier" not in (restore.get("spec") or {}) else "false",
     }
     for key, field in (("failure_reason", "failureReason"), ("errors", "errors"), ("warnings", "warnings")):
         if status.get(field) not in (None, ""):

@@ -3,11 +3,14 @@ phase, an honest drill record the assessment reads, clean-up, check mode, and th
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import datetime
+import json
 import types
 
 import pytest
+import yaml
 
 from ansible_collections.kubecompass.readiness.plugins.module_utils._errors import KubeCompassError
 from ansible_collections.kubecompass.readiness.plugins.module_utils._readiness import engine, tiers
@@ -25,6 +28,7 @@ NOW = datetime.datetime(2026, 3, 10, 12, 0, 0, tzinfo=datetime.UTC)
 RESTORES = "/apis/velero.io/v1/namespaces/velero/restores/"
 RESTORE = RESTORES + "kubecompass-drill-shop-20260310120000"
 RECORD = "/api/v1/namespaces/velero/configmaps/kubecompass-drill-shop-20260310120000"
+MODIFIERS = "/api/v1/namespaces/velero/configmaps/kubecompass-restore-drill-modifiers"
 SCRATCH = "/api/v1/namespaces/shop-drill"
 KC_DR_005 = next(c for c in disaster_recovery.CHECKS if c.id == "KC-DR-005")
 
@@ -80,7 +84,7 @@ class Velero:
 def params(**overrides):
     base = {"namespace": "shop", "schedule": None, "scratch_namespace": None, "velero_namespace": "velero",
             "tier": "important", "tier_thresholds": None, "timeout": 600, "poll_interval": 5, "cleanup_timeout": 60,
-            "keep_scratch": False}
+            "keep_scratch": False, "live_workloads": False}
     base.update(overrides)
     return base
 
@@ -106,8 +110,9 @@ def test_a_completed_drill_restores_the_latest_completed_backup_into_the_scratch
     client = cluster()
     result = drill(client)
     restore = client.stored(RESTORE)
-    assert restore["spec"] == {"backupName": "kubecompass-important-20260310110000", "includedNamespaces": ["shop"],
-                               "namespaceMapping": {"shop": "shop-drill"}}
+    assert {k: restore["spec"][k] for k in ("backupName", "includedNamespaces", "namespaceMapping")} == {
+        "backupName": "kubecompass-important-20260310110000", "includedNamespaces": ["shop"],
+        "namespaceMapping": {"shop": "shop-drill"}}
     assert restore["metadata"]["labels"]["kubecompass.io/restore-drill"] == "true"
     assert result["changed"] is True and result["outcome"] == "Completed"
     assert result["backup"] == "kubecompass-important-20260310110000"
@@ -151,7 +156,7 @@ def test_the_restore_and_the_record_are_applied_under_kubecompass_and_created_on
     client = cluster()
     drill(client)
     writes = [(c[0], c[1]) for c in client.writes()]
-    assert writes == [("PATCH", RESTORE), ("PATCH", RECORD), ("DELETE", SCRATCH)]
+    assert writes == [("PATCH", MODIFIERS), ("PATCH", RESTORE), ("PATCH", RECORD), ("DELETE", SCRATCH)]
     applies = [c for c in client.calls if c[3] == "application/apply-patch+yaml"]
     assert all(c[2]["fieldManager"] == ["kubecompass"] for c in applies)
 
@@ -229,7 +234,8 @@ def test_main_success_and_a_slow_restore_warns_about_the_rto(monkeypatch, capsys
     code, result, warned = run_main(restore_drill, monkeypatch, capsys, client, namespace="shop",
                                     tier_thresholds={"critical": {"rto_minutes": 2}})
     assert code == 0 and result["outcome"] == "Completed" and result["rto_met"] is False
-    assert warned == ["the restore took 192s, longer than the critical tier's RTO of 120s"]
+    assert warned == ["the restore took 192s, longer than the critical tier's RTO of 120s: KC-DR-005 fails on this "
+                      "drill"]
     assert result["diff"][0]["after_header"] == "Restore velero/kubecompass-drill-shop-20260310120000"
 
 
@@ -253,7 +259,11 @@ def test_check_mode_reports_the_restore_and_creates_nothing():
     assert result["changed"] is True and result["outcome"] is None and result["record"] is None
     assert result["restore_object"]["spec"]["namespaceMapping"] == {"shop": "shop-drill"}
     assert '"backupName": "kubecompass-important-20260310110000"' in result["diff"][0]["after"]
-    assert [c[2].get("dryRun") for c in client.calls if c[0] == "PATCH"] == [["All"]]
+    assert [(c[1], c[2].get("dryRun")) for c in client.calls if c[0] == "PATCH"] == [
+        (MODIFIERS, ["All"]), (RESTORE, ["All"])]
+    assert client.stored(MODIFIERS) is None and result["modifiers"] == "velero/kubecompass-restore-drill-modifiers"
+    assert result["restore_object"]["spec"]["resourceModifier"] == {
+        "kind": "ConfigMap", "name": "kubecompass-restore-drill-modifiers"}
 
 
 def test_no_backup_fails_naming_the_namespace(monkeypatch, capsys):
@@ -332,3 +342,113 @@ def test_a_restore_deleted_while_the_drill_waits_is_recorded_as_unknown():
     data = client.stored(RECORD)["data"]
     assert data["outcome"] == "Unknown" and "lost track of the Restore" in data["failure_reason"]
     assert assessed(client.stored(RECORD)).verdict == "fail"
+
+
+# -- no second live copy of production ------------------------------------------------------------------------------
+
+def apply_rules(document, group_resource, obj):
+    """The rules of a resource modifier document applied to ``obj`` as Velero does (internal/resourcemodifiers):
+    each rule whose groupResource matches is one JSON patch, its string values decoded as JSON unless they are
+    plain words; a failed ``test`` skips the rule, any other failure is an error."""
+    obj = copy.deepcopy(obj)
+    for rule in document["resourceModifierRules"]:
+        if rule["conditions"]["groupResource"] != group_resource:
+            continue
+        patched = copy.deepcopy(obj)
+        for patch in rule["patches"]:
+            value = patch.get("value", "")
+            assert isinstance(value, str), "Velero reads every patch value as a string: %r" % (patch,)
+            assert value != "null", "null values depend on the json-patch version Velero was built with"
+            with contextlib.suppress(ValueError):
+                value = json.loads(value)
+            *parents, leaf = [part.replace("~1", "/").replace("~0", "~") for part in patch["path"].split("/")[1:]]
+            target = patched
+            for part in parents:
+                target = target[part]  # a missing parent is an error in Velero too
+            if patch["operation"] == "test":
+                if leaf not in target or target[leaf] != value:
+                    break
+            elif patch["operation"] in ("replace", "remove"):
+                assert leaf in target, "%s of a missing %s fails the item" % (patch["operation"], patch["path"])
+                if patch["operation"] == "remove":
+                    del target[leaf]
+                else:
+                    target[leaf] = value
+            else:
+                assert patch["operation"] == "add", patch
+                target[leaf] = value
+        else:
+            obj = patched
+    return obj
+
+
+def modifier_document(client):
+    config_map = client.stored(MODIFIERS)
+    assert list(config_map["data"]) == ["resource-modifiers.yaml"]  # Velero refuses a ConfigMap of more keys
+    return yaml.safe_load(config_map["data"]["resource-modifiers.yaml"])
+
+
+LIVE_SERVICE = {"spec": {"type": "LoadBalancer", "ports": [{"port": 443}], "externalTrafficPolicy": "Local",
+                         "healthCheckNodePort": 31000, "allocateLoadBalancerNodePorts": True,
+                         "loadBalancerIP": "203.0.113.7"}}
+
+
+def test_by_default_the_restore_holds_every_workload_and_leaves_out_the_entry_points():
+    client = cluster()
+    result = drill(client)
+    spec = client.stored(RESTORE)["spec"]
+    assert spec["resourceModifier"] == {"kind": "ConfigMap", "name": "kubecompass-restore-drill-modifiers"}
+    assert {"ingresses.networking.k8s.io", "httproutes.gateway.networking.k8s.io",
+            "gateways.gateway.networking.k8s.io", "pods"} <= set(spec["excludedResources"])
+    assert result["live_workloads"] is False and client.stored(RECORD)["data"]["live_workloads"] == "false"
+    document = modifier_document(client)
+    assert document["version"] == "v1"
+    workload = {"spec": {"replicas": 3, "template": {"spec": {"containers": [{"name": "app"}]}}}}
+    for kind in ("deployments.apps", "statefulsets.apps", "replicasets.apps", "replicationcontrollers"):
+        assert apply_rules(document, kind, workload)["spec"]["replicas"] == 0, kind
+    assert apply_rules(document, "cronjobs.batch", {"spec": {"suspend": False}})["spec"]["suspend"] is True
+    assert apply_rules(document, "jobs.batch", {"spec": {"parallelism": 4}})["spec"]["parallelism"] == 0
+    daemons = apply_rules(document, "daemonsets.apps", workload)["spec"]["template"]["spec"]["nodeSelector"]
+    assert daemons == {"kubecompass.io/restore-drill": "no-node"}
+
+
+def test_a_load_balancer_service_comes_back_as_a_cluster_ip_service():
+    client = cluster()
+    drill(client)
+    document = modifier_document(client)
+    held = apply_rules(document, "services", LIVE_SERVICE)["spec"]
+    # What the API server accepts for a ClusterIP Service: no external field set, none left at a value.
+    assert held == {"type": "ClusterIP", "ports": [{"port": 443}], "externalTrafficPolicy": "",
+                    "healthCheckNodePort": 0, "loadBalancerIP": "", "loadBalancerSourceRanges": []}
+    bare = apply_rules(document, "services", {"spec": {"type": "LoadBalancer"}})["spec"]
+    assert bare["type"] == "ClusterIP" and "allocateLoadBalancerNodePorts" not in bare
+    node_port = apply_rules(document, "services", {"spec": {"type": "NodePort", "externalTrafficPolicy": "Cluster"}})
+    assert node_port["spec"] == {"type": "ClusterIP", "externalTrafficPolicy": ""}
+    cluster_ip = {"spec": {"type": "ClusterIP", "clusterIP": "None"}}
+    assert apply_rules(document, "services", cluster_ip) == cluster_ip  # left exactly as it was
+    external = {"spec": {"type": "ExternalName", "externalName": "db.example.com"}}
+    assert apply_rules(document, "services", external) == external
+
+
+def test_the_modifiers_config_map_is_no_drill_record_and_is_applied_once():
+    client = cluster()
+    drill(client)
+    labels = client.stored(MODIFIERS)["metadata"]["labels"]
+    assert "kubecompass.io/restore-drill" not in labels  # the assessment reads that label as a drill record
+    before = copy.deepcopy(client.stored(MODIFIERS)["data"])
+    velero = Velero(client)
+    later = NOW + datetime.timedelta(hours=1)
+    second = restore_drill.run(client, params(timeout=5), False, clock=velero.clock, sleep=velero.sleep,
+                               now=lambda: later)
+    assert second["restore_object"]["spec"]["resourceModifier"]["name"] == "kubecompass-restore-drill-modifiers"
+    assert client.stored(MODIFIERS)["data"] == before
+
+
+def test_live_workloads_is_an_explicit_opt_in_that_restores_as_is():
+    client = cluster()
+    result = drill(client, live_workloads=True)
+    assert client.stored(RESTORE)["spec"] == {"backupName": "kubecompass-important-20260310110000",
+                                              "includedNamespaces": ["shop"],
+                                              "namespaceMapping": {"shop": "shop-drill"}}
+    assert client.stored(MODIFIERS) is None and result["modifiers"] is None
+    assert client.stored(RECORD)["data"]["live_workloads"] == "true"

@@ -4,6 +4,7 @@ a drill record the assessment's KC-DR-005 reads."""
 from __future__ import annotations
 
 import datetime
+import json
 
 import pytest
 
@@ -77,12 +78,36 @@ def test_no_completed_backup_names_the_namespace_and_what_was_passed_over():
 
 
 def test_the_restore_maps_the_namespace_into_the_scratch_one():
-    assert drill.restore_object("r1", "velero", "b1", "shop", "shop-drill") == {
+    assert drill.restore_object("r1", "velero", "b1", "shop", "shop-drill", live_workloads=True) == {
         "apiVersion": "velero.io/v1", "kind": "Restore",
         "metadata": {"name": "r1", "namespace": "velero",
                      "labels": {"app.kubernetes.io/managed-by": "kubecompass.readiness",
                                 "kubecompass.io/restore-drill": "true"}},
         "spec": {"backupName": "b1", "includedNamespaces": ["shop"], "namespaceMapping": {"shop": "shop-drill"}}}
+
+
+def test_by_default_the_restore_references_the_modifiers_and_leaves_out_pods_and_entry_points():
+    spec = drill.restore_object("r1", "velero", "b1", "shop", "shop-drill")["spec"]
+    assert spec["namespaceMapping"] == {"shop": "shop-drill"}
+    assert spec["resourceModifier"] == {"kind": "ConfigMap", "name": "kubecompass-restore-drill-modifiers"}
+    assert spec["excludedResources"][:2] == ["pods", "ingresses.networking.k8s.io"]
+    assert all(r.endswith(".gateway.networking.k8s.io") for r in spec["excludedResources"][2:])
+
+
+def test_the_modifier_document_is_velero_v1_with_string_values_only():
+    config_map = drill.modifiers_config_map("backup-system")
+    assert config_map["metadata"] == {"name": "kubecompass-restore-drill-modifiers", "namespace": "backup-system",
+                                      "labels": {"app.kubernetes.io/managed-by": "kubecompass.readiness"}}
+    (text,) = config_map["data"].values()
+    document = json.loads(text)
+    assert document == drill.modifier_rules() and document["version"] == "v1"
+    for rule in document["resourceModifierRules"]:
+        assert set(rule) == {"conditions", "patches"} and set(rule["conditions"]) == {"groupResource"}
+        for patch in rule["patches"]:
+            assert patch["operation"] in ("add", "replace", "remove", "test")
+            assert isinstance(patch.get("value", ""), str), patch  # Velero's JSONPatch.Value is a string
+    groups = [rule["conditions"]["groupResource"] for rule in document["resourceModifierRules"]]
+    assert {"deployments.apps", "statefulsets.apps", "cronjobs.batch", "jobs.batch", "services"} <= set(groups)
 
 
 def test_duration_from_the_restore_timestamps_else_the_wall_time():
@@ -106,7 +131,8 @@ def test_the_drill_record_carries_what_the_assessment_reads_and_the_rto_evidence
         "completed_at": "2026-03-10T11:59:00Z", "outcome": "Completed", "backup": "b1", "namespace": "shop",
         "duration_seconds": "312", "duration_source": "restore status timestamps",
         "restore": "kubecompass-drill-shop-1", "scratch_namespace": "shop-drill", "tier": "important",
-        "rto_target_seconds": "3600", "rto_met": "true", "warnings": "2", "items_restored": "42"}
+        "rto_target_seconds": "3600", "rto_met": "true", "live_workloads": "true", "warnings": "2",
+        "items_restored": "42"}
     assert all(isinstance(value, str) for value in record["data"].values())
 
 

@@ -80,6 +80,7 @@ options:
     default: []
 extends_documentation_fragment:
   - kubecompass.readiness.auth_options
+  - kubecompass.readiness.waiver_options
   - kubecompass.readiness.attributes
   - kubecompass.readiness.attributes.ACTION_GROUP
 attributes:
@@ -175,7 +176,15 @@ namespaces:
 left_alone:
   description:
     - Namespaces left alone, with the reason.
+    - Guardrails an active waiver covers (O(waivers)) - C(namespace), C(check) (KC-CMP-003 LimitRange, KC-CMP-002
+      ResourceQuota, KC-SEC-014 default ServiceAccount), C(object), C(reason) C(waived by <ticket> until <expires>)
+      and C(waiver); a namespace with all three waived is left alone as a whole.
     - Not named C(skipped), which Ansible would read as the whole task being skipped.
+  returned: success
+  type: list
+  elements: dict
+expired_waivers:
+  description: Expired waivers of this cluster; they protect nothing.
   returned: success
   type: list
   elements: dict
@@ -202,6 +211,8 @@ failed_namespaces:
   sample: {"gone": "namespace no longer exists"}
 """
 
+import datetime
+
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
 from ansible_collections.kubecompass.readiness.plugins.module_utils import _apply
@@ -209,10 +220,12 @@ from ansible_collections.kubecompass.readiness.plugins.module_utils._auth import
     HAS_KUBERNETES,
     KUBERNETES_IMPORT_ERROR,
     auth_argument_spec,
+    mask_credentials,
 )
 from ansible_collections.kubecompass.readiness.plugins.module_utils._errors import KubeCompassError
 from ansible_collections.kubecompass.readiness.plugins.module_utils._guardrails import quota
 from ansible_collections.kubecompass.readiness.plugins.module_utils._kubeclient import client_from_params
+from ansible_collections.kubecompass.readiness.plugins.module_utils._readiness import waivers as waiver_rules
 
 TIER_CHOICES = ["critical", "important", "best_effort"]
 
@@ -244,8 +257,10 @@ def held_by_namespace(entries, automount):
     return held
 
 
-def run(client, params, check_mode):
+def run(client, params, check_mode, today=None):
     tiers = params["tiers"] if params["tiers"] is not None else TIER_CHOICES
+    active, expired = waiver_rules.for_remediation(
+        params["waivers"], params["cluster_name"], today or datetime.datetime.now(datetime.timezone.utc).date())
     namespaces = client.list("/api/v1/namespaces")
     quotas = client.list("/api/v1/resourcequotas")
     limit_ranges = client.list("/api/v1/limitranges")
@@ -255,7 +270,7 @@ def run(client, params, check_mode):
     claims = client.list("/api/v1/persistentvolumeclaims")
     plan = quota.plan_guardrails(namespaces, quotas, limit_ranges, accounts, pods, params["tier"], tiers,
                                  params["excluded_namespaces"], params["overrides"], services=services, claims=claims,
-                                 force=params["force"])
+                                 force=params["force"], waivers=active)
     planned = [(entry["namespace"], planned_objects(entry, params["automount"])) for entry in plan["namespaces"]]
     applied, errors = _apply.apply_per_namespace(client, [item for item in planned if item[1]], check_mode)
     results = []
@@ -267,7 +282,10 @@ def run(client, params, check_mode):
         results.append(item)
     done = [r for results_of in applied.values() for r in results_of]
     return {"changed": any(r["action"] != "unchanged" for r in done), "namespaces": results,
-            "left_alone": plan["skipped"],
+            # Whole namespaces, then single guardrails a waiver covers (those name the check).
+            "left_alone": plan["skipped"] + [dict(item, namespace=e["namespace"]) for e in plan["namespaces"]
+                                             for item in e["waived"]],
+            "expired_waivers": [waiver_rules.describe(w) for w in expired],
             "weaker": {e["namespace"]: e["weaker"] for e in plan["namespaces"] if e["weaker"]},
             "held": held_by_namespace(plan["namespaces"], params["automount"]),
             "token_pods": {e["namespace"]: e["token_pods"] for e in plan["namespaces"] if e["token_pods"]},
@@ -283,8 +301,10 @@ def main():
         overrides={"type": "dict"},
         automount={"type": "bool", "default": True},
         force={"type": "list", "elements": "str", "choices": list(quota.FORCE_CHOICES), "default": []},
+        **waiver_rules.REMEDIATION_ARGUMENT_SPEC,
     )
     module = AnsibleModule(argument_spec=spec, supports_check_mode=True)
+    mask_credentials(module)
     if not HAS_KUBERNETES:
         module.fail_json(msg=missing_required_lib("kubernetes"), exception=str(KUBERNETES_IMPORT_ERROR))
     try:

@@ -22,6 +22,7 @@ import re
 from fractions import Fraction
 
 from ansible_collections.kubecompass.readiness.plugins.module_utils._errors import KubeCompassError
+from ansible_collections.kubecompass.readiness.plugins.module_utils._guardrails.netpol import waiver_note
 from ansible_collections.kubecompass.readiness.plugins.module_utils._readiness.checks.guardrails import (
     container_items,
 )
@@ -711,8 +712,24 @@ def _plan_quota(name, spec, existing, in_place, usage, tier, force, decision):
     _decide(planned, reasons, "quota", force, decision)
 
 
+# The assessment checks each guardrail fixes: an active waiver of one leaves that guardrail alone in the namespaces
+# it covers.
+WAIVABLE = (("limit_range", "KC-CMP-003", "LimitRange"), ("quota", "KC-CMP-002", "ResourceQuota"),
+            ("service_account", "KC-SEC-014", "default ServiceAccount"))
+
+
+def _waived_guardrails(waivers, name):
+    """{guardrail: {"check", "object", "reason", "waiver"}} of the guardrails an active waiver covers here."""
+    waived = {}
+    for guardrail, check_id, what in WAIVABLE:
+        note = waiver_note(waivers, check_id, name)
+        if note:
+            waived[guardrail] = {"check": check_id, "object": what, "reason": note[0], "waiver": note[1]}
+    return waived
+
+
 def plan_guardrails(namespaces, quotas, limit_ranges, service_accounts, pods, cluster_tier, tiers, excluded,
-                    overrides=None, services=(), claims=(), force=()):
+                    overrides=None, services=(), claims=(), force=(), waivers=()):
     """Plan the guardrails of every application namespace whose tier is one of ``tiers``.
 
     Inputs are API list items (Namespaces; ResourceQuotas, LimitRanges, ServiceAccounts, Pods, Services and
@@ -720,7 +737,8 @@ def plan_guardrails(namespaces, quotas, limit_ranges, service_accounts, pods, cl
     namespaces and namespaces labelled kubecompass.io/guardrails=skip are always left alone. ``overrides`` is a
     guardrail_defaults() override, plus ``namespaces: {name: {"quota": ..., "limit_range": ...}}`` merged over that
     namespace's tier values. ``force`` lists the kinds (FORCE_CHOICES) applied even where they conflict with what
-    runs.
+    runs. ``waivers`` are the cluster's active waivers (waivers.for_remediation): a guardrail whose check
+    (WAIVABLE) one covers is not planned in that namespace, and a namespace with all three waived is skipped.
 
     Returns ``{"namespaces": [entry], "skipped": [{"namespace", "reason"}]}`` with, per namespace (by name)::
 
@@ -731,7 +749,8 @@ def plan_guardrails(namespaces, quotas, limit_ranges, service_accounts, pods, cl
          "weaker": ["..."],                      # existing objects of others doing less than the tier default
          "warnings": ["..."],                    # forced conflicts, usage not compared
          "service_account": {"exists", "patch", "held", "forced"},
-         "token_pods": ["pod", ...]}
+         "token_pods": ["pod", ...],
+         "waived": [{"check", "object", "reason", "waiver"}]}  # guardrails left alone: a waiver covers them
 
     The LimitRange comes first: once a quota covers cpu/memory, pods without requests/limits are rejected
     unless a LimitRange defaults them, so the quota only counts what the LimitRange in place will default.
@@ -747,17 +766,28 @@ def plan_guardrails(namespaces, quotas, limit_ranges, service_accounts, pods, cl
     services, claims = _group(services), _group(claims)
     entries = []
     for name, tier, rule in selected:
+        waived = _waived_guardrails(waivers, name)
+        if len(waived) == len(WAIVABLE):
+            skipped.append({"namespace": name, "reason": "; ".join(
+                "%s: %s" % (item["object"], item["reason"]) for item in waived.values()),
+                "waiver": waived["limit_range"]["waiver"]})
+            continue
         spec = _namespace_spec(table, overrides, tier, name)
         here = pods.get(name) or []
         decision = {"create": [], "held": [], "adjusted": [], "weaker": [], "warnings": []}
         # Ours is planned (created, or re-applied so a changed tier or override reaches it) only while no one
         # else's object of the kind exists; otherwise every existing object, ours included, is judged.
-        in_place = _plan_limit_range(name, spec, limit_ranges.get(name) or [], here, tier, force, decision)
+        in_place = limit_ranges.get(name) or []
+        if "limit_range" not in waived:
+            in_place = _plan_limit_range(name, spec, in_place, here, tier, force, decision)
         usage = dict(pod_usage(here), **object_usage(services.get(name), claims.get(name)))
-        _plan_quota(name, spec, quotas.get(name) or [], in_place, usage, tier, force, decision)
+        if "quota" not in waived:
+            _plan_quota(name, spec, quotas.get(name) or [], in_place, usage, tier, force, decision)
         account = service_account_plan(accounts.get(name), here, "service_account" in force)
+        if "service_account" in waived:
+            account = dict(account, patch=None, held=None, forced=None)
         entry = {"namespace": name, "tier": tier, "tier_rule": rule, "service_account": account,
-                 "token_pods": token_pods(here, accounts.get(name))}
+                 "token_pods": token_pods(here, accounts.get(name)), "waived": list(waived.values())}
         entry.update(decision)
         entries.append(entry)
     return {"namespaces": entries, "skipped": skipped}

@@ -44,7 +44,7 @@ def user_quota(ns):
 
 def params(**overrides):
     base = {"tier": "important", "tiers": None, "excluded_namespaces": [], "overrides": None, "automount": True,
-            "force": []}
+            "force": [], "waivers": [], "cluster_name": None}
     base.update(overrides)
     return base
 
@@ -176,3 +176,32 @@ def test_default_account_is_left_alone_while_pods_depend_on_it_unless_forced():
     assert "shop" not in namespace_guardrails.run(client, params(automount=False), check_mode=True)["held"]
     result = namespace_guardrails.run(client, params(force=["service_account"]), check_mode=False)
     assert client.stored(ACCOUNT % "shop")["automountServiceAccountToken"] is False and result["held"] == {}
+
+
+def guardrail_waiver(check, **scope):
+    return dict({"check": check, "reason": "batch jobs size themselves", "owner": "team-shop", "ticket": "OPS-2003",
+                 "expires": "2099-06-30"}, **scope)
+
+
+def test_a_waived_guardrail_is_left_alone_in_its_namespace_and_the_others_are_applied():
+    client = cluster()
+    result = namespace_guardrails.run(client, params(waivers=[guardrail_waiver("KC-CMP-002", namespace="shop")],
+                                                     cluster_name="c1"), check_mode=False)
+    assert client.stored(QUOTA % "shop") is None
+    assert client.stored(LIMITS % "shop") is not None and client.stored(ACCOUNT % "shop")["automountServiceAccountToken"] is False
+    waived = [e for e in result["left_alone"] if e.get("check")]
+    assert [(e["namespace"], e["check"], e["object"], e["reason"]) for e in waived] == [
+        ("shop", "KC-CMP-002", "ResourceQuota", "waived by OPS-2003 until 2099-06-30")]
+
+
+def test_a_namespace_with_every_guardrail_waived_is_left_alone_and_an_expired_waiver_does_not_protect():
+    waivers = [guardrail_waiver(check, namespace="shop") for check in ("KC-CMP-002", "KC-CMP-003", "KC-SEC-014")]
+    client = cluster()
+    result = namespace_guardrails.run(client, params(waivers=waivers, cluster_name="c1"), check_mode=False)
+    assert [c[1] for c in client.writes()] == [LIMITS % "team"]
+    shop = [e for e in result["left_alone"] if e["namespace"] == "shop"]
+    assert len(shop) == 1 and "ResourceQuota: waived by OPS-2003 until 2099-06-30" in shop[0]["reason"]
+    client = cluster()
+    expired = [dict(w, expires="2020-01-01") for w in waivers]
+    result = namespace_guardrails.run(client, params(waivers=expired, cluster_name="c1"), check_mode=False)
+    assert client.stored(QUOTA % "shop") is not None and len(result["expired_waivers"]) == 3

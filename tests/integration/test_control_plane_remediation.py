@@ -246,6 +246,37 @@ def test_a_run_is_refused_while_another_run_holds_the_lock(cp):
     assert node_state(cp) == state
 
 
+def test_a_live_lock_is_not_taken_by_a_controller_whose_clock_is_16_minutes_ahead(cp):
+    """The holder renewed just now by its own clock, which is 16 minutes behind this controller's: by comparing
+    renewTime with the local clock, its 900 s lease looked expired. Its run annotation names this controller's
+    host name and boot but another PID namespace (another container) and a pid that does not exist here."""
+    behind = time.strftime("%Y-%m-%dT%H:%M:%S.000000Z", time.gmtime(time.time() - 16 * 60))
+    with open("/proc/sys/kernel/random/boot_id") as handle:
+        boot_id = handle.read().strip()
+    other_container = "%s:%s:%d:999999:1" % (os.uname().nodename, boot_id, os.stat("/proc/self/ns/pid").st_ino + 1)
+    cp.client().request("POST", "/apis/coordination.k8s.io/v1/namespaces/kube-system/leases", {
+        "apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
+        "metadata": {"name": "kubecompass-remediation", "annotations": {
+            "kubecompass.io/purpose": "audit_logging remediation", "kubecompass.io/run": other_container}},
+        "spec": {"holderIdentity": "awx-job-98", "leaseDurationSeconds": 900, "acquireTime": behind,
+                 "renewTime": behind}})
+    state = node_state(cp)
+    try:
+        result, _seconds = playbook(cp, "remediate", "--tags", "hardening", "-e",
+                                    json.dumps({"apiserver_hardening_tls_min_version": "VersionTLS13"}))
+        lease = cp.client().request(
+            "GET", "/apis/coordination.k8s.io/v1/namespaces/kube-system/leases/kubecompass-remediation")
+    finally:
+        cp.client().request("DELETE",
+                            "/apis/coordination.k8s.io/v1/namespaces/kube-system/leases/kubecompass-remediation")
+    output = result.stdout + result.stderr
+    assert result.returncode != 0
+    assert "is held by awx-job-98 (purpose: audit_logging remediation): this run saw its Lease unrenewed for 0s " \
+           "of 900s" in output, output[-3000:]
+    assert lease["spec"]["holderIdentity"] == "awx-job-98" and lease["spec"]["renewTime"] == behind
+    assert node_state(cp) == state
+
+
 def test_a_flag_that_stops_the_api_server_is_rolled_back_on_that_node_only(cp):
     state = node_state(cp)
     client = cp.client(timeout=5)

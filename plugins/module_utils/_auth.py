@@ -15,6 +15,8 @@ __metaclass__ = type
 
 import copy
 import os
+import re
+from urllib.parse import urlparse
 
 from ansible.module_utils.basic import env_fallback
 
@@ -57,6 +59,50 @@ AUTH_ARG_SPEC = {
 def auth_argument_spec():
     """A fresh copy, so modules can extend it without touching the shared one."""
     return copy.deepcopy(AUTH_ARG_SPEC)
+
+
+# Secret fields of a kubeconfig user entry, of its auth-provider config, and exec environment variable names that
+# name a secret. Certificates, names and URLs are public and stay readable in messages.
+_USER_SECRETS = ("token", "password", "client-key-data")
+_AUTH_PROVIDER_SECRETS = ("access-token", "id-token", "refresh-token", "client-secret")
+_SECRET_ENV_NAME = re.compile(r"TOKEN|SECRET|PASSW|KEY|CREDENTIAL", re.IGNORECASE)
+
+
+def _mapping(value):
+    return value if isinstance(value, dict) else {}
+
+
+def credential_values(params):
+    """Every secret in the connection options that no_log does not already cover: the credentials of an inline
+    kubeconfig (token, password, client-key-data, auth-provider tokens and client secret, secret exec env values)
+    and the password of the proxy URL (with its userinfo)."""
+    values = []
+    kubeconfig = params.get("kubeconfig")
+    users = kubeconfig.get("users") if isinstance(kubeconfig, dict) else None
+    for entry in users if isinstance(users, list) else []:
+        user = _mapping(_mapping(entry).get("user"))
+        values += [user.get(field) for field in _USER_SECRETS]
+        provider_config = _mapping(_mapping(user.get("auth-provider")).get("config"))
+        values += [provider_config.get(field) for field in _AUTH_PROVIDER_SECRETS]
+        env = _mapping(user.get("exec")).get("env")
+        values += [_mapping(var).get("value") for var in (env if isinstance(env, list) else [])
+                   if _SECRET_ENV_NAME.search(str(_mapping(var).get("name") or ""))]
+    proxy = params.get("proxy")
+    if isinstance(proxy, str) and "@" in proxy:
+        try:
+            parsed = urlparse(proxy)
+            password = parsed.password
+        except ValueError:
+            password = None
+        if password:
+            values += [password, "%s:%s" % (parsed.username or "", password)]
+    return {value for value in values if isinstance(value, str) and value}
+
+
+def mask_credentials(module):
+    """Add the connection options' secrets to the module's no-log values, so its result (the -vvv invocation,
+    registered variables, AWX events) shows them masked. Call right after AnsibleModule(...) is built."""
+    module.no_log_values.update(credential_values(module.params))
 
 
 def _kubeconfig_files(kubeconfig):

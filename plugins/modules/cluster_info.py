@@ -137,6 +137,7 @@ from ansible_collections.kubecompass.readiness.plugins.module_utils._auth import
     HAS_KUBERNETES,
     KUBERNETES_IMPORT_ERROR,
     auth_argument_spec,
+    mask_credentials,
 )
 from ansible_collections.kubecompass.readiness.plugins.module_utils._cluster_facts import (
     api_endpoints,
@@ -198,6 +199,7 @@ def gather(client):
 
 def main():
     module = AnsibleModule(argument_spec=auth_argument_spec(), supports_check_mode=True)
+    mask_credentials(module)
     if not HAS_KUBERNETES:
         module.fail_json(msg=missing_required_lib("kubernetes"), exception=str(KUBERNETES_IMPORT_ERROR))
     client = None

@@ -205,6 +205,7 @@ from ansible_collections.kubecompass.readiness.plugins.module_utils._auth import
     HAS_KUBERNETES,
     KUBERNETES_IMPORT_ERROR,
     auth_argument_spec,
+    mask_credentials,
 )
 from ansible_collections.kubecompass.readiness.plugins.module_utils._control_plane import lock
 from ansible_collections.kubecompass.readiness.plugins.module_utils._errors import KubeCompassError
@@ -248,6 +249,7 @@ def run(client, params, check_mode, clock=None):
 
 def main():
     module = AnsibleModule(argument_spec=argspec(), supports_check_mode=True)
+    mask_credentials(module)
     if not HAS_KUBERNETES:
         module.fail_json(msg=missing_required_lib("kubernetes"), exception=str(KUBERNETES_IMPORT_ERROR))
     try:

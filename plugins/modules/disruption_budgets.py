@@ -157,6 +157,7 @@ from ansible_collections.kubecompass.readiness.plugins.module_utils._auth import
     HAS_KUBERNETES,
     KUBERNETES_IMPORT_ERROR,
     auth_argument_spec,
+    mask_credentials,
 )
 from ansible_collections.kubecompass.readiness.plugins.module_utils._errors import KubeCompassError
 from ansible_collections.kubecompass.readiness.plugins.module_utils._guardrails import pdb
@@ -207,6 +208,7 @@ def main():
                                        "choices": EVICTION_POLICY_CHOICES},
     )
     module = AnsibleModule(argument_spec=spec, supports_check_mode=True)
+    mask_credentials(module)
     if not HAS_KUBERNETES:
         module.fail_json(msg=missing_required_lib("kubernetes"), exception=str(KUBERNETES_IMPORT_ERROR))
     try:

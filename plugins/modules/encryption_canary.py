@@ -57,7 +57,7 @@ import os
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.kubecompass.readiness.plugins.module_utils._auth import auth_argument_spec
+from ansible_collections.kubecompass.readiness.plugins.module_utils._auth import auth_argument_spec, mask_credentials
 from ansible_collections.kubecompass.readiness.plugins.module_utils._errors import KubeCompassError
 from ansible_collections.kubecompass.readiness.plugins.module_utils._kubeclient import client_from_params
 
@@ -92,6 +92,7 @@ def main():
     spec.update(namespace={"type": "str", "default": "kube-system"},
                 name={"type": "str", "default": "kubecompass-encryption-canary"})
     module = AnsibleModule(argument_spec=spec, supports_check_mode=True)
+    mask_credentials(module)
     try:
         client = client_from_params(module.params)
         created = ensure(client, module.params["namespace"], module.params["name"], module.check_mode)

@@ -147,6 +147,7 @@ from ansible_collections.kubecompass.readiness.plugins.module_utils._auth import
     HAS_KUBERNETES,
     KUBERNETES_IMPORT_ERROR,
     auth_argument_spec,
+    mask_credentials,
 )
 from ansible_collections.kubecompass.readiness.plugins.module_utils._control_plane import kubeadm_config, static_pod
 from ansible_collections.kubecompass.readiness.plugins.module_utils._errors import KubeCompassError
@@ -282,6 +283,7 @@ def reconcile(client, params, check_mode):
 
 def main():
     module = AnsibleModule(argument_spec=argspec(), supports_check_mode=True)
+    mask_credentials(module)
     if not HAS_KUBERNETES:
         module.fail_json(msg=missing_required_lib("kubernetes"), exception=str(KUBERNETES_IMPORT_ERROR))
     try:

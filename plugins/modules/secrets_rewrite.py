@@ -240,6 +240,7 @@ from ansible_collections.kubecompass.readiness.plugins.module_utils._auth import
     HAS_KUBERNETES,
     KUBERNETES_IMPORT_ERROR,
     auth_argument_spec,
+    mask_credentials,
 )
 from ansible_collections.kubecompass.readiness.plugins.module_utils._control_plane import lock, secrets_rewrite
 from ansible_collections.kubecompass.readiness.plugins.module_utils._errors import KubeCompassError
@@ -305,6 +306,7 @@ def diff(result):
 
 def main():
     module = AnsibleModule(argument_spec=argspec(), supports_check_mode=True)
+    mask_credentials(module)
     if not HAS_KUBERNETES:
         module.fail_json(msg=missing_required_lib("kubernetes"), exception=str(KUBERNETES_IMPORT_ERROR))
     client = None

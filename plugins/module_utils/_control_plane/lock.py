@@ -449,7 +449,7 @@ class Renewal:
             current = lease_holder(lease)
             if current != self.holder:
                 raise KubeCompassError("this run lost the lock %s/%s during a long task (now held by %s); stopped "
-                                       "before changing anything more" % (self.namespace, self.name, current),
+                                       "before changing anything more" % (self.namespace, self.name, current or "nobody"),
                                        "locked")
             body = renew_body(lease, self.clock(), self.duration, lease_purpose(lease))
             status, answer, _headers = self.client.request("PUT", lease_path(self.namespace, self.name), body=body)

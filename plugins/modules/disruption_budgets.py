@@ -63,6 +63,7 @@ options:
     default: AlwaysAllow
 extends_documentation_fragment:
   - kubecompass.readiness.auth_options
+  - kubecompass.readiness.waiver_options
   - kubecompass.readiness.attributes
   - kubecompass.readiness.attributes.ACTION_GROUP
 attributes:
@@ -132,7 +133,8 @@ planned:
       error: null
 left_alone:
   description:
-    - Workloads that get no budget, with a stable C(code) and the C(reason).
+    - Workloads that get no budget, with a stable C(code) and the C(reason); code C(waived) - an active waiver of
+      KC-AVL-003 (O(waivers)) covers the workload, reason C(waived by <ticket> until <expires>), and C(waiver).
     - Not named C(skipped), which Ansible would read as the whole task being skipped.
   returned: success
   type: list
@@ -150,6 +152,8 @@ failed_namespaces:
   sample: {"gone": "namespace no longer exists"}
 """
 
+import datetime
+
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
 from ansible_collections.kubecompass.readiness.plugins.module_utils import _apply
@@ -162,6 +166,7 @@ from ansible_collections.kubecompass.readiness.plugins.module_utils._auth import
 from ansible_collections.kubecompass.readiness.plugins.module_utils._errors import KubeCompassError
 from ansible_collections.kubecompass.readiness.plugins.module_utils._guardrails import pdb
 from ansible_collections.kubecompass.readiness.plugins.module_utils._kubeclient import client_from_params
+from ansible_collections.kubecompass.readiness.plugins.module_utils._readiness import waivers as waiver_rules
 
 TIER_CHOICES = ["critical", "important", "best_effort"]
 EVICTION_POLICY_CHOICES = list(pdb.UNHEALTHY_POD_EVICTION_POLICIES)
@@ -174,13 +179,16 @@ def max_unavailable(value):
     return value
 
 
-def run(client, params, check_mode):
+def run(client, params, check_mode, today=None):
+    active, expired = waiver_rules.for_remediation(
+        params["waivers"], params["cluster_name"], today or datetime.datetime.now(datetime.timezone.utc).date())
     workloads = {"deployments": client.list("/apis/apps/v1/deployments"),
                  "statefulsets": client.list("/apis/apps/v1/statefulsets")}
     budgets = client.list("/apis/policy/v1/poddisruptionbudgets")
     namespaces = client.list("/api/v1/namespaces")
     plan = pdb.plan_pdbs(workloads, budgets, namespaces, params["tier"], params["tiers"],
-                         max_unavailable(params["max_unavailable"]), params["unhealthy_pod_eviction_policy"])
+                         max_unavailable(params["max_unavailable"]), params["unhealthy_pod_eviction_policy"],
+                         waivers=active)
     grouped = {}
     for budget in plan["create"]:
         grouped.setdefault(budget["metadata"]["namespace"], []).append(budget)
@@ -195,7 +203,8 @@ def run(client, params, check_mode):
     done = [r for results in applied.values() for r in results]
     return {"changed": any(r["action"] != "unchanged" for r in done),
             "created": ["%s/%s" % (e["namespace"], e["pdb"]) for e in planned if e["action"] == "created"],
-            "planned": planned, "left_alone": plan["skipped"], "failed_namespaces": errors, "diff": _apply.diffs(done)}
+            "planned": planned, "left_alone": plan["skipped"], "failed_namespaces": errors, "diff": _apply.diffs(done),
+            "expired_waivers": [waiver_rules.describe(w) for w in expired]}
 
 
 def main():
@@ -206,6 +215,7 @@ def main():
         max_unavailable={"type": "raw", "default": 1},
         unhealthy_pod_eviction_policy={"type": "str", "default": pdb.DEFAULT_UNHEALTHY_POD_EVICTION_POLICY,
                                        "choices": EVICTION_POLICY_CHOICES},
+        **waiver_rules.REMEDIATION_ARGUMENT_SPEC,
     )
     module = AnsibleModule(argument_spec=spec, supports_check_mode=True)
     mask_credentials(module)

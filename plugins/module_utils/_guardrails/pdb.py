@@ -37,6 +37,7 @@ from ansible_collections.kubecompass.readiness.plugins.module_utils._readiness.c
     replicas,
     unmet_requirements,
 )
+from ansible_collections.kubecompass.readiness.plugins.module_utils._readiness import waivers as waiver_rules
 from ansible_collections.kubecompass.readiness.plugins.module_utils._readiness.selectors import is_empty, matches
 from ansible_collections.kubecompass.readiness.plugins.module_utils._readiness.tiers import namespace_tier
 
@@ -58,7 +59,9 @@ _KIND_KEYS = {"Deployment": "Deployment", "StatefulSet": "StatefulSet",
 
 # Codes of skipped workloads, stable for roles and tests.
 SKIP_REASONS = ("unsupported_kind", "excluded_namespace", "unknown_namespace", "invalid_tier", "tier_not_opted_in",
-                "too_few_replicas", "empty_selector", "covered", "overlapping_selector", "name_taken")
+                "too_few_replicas", "empty_selector", "covered", "overlapping_selector", "name_taken", "waived")
+# The assessment check this remediation fixes: its active waivers leave a workload (or namespace) alone.
+CHECK_ID = "KC-AVL-003"
 
 
 def _meta(item):
@@ -232,7 +235,7 @@ def _judge(kind, workload, scope, budgets, siblings):
 
 
 def plan_pdbs(workloads, pdbs, namespaces, cluster_tier, tiers, max_unavailable=1,
-              unhealthy_pod_eviction_policy=DEFAULT_UNHEALTHY_POD_EVICTION_POLICY):
+              unhealthy_pod_eviction_policy=DEFAULT_UNHEALTHY_POD_EVICTION_POLICY, waivers=()):
     """PodDisruptionBudgets for Deployments and StatefulSets with spec.replicas >= 2 in namespaces of an opted-in
     tier that no PDB covers yet.
 
@@ -244,6 +247,9 @@ def plan_pdbs(workloads, pdbs, namespaces, cluster_tier, tiers, max_unavailable=
     follows a changed selector, max_unavailable or unhealthy_pod_eviction_policy); it is ours only when its name,
     managed-by label and kubecompass.io/workload annotation all point to the workload. ``unhealthy_pod_eviction_policy``
     is the budgets' spec.unhealthyPodEvictionPolicy (AlwaysAllow unless IfHealthyBudget is asked for).
+    ``waivers`` are the cluster's active waivers (waivers.for_remediation): a workload an active KC-AVL-003 waiver
+    covers (its cluster, namespace or the workload itself) is skipped with code ``waived``, the reason naming the
+    ticket and end date, and the waiver.
 
     Returns ``{"create": [PodDisruptionBudget], "planned": [{"kind", "namespace", "name", "pdb", "notes"}],
     "skipped": [{"kind", "namespace", "name", "code", "reason"}]}``, each sorted by namespace, then name; codes
@@ -268,6 +274,12 @@ def plan_pdbs(workloads, pdbs, namespaces, cluster_tier, tiers, max_unavailable=
         code, detail = _judge(kind, workload, scope, budgets.get(namespace) or [], siblings.get(namespace) or [])
         if code is not None:
             skipped.append(_skip(kind, workload, code, detail))
+            continue
+        waiver = waiver_rules.covering(waivers, CHECK_ID, {"kind": kind, "name": _name(workload),
+                                                           "namespace": namespace})
+        if waiver is not None:
+            skipped.append(dict(_skip(kind, workload, "waived", waiver_rules.left_alone_reason(waiver)),
+                                waiver=waiver_rules.describe(waiver)))
             continue
         budget = pdb_object(kind, workload, max_unavailable, unhealthy_pod_eviction_policy)
         create.append(budget)

@@ -34,7 +34,7 @@ def budget(ns, name, match_labels):
 
 def params(**overrides):
     base = {"tier": "important", "tiers": ["critical", "important"], "max_unavailable": 1,
-            "unhealthy_pod_eviction_policy": "AlwaysAllow"}
+            "unhealthy_pod_eviction_policy": "AlwaysAllow", "waivers": [], "cluster_name": None}
     base.update(overrides)
     return base
 
@@ -180,3 +180,28 @@ def test_main_defaults_to_always_allow_and_refuses_other_policies(monkeypatch, c
     code, result, warned = run_main(disruption_budgets, monkeypatch, capsys, client, host="https://fake:6443",
                                     tiers=["critical"], unhealthy_pod_eviction_policy="Never")
     assert code == 1 and "unhealthy_pod_eviction_policy" in result["msg"] and client.writes() == []
+
+
+def test_an_object_waiver_leaves_its_workload_without_a_budget_and_an_expired_one_does_not():
+    waiver = {"check": "KC-AVL-003", "reason": "single-writer, drained by hand", "owner": "team-shop",
+              "ticket": "OPS-2004", "expires": "2099-06-30",
+              "object": {"kind": "StatefulSet", "name": "db", "namespace": "shop"}}
+    client = cluster()
+    result = disruption_budgets.run(client, params(waivers=[waiver], cluster_name="c1"), check_mode=False)
+    assert client.stored(PDB % ("shop", "db-statefulset-kubecompass")) is None
+    assert client.stored(PDB % ("shop", "web-deployment-kubecompass")) is not None
+    db = [s for s in result["left_alone"] if s["name"] == "db"][0]
+    assert (db["code"], db["reason"], db["waiver"]["ticket"]) == (
+        "waived", "waived by OPS-2004 until 2099-06-30", "OPS-2004")
+    client = cluster()
+    result = disruption_budgets.run(client, params(waivers=[dict(waiver, expires="2020-01-01")], cluster_name="c1"),
+                                    check_mode=False)
+    assert client.stored(PDB % ("shop", "db-statefulset-kubecompass")) is not None
+    assert [w["ticket"] for w in result["expired_waivers"]] == ["OPS-2004"]
+
+
+def test_a_namespace_waiver_covers_every_workload_there():
+    waiver = {"check": "KC-AVL-003", "reason": "batch namespace", "owner": "team-api", "ticket": "OPS-2005",
+              "expires": "2099-06-30", "namespace": "api"}
+    result = disruption_budgets.run(cluster(), params(waivers=[waiver], cluster_name="c1"), check_mode=True)
+    assert codes(result)[("api", "gateway")] == "waived" and "api/gateway-deployment-kubecompass" not in result["created"]

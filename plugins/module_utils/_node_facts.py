@@ -981,6 +981,24 @@ def etcd_scan(endpoint, post, prefix=DEFAULT_ETCD_PREFIX, known_prefixes=(), pag
     return result
 
 
+def etcd_member_list(endpoint, post):
+    """``(members, error)``: etcd's member list (POST /v3/cluster/member/list) as ``[{"name", "peer_urls",
+    "client_urls", "learner"}]``; a member added but not started yet has no name and no client URLs."""
+    url = endpoint.rstrip("/") + "/v3/cluster/member/list"
+    try:
+        answer = post(url, {"linearizable": True}) or {}
+        members = [{"name": member.get("name") or "", "peer_urls": list(member.get("peerURLs") or []),
+                    "client_urls": list(member.get("clientURLs") or []), "learner": bool(member.get("isLearner"))}
+                   for member in answer.get("members") or []]
+    except EtcdError as exc:
+        return None, str(exc)
+    except (ValueError, TypeError, AttributeError) as exc:
+        return None, "unexpected answer from etcd at %s: %s" % (url, exc.__class__.__name__)
+    if not members:
+        return None, "etcd at %s listed no members" % url
+    return members, None
+
+
 def first_existing_client(root, candidates):
     for cert, key, ca in candidates:
         if all(os.path.isfile(on_host(root, path)) for path in (cert, key, ca)):

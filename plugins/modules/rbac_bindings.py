@@ -63,6 +63,7 @@ options:
     type: path
 extends_documentation_fragment:
   - kubecompass.readiness.auth_options
+  - kubecompass.readiness.waiver_options
   - kubecompass.readiness.attributes
   - kubecompass.readiness.attributes.ACTION_GROUP
 attributes:
@@ -130,7 +131,10 @@ removed:
   elements: str
   sample: ["ClusterRoleBinding dev-cluster-admin", "RoleBinding shop/anonymous-reader"]
 refused:
-  description: Requested removals that were refused, or found deleted by someone else meanwhile, with the reason.
+  description:
+    - Requested removals that were refused, or found deleted by someone else meanwhile, with the reason.
+    - A binding an active waiver of KC-SEC-011 or KC-SEC-013 covers (O(waivers)) is refused with the reason
+      C(waived by <ticket> until <expires>) and the C(waiver).
   returned: always
   type: list
   elements: dict
@@ -140,6 +144,11 @@ refused:
       name: cluster-admin
       namespace: null
       reason: default break-glass admin binding cluster-admin
+expired_waivers:
+  description: Expired waivers of this cluster; they protect nothing.
+  returned: always
+  type: list
+  elements: dict
 failed:
   description: Bindings whose delete failed (changed since read, forbidden), with the cause.
   returned: always
@@ -178,6 +187,7 @@ from ansible_collections.kubecompass.readiness.plugins.module_utils._auth import
 from ansible_collections.kubecompass.readiness.plugins.module_utils._errors import KubeCompassError
 from ansible_collections.kubecompass.readiness.plugins.module_utils._guardrails import rbac
 from ansible_collections.kubecompass.readiness.plugins.module_utils._kubeclient import client_from_params
+from ansible_collections.kubecompass.readiness.plugins.module_utils._readiness import waivers as waiver_rules
 
 try:
     import yaml
@@ -299,6 +309,8 @@ def run(client, params, check_mode, now=None):
     requested = params["remove"] or []
     if requested and not params["backup_dir"]:
         raise KubeCompassError("backup_dir is required when remove is not empty", "input")
+    active, expired = waiver_rules.for_remediation(
+        params["waivers"], params["cluster_name"], (now or datetime.datetime.now(datetime.timezone.utc)).date())
     cluster_roles = client.list(RBAC + "/clusterroles")
     cluster_role_bindings = client.list(RBAC + "/clusterrolebindings")
     roles = client.list(RBAC + "/roles")
@@ -306,12 +318,13 @@ def run(client, params, check_mode, now=None):
     findings = rbac.reduction_plan(cluster_roles, cluster_role_bindings, roles, role_bindings,
                                    params["allowed_subjects"])
     result = {"changed": False, "findings": findings, "removed": [], "refused": [], "failed": {}, "backup": None,
-              "identity": None, "identity_error": None, "diff": []}
+              "identity": None, "identity_error": None, "diff": [],
+              "expired_waivers": [waiver_rules.describe(w) for w in expired]}
     if not requested:
         return result
     identity, result["identity_error"] = play_identity(client)
     result["identity"] = identity
-    plan = rbac.plan_removals(requested, cluster_role_bindings + role_bindings, identity)
+    plan = rbac.plan_removals(requested, cluster_role_bindings + role_bindings, identity, waivers=active)
     result["refused"] = plan["refused"]
     if not plan["remove"]:
         return result
@@ -338,6 +351,7 @@ def main():
     spec = auth_argument_spec()
     spec.update(
         allowed_subjects={"type": "list", "elements": "str", "default": []},
+        **waiver_rules.REMEDIATION_ARGUMENT_SPEC,
         remove={"type": "list", "elements": "dict", "default": [], "options": {
             "kind": {"type": "str", "required": True, "choices": ["ClusterRoleBinding", "RoleBinding"]},
             "name": {"type": "str", "required": True},

@@ -19,6 +19,7 @@ import copy
 import datetime
 
 from ansible_collections.kubecompass.readiness.plugins.module_utils._errors import KubeCompassError
+from ansible_collections.kubecompass.readiness.plugins.module_utils._readiness import waivers as waiver_rules
 from ansible_collections.kubecompass.readiness.plugins.module_utils._readiness.checks.security_api import (
     _SUBJECT_SETTING,
     ANONYMOUS_SUBJECTS,
@@ -247,7 +248,12 @@ def _normalized(kind, binding):
     return item
 
 
-def plan_removals(requested, bindings, play_identity, system_check=True):
+# The assessment checks a binding removal fixes (cluster-admin, anonymous access): an active waiver of either that
+# covers a binding keeps it.
+REMOVAL_CHECKS = ("KC-SEC-011", "KC-SEC-013")
+
+
+def plan_removals(requested, bindings, play_identity, system_check=True, waivers=()):
     """Which requested bindings may be removed: ``{"remove": [binding], "refused": [{"binding", "kind", "name",
     "namespace", "reason"}]}``.
 
@@ -256,8 +262,10 @@ def plan_removals(requested, bindings, play_identity, system_check=True):
     play. ``system_check``: True refuses system bindings as system_binding_reason() decides, a callable
     ``(kind, binding) -> reason or None`` replaces that rule, False turns it off.
 
-    Refused, in this order: malformed requests, bindings not found, system bindings, and bindings whose subjects
-    include the play's user or one of its groups (all of them when the identity is unknown). Removed bindings are
+    Refused, in this order: malformed requests, bindings not found, bindings an active waiver (``waivers``, as
+    waivers.for_remediation returns them) of REMOVAL_CHECKS covers - reason "waived by <ticket> until <expires>",
+    with the waiver -, system bindings, and bindings whose subjects include the play's user or one of its groups
+    (all of them when the identity is unknown). Removed bindings are
     returned whole with apiVersion and kind set, ready for backup_document() and deletion; duplicates collapse.
     """
     if system_check is True:
@@ -282,8 +290,14 @@ def plan_removals(requested, bindings, play_identity, system_check=True):
                  "namespace": namespace}
         binding = index.get(key)
         reason = None
+        waiver = next((w for w in (waiver_rules.covering(waivers, check, {"kind": kind, "name": name,
+                                                                          "namespace": namespace})
+                                   for check in REMOVAL_CHECKS) if w is not None), None)
         if binding is None:
             reason = "not found"
+        elif waiver is not None:
+            reason = waiver_rules.left_alone_reason(waiver)
+            entry["waiver"] = waiver_rules.describe(waiver)
         elif system_check:
             reason = system_check(kind, binding)
         if reason is None and keys is None:

@@ -67,7 +67,7 @@ REMOVE = [{"kind": "ClusterRoleBinding", "name": "dev-cluster-admin", "namespace
 
 def params(tmp_path=None, **overrides):
     base = {"allowed_subjects": ["Group:platform-admins"], "remove": [],
-            "backup_dir": str(tmp_path / "backups") if tmp_path else None}
+            "backup_dir": str(tmp_path / "backups") if tmp_path else None, "waivers": [], "cluster_name": None}
     base.update(overrides)
     return base
 
@@ -271,3 +271,23 @@ def test_a_failure_other_than_404_does_not_fall_back_to_an_older_version():
     client = cluster(identity=None)
     identity, error = rbac_bindings.play_identity(client)
     assert identity is None and error.startswith("forbidden") and len(reviews_sent(client)) == 1
+
+
+def test_a_listed_binding_an_active_waiver_covers_is_kept_and_refused_with_the_ticket(tmp_path):
+    waiver = {"check": "KC-SEC-013", "reason": "public status page reads pods", "owner": "team-shop",
+              "ticket": "OPS-2006", "expires": "2026-12-31",
+              "object": {"kind": "RoleBinding", "name": "anonymous-reader", "namespace": "shop"}}
+    client = cluster()
+    result = rbac_bindings.run(client, params(tmp_path, remove=REMOVE, waivers=[waiver], cluster_name="c1"),
+                               check_mode=False, now=NOW)
+    assert result["removed"] == ["ClusterRoleBinding dev-cluster-admin"]
+    assert client.stored(RB % ("shop", "anonymous-reader")) is not None
+    refused = {entry["binding"]: entry for entry in result["refused"]}
+    assert refused["RoleBinding shop/anonymous-reader"]["reason"] == "waived by OPS-2006 until 2026-12-31"
+    # Expired by the run's date: it protects nothing.
+    client = cluster()
+    later = datetime.datetime(2027, 1, 1, tzinfo=datetime.UTC)
+    result = rbac_bindings.run(client, params(tmp_path, remove=REMOVE, waivers=[waiver], cluster_name="c1"),
+                               check_mode=False, now=later)
+    assert client.stored(RB % ("shop", "anonymous-reader")) is None
+    assert [w["ticket"] for w in result["expired_waivers"]] == ["OPS-2006"]

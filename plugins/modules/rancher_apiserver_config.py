@@ -24,6 +24,13 @@ description:
     C(kube-apiserver) process running the new flags. When the restart command fails or health does not come
     back within O(timeout) seconds it restores the backups (deleting files that did not exist), runs
     O(restart_command) again, waits for health and fails naming the node.
+  - Before the first write it records the change in a marker in O(backup_dir) (written atomically). A run killed
+    mid-change leaves it: the next run restarts the server to finish a fully written change (on RKE2 unless a new
+    API server process already runs the new flags), or restores the backup and restarts when the change was half
+    written, before it plans again; check mode reports this as a change. A marker that cannot be read stops the
+    run (an interrupted change of unknown content). Backups of secret files are removed once the change is
+    proven or rolled back. When the backup or the marker cannot be written (a full disk), nothing is changed, the
+    partial backup is removed and the module fails naming O(backup_dir) and the errno.
   - A second run with the same input changes nothing and restarts nothing.
   - In check mode it changes nothing and returns the exact diff of every file it would write (file contents
     marked secret are never shown).
@@ -265,7 +272,7 @@ import time
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.kubecompass.readiness.plugins.module_utils._control_plane import rancher, rollout
+from ansible_collections.kubecompass.readiness.plugins.module_utils._control_plane import pending, rancher, rollout
 from ansible_collections.kubecompass.readiness.plugins.module_utils._errors import KubeCompassError
 from ansible_collections.kubecompass.readiness.plugins.module_utils._node_facts import (
     RANCHER,
@@ -572,46 +579,125 @@ def _restart(module, command):
     return rc, (lines[-1][:300] if lines else "no output")
 
 
-def apply(module, change):
-    """Back up, write, restart, wait for health (and on RKE2 for a new API server with the new flags); restore and
-    restart again on failure. Returns result keys."""
-    params = module.params
+def _marker_name(params):
+    return "%s-%s" % (params["distribution"], re.sub(r"[^a-z0-9-]", "-", params["topic"]))
+
+
+def _node(params, change):
+    """How this node is probed and restarted: (healthy, restart command, backup root, /proc)."""
     root = params["root"]
-    distribution = params["distribution"]
-    data_dir = change["data_dir"]
-    tls = data_dir + "/server/tls/"
+    tls = change["data_dir"] + "/server/tls/"
     ca_cert = on_host(root, params["ca_cert"] or tls + "server-ca.crt")
     client_cert = on_host(root, params["client_cert"] or tls + "client-admin.crt")
     client_key = on_host(root, params["client_key"] or tls + "client-admin.key")
-    command = params["restart_command"] or RESTART_COMMANDS[distribution]
-    backup_root = _check_backup_dir(root, params["backup_dir"], change["refused_dirs"])
 
     def healthy():
         return rollout.endpoint_healthy(params["endpoint"], ca_cert, client_cert, client_key)
 
+    return (healthy, params["restart_command"] or RESTART_COMMANDS[params["distribution"]],
+            _check_backup_dir(root, params["backup_dir"], change["refused_dirs"]), on_host(root, "/proc"))
+
+
+def converged(expect, healthy, proc):
+    """Healthy, and on RKE2 (when the pod spec changes) a kube-apiserver process started after the change began
+    runs the new flags: RKE2 keeps the old pod across the service restart."""
+    if expect["new_process"] and not any(
+            pid not in expect["old_pids"] and all(flags.get(name) == value
+                                                  for name, value in expect["changed_flags"].items())
+            for pid, flags in rollout.apiserver_processes(proc)):
+        return False
+    return healthy()
+
+
+def pending_change(params, change):
+    """Check mode: the change line for a change an interrupted run left unproven (None when there is none)."""
+    healthy, command, backup_root, proc = _node(params, change)
+    record = pending.read(backup_root, _marker_name(params), params["backup_dir"])
+    if record is None:
+        return None
+    expect = record.get("expect") or {}
+    if pending.fully_written(record) and expect.get("new_process") and converged(expect, healthy, proc):
+        return None
+    return "%s%s to finish the change an interrupted run left (backup %s)" % (
+        "" if pending.fully_written(record) else "restore that backup and ", " ".join(command), record["backup"])
+
+
+def _restore_and_restart(module, record, command, healthy, created=()):
+    """Put the backup back, restart, wait for health. Returns (rc, detail, healthy again). A failed restore keeps
+    the marker for the next run."""
+    try:
+        pending.restore(record)
+    except OSError as exc:
+        raise KubeCompassError("restoring the backup %s failed (%s); the next run restores it first"
+                               % (record["backup"], exc.strerror or exc), "node") from None
+    for directory in reversed(created):
+        with contextlib.suppress(OSError):
+            os.rmdir(directory)
+    rc, detail = _restart(module, command)
+    return rc, detail, rollout.wait_until(healthy, module.params["timeout"])
+
+
+def recover_pending(module, change):
+    """A run killed mid-change leaves a marker. A fully written change is finished by a restart and accepted only
+    once the server is proven to run it; a half-written one is restored and the server restarted. Returns a note
+    (None without a marker); the caller plans again afterwards."""
+    params = module.params
+    healthy, command, backup_root, proc = _node(params, change)
+    name = _marker_name(params)
+    record = pending.read(backup_root, name, params["backup_dir"])
+    if record is None:
+        return None
+    expect = record.get("expect") or {"new_process": False, "old_pids": [], "changed_flags": {}}
+    backup_on_node = posixpath.join(params["backup_dir"], os.path.basename(record["backup"]))
+    if pending.fully_written(record):
+        if expect["new_process"] and converged(expect, healthy, proc):
+            pending.finish(backup_root, name, record)
+            return "a change an interrupted run left (backup %s) is done: a new API server process runs it" % (
+                backup_on_node)
+        rc, detail = _restart(module, command)
+        if rc == 0 and rollout.wait_until(lambda: converged(expect, healthy, proc), params["timeout"]):
+            pending.finish(backup_root, name, record)
+            return "an interrupted run left a change the server did not run yet (backup %s); %s ran to finish it" % (
+                backup_on_node, " ".join(command))
+        reason = ("finishing the change an interrupted run left: %s" % (
+            "%s exited %d (%s)" % (" ".join(command), rc, detail) if rc else "the API server did not come back "
+            "healthy%s within %ss" % (" with the new flags" if expect["new_process"] else "", params["timeout"])))
+    else:
+        reason = None
+    rc, detail, recovered = _restore_and_restart(module, record, command, healthy)
+    pending.finish(backup_root, name, record)
+    if reason or not recovered:
+        raise KubeCompassError("%s; its backup %s was restored, %s ran again%s and the API server is %s" % (
+            reason or "an interrupted run left a half-written change", backup_on_node, " ".join(command),
+            "" if rc == 0 else " but exited %d (%s)" % (rc, detail),
+            "healthy again" if recovered else "STILL NOT HEALTHY"), "rolled_back" if reason else "node")
+    return "an interrupted run left a half-written change; its backup %s was restored and %s ran first" % (
+        backup_on_node, " ".join(command))
+
+
+def apply(module, change):
+    """Back up, record the change, write, restart, wait for health (and on RKE2 for a new API server with the new
+    flags); restore and restart again on failure. Returns result keys."""
+    params = module.params
+    root = params["root"]
+    healthy, command, backup_root, proc = _node(params, change)
     if not healthy():
         raise KubeCompassError("the API server at %s is not healthy before the change; refusing to touch this node"
                                % params["endpoint"], "node")
-    os.makedirs(backup_root, mode=0o700, exist_ok=True)
     dropin = on_host(root, change["path"])
-    targets = [on_host(root, entry["path"]) for entry in change["files"]] + [dropin]
-    backup, copies = rollout.backup_files(targets, backup_root)
-    backup_on_node = posixpath.join(params["backup_dir"], os.path.basename(backup))
+    written = {on_host(root, entry["path"]): pending.digest(entry["content"].encode()) for entry in change["files"]}
+    written[dropin] = pending.digest(change["content"].encode()) if change["content"] is not None else None
 
     # RKE2 keeps the old API server pod running across the service restart: wait for a new process with the new
     # flags when the flags or a file a flag names change (the pod spec then changes). k3s restarts it in-process.
-    proc = on_host(root, "/proc")
     named = {entry["path"] for entry in change["files"]} & {str(v) for v in change["after_flags"].values()}
-    expect_new = distribution == "rke2" and bool(change["changed_flags"] or named)
-    old_pids = {pid for pid, _flags in rollout.apiserver_processes(proc)} if expect_new else set()
-
-    def converged():
-        if expect_new and not any(
-                pid not in old_pids and all(flags.get(name) == value for name, value in change["changed_flags"].items())
-                for pid, flags in rollout.apiserver_processes(proc)):
-            return False
-        return healthy()
-
+    expect_new = params["distribution"] == "rke2" and bool(change["changed_flags"] or named)
+    expect = {"new_process": expect_new, "changed_flags": change["changed_flags"],
+              "old_pids": sorted(pid for pid, _flags in rollout.apiserver_processes(proc)) if expect_new else []}
+    name = _marker_name(params)
+    record = pending.begin(backup_root, params["backup_dir"], name, written,
+                           [on_host(root, entry["path"]) for entry in change["files"] if entry.get("secret")], expect)
+    backup_on_node = posixpath.join(params["backup_dir"], os.path.basename(record["backup"]))
     created = []
 
     def make_dirs(directory, mode):
@@ -625,17 +711,8 @@ def apply(module, change):
 
     def roll_back(reason):
         """Restore the backups, restart again, wait for health; the error to raise."""
-        for target in targets:
-            if target in copies:
-                with open(copies[target], "rb") as handle:
-                    rollout.atomic_write(target, handle.read())
-            elif os.path.exists(target):
-                os.unlink(target)
-        for directory in reversed(created):
-            with contextlib.suppress(OSError):
-                os.rmdir(directory)
-        rc, detail = _restart(module, command)
-        recovered = rollout.wait_until(healthy, params["timeout"])
+        rc, detail, recovered = _restore_and_restart(module, record, command, healthy, created)
+        pending.finish(backup_root, name, record)
         return KubeCompassError(
             "%s; the previous files were restored (backup %s), %s ran again%s and the API server is %s" % (
                 reason, backup_on_node, " ".join(command), "" if rc == 0 else " but exited %d (%s)" % (rc, detail),
@@ -658,7 +735,8 @@ def apply(module, change):
     rc, detail = _restart(module, command)
     if rc != 0:
         raise roll_back("%s exited %d (%s)" % (" ".join(command), rc, detail))
-    if rollout.wait_until(converged, params["timeout"]):
+    if rollout.wait_until(lambda: converged(expect, healthy, proc), params["timeout"]):
+        pending.finish(backup_root, name, record)
         return {"backup": backup_on_node, "restart_seconds": round(time.monotonic() - started, 1)}
     raise roll_back("the API server did not come back healthy%s within %ss" % (
         " with the new flags" if expect_new else "", params["timeout"]))
@@ -702,6 +780,17 @@ def main():
     node = module.params["node_name"] or os.uname()[1]
     try:
         change = plan(module.params)
+        notes = []
+        if module.check_mode:
+            unproven = pending_change(module.params, change)
+        else:
+            unproven = None
+            note = recover_pending(module, change)
+            if note:
+                notes.append(note)
+                change = plan(module.params)  # the node as the recovery left it
+        if unproven:
+            change["changes"].insert(0, unproven)
         if module.params["force_restart"] and not change["changes"]:
             # A stage of the distribution's secrets-encrypt needs every server restarted, one at a time.
             change["changes"] = ["restart %s (force_restart)" % " ".join(
@@ -709,7 +798,7 @@ def main():
         changed = bool(change["changes"])
         result = {"changed": changed, "changes": change["changes"], "path": change["path"], "args": change["args"],
                   "settings": change["settings"], "already_effective": change["already_effective"],
-                  "notes": change["notes"]}
+                  "notes": notes + change["notes"]}
         if module._diff and changed:
             result["diff"] = diff_of(change)
         if changed and not module.check_mode:

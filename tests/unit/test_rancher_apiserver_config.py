@@ -466,3 +466,95 @@ def test_force_restart_restarts_an_unchanged_server_once_health_gated(nodes, cap
     rc, result, _out = node.run(capsys, force_restart=True, **audit_args())
     assert rc == 0 and result["changed"] is True and result["changes"][0].startswith("restart ")
     assert node.restarts() == 2 and node.snapshot() == before
+
+
+# -- interrupted runs and full disks (issue 13 items 3 and 4) ---------------------------------------------------------
+
+OLD_TOKEN = "old-webhook-token-that-must-not-outlive-the-change"
+
+
+def backups_of(node):
+    directory = node.root / "var/lib/kubecompass/backups"
+    return {str(p): p.read_bytes() for p in directory.rglob("*") if p.is_file()} if directory.exists() else {}
+
+
+def killed_before_the_restart(node, monkeypatch, **args):
+    """Run the module in a child process SIGKILLed when it starts the restart: every file is written, the server
+    still runs the old configuration."""
+    import signal
+
+    monkeypatch.setattr(module, "_restart", lambda *a: os.kill(os.getpid(), signal.SIGKILL))
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child is killed
+        try:
+            with patch_module_args(dict(args, distribution=node.distribution, endpoint=node.server.endpoint,
+                                        root=str(node.root), node_name="server-1", timeout=3,
+                                        restart_command=[str(node.script), str(node.state), str(node.root)])):
+                module.main()
+        finally:
+            os._exit(3)
+    _pid, status = os.waitpid(pid, 0)
+    assert os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGKILL
+    monkeypatch.undo()
+
+
+@pytest.mark.parametrize("distribution", ["k3s", "rke2"])
+def test_a_dropin_killed_before_the_restart_makes_the_rerun_restart_the_server(nodes, capsys, monkeypatch,
+                                                                               distribution):
+    proc = [{"pid": 4242, "argv": rke2_argv()}] if distribution == "rke2" else None
+    node = nodes(distribution=distribution, **({"proc": proc} if proc else {}))
+    killed_before_the_restart(node, monkeypatch, **audit_args(distribution))
+    assert node.dropin().exists() and node.restarts() == 0
+    rc, checked, _out = node.run(capsys, check=True, **audit_args(distribution))
+    assert rc == 0 and checked["changed"] is True and node.restarts() == 0
+    assert any("interrupted run" in line for line in checked["changes"]), checked
+    rc, result, _out = node.run(capsys, **audit_args(distribution))
+    assert rc == 0, result
+    assert node.restarts() == 1, "the server never ran the drop-in the killed run wrote"
+    assert any("interrupted run" in note for note in result["notes"]), result
+    assert not [name for name in backups_of(node) if "pending-" in name]
+    rc, again, _out = node.run(capsys, **audit_args(distribution))
+    assert rc == 0 and again["changed"] is False and node.restarts() == 1
+
+
+@pytest.mark.parametrize("health", [["up"], ["down", "up"]], ids=["proven", "rolled back"])
+def test_backups_of_secret_files_live_only_until_the_change_is_proven_or_rolled_back(nodes, capsys, health):
+    node = nodes(health=health)
+    (node.config_dir / "webhook-token").write_text(OLD_TOKEN)
+    (node.root / "var/lib/rancher/k3s/server/audit.yaml").write_text("old policy\n")
+    rc, result, out = node.run(capsys, timeout=2, **audit_args(secret=True))
+    assert rc == (0 if health == ["up"] else 1), result
+    assert OLD_TOKEN not in out
+    assert b"old policy\n" in backups_of(node).values(), "backups of other files stay"
+    assert not any(OLD_TOKEN.encode() in data for data in backups_of(node).values())
+
+
+def test_a_full_backup_disk_changes_nothing_and_leaves_no_secret_copy(nodes, capsys, monkeypatch):
+    from tests.fakes.full_disk import FullDisk
+
+    node = nodes()
+    (node.config_dir / "webhook-token").write_text(OLD_TOKEN)
+    before = node.snapshot()
+    disk = FullDisk(node.root / "var/lib/kubecompass", len(OLD_TOKEN)).install(monkeypatch)
+    rc, result, _out = node.run(capsys, **audit_args(secret=True))
+    assert rc == 1 and "\n" not in result["msg"], result
+    assert result["msg"].startswith("server-1: cannot back up the change in backup_dir /var/lib/kubecompass/backups: "
+                                    "errno 28 ENOSPC"), result["msg"]
+    assert node.snapshot() == before and node.restarts() == 0
+    assert not any(OLD_TOKEN.encode() in data for data in backups_of(node).values())
+    assert not [name for name in backups_of(node) if "pending-" in name or ".tmp" in name]
+    disk.budget = 1 << 30
+    rc, result, _out = node.run(capsys, **audit_args(secret=True))
+    assert rc == 0 and result["changed"] is True and node.restarts() == 1, result
+
+
+@pytest.mark.parametrize("check", [True, False])
+def test_an_unreadable_marker_stops_the_run(nodes, capsys, check):
+    node = nodes()
+    backups = node.root / "var/lib/kubecompass/backups"
+    backups.mkdir(parents=True)
+    (backups / "pending-k3s-audit.json").write_text("")
+    before = node.snapshot()
+    rc, result, _out = node.run(capsys, check=check, **audit_args())
+    assert rc == 1 and "interrupted change of unknown content: inspect /var/lib/kubecompass/backups" in result["msg"]
+    assert node.snapshot() == before and node.restarts() == 0

@@ -74,10 +74,12 @@ def begin(backup_root, backup_dir, name, written, secrets=(), expect=None):
     return record
 
 
-def read(backup_root, name):
+def read(backup_root, name, backup_dir=None):
     """The record a killed run left (None when there is none). A marker that cannot be read or does not hold a
-    record stops the run: what was changed is unknown, and guessing could restore the wrong files."""
+    record stops the run: what was changed is unknown, and guessing could restore the wrong files. Messages name
+    ``backup_dir`` (the directory as the user gave it) when given."""
     path = marker_path(backup_root, name)
+    shown = backup_dir or backup_root
     try:
         with open(path, "rb") as handle:
             text = handle.read()
@@ -96,7 +98,7 @@ def read(backup_root, name):
         except ValueError as exc:
             cause = "it is not JSON (%s)" % exc
     raise KubeCompassError("the marker %s of an interrupted run cannot be read (%s): interrupted change of unknown "
-                           "content: inspect %s" % (path, cause, backup_root), "node")
+                           "content: inspect %s" % (marker_path(shown, name), cause, shown), "node")
 
 
 def fully_written(record):

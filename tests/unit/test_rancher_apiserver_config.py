@@ -558,3 +558,34 @@ def test_an_unreadable_marker_stops_the_run(nodes, capsys, check):
     rc, result, _out = node.run(capsys, check=check, **audit_args())
     assert rc == 1 and "interrupted change of unknown content: inspect /var/lib/kubecompass/backups" in result["msg"]
     assert node.snapshot() == before and node.restarts() == 0
+
+
+def test_a_run_killed_between_two_writes_is_restored_restarted_and_made_again(nodes, capsys, monkeypatch):
+    import signal
+
+    node = nodes()
+    real_write = rollout.atomic_write
+
+    def killed_at_the_dropin(path, data, mode=None):
+        if path.endswith("50-kubecompass-audit.yaml"):
+            os.kill(os.getpid(), signal.SIGKILL)
+        real_write(path, data, mode)
+
+    monkeypatch.setattr(rollout, "atomic_write", killed_at_the_dropin)
+    before = node.snapshot()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child is killed
+        try:
+            with patch_module_args(dict(audit_args(), distribution="k3s", endpoint=node.server.endpoint,
+                                        root=str(node.root), restart_command=[str(node.script)])):
+                module.main()
+        finally:
+            os._exit(3)
+    assert os.WTERMSIG(os.waitpid(pid, 0)[1]) == signal.SIGKILL
+    monkeypatch.undo()
+    assert (node.root / "var/lib/rancher/k3s/server/audit.yaml").exists() and not node.dropin().exists()
+    assert node.snapshot() != before
+    rc, result, _out = node.run(capsys, **audit_args())
+    assert rc == 0, result
+    assert "half-written change" in result["notes"][0] and node.restarts() == 2  # the restore, then the change
+    assert node.dropin().exists() and not [name for name in backups_of(node) if "pending-" in name]

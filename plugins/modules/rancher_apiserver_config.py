@@ -25,7 +25,7 @@ description:
     back within O(timeout) seconds it restores the backups (deleting files that did not exist), runs
     O(restart_command) again, waits for health and fails naming the node.
   - Before the first write it records the change in a marker in O(backup_dir) (written atomically). A run killed
-    mid-change leaves it: the next run restarts the server to finish a fully written change (on RKE2 unless a new
+    mid-change leaves it, and the next run restarts the server to finish a fully written change (on RKE2 unless a new
     API server process already runs the new flags), or restores the backup and restarts when the change was half
     written, before it plans again; check mode reports this as a change. A marker that cannot be read stops the
     run (an interrupted change of unknown content). Backups of secret files are removed once the change is

@@ -94,6 +94,7 @@ options:
     type: dict
 extends_documentation_fragment:
   - kubecompass.readiness.auth_options
+  - kubecompass.readiness.waiver_options
   - kubecompass.readiness.attributes
   - kubecompass.readiness.attributes.ACTION_GROUP
 attributes:
@@ -154,7 +155,8 @@ namespaces:
       reason: "covered by a user Schedule: RPO 1h met by velero/team-hourly (every 1h, ttl 720h)"
 out_of_scope:
   description:
-    - Namespaces left alone (excluded, terminating, invalid tier label, tier not remediated), with the reason.
+    - Namespaces left alone (excluded, terminating, invalid tier label, tier not remediated, an active waiver of
+      KC-DR-003 - reason C(waived by <ticket> until <expires>) and C(waiver)), with the reason.
     - Not called C(skipped), which Ansible would read as the task being skipped.
   returned: success
   type: list
@@ -165,6 +167,11 @@ inadequate:
   returned: success
   type: dict
   sample: {"velero/nightly": ["namespace shop (tier important): no Schedule runs at least every 15m ..."]}
+expired_waivers:
+  description: Expired waivers of this cluster; they protect nothing.
+  returned: success
+  type: list
+  elements: dict
 ignored:
   description: Schedules outside Velero's namespace (Velero does not run them), with the reason.
   returned: success
@@ -178,6 +185,8 @@ storage_location:
   sample: default
 """
 
+import datetime
+
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
 from ansible_collections.kubecompass.readiness.plugins.module_utils import _apply
@@ -189,6 +198,7 @@ from ansible_collections.kubecompass.readiness.plugins.module_utils._auth import
 )
 from ansible_collections.kubecompass.readiness.plugins.module_utils._errors import KubeCompassError
 from ansible_collections.kubecompass.readiness.plugins.module_utils._kubeclient import client_from_params
+from ansible_collections.kubecompass.readiness.plugins.module_utils._readiness import waivers as waiver_rules
 from ansible_collections.kubecompass.readiness.plugins.module_utils._velero import (
     BACKUP_STORAGE_LOCATIONS,
     SCHEDULES,
@@ -201,13 +211,15 @@ OPTIONS = ("tiers", "velero_namespace", "storage_location", "ttl", "volume_backu
            "excluded_namespaces", "rpo_evidence", "tier_thresholds")
 
 
-def run(client, params, check_mode):
+def run(client, params, check_mode, today=None):
+    active, expired = waiver_rules.for_remediation(
+        params["waivers"], params["cluster_name"], today or datetime.datetime.now(datetime.timezone.utc).date())
     # The Schedules first: a 404 there means Velero is absent, which says more than a missing storage location.
     schedules = list_velero(client, SCHEDULES)
     locations = list_velero(client, BACKUP_STORAGE_LOCATIONS)
     namespaces = client.list("/api/v1/namespaces")
     plan = planner.plan_schedules(namespaces, schedules, locations, params["tier"],
-                                  {key: params[key] for key in OPTIONS})
+                                  {key: params[key] for key in OPTIONS}, waivers=active)
     done, entries = [], []
     for entry in plan["schedules"]:
         item = {key: value for key, value in entry.items() if key not in ("object", "near_zero")}
@@ -220,7 +232,8 @@ def run(client, params, check_mode):
     return {"changed": any(r["action"] != "unchanged" for r in done), "schedules": entries,
             "namespaces": plan["namespaces"], "out_of_scope": plan["out_of_scope"],
             "inadequate": plan["inadequate"], "ignored": plan["ignored"],
-            "storage_location": plan["storage_location"], "diff": _apply.diffs(done)}
+            "storage_location": plan["storage_location"], "diff": _apply.diffs(done),
+            "expired_waivers": [waiver_rules.describe(w) for w in expired]}
 
 
 def main():
@@ -236,6 +249,7 @@ def main():
         excluded_namespaces={"type": "list", "elements": "str", "default": []},
         rpo_evidence={"type": "list", "elements": "str", "default": []},
         tier_thresholds={"type": "dict"},
+        **waiver_rules.REMEDIATION_ARGUMENT_SPEC,
     )
     module = AnsibleModule(argument_spec=spec, supports_check_mode=True)
     mask_credentials(module)

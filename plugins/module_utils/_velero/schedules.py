@@ -32,6 +32,7 @@ import fnmatch
 
 from ansible_collections.kubecompass.readiness.plugins.module_utils._apply import MANAGED_BY
 from ansible_collections.kubecompass.readiness.plugins.module_utils._errors import KubeCompassError
+from ansible_collections.kubecompass.readiness.plugins.module_utils._guardrails.netpol import waiver_note
 from ansible_collections.kubecompass.readiness.plugins.module_utils._guardrails.quota import (
     exclusion_patterns,
     validate_tiers,
@@ -326,13 +327,18 @@ def _tier_entry(tier, targets, covered, existing, users, velero_namespace):
     return entry
 
 
-def plan_schedules(namespaces, schedules, locations, cluster_tier, options):
+# The assessment check the Schedules fix: a namespace an active waiver of it covers is not backed up by them.
+CHECK_ID = "KC-DR-003"
+
+
+def plan_schedules(namespaces, schedules, locations, cluster_tier, options, waivers=()):
     """The Schedules to apply, one entry per tier, and what was decided for each namespace.
 
     ``options``: tiers (None = all), velero_namespace, storage_location (None = the default BSL), ttl (None = each
     tier's backup_retention_hours), volume_backup (a VOLUME_BACKUP key), excluded_namespaces (names or globs),
     tier_thresholds (kubecompass_tier_thresholds), rpo_evidence (namespaces with declared continuous
-    replication), near_zero_interval_minutes.
+    replication), near_zero_interval_minutes. ``waivers``: the cluster's active waivers (waivers.for_remediation); a
+    namespace an active KC-DR-003 waiver covers is out of scope, the reason naming the ticket and end date.
 
     Returns {"velero_namespace", "storage_location", "schedules": [{tier, name, action (apply|keep|none|conflict|
     skip), object, namespaces, reason, notes, rpo, schedule, interval, ttl, retention, near_zero}], "namespaces":
@@ -351,6 +357,11 @@ def plan_schedules(namespaces, schedules, locations, cluster_tier, options):
     snapshot = {"cluster": {"tier": cluster_tier}, "kinds": {"namespaces": {"items": list(namespaces or [])}}}
     ctx = Context(snapshot, table)
     selected, out_of_scope = _selected(ctx, tiers, excluded)
+    for name, _tier, _rule in list(selected):
+        waived = waiver_note(waivers, CHECK_ID, name)
+        if waived:
+            selected = [entry for entry in selected if entry[0] != name]
+            out_of_scope.append({"namespace": name, "reason": waived[0], "waiver": waived[1]})
     users, ours, ignored = _split_schedules(schedules, velero_namespace)
     by_tier, decided, inadequate = _decide_namespaces(
         selected, users, (ctx, Context(snapshot, _floor_table(table, near_zero))), declared, velero_namespace)

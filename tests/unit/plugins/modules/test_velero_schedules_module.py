@@ -39,7 +39,7 @@ def user_schedule():
 def params(**overrides):
     base = {"tier": "important", "tiers": None, "velero_namespace": "velero", "storage_location": None, "ttl": None,
             "volume_backup": "server_default", "near_zero_interval_minutes": 5, "excluded_namespaces": ["velero"],
-            "rpo_evidence": [], "tier_thresholds": None}
+            "rpo_evidence": [], "tier_thresholds": None, "waivers": [], "cluster_name": None}
     base.update(overrides)
     return base
 
@@ -187,3 +187,17 @@ def test_list_errors_other_than_404_pass_through():
     with pytest.raises(KubeCompassError) as error:
         velero_schedules.run(Forbidden([]), params(), check_mode=True)
     assert error.value.category == "forbidden" and "Velero is not installed" not in str(error.value)
+
+
+def test_a_namespace_waived_for_kc_dr_003_is_left_out_of_the_schedules_and_an_expired_waiver_does_not():
+    waiver = {"check": "KC-DR-003", "reason": "rebuilt from git, no state", "owner": "team-shop",
+              "ticket": "OPS-2007", "expires": "2099-06-30", "namespace": "shop"}
+    result = velero_schedules.run(cluster(), params(waivers=[waiver], cluster_name="c1"), check_mode=True)
+    important = by_tier(result)["important"]
+    assert "shop" not in important["namespaces"] and important["action"] != "apply"
+    shop = [e for e in result["out_of_scope"] if e["namespace"] == "shop"][0]
+    assert shop["reason"] == "waived by OPS-2007 until 2099-06-30" and shop["waiver"]["owner"] == "team-shop"
+    result = velero_schedules.run(cluster(), params(waivers=[dict(waiver, expires="2020-01-01")], cluster_name="c1"),
+                                  check_mode=True)
+    assert by_tier(result)["important"]["namespaces"] == ["shop"]
+    assert [w["ticket"] for w in result["expired_waivers"]] == ["OPS-2007"]

@@ -36,6 +36,9 @@ def plan(args, now=None):
         raise KubeCompassError("no control-plane node was given", "input")
     configs = {}
     for node, text in sorted(nodes.items()):
+        if text is not None and not isinstance(text, str):
+            raise KubeCompassError("nodes.%s must be the text of an encryption configuration or null, not %r"
+                                   % (node, text), "input")
         try:
             configs[node] = encryption.parse_config(text) if text else None
         except KubeCompassError as exc:

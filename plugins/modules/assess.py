@@ -50,7 +50,9 @@ options:
     description:
       - Check settings, for example C(excluded_namespaces), C(frameworks), C(rbac_allowed_subjects),
         C(psa_levels), C(rpo_evidence), C(audit_offcluster_retention_days). Unknown keys are errors.
-    type: dict
+      - Every value and every element of a list or mapping is checked before any request; a wrong one fails with
+        one line naming it (C(kubecompass_settings.frameworks[0] must be a non-empty string, not None)).
+    type: raw
   node_facts:
     description:
       - Facts of the control-plane nodes of a self-managed cluster as returned by
@@ -200,7 +202,7 @@ def argument_spec():
         distribution={"type": "str", "choices": ["kubeadm", "rke2", "k3s", "eks", "gke", "aks"]},
         tier_thresholds={"type": "dict"},
         waivers={"type": "list", "elements": "dict"},
-        settings={"type": "dict"},
+        settings={"type": "raw"},  # checked by validate_settings, which names kubecompass_settings
         node_facts={"type": "dict"},
         provider_facts={"type": "dict"},
         kubernetes_api={"type": "bool", "default": True},

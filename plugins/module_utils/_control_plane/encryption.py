@@ -533,8 +533,11 @@ def scan_summary(etcd_sample):
 def _normalize_scan(etcd_scan):
     if etcd_scan is None:
         return {"by_prefix": {}, "complete": False, "error": None, "missing": True, "total": None}
+    by_prefix = etcd_scan.get("by_prefix") or {}
+    if not isinstance(by_prefix, dict):
+        raise ValueError("etcd_scan.by_prefix must map storage prefixes to counts, not %r" % (by_prefix,))
     counts = {}
-    for label, count in (etcd_scan.get("by_prefix") or {}).items():
+    for label, count in by_prefix.items():
         if isinstance(count, bool) or not isinstance(count, int) or count < 0:
             raise ValueError("etcd scan count for %s must be a non-negative integer" % label)
         label = str(label).rstrip(":")

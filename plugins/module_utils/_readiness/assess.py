@@ -22,16 +22,44 @@ from ansible_collections.kubecompass.readiness.plugins.module_utils._readiness i
 from ansible_collections.kubecompass.readiness.plugins.module_utils._readiness.model import DISTRIBUTIONS
 from ansible_collections.kubecompass.readiness.plugins.module_utils._readiness.tiers import tier_table, validate_tier
 
-# User settings the checks read (kubecompass_settings), with the type each must have.
+def _string_list(value):
+    """None when value is a list of non-empty strings, else what is wrong with it."""
+    if not isinstance(value, list):
+        return "must be a list of strings, not %r" % (value,)
+    for index, element in enumerate(value):
+        if not isinstance(element, str) or not element.strip():
+            return "[%d] must be a non-empty string, not %r" % (index, element)
+    return None
+
+
+def _string_mapping(value):
+    if not isinstance(value, dict):
+        return "must be a mapping of strings, not %r" % (value,)
+    for key, element in value.items():
+        if not isinstance(key, str) or not isinstance(element, str):
+            return ".%s must be a string, not %r" % (key, element)
+    return None
+
+
+def _integer(low, high):
+    def check(value):
+        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+            return "must be a whole number from %d to %d, not %r" % (low, high, value)
+        return None
+
+    return check
+
+
+# User settings the checks read (kubecompass_settings): each with the rule its value, and every element, must meet.
 SETTINGS = {
-    "excluded_namespaces": list,
-    "frameworks": list,
-    "rbac_allowed_subjects": list,
-    "psa_levels": dict,
-    "rpo_evidence": list,
-    "audit_offcluster_retention_days": int,
-    "audit_log_max_silence_minutes": int,
-    "etcd_snapshot_max_age_hours": int,
+    "excluded_namespaces": _string_list,
+    "frameworks": _string_list,
+    "rbac_allowed_subjects": _string_list,
+    "psa_levels": _string_mapping,
+    "rpo_evidence": _string_list,
+    "audit_offcluster_retention_days": _integer(0, 36500),
+    "audit_log_max_silence_minutes": _integer(1, 525600),
+    "etcd_snapshot_max_age_hours": _integer(1, 87600),
 }
 
 
@@ -42,14 +70,15 @@ NO_API_CAUSE = ("no Kubernetes API connection for this cluster (kubecompass_kube
 def validate_settings(settings):
     settings = settings or {}
     if not isinstance(settings, dict):
-        raise KubeCompassError("kubecompass_settings must be a mapping", "input")
+        raise KubeCompassError("kubecompass_settings must be a mapping, not %r" % (settings,), "input")
     for key, value in settings.items():
         if key not in SETTINGS:
             raise KubeCompassError("kubecompass_settings: unknown setting %r (expected one of %s)"
                                    % (key, ", ".join(sorted(SETTINGS))), "input")
-        if not isinstance(value, SETTINGS[key]) or isinstance(value, bool):
-            raise KubeCompassError("kubecompass_settings.%s must be a %s, not %r"
-                                   % (key, SETTINGS[key].__name__, value), "input")
+        problem = SETTINGS[key](value)
+        if problem:
+            raise KubeCompassError("kubecompass_settings.%s%s%s" % (key, "" if problem[0] in "[." else " ", problem),
+                                   "input")
     return settings
 
 

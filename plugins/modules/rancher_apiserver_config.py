@@ -639,26 +639,26 @@ def _restore_and_restart(module, record, command, healthy, created=()):
 
 def recover_pending(module, change):
     """A run killed mid-change leaves a marker. A fully written change is finished by a restart and accepted only
-    once the server is proven to run it; a half-written one is restored and the server restarted. Returns a note
-    (None without a marker); the caller plans again afterwards."""
+    once the server is proven to run it; a half-written one is restored and the server restarted. Returns (note,
+    whether the server was restarted); (None, False) without a marker. The caller plans again afterwards."""
     params = module.params
     healthy, command, backup_root, proc = _node(params, change)
     name = _marker_name(params)
     record = pending.read(backup_root, name, params["backup_dir"])
     if record is None:
-        return None
+        return None, False
     expect = record.get("expect") or {"new_process": False, "old_pids": [], "changed_flags": {}}
     backup_on_node = posixpath.join(params["backup_dir"], os.path.basename(record["backup"]))
     if pending.fully_written(record):
         if expect["new_process"] and converged(expect, healthy, proc):
             pending.finish(backup_root, name, record)
             return "a change an interrupted run left (backup %s) is done: a new API server process runs it" % (
-                backup_on_node)
+                backup_on_node), False
         rc, detail = _restart(module, command)
         if rc == 0 and rollout.wait_until(lambda: converged(expect, healthy, proc), params["timeout"]):
             pending.finish(backup_root, name, record)
             return "an interrupted run left a change the server did not run yet (backup %s); %s ran to finish it" % (
-                backup_on_node, " ".join(command))
+                backup_on_node, " ".join(command)), True
         reason = ("finishing the change an interrupted run left: %s" % (
             "%s exited %d (%s)" % (" ".join(command), rc, detail) if rc else "the API server did not come back "
             "healthy%s within %ss" % (" with the new flags" if expect["new_process"] else "", params["timeout"])))
@@ -672,7 +672,7 @@ def recover_pending(module, change):
             "" if rc == 0 else " but exited %d (%s)" % (rc, detail),
             "healthy again" if recovered else "STILL NOT HEALTHY"), "rolled_back" if reason else "node")
     return "an interrupted run left a half-written change; its backup %s was restored and %s ran first" % (
-        backup_on_node, " ".join(command))
+        backup_on_node, " ".join(command)), True
 
 
 def apply(module, change):
@@ -785,23 +785,23 @@ def main():
             unproven = pending_change(module.params, change)
         else:
             unproven = None
-            note = recover_pending(module, change)
+            note, restarted = recover_pending(module, change)
             if note:
                 notes.append(note)
                 change = plan(module.params)  # the node as the recovery left it
-        if unproven:
-            change["changes"].insert(0, unproven)
+                unproven = note if restarted else None
         if module.params["force_restart"] and not change["changes"]:
             # A stage of the distribution's secrets-encrypt needs every server restarted, one at a time.
             change["changes"] = ["restart %s (force_restart)" % " ".join(
                 module.params["restart_command"] or RESTART_COMMANDS[module.params["distribution"]])]
-        changed = bool(change["changes"])
-        result = {"changed": changed, "changes": change["changes"], "path": change["path"], "args": change["args"],
+        # A recovery's restart is a change of its own; only the plan's changes are applied below.
+        changes = ([unproven] if unproven else []) + change["changes"]
+        result = {"changed": bool(changes), "changes": changes, "path": change["path"], "args": change["args"],
                   "settings": change["settings"], "already_effective": change["already_effective"],
                   "notes": notes + change["notes"]}
-        if module._diff and changed:
+        if module._diff and change["changes"]:
             result["diff"] = diff_of(change)
-        if changed and not module.check_mode:
+        if change["changes"] and not module.check_mode:
             result.update(apply(module, change))
     except KubeCompassError as exc:
         module.fail_json(msg="%s: %s" % (node, exc), category=exc.category)

@@ -512,6 +512,7 @@ def test_a_dropin_killed_before_the_restart_makes_the_rerun_restart_the_server(n
     assert rc == 0, result
     assert node.restarts() == 1, "the server never ran the drop-in the killed run wrote"
     assert any("interrupted run" in note for note in result["notes"]), result
+    assert result["changed"] is True and "interrupted run" in result["changes"][0]
     assert not [name for name in backups_of(node) if "pending-" in name]
     rc, again, _out = node.run(capsys, **audit_args(distribution))
     assert rc == 0 and again["changed"] is False and node.restarts() == 1

@@ -41,6 +41,7 @@ HELM_HINT = "helm install velero vmware-tanzu/velero"
 SCHEDULES = f"/apis/velero.io/v1/namespaces/{VELERO}/schedules"
 BACKUPS = f"/apis/velero.io/v1/namespaces/{VELERO}/backups"
 RESTORES = f"/apis/velero.io/v1/namespaces/{VELERO}/restores"
+MODIFIERS = f"/api/v1/namespaces/{VELERO}/configmaps/kubecompass-restore-drill-modifiers"
 USER_SCHEDULES = (f"{SCHEDULES}/team-logs", f"{SCHEDULES}/team-nightly")
 RBAC = "rbac.authorization.k8s.io/v1"
 STORY: dict = {}
@@ -337,6 +338,25 @@ def test_second_run_changes_nothing_and_the_user_schedules_are_byte_identical(bk
     assert user_schedules(bk.client()) == STORY["user_schedules"]
 
 
+def test_restore_drill_check_mode_creates_neither_the_modifiers_nor_the_restore(bk, tmp_path):
+    client = bk.client()
+    complete_backup(client, "kubecompass-important", [SHOP], age_minutes=2)
+    result = restore_drill(bk, tmp_path, "--check")
+    output = result.stdout + result.stderr
+    assert result.returncode == 0 and "Traceback" not in output, output[-4000:]
+    assert "kubecompass-restore-drill-modifiers" in output  # the Restore shown references it
+    assert client.request("GET", RESTORES)["items"] == []
+    with pytest.raises(ApiError) as absent:
+        client.request("GET", MODIFIERS)
+    assert absent.value.status == 404
+
+
+def held_at_zero(document, group_resource):
+    """The patches of the modifier rules for one resource (Velero matches rules by groupResource)."""
+    return [patch for rule in document["resourceModifierRules"]
+            if rule["conditions"]["groupResource"] == group_resource for patch in rule["patches"]]
+
+
 def test_restore_drill_driven_to_completed_is_recorded_and_cleaned_up(bk, tmp_path):
     client = bk.client()
     STORY["backup"] = complete_backup(client, "kubecompass-important", [SHOP], age_minutes=1)
@@ -349,9 +369,26 @@ def test_restore_drill_driven_to_completed_is_recorded_and_cleaned_up(bk, tmp_pa
     output = result.stdout + result.stderr
     assert result.returncode == 0, output[-4000:]
     [restore] = velero.handled
-    assert client.request("GET", f"{RESTORES}/{restore}")["spec"] == {
+    spec = client.request("GET", f"{RESTORES}/{restore}")["spec"]
+    assert {k: spec[k] for k in ("backupName", "includedNamespaces", "namespaceMapping")} == {
         "backupName": STORY["backup"], "includedNamespaces": [SHOP], "namespaceMapping": {SHOP: SCRATCH}}
+    # No second live copy of production: workloads held at zero by the modifier, Pods and entry points left out.
+    assert spec["resourceModifier"] == {"kind": "ConfigMap", "name": "kubecompass-restore-drill-modifiers"}
+    assert {"pods", "ingresses.networking.k8s.io", "httproutes.gateway.networking.k8s.io"} <= set(
+        spec["excludedResources"])
+    modifiers = client.request("GET", MODIFIERS)
+    assert "kubecompass.io/restore-drill" not in modifiers["metadata"].get("labels", {})
+    [document] = [yaml.safe_load(text) for text in modifiers["data"].values()]
+    assert document["version"] == "v1"
+    assert held_at_zero(document, "deployments.apps") == [{"operation": "add", "path": "/spec/replicas",
+                                                           "value": "0"}]
+    assert held_at_zero(document, "statefulsets.apps")[0]["value"] == "0"
+    assert held_at_zero(document, "cronjobs.batch") == [{"operation": "add", "path": "/spec/suspend",
+                                                         "value": "true"}]
+    assert held_at_zero(document, "jobs.batch") == [{"operation": "add", "path": "/spec/parallelism", "value": "0"}]
+    assert {"operation": "replace", "path": "/spec/type", "value": "ClusterIP"} in held_at_zero(document, "services")
     record = drill_records(client)[restore]["data"]
+    assert record["live_workloads"] == "false"
     assert record["outcome"] == "Completed" and record["namespace"] == SHOP and record["backup"] == STORY["backup"]
     assert int(record["duration_seconds"]) >= 0 and record["duration_source"] == "restore status timestamps"
     assert record["tier"] == "important" and record["rto_target_seconds"] == "3600" and record["rto_met"] == "true"
@@ -397,6 +434,23 @@ def test_every_dr_check_passes_once_velero_has_done_its_work(bk, tmp_path):
     assert "declared replication" in reason_of(findings["KC-DR-003"], VAULT)
     assert STORY["completed_drill"] in findings["KC-DR-005"]["message"]
     assert user_schedules(client) == STORY["user_schedules"]
+
+
+def test_a_drill_slower_than_the_tiers_rto_fails_kc_dr_005_naming_both_figures(bk, tmp_path):
+    client = bk.client()
+    slow = {"apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": "bk-slow-drill", "namespace": VELERO,
+                         "labels": {"kubecompass.io/restore-drill": "true"}},
+            "data": {"outcome": "Completed", "completed_at": now(), "backup": STORY["backup"], "namespace": SHOP,
+                     "duration_seconds": "5400"}}
+    seed.create(client, slow)
+    try:
+        findings = assess(bk, tmp_path)
+    finally:
+        _delete(client, f"/api/v1/namespaces/{VELERO}/configmaps/bk-slow-drill")
+    finding = findings["KC-DR-005"]
+    assert finding["verdict"] == "fail", finding["message"]
+    assert "5400s" in finding["message"] and "important tier's RTO of 3600s" in finding["message"]
 
 
 def test_a_reader_that_may_not_list_velero_objects_gets_unknown_not_pass(bk, tmp_path):

@@ -112,6 +112,21 @@ def for_remediation(waivers, cluster, today):
     return split(validate(waivers, {c.id for c in catalog.all_checks()}), cluster, today)
 
 
+def cluster_waived(active, check_ids):
+    """[{check, reason, waiver}]: the checks of ``check_ids`` an active waiver without namespace or object covers.
+
+    For the remediations that change the cluster as a whole (control plane, provider settings, etcd snapshots): a
+    namespace or object waiver cannot cover what they change.
+    """
+    cluster_wide = [w for w in active if not w.get("namespace") and not w.get("object")]
+    waived = []
+    for check_id in check_ids:
+        waiver = covering(cluster_wide, check_id, {})
+        if waiver is not None:
+            waived.append({"check": check_id, "reason": left_alone_reason(waiver), "waiver": describe(waiver)})
+    return waived
+
+
 def split(waivers, cluster, today):
     """(active, expired) waivers that concern this cluster."""
     mine = [w for w in waivers if w.get("cluster") in (None, "", "*", cluster)]

@@ -37,6 +37,10 @@ except ImportError:  # pragma: no cover - urllib3 comes with the kubernetes pack
 LIST_PAGE_SIZE = 500
 
 
+# Items' metadata only (served since Kubernetes 1.15); no plain-JSON fallback, which would return Secret values.
+METADATA_ONLY = "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1"
+
+
 def _no_proxy_matches(host, no_proxy):
     hostname = host.split("://", 1)[-1].split("/", 1)[0].rsplit(":", 1)[0].strip("[]")
     for entry in (no_proxy or "").split(","):
@@ -81,8 +85,8 @@ class KubeClient:
 
     # -- headers -------------------------------------------------------------------------------------------------
 
-    def _headers(self, content_type=None):
-        headers = urllib3.HTTPHeaderDict({"Accept": "application/json", "User-Agent": "kubecompass.readiness"})
+    def _headers(self, content_type=None, accept=None):
+        headers = urllib3.HTTPHeaderDict({"Accept": accept or "application/json", "User-Agent": "kubecompass.readiness"})
         token = bearer_token(self.configuration)
         if token:
             headers["Authorization"] = token
@@ -99,14 +103,14 @@ class KubeClient:
 
     # -- requests ------------------------------------------------------------------------------------------------
 
-    def request(self, method, path, query=None, body=None, content_type="application/json"):
+    def request(self, method, path, query=None, body=None, content_type="application/json", accept=None):
         """Send one request; return (status, parsed JSON body, response headers). Raise on transport failure."""
         url = self.base_url + path
         data = json.dumps(body).encode() if body is not None else None
         self.requests += 1
         try:
             response = self.pool.request(method, url, fields=query if method == "GET" else None, body=data,
-                                         headers=self._headers(content_type if data is not None else None))
+                                         headers=self._headers(content_type if data is not None else None, accept))
         except MaxRetryError as exc:
             raise self._transport_error(exc.reason or exc) from None
         except (SSLError, NewConnectionError, ConnectTimeoutError, ReadTimeoutError, ProtocolError,
@@ -147,19 +151,21 @@ class KubeClient:
             return KubeCompassError("not found: %s" % (message or path), "not_found", status)
         return KubeCompassError("API error %s on %s: %s" % (status, path, message or body), "api", status)
 
-    def get(self, path, query=None):
-        status, body, _headers = self.request("GET", path, query)
+    def get(self, path, query=None, accept=None):
+        status, body, _headers = self.request("GET", path, query, accept=accept)
         if status >= 400:
             raise self.status_error(status, body, path)
         return body
 
-    def list(self, path, query=None, page_size=LIST_PAGE_SIZE):
-        """All items of a collection, following ``continue`` tokens; items keep their apiVersion/kind."""
+    def list(self, path, query=None, page_size=LIST_PAGE_SIZE, metadata_only=False):
+        """All items of a collection, following ``continue`` tokens; items keep their apiVersion/kind.
+        ``metadata_only``: each item's metadata alone (PartialObjectMetadata), so no Secret value is ever read."""
         items = []
         params = dict(query or {})
         params["limit"] = str(page_size)
+        accept = METADATA_ONLY if metadata_only else None
         while True:
-            body = self.get(path, params)
+            body = self.get(path, params, accept)
             list_kind = body.get("kind") or ""
             kind = list_kind[:-len("List")] if list_kind.endswith("List") else None
             for item in body.get("items") or []:

@@ -34,7 +34,23 @@ description:
     target is the C(rto_minutes) of the namespace's tier (label C(kubecompass.io/tier), else O(tier)).
   - Then deletes the scratch namespace and waits up to O(cleanup_timeout) seconds for it to go. After a timeout the
     Restore may still be writing into it, so it is kept and reported.
-  - A restore that does not end C(Completed) is recorded as what it is, then the module fails saying so.
+  - After a C(Completed) restore, proves the data came back before the scratch namespace goes. Velero lists no
+    per-kind contents of a backup through its API, so the namespace is counted against its restored copy, kind by
+    kind and by name (ConfigMaps, Secrets, ServiceAccounts, Services, PersistentVolumeClaims, Deployments,
+    StatefulSets, DaemonSets, CronJobs, Jobs, Roles, RoleBindings, NetworkPolicies, PodDisruptionBudgets, Ingresses;
+    less what the Restore excludes). Expected are the objects created before the backup started, not labelled
+    C(velero.io/exclude-from-backup=true) and not owned by a controller. Only metadata is read, never a Secret's
+    value.
+  - Each restored claim's volume data counts as restored when a Completed PodVolumeRestore of the Restore carries
+    its C(velero.io/pvc-uid), or its PersistentVolume carries the Restore's C(velero.io/restore-name) label, or it
+    was provisioned from a CSI VolumeSnapshot. A claim backed up by a PodVolumeBackup or a volume snapshot and not
+    restored makes the data C(incomplete); data in file-system backups without O(live_workloads), or a claim whose
+    data is in no backup, leaves it C(unverified).
+  - The record keeps C(data_restored) (complete, incomplete, unverified), C(census) (per kind, expected and
+    restored counts), C(volumes) and C(data_problems); KC-DR-005 passes no drill whose data is incomplete or
+    unverified.
+  - A restore that does not end C(Completed), or whose data is not complete, is recorded as what it is, then the
+    module fails saying so.
   - The scratch namespace must not exist before the drill, because the drill deletes it afterwards.
   - Check mode finds the backup and returns the Restore it would create (validated by a server-side dry run);
     nothing is created, recorded or deleted.
@@ -190,6 +206,12 @@ rto_met:
   returned: success
   type: bool
   sample: true
+data_restored:
+  description: Whether the data came back - C(complete), C(incomplete) or C(unverified); null in check mode and
+    when the restore did not complete.
+  returned: success
+  type: str
+  sample: complete
 record:
   description: The drill record ConfigMap (C(namespace/name)) and its data; null in check mode.
   returned: success
@@ -293,6 +315,52 @@ def remove_scratch(client, scratch, timeout, poll, clock, sleep):
     return {"state": "deleted", "message": "namespace %s deleted in %ds" % (scratch, int(round(clock() - started)))}
 
 
+def _read_census(client, namespace, kinds):
+    """{kind: items} of one namespace; metadata only but for claims (their phase and volume are needed)."""
+    return {kind: client.list(path % quote(namespace, safe=""), metadata_only=kind != drill.PVC_KIND)
+            for kind, path in kinds}
+
+
+def _list_volume_transfers(client, velero_namespace, resource, label, name):
+    """PodVolumeBackups or PodVolumeRestores of one Backup or Restore; none where Velero serves no such API."""
+    try:
+        return client.list("/apis/velero.io/v1/namespaces/%s/%s" % (quote(velero_namespace, safe=""), resource),
+                           {"labelSelector": "%s=%s" % (label, name)})
+    except KubeCompassError as exc:
+        if exc.status == 404:
+            return []
+        raise
+
+
+def what_came_back(client, restore, backup, namespace, scratch, source_present, velero_namespace, live):
+    """The drill record's keys for what came back: the namespace counted against its restored copy, kind by kind,
+    and each claim's volume data. What cannot be read leaves the data unverified, never a silent pass."""
+    try:
+        kinds = drill.census_kinds(restore)
+        source = _read_census(client, namespace, kinds) if source_present else {kind: [] for kind, _path in kinds}
+        restored = _read_census(client, scratch, kinds)
+        started = drill.backup_started(backup)
+        counts = drill.census(source, restored, started)
+        volumes = {}
+        if drill.expected(source.get(drill.PVC_KIND) or [], started):
+            name = restore["metadata"]["name"]
+            pvbs = _list_volume_transfers(client, velero_namespace, "podvolumebackups", drill.BACKUP_NAME_LABEL,
+                                          backup["metadata"]["name"])
+            pvrs = _list_volume_transfers(client, velero_namespace, "podvolumerestores", drill.RESTORE_NAME_LABEL,
+                                          name)
+            pvs = {}
+            for claim in restored.get(drill.PVC_KIND) or []:
+                volume_name = (claim.get("spec") or {}).get("volumeName")
+                if volume_name:
+                    pvs[volume_name] = _apply.get(client, "/api/v1/persistentvolumes/%s" % quote(volume_name, safe=""))
+            volumes = drill.volume_data(source[drill.PVC_KIND], restored[drill.PVC_KIND], pvs, backup, pvbs, pvrs,
+                                        name, started, live)
+    except KubeCompassError as exc:
+        return {"data_restored": drill.UNVERIFIED, "data_problems": "what came back could not be read: %s" % exc}
+    state, problems = drill.data_verdict(counts, volumes, restore, source_present)
+    return drill.data_evidence(state, problems, counts, volumes, backup)
+
+
 def run(client, params, check_mode, clock=None, sleep=None, now=None):
     """The drill; ``clock`` (seconds, monotonic), ``sleep`` and ``now`` (aware datetime) are replaceable for tests."""
     clock, sleep, now = clock or time.monotonic, sleep or time.sleep, now or _utcnow
@@ -303,7 +371,8 @@ def run(client, params, check_mode, clock=None, sleep=None, now=None):
     backups = list_velero(client, BACKUPS, {"labelSelector": "%s=%s" % (SCHEDULE_LABEL, schedule)} if schedule
                           else None)
     # The namespace may be gone (restoring it is the real disaster case): its tier is then the cluster's.
-    tier, rule, error = namespace_tier(_apply.get(client, _namespace_path(namespace)) or {}, params["tier"])
+    source_namespace = _apply.get(client, _namespace_path(namespace))
+    tier, rule, error = namespace_tier(source_namespace or {}, params["tier"])
     if error:
         raise KubeCompassError("namespace %s: %s" % (namespace, error), "input")
     backup = drill.latest_backup(backups, namespace, velero_namespace, schedule)
@@ -323,7 +392,7 @@ def run(client, params, check_mode, clock=None, sleep=None, now=None):
               "live_workloads": live,
               "modifiers": None if live else "%s/%s" % (velero_namespace, drill.MODIFIERS_NAME),
               "duration_seconds": None, "duration_source": None, "rto_target_seconds": int(rto_minutes * 60),
-              "rto_met": None, "record": None, "cleanup": None,
+              "rto_met": None, "data_restored": None, "record": None, "cleanup": None,
               "diff": [{"before_header": "Restore %s/%s" % (velero_namespace, name), "before": "",
                         "after_header": "Restore %s/%s" % (velero_namespace, name),
                         "after": json.dumps(restore, indent=2, sort_keys=True) + "\n"}]}
@@ -362,11 +431,14 @@ def run(client, params, check_mode, clock=None, sleep=None, now=None):
         outcome == "Completed") else None
     if empty:
         outcome = drill.EMPTY
-    seconds, source = drill.duration(current, wall) if terminal else (int(round(wall)), "wall time waited")
+    seconds, timing = drill.duration(current, wall) if terminal else (int(round(wall)), "wall time waited")
     record = drill.drill_record(current, outcome, backup_name, namespace, scratch, tier, rto_minutes, seconds,
-                                source, now())
+                                timing, now())
     if empty:
         record["data"]["failure_reason"] = empty
+    elif outcome == "Completed":
+        record["data"].update(what_came_back(client, current, backup, namespace, scratch,
+                                             source_namespace is not None, velero_namespace, live))
     _apply.server_side_apply(client, record, dry_run=False)
     if not terminal:
         cleanup = {"state": "kept", "message": "the Restore is still running after %ds, so namespace %s is left in "
@@ -375,7 +447,8 @@ def run(client, params, check_mode, clock=None, sleep=None, now=None):
         cleanup = {"state": "kept", "message": "namespace %s kept for inspection (keep_scratch)" % scratch}
     else:
         cleanup = remove_scratch(client, scratch, params["cleanup_timeout"], params["poll_interval"], clock, sleep)
-    result.update(outcome=outcome, duration_seconds=seconds, duration_source=source,
+    result.update(outcome=outcome, duration_seconds=seconds, duration_source=timing,
+                  data_restored=record["data"].get("data_restored"),
                   rto_met=record["data"]["rto_met"] == "true", cleanup=cleanup, restore_object=current,
                   record={"name": "%s/%s" % (velero_namespace, record["metadata"]["name"]), "data": record["data"]})
     return result
@@ -384,6 +457,11 @@ def run(client, params, check_mode, clock=None, sleep=None, now=None):
 def failure_message(result):
     """Why a drill that ran did not prove a restore, for fail_json."""
     data = result["record"]["data"]
+    if result["outcome"] == "Completed":
+        return ("restore drill of namespace %s: Restore %s of backup %s completed, but the data restored is %s: %s; "
+                "recorded in ConfigMap %s" % (result["namespace"], result["restore"], result["backup"],
+                                              data.get("data_restored"), data.get("data_problems"),
+                                              result["record"]["name"]))
     detail = "; ".join("%s %s" % (key.replace("_", " "), data[key]) for key in ("failure_reason", "errors")
                        if key in data)
     how = ("did not reach a terminal phase within the timeout" if result["outcome"] == drill.TIMED_OUT
@@ -421,7 +499,8 @@ def main():
         result.pop("diff")
     if result["cleanup"] and result["cleanup"]["state"] in ("timeout", "failed"):
         module.warn(result["cleanup"]["message"])
-    if result["outcome"] is not None and result["outcome"] != "Completed":
+    if result["outcome"] is not None and (result["outcome"] != "Completed"
+                                          or result["data_restored"] != drill.COMPLETE):
         module.fail_json(msg=failure_message(result), **result)
     if result["rto_met"] is False:
         module.warn("the restore took %ss, longer than the %s tier's RTO of %ss: KC-DR-005 fails on this drill" % (

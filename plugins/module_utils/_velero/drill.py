@@ -256,11 +256,201 @@ def drill_record(restore, outcome, backup_name, namespace, scratch, tier, rto_mi
         if status.get(field) not in (None, ""):
             data[key] = str(status[field])
     progress = status.get("progress") or {}
-    if progress.get("itemsRestored") is not None:
-        data["items_restored"] = str(progress["itemsRestored"])
+    for key, field in (("items_restored", "itemsRestored"), ("items_total", "totalItems")):
+        if progress.get(field) is not None:
+            data[key] = str(progress[field])
     return {
         "apiVersion": "v1", "kind": "ConfigMap",
         "metadata": {"name": _meta(restore).get("name"), "namespace": _meta(restore).get("namespace"),
                      "labels": dict(MANAGED_BY, **{DRILL_LABEL: "true"})},
         "data": data,
     }
+
+
+# -- did the data come back ------------------------------------------------------------------------------------------
+#
+# Velero lists no per-kind contents of a Backup through the API (they are in the object store), and the Restore's
+# progress counts items across every kind. So the drill compares the namespace itself with its restored copy, kind by
+# kind and by name: what existed in the namespace when the backup started must exist in the scratch namespace.
+
+# The kinds counted: (Velero's resource name, kind, list path in a namespace). Kinds the Restore excludes are left
+# out; Pods are never counted (their owners recreate them); ReplicaSets neither (their Deployments own them).
+CENSUS = (
+    ("configmaps", "ConfigMap", "/api/v1/namespaces/%s/configmaps"),
+    ("secrets", "Secret", "/api/v1/namespaces/%s/secrets"),
+    ("serviceaccounts", "ServiceAccount", "/api/v1/namespaces/%s/serviceaccounts"),
+    ("services", "Service", "/api/v1/namespaces/%s/services"),
+    ("persistentvolumeclaims", "PersistentVolumeClaim", "/api/v1/namespaces/%s/persistentvolumeclaims"),
+    ("deployments.apps", "Deployment", "/apis/apps/v1/namespaces/%s/deployments"),
+    ("statefulsets.apps", "StatefulSet", "/apis/apps/v1/namespaces/%s/statefulsets"),
+    ("daemonsets.apps", "DaemonSet", "/apis/apps/v1/namespaces/%s/daemonsets"),
+    ("cronjobs.batch", "CronJob", "/apis/batch/v1/namespaces/%s/cronjobs"),
+    ("jobs.batch", "Job", "/apis/batch/v1/namespaces/%s/jobs"),
+    ("roles.rbac.authorization.k8s.io", "Role", "/apis/rbac.authorization.k8s.io/v1/namespaces/%s/roles"),
+    ("rolebindings.rbac.authorization.k8s.io", "RoleBinding",
+     "/apis/rbac.authorization.k8s.io/v1/namespaces/%s/rolebindings"),
+    ("networkpolicies.networking.k8s.io", "NetworkPolicy", "/apis/networking.k8s.io/v1/namespaces/%s/networkpolicies"),
+    ("poddisruptionbudgets.policy", "PodDisruptionBudget", "/apis/policy/v1/namespaces/%s/poddisruptionbudgets"),
+    ("ingresses.networking.k8s.io", "Ingress", "/apis/networking.k8s.io/v1/namespaces/%s/ingresses"),
+)
+PVC_KIND = "PersistentVolumeClaim"
+EXCLUDE_LABEL = "velero.io/exclude-from-backup"
+RESTORE_NAME_LABEL = "velero.io/restore-name"
+BACKUP_NAME_LABEL = "velero.io/backup-name"
+PVC_UID_LABEL = "velero.io/pvc-uid"
+COMPLETE, INCOMPLETE, UNVERIFIED = "complete", "incomplete", "unverified"
+FS_BACKUP_NEEDS_LIVE = "volume data not restored: file-system backups need live_workloads"
+_MAX_NAMED = 5
+
+
+def census_kinds(restore):
+    """(kind, list path template) of every kind the Restore brings back: CENSUS less its excludedResources."""
+    excluded = set((restore.get("spec") or {}).get("excludedResources") or ())
+    return [(kind, path) for resource, kind, path in CENSUS if resource not in excluded]
+
+
+def backup_started(backup):
+    """When the backup began reading the namespace: objects created later cannot be in it."""
+    status = _status(backup)
+    return parse_time(status.get("startTimestamp")) or parse_time(status.get("completionTimestamp"))
+
+
+def expected(items, started):
+    """Names of the objects a backup that started at ``started`` holds: created before it, not labelled
+    velero.io/exclude-from-backup=true, and not owned by a controller (their owner is restored instead, and held at
+    zero; its controller, or the garbage collector, decides about them). Only metadata is read."""
+    names = set()
+    for item in items:
+        meta = _meta(item)
+        created = parse_time(meta.get("creationTimestamp"))
+        if created is None or started is None or created > started:
+            continue
+        if (meta.get("labels") or {}).get(EXCLUDE_LABEL) == "true":
+            continue
+        if any(ref.get("controller") for ref in meta.get("ownerReferences") or []):
+            continue
+        names.add(meta.get("name"))
+    return names
+
+
+def census(source, restored, started):
+    """{kind: {"expected", "restored", "missing"}} from the source namespace's and the scratch namespace's objects,
+    both {kind: [items]}. restored counts the expected names found in the scratch namespace."""
+    counts = {}
+    for kind in sorted(source):
+        wanted = expected(source[kind], started)
+        present = {_meta(item).get("name") for item in restored.get(kind) or ()}
+        counts[kind] = {"expected": len(wanted), "restored": len(wanted & present),
+                        "missing": sorted(wanted - present)}
+    return counts
+
+
+def census_shortfalls(counts):
+    """One text per kind short in the scratch namespace: 'ConfigMap 1 of 2 (missing app-config)'."""
+    short = []
+    for kind, count in sorted(counts.items()):
+        if count["missing"]:
+            names = count["missing"][:_MAX_NAMED]
+            more = " and %d more" % (len(count["missing"]) - len(names)) if len(count["missing"]) > len(names) else ""
+            short.append("%s %d of %d (missing %s%s)" % (kind, count["restored"], count["expected"],
+                                                          ", ".join(names), more))
+    return short
+
+
+def _snapshots_completed(backup):
+    status = _status(backup)
+    return sum(int(status.get(field) or 0) for field in ("volumeSnapshotsCompleted", "csiVolumeSnapshotsCompleted"))
+
+
+def _completed_for(objects, uid):
+    """The Completed PodVolumeBackups/Restores of one claim (label velero.io/pvc-uid, else tag pvc-uid)."""
+    return [item for item in objects if _status(item).get("phase") == "Completed" and uid and (
+        (_meta(item).get("labels") or {}).get(PVC_UID_LABEL) == uid
+        or ((item.get("spec") or {}).get("tags") or {}).get("pvc-uid") == uid)]
+
+
+def _from_snapshot(claim, volume, restore_name):
+    """How a restored claim shows its data came from a volume snapshot, or None."""
+    if volume is not None and (_meta(volume).get("labels") or {}).get(RESTORE_NAME_LABEL) == restore_name:
+        return "volume snapshot (PersistentVolume %s restored)" % _meta(volume).get("name")
+    spec = claim.get("spec") or {}
+    for field in ("dataSourceRef", "dataSource"):
+        if (spec.get(field) or {}).get("kind") == "VolumeSnapshot":
+            return "CSI volume snapshot %s" % spec[field].get("name")
+    return None
+
+
+def volume_data(source_claims, restored_claims, volumes, backup, pod_volume_backups, pod_volume_restores,
+                restore_name, started, live_workloads):
+    """{claim name: {"state", "how"}} for every claim the backup holds: state is COMPLETE (its data came back),
+    INCOMPLETE (backed up, not restored) or UNVERIFIED (restore not provable by this drill). ``volumes``: the
+    restored claims' PersistentVolumes by name; PodVolumeBackups of the backup and PodVolumeRestores of the
+    Restore, as listed."""
+    wanted = expected(source_claims, started)
+    restored = {_meta(claim).get("name"): claim for claim in restored_claims}
+    snapshots = _snapshots_completed(backup)
+    result = {}
+    for claim in sorted(source_claims, key=lambda c: _meta(c).get("name")):
+        name = _meta(claim).get("name")
+        if name not in wanted or name not in restored:
+            continue  # not in the backup, or missing altogether (the census names it)
+        restored_claim = restored[name]
+        phase = _status(restored_claim).get("phase") or "no phase"
+        volume = volumes.get((restored_claim.get("spec") or {}).get("volumeName") or "")
+        backed_up = _completed_for(pod_volume_backups, _meta(claim).get("uid"))
+        snapshot = _from_snapshot(restored_claim, volume, restore_name)
+        if phase not in ("Bound", "Pending"):
+            entry = (INCOMPLETE, "restored claim is %s" % phase)
+        elif backed_up:
+            if _completed_for(pod_volume_restores, _meta(restored_claim).get("uid")):
+                entry = (COMPLETE, "file-system backup %s restored" % _meta(backed_up[0]).get("name"))
+            elif not live_workloads:
+                entry = (UNVERIFIED, FS_BACKUP_NEEDS_LIVE)
+            else:
+                entry = (INCOMPLETE, "file-system backup %s has no Completed PodVolumeRestore"
+                         % _meta(backed_up[0]).get("name"))
+        elif snapshot:
+            entry = (COMPLETE, "restored from %s (%s)" % (snapshot, phase))
+        elif snapshots:
+            entry = (INCOMPLETE, "the backup completed %d volume snapshot(s) and none came back into this claim"
+                     % snapshots)
+        else:
+            entry = (UNVERIFIED, "volume data not in the backup (no PodVolumeBackup, no volume snapshot)")
+        result[name] = {"state": entry[0], "how": entry[1]}
+    return result
+
+
+def data_verdict(counts, volumes, restore, source_present=True):
+    """(COMPLETE | INCOMPLETE | UNVERIFIED, problems): whether the drill proves the data came back. Objects missing
+    and volume data not restored make it incomplete; what this drill cannot prove makes it unverified; never a
+    silent pass."""
+    incomplete = census_shortfalls(counts)
+    progress = _status(restore).get("progress") or {}
+    total, done = progress.get("totalItems"), progress.get("itemsRestored")
+    if isinstance(total, int) and isinstance(done, int) and done < total:
+        incomplete.append("Velero restored %d of %d items" % (done, total))
+    incomplete += ["PersistentVolumeClaim %s: %s" % (name, v["how"]) for name, v in sorted(volumes.items())
+                   if v["state"] == INCOMPLETE]
+    unverified = ["PersistentVolumeClaim %s: %s" % (name, v["how"]) for name, v in sorted(volumes.items())
+                  if v["state"] == UNVERIFIED]
+    if not source_present:
+        unverified.append("the namespace is gone, so there is nothing to count the restored objects against")
+    if incomplete:
+        return INCOMPLETE, incomplete + unverified
+    if unverified:
+        return UNVERIFIED, unverified
+    return COMPLETE, []
+
+
+def data_evidence(state, problems, counts, volumes, backup):
+    """The drill record's data keys for what came back (strings, as a ConfigMap holds them)."""
+    data = {"data_restored": state,
+            "census": json.dumps({kind: [c["expected"], c["restored"]] for kind, c in counts.items()},
+                                 sort_keys=True),
+            "volumes": json.dumps(volumes, sort_keys=True)}
+    if problems:
+        data["data_problems"] = "; ".join(problems)
+    backed_up = (_status(backup).get("progress") or {}).get("itemsBackedUp")
+    if backed_up is not None:
+        data["backup_items"] = str(backed_up)
+    return data

@@ -420,6 +420,10 @@ def backups_recent(ctx):
 # -- KC-DR-005 -------------------------------------------------------------------------------------------------------
 
 
+# A drill record's data_restored values that prove no restore (the drill module writes complete otherwise).
+DATA_NOT_PROVEN = ("incomplete", "unverified")
+
+
 def within_rto(seconds, rto_minutes):
     """Whether a restore that took ``seconds`` meets an RTO of ``rto_minutes``: the one judgement both the drill
     record and KC-DR-005 make."""
@@ -465,13 +469,30 @@ def _restore_tests(restores, records):
             ignored.append("%s: completed_at %r is not an RFC 3339 time" % (_ref(record), data.get("completed_at")))
             continue
         seconds = _recorded_seconds(data.get("duration_seconds"))
-        tests.append({"finished": finished, "outcome": data.get("outcome") or "unknown",
+        outcome = data.get("outcome") or "unknown"
+        # A restore that completed without its data proves no restore (records from before the census have no
+        # data_restored and are judged by their outcome).
+        short = data.get("data_restored") in DATA_NOT_PROVEN and outcome == "Completed"
+        if short:
+            outcome = "Completed with data %s (%s)" % (data["data_restored"], data.get("data_problems") or
+                                                      "no detail recorded")
+        tests.append({"finished": finished, "outcome": outcome, "data_short": short,
                       "what": "drill record %s (backup %s into namespace %s, %s)" % (
                           _ref(record), data.get("backup"), data.get("namespace"),
                           "no duration recorded" if seconds is None else "%ss" % seconds),
                       "namespaces": (data.get("namespace"),) if data.get("namespace") else None,
                       "seconds": seconds})
     return tests, ignored
+
+
+def _data_short(tests, window_start):
+    """The newest drill of each namespace within the window when it found data missing: an older complete drill
+    does not outweigh it."""
+    newest = {}
+    for test in sorted(tests, key=lambda t: t["finished"]):
+        if test["finished"] >= window_start:
+            newest[test["namespaces"]] = test
+    return [t for t in newest.values() if t.get("data_short")]
 
 
 def _rto(ctx, test, tiers_in_use):
@@ -521,6 +542,11 @@ def restore_tested(ctx):
                            "duration_seconds": t["seconds"]}
                           for t in sorted(tests, key=lambda t: t["finished"], reverse=True)[:10]],
                 "ignored_drill_records": ignored}
+    short = _data_short(tests, ctx.now - window)
+    if short:
+        return Result("fail", "restore drill without its data: %s" % "; ".join(
+            "%s: %s" % (t["what"], t["outcome"]) for t in sorted(short, key=lambda t: t["finished"])),
+            evidence, tier_rule=tier_rule)
     if passed:
         judged, slow, untimed = _judge_rto(ctx, passed, tiers)
         evidence["rto"] = [{"what": t["what"], "duration_seconds": t["seconds"], "tier": t["tier"],
@@ -639,8 +665,12 @@ CHECKS = [
         runbook="A backup never restored is not known to work, and the restore time is the evidence for the RTO: "
                 "the newest successful restore of each namespace must take no longer than its tier's RTO. "
                 "Run playbooks/restore_drill.yml (backups role, tag restore_drill): it restores the latest "
-                "Completed backup into a scratch namespace, with workloads held at zero, and keeps a drill record "
-                "of its duration, because Velero deletes Restore objects together with expired backups. A restore "
+                "Completed backup into a scratch namespace, with workloads held at zero, counts what came back "
+                "kind by kind against the namespace and checks each claim's volume data, and keeps a drill record "
+                "of both and of its duration, because Velero deletes Restore objects together with expired backups. "
+                "A drill that found objects or volume data missing (data_restored incomplete) points at the backup: "
+                "read velero backup describe --details for what it skipped. Volume data in file-system backups "
+                "comes back only with backups_drill_live_workloads (data_restored unverified otherwise). A restore "
                 "slower than the RTO needs a faster path (smaller backups, volume snapshots instead of file-system "
                 "backup, a faster storage location) or a tier whose RTO the team can meet.",
     ),

@@ -7,6 +7,7 @@ import contextlib
 import copy
 import datetime
 import json
+import re
 import types
 
 import pytest
@@ -16,6 +17,7 @@ from ansible_collections.kubecompass.readiness.plugins.module_utils._errors impo
 from ansible_collections.kubecompass.readiness.plugins.module_utils._readiness import engine, tiers
 from ansible_collections.kubecompass.readiness.plugins.module_utils._readiness.checks import disaster_recovery
 from ansible_collections.kubecompass.readiness.plugins.module_utils._readiness.context import Context
+from ansible_collections.kubecompass.readiness.plugins.module_utils._velero import drill as drill_plan
 from ansible_collections.kubecompass.readiness.plugins.modules import restore_drill
 from tests.unit.plugins.modules.test_pod_security_module import (
     FakeClient,
@@ -47,19 +49,85 @@ BACKUPS = [
 ]
 
 
-def cluster(*extra, **options):
-    return FakeClient([namespace("kube-system"), namespace("velero"),
-                       namespace("shop", **{"kubecompass.io/tier": "critical"}), *BACKUPS, *extra], **options)
+# What namespace shop holds. The backup restored (kubecompass-important-20260310110000) started 11:00:40.
+BEFORE, AFTER = "2026-03-09T08:00:00Z", "2026-03-10T11:30:00Z"
+SECRET_VALUE = "aHVudGVyMg=="
+
+
+def item(api_version, kind, name, created=BEFORE, ns="shop", **fields):
+    return dict({"apiVersion": api_version, "kind": kind,
+                 "metadata": {"name": name, "namespace": ns, "creationTimestamp": created}}, **fields)
+
+
+SHOP = [
+    item("v1", "ConfigMap", "app-config", data={"mode": "prod"}),
+    item("v1", "ConfigMap", "kube-root-ca.crt"),
+    item("v1", "ConfigMap", "added-after-the-backup", created=AFTER),
+    item("v1", "Secret", "db-password", type="Opaque", data={"password": SECRET_VALUE}),
+    item("v1", "ServiceAccount", "default"),
+    item("v1", "Service", "web", spec={"type": "ClusterIP"}),
+    item("apps/v1", "Deployment", "web", spec={"replicas": 3}),
+    item("batch/v1", "CronJob", "nightly", spec={"schedule": "0 2 * * *"}),
+    # Owned by the CronJob: the CronJob is restored instead (and held suspended).
+    item("batch/v1", "Job", "nightly-29001", metadata={
+        "name": "nightly-29001", "namespace": "shop", "creationTimestamp": BEFORE,
+        "ownerReferences": [{"apiVersion": "batch/v1", "kind": "CronJob", "name": "nightly", "controller": True}]}),
+    item("networking.k8s.io/v1", "Ingress", "web", spec={"rules": [{"host": "shop.example.com"}]}),
+]
+
+
+class CensusClient(FakeClient):
+    """FakeClient that also lists one namespace's objects of the census kinds (metadata only when asked, as the
+    server answers a PartialObjectMetadataList), Velero's PodVolumeBackups/Restores by label, and GETs
+    PersistentVolumes."""
+
+    KINDS = {template: kind for _resource, kind, template in drill_plan.CENSUS}
+    KINDS.update({"/apis/velero.io/v1/namespaces/%s/podvolumebackups": "PodVolumeBackup",
+                  "/apis/velero.io/v1/namespaces/%s/podvolumerestores": "PodVolumeRestore"})
+
+    def list(self, path, query=None, page_size=500, metadata_only=False):
+        found = re.match(r"^(/apis?/.+/namespaces/)([^/]+)(/[^/]+)$", path)
+        if not found:
+            assert not metadata_only
+            return super().list(path, query, page_size)
+        ns = found.group(2)
+        kind = self.KINDS[found.group(1) + "%s" + found.group(3)]
+        self.calls.append(("LIST", path, dict(query or {}), "metadata-only" if metadata_only else None, None))
+        key, _eq, value = ((query or {}).get("labelSelector") or "").partition("=")
+        items = [copy.deepcopy(o) for o in self.listed if o["kind"] == kind and self._live(o)
+                 and o["metadata"].get("namespace") == ns
+                 and (not key or (o["metadata"].get("labels") or {}).get(key) == value)]
+        if metadata_only:
+            return [{"apiVersion": "meta.k8s.io/v1", "kind": "PartialObjectMetadata", "metadata": o["metadata"]}
+                    for o in items]
+        return items
+
+    def request(self, method, path, query=None, body=None, content_type="application/json"):
+        if method == "GET" and path.startswith("/api/v1/persistentvolumes/"):
+            name = path.rsplit("/", 1)[-1]
+            volumes = [o for o in self.listed if o["kind"] == "PersistentVolume" and o["metadata"]["name"] == name]
+            self.calls.append((method, path, {}, None, None))
+            if volumes:
+                return 200, copy.deepcopy(volumes[-1]), {}
+            return 404, {"message": "%s not found" % name}, {}
+        return super().request(method, path, query, body, content_type)
+
+
+def cluster(*extra, source=SHOP, **options):
+    return CensusClient([namespace("kube-system"), namespace("velero"),
+                         namespace("shop", **{"kubecompass.io/tier": "critical"}), *BACKUPS, *source, *extra],
+                        **options)
 
 
 class Velero:
     """Plays the Velero controller: each sleep moves the drill's Restore to the next of ``phases`` (InProgress
     creates the scratch namespace, as the restore of the Namespace object does) and advances the clock."""
 
-    def __init__(self, client, phases=("InProgress", "Completed"), **status):
+    def __init__(self, client, phases=("InProgress", "Completed"), lose=(), **status):
         self.client = client
         self.phases = list(phases)
         self.status = status
+        self.lose = lose  # (kind, name) Velero does not bring back
         self.now = 1000.0
         self.sleeps = []
 
@@ -79,6 +147,24 @@ class Velero:
             self.client.add(namespace("shop-drill"))
         if phase in ("Completed", "PartiallyFailed", "Failed"):
             restore["status"]["completionTimestamp"] = "2026-03-10T12:03:14Z"  # 192 s after the start
+        if phase == "Completed" and self.client.stored(SCRATCH) is not None:
+            self.restore_into_scratch(restore)
+
+    def restore_into_scratch(self, restore):
+        """Every object of namespace shop the backup holds (Velero reads its own copy; these were all there when it
+        started) comes back into the scratch namespace, less the excluded kinds and what ``lose`` names."""
+        excluded = {kind for resource, kind, _path in drill_plan.CENSUS
+                    if resource in (restore["spec"].get("excludedResources") or [])}
+        for source in [o for o in self.client.listed if o["metadata"].get("namespace") == "shop"]:
+            meta = source["metadata"]
+            if (source["kind"] in excluded or (source["kind"], meta["name"]) in self.lose
+                    or meta["creationTimestamp"] > "2026-03-10T11:00:40Z"):
+                continue
+            twin = copy.deepcopy(source)
+            twin["metadata"].update(namespace="shop-drill", creationTimestamp="2026-03-10T12:01:00Z",
+                                    labels={"velero.io/restore-name": restore["metadata"]["name"]})
+            twin["metadata"].pop("uid", None)
+            self.client.add(twin)
 
 
 def params(**overrides):
@@ -179,7 +265,7 @@ def test_a_schedule_narrows_the_backup_and_without_timestamps_the_wall_time_coun
 
 
 def test_a_namespace_that_is_gone_is_restored_with_the_cluster_tier():
-    client = FakeClient([namespace("velero"), *BACKUPS])
+    client = CensusClient([namespace("velero"), *BACKUPS])
     result = drill(client, tier="best_effort")
     assert result["tier"] == "best_effort" and result["tier_rule"] == "cluster tier best_effort"
     assert result["rto_target_seconds"] == 14400
@@ -452,3 +538,121 @@ def test_live_workloads_is_an_explicit_opt_in_that_restores_as_is():
                                               "namespaceMapping": {"shop": "shop-drill"}}
     assert client.stored(MODIFIERS) is None and result["modifiers"] is None
     assert client.stored(RECORD)["data"]["live_workloads"] == "true"
+
+
+# -- did the data come back ----------------------------------------------------------------------------------------
+
+def census_of(record):
+    return json.loads(record["data"]["census"])
+
+
+def test_the_record_counts_each_kind_the_backup_held_against_the_restored_copy():
+    client = cluster()
+    result = drill(client)
+    record = client.stored(RECORD)
+    assert result["data_restored"] == record["data"]["data_restored"] == "complete"
+    counts = census_of(record)
+    # added-after-the-backup is not expected, the CronJob's Job is its owner's, the Ingress is excluded.
+    assert {kind: c for kind, c in counts.items() if c != [0, 0]} == {
+        "ConfigMap": [2, 2], "Secret": [1, 1], "ServiceAccount": [1, 1], "Service": [1, 1], "Deployment": [1, 1],
+        "CronJob": [1, 1]}
+    assert "Ingress" not in counts and "Pod" not in counts and "data_problems" not in record["data"]
+    assert assessed(record).verdict == "pass"
+
+
+def test_secrets_are_counted_from_their_metadata_never_read():
+    client = cluster()
+    result = drill(client)
+    secret_lists = [c for c in client.calls if c[0] == "LIST" and c[1].endswith("/secrets")]
+    assert [c[1] for c in secret_lists] == ["/api/v1/namespaces/shop/secrets", "/api/v1/namespaces/shop-drill/secrets"]
+    assert all(c[3] == "metadata-only" for c in secret_lists)
+    assert SECRET_VALUE not in json.dumps(result) and SECRET_VALUE not in json.dumps(client.stored(RECORD))
+
+
+def test_a_missing_config_map_fails_the_drill_naming_it(monkeypatch, capsys):
+    client = cluster()
+    velero = Velero(client, lose=(("ConfigMap", "app-config"),))
+    monkeypatch.setattr(restore_drill, "time", types.SimpleNamespace(monotonic=velero.clock, sleep=velero.sleep))
+    monkeypatch.setattr(restore_drill, "_utcnow", lambda: NOW)
+    code, result, _warned = run_main(restore_drill, monkeypatch, capsys, client, namespace="shop")
+    record = client.stored(RECORD)
+    assert code == 1 and result["outcome"] == "Completed" and result["data_restored"] == "incomplete"
+    assert census_of(record)["ConfigMap"] == [2, 1]
+    assert record["data"]["data_problems"] == "ConfigMap 1 of 2 (missing app-config)"
+    assert result["msg"] == (
+        "restore drill of namespace shop: Restore kubecompass-drill-shop-20260310120000 of backup "
+        "kubecompass-important-20260310110000 completed, but the data restored is incomplete: ConfigMap 1 of 2 "
+        "(missing app-config); recorded in ConfigMap velero/kubecompass-drill-shop-20260310120000")
+    verdict = assessed(record)
+    assert verdict.verdict == "fail" and "ConfigMap 1 of 2 (missing app-config)" in verdict.message
+    assert client.stored(SCRATCH) is None  # the evidence is in the record; the scratch namespace still goes
+
+
+def claim(name, ns="shop", uid=None, phase="Bound", volume=None):
+    obj = item("v1", "PersistentVolumeClaim", name, ns=ns, spec={"volumeName": volume} if volume else {},
+               status={"phase": phase})
+    if uid:
+        obj["metadata"]["uid"] = uid
+    return obj
+
+
+def pod_volume_backup(pvc_uid):
+    return {"apiVersion": "velero.io/v1", "kind": "PodVolumeBackup",
+            "metadata": {"name": "kubecompass-important-20260310110000-x7k2p", "namespace": "velero",
+                         "labels": {"velero.io/backup-name": "kubecompass-important-20260310110000",
+                                    "velero.io/pvc-uid": pvc_uid}},
+            "status": {"phase": "Completed"}}
+
+
+def test_file_system_backed_up_volume_data_without_live_workloads_is_recorded_not_passed():
+    client = cluster(claim("data", uid="uid-shop-data"), pod_volume_backup("uid-shop-data"))
+    result = drill(client)
+    record = client.stored(RECORD)["data"]
+    assert result["data_restored"] == record["data_restored"] == "unverified"
+    assert census_of(client.stored(RECORD))["PersistentVolumeClaim"] == [1, 1]
+    assert json.loads(record["volumes"]) == {"data": {
+        "state": "unverified", "how": "volume data not restored: file-system backups need live_workloads"}}
+    assert record["data_problems"] == ("PersistentVolumeClaim data: volume data not restored: file-system backups "
+                                       "need live_workloads")
+    assert assessed(client.stored(RECORD)).verdict == "fail"
+    assert ("LIST", "/apis/velero.io/v1/namespaces/velero/podvolumebackups") in client.methods()
+
+
+def test_live_workloads_counts_ingresses_and_proves_file_system_data_by_its_pod_volume_restore():
+    client = cluster(claim("data", uid="uid-shop-data"), pod_volume_backup("uid-shop-data"))
+    velero = Velero(client)
+    original = velero.restore_into_scratch
+
+    def and_the_node_agent(restore):
+        original(restore)
+        [copy_of_claim] = [o for o in client.listed if o["kind"] == "PersistentVolumeClaim"
+                           and o["metadata"]["namespace"] == "shop-drill"]
+        client.add({"apiVersion": "velero.io/v1", "kind": "PodVolumeRestore",
+                    "metadata": {"name": "r-1", "namespace": "velero",
+                                 "labels": {"velero.io/restore-name": restore["metadata"]["name"],
+                                            "velero.io/pvc-uid": copy_of_claim["metadata"]["uid"]}},
+                    "status": {"phase": "Completed"}})
+
+    velero.restore_into_scratch = and_the_node_agent
+    result = drill(client, velero, live_workloads=True)
+    record = client.stored(RECORD)
+    assert result["data_restored"] == "complete", record["data"].get("data_problems")
+    assert census_of(record)["Ingress"] == [1, 1]
+    assert json.loads(record["data"]["volumes"])["data"]["state"] == "complete"
+
+
+def test_a_census_that_cannot_be_read_leaves_the_data_unverified_and_still_records():
+    client = cluster()
+    original = client.list
+
+    def forbidden_secrets(path, query=None, page_size=500, metadata_only=False):
+        if path.endswith("/secrets"):
+            raise client.status_error(403, {"message": "secrets is forbidden"}, path)
+        return original(path, query, page_size, metadata_only)
+
+    client.list = forbidden_secrets
+    result = drill(client)
+    data = client.stored(RECORD)["data"]
+    assert result["data_restored"] == data["data_restored"] == "unverified"
+    assert data["data_problems"] == "what came back could not be read: forbidden: secrets is forbidden"
+    assert assessed(client.stored(RECORD)).verdict == "fail"

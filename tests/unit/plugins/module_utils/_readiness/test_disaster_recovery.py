@@ -604,6 +604,43 @@ def test_a_slow_drill_of_one_namespace_is_not_hidden_by_a_quick_one_of_another()
     assert newer_and_quick.verdict == "pass"
 
 
+def data_drill(name, state, problems=None, days=1, namespace="shop"):
+    record = drill(name, "Completed", ago(days=days))
+    record["data"].update(namespace=namespace, data_restored=state, census='{"ConfigMap": [3, 2]}')
+    if problems:
+        record["data"]["data_problems"] = problems
+    return record
+
+
+def test_a_drill_whose_data_is_incomplete_fails_naming_the_kinds():
+    result = restores([], [data_drill("short", "incomplete", "ConfigMap 2 of 3 (missing app-config)")])
+    assert result.verdict == "fail"
+    assert "velero/short" in result.message and "ConfigMap 2 of 3 (missing app-config)" in result.message
+    assert "data incomplete" in result.message
+
+
+def test_volume_data_not_restored_is_not_a_pass():
+    result = restores([], [data_drill("fs", "unverified", "PersistentVolumeClaim data: volume data not restored: "
+                                                          "file-system backups need live_workloads")])
+    assert result.verdict == "fail" and "file-system backups need live_workloads" in result.message
+
+
+def test_an_older_complete_drill_does_not_outweigh_a_newer_one_that_found_data_missing():
+    older, newer = data_drill("old", "complete", days=5), data_drill("new", "incomplete", "Secret 0 of 1", days=1)
+    assert restores([], [older, newer]).verdict == "fail"
+    # The other way round the newest drill proves the data back.
+    assert restores([], [data_drill("old", "incomplete", "Secret 0 of 1", days=5),
+                         data_drill("new", "complete", days=1)]).verdict == "pass"
+    # Another namespace's complete drill proves nothing about this one.
+    assert restores([], [data_drill("web", "complete", namespace="web"), newer], names=("shop", "web")).verdict == (
+        "fail")
+
+
+def test_a_complete_drill_and_a_record_from_before_the_census_pass():
+    assert restores([], [data_drill("counted", "complete")]).verdict == "pass"
+    assert restores([], [drill("legacy", "Completed", ago(days=1))]).verdict == "pass"
+
+
 # -- KC-DR-006 etcd snapshots ------------------------------------------------------------------------------------------
 
 def node(newest_age=None, snapshots=True, errors=(), count=3):

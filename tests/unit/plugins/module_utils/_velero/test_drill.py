@@ -143,3 +143,162 @@ def test_rto_is_met_only_by_a_completed_restore_within_the_target():
     assert failed["data"]["completed_at"] == "2026-03-10T12:00:00Z"  # no completionTimestamp: when the drill ended
     slow = drill.drill_record(restore, "Completed", "b", "shop", "s", "critical", 15, 901, "wall time waited", NOW)
     assert slow["data"]["rto_met"] == "false"
+
+
+# -- did the data come back ------------------------------------------------------------------------------------------
+
+STARTED = NOW - datetime.timedelta(hours=1)  # the backup's startTimestamp
+BACKUP = {"metadata": {"name": "b1", "namespace": "velero"},
+          "status": {"phase": "Completed", "startTimestamp": at(hours=1), "completionTimestamp": at(minutes=55),
+                     "progress": {"itemsBackedUp": 9}}}
+
+
+def meta(name, created=None, labels=None, owners=None, uid=None):
+    """An item as a metadata-only list returns it."""
+    metadata = {"name": name, "namespace": "shop", "creationTimestamp": created or at(days=2),
+                "uid": uid or "uid-%s" % name}
+    if labels:
+        metadata["labels"] = labels
+    if owners:
+        metadata["ownerReferences"] = owners
+    return {"metadata": metadata}
+
+
+def claim(name, phase="Bound", volume=None, uid=None, **spec):
+    item = meta(name, uid=uid)
+    item["spec"] = dict(spec, **({"volumeName": volume} if volume else {}))
+    item["status"] = {"phase": phase}
+    return item
+
+
+def completed_restore(total=None, restored=None):
+    status = {"phase": "Completed"}
+    if total is not None:
+        status["progress"] = {"totalItems": total, "itemsRestored": restored}
+    return {"metadata": {"name": "r1", "namespace": "velero"}, "status": status}
+
+
+def test_census_kinds_leave_out_what_the_restore_excludes():
+    held = dict(census_kind for census_kind in drill.census_kinds(drill.restore_object("r", "v", "b", "s", "s-d")))
+    live = dict(drill.census_kinds(drill.restore_object("r", "v", "b", "s", "s-d", live_workloads=True)))
+    assert "Ingress" not in held and "Ingress" in live and "Pod" not in live
+    assert {"ConfigMap", "Secret", "Service", "Deployment", "StatefulSet", "CronJob", "Job", "PersistentVolumeClaim",
+            "ServiceAccount", "Role", "RoleBinding"} <= set(held)
+    assert held["ConfigMap"] % "shop" == "/api/v1/namespaces/shop/configmaps"
+
+
+def test_a_missing_config_map_is_named_with_the_counts():
+    source = {"ConfigMap": [meta("app-config"), meta("feature-flags"), meta("kube-root-ca.crt")]}
+    restored = {"ConfigMap": [meta("feature-flags"), meta("kube-root-ca.crt")]}
+    counts = drill.census(source, restored, STARTED)
+    assert counts == {"ConfigMap": {"expected": 3, "restored": 2, "missing": ["app-config"]}}
+    assert drill.census_shortfalls(counts) == ["ConfigMap 2 of 3 (missing app-config)"]
+    state, problems = drill.data_verdict(counts, {}, completed_restore())
+    assert state == "incomplete" and problems == ["ConfigMap 2 of 3 (missing app-config)"]
+
+
+def test_objects_created_after_the_backup_started_are_not_expected():
+    source = {"Secret": [meta("db-password"), meta("rotated-later", created=at(minutes=30))],
+              "Deployment": [meta("web", created=at(hours=1))]}  # created the second the backup started: in it
+    restored = {"Secret": [meta("db-password")], "Deployment": [meta("web")]}
+    counts = drill.census(source, restored, STARTED)
+    assert counts["Secret"] == {"expected": 1, "restored": 1, "missing": []}
+    assert counts["Deployment"]["expected"] == 1
+    assert drill.data_verdict(counts, {}, completed_restore(9, 9)) == ("complete", [])
+
+
+def test_owned_and_excluded_from_backup_objects_are_not_expected():
+    owner = [{"apiVersion": "batch/v1", "kind": "CronJob", "name": "nightly", "controller": True}]
+    source = {"Job": [meta("nightly-123", owners=owner), meta("one-off")],
+              "ConfigMap": [meta("cache", labels={"velero.io/exclude-from-backup": "true"})]}
+    counts = drill.census(source, {"Job": [meta("one-off")]}, STARTED)
+    assert counts == {"Job": {"expected": 1, "restored": 1, "missing": []},
+                      "ConfigMap": {"expected": 0, "restored": 0, "missing": []}}
+
+
+def test_excluded_kinds_are_not_counted_and_secrets_are_counted_from_metadata_alone():
+    restore = drill.restore_object("r", "velero", "b", "shop", "shop-drill")
+    kinds = dict(drill.census_kinds(restore))
+    # An Ingress in the namespace is never expected back by default: its kind is not listed at all.
+    source = {kind: [] for kind in kinds}
+    source["Secret"] = [meta("tls")]  # metadata only: no data, no stringData, no type
+    counts = drill.census(source, {"Secret": [meta("tls")]}, STARTED)
+    assert "Ingress" not in counts and counts["Secret"] == {"expected": 1, "restored": 1, "missing": []}
+    evidence = drill.data_evidence("complete", [], counts, {}, BACKUP)
+    assert json.loads(evidence["census"])["Secret"] == [1, 1] and evidence["backup_items"] == "9"
+    assert "tls" not in evidence["census"]
+
+
+def test_velero_restoring_fewer_items_than_it_counted_is_incomplete():
+    assert drill.data_verdict({}, {}, completed_restore(12, 11)) == (
+        "incomplete", ["Velero restored 11 of 12 items"])
+
+
+def test_long_lists_of_missing_names_are_cut():
+    source = {"ConfigMap": [meta("cm-%d" % i) for i in range(8)]}
+    (text,) = drill.census_shortfalls(drill.census(source, {}, STARTED))
+    assert text == "ConfigMap 0 of 8 (missing cm-0, cm-1, cm-2, cm-3, cm-4 and 3 more)"
+
+
+def volumes(source_claims, restored_claims, pvs=None, backup=None, pvbs=(), pvrs=(), live=False):
+    return drill.volume_data(source_claims, restored_claims, pvs or {}, backup or BACKUP, list(pvbs), list(pvrs),
+                             "r1", STARTED, live)
+
+
+def pod_volume(kind, name, pvc_uid, phase="Completed"):
+    return {"kind": kind, "metadata": {"name": name, "namespace": "velero", "labels": {"velero.io/pvc-uid": pvc_uid}},
+            "status": {"phase": phase}}
+
+
+def test_file_system_backed_up_data_needs_live_workloads_and_is_never_a_silent_pass():
+    pvb = pod_volume("PodVolumeBackup", "b1-abcde", "uid-data")
+    result = volumes([claim("data", uid="uid-data")], [claim("data", phase="Pending", uid="uid-copy")], pvbs=[pvb])
+    assert result == {"data": {"state": "unverified", "how": drill.FS_BACKUP_NEEDS_LIVE}}
+    state, problems = drill.data_verdict({}, result, completed_restore())
+    assert state == "unverified" and problems == [
+        "PersistentVolumeClaim data: volume data not restored: file-system backups need live_workloads"]
+
+
+def test_file_system_backed_up_data_restored_with_live_workloads_or_not():
+    source = [claim("data", uid="uid-data")]
+    restored = [claim("data", uid="uid-copy", volume="pv-1")]
+    pvb = pod_volume("PodVolumeBackup", "b1-abcde", "uid-data")
+    done = volumes(source, restored, pvbs=[pvb], pvrs=[pod_volume("PodVolumeRestore", "r1-x", "uid-copy")], live=True)
+    assert done["data"]["state"] == "complete" and "b1-abcde restored" in done["data"]["how"]
+    failed = pod_volume("PodVolumeRestore", "r1-x", "uid-copy", phase="Failed")
+    lost = volumes(source, restored, pvbs=[pvb], pvrs=[failed], live=True)
+    assert lost["data"] == {"state": "incomplete", "how": "file-system backup b1-abcde has no Completed "
+                                                         "PodVolumeRestore"}
+    assert drill.data_verdict({}, lost, completed_restore())[0] == "incomplete"
+
+
+def test_volume_snapshots_restored_into_the_claim_or_not():
+    snapshotted = dict(BACKUP, status=dict(BACKUP["status"], volumeSnapshotsCompleted=1))
+    source = [claim("data")]
+    pv = {"metadata": {"name": "pv-1", "labels": {"velero.io/restore-name": "r1"}}}
+    done = volumes(source, [claim("data", volume="pv-1")], pvs={"pv-1": pv}, backup=snapshotted)
+    assert done["data"] == {"state": "complete",
+                            "how": "restored from volume snapshot (PersistentVolume pv-1 restored) (Bound)"}
+    csi = volumes(source, [claim("data", phase="Pending", dataSourceRef={"kind": "VolumeSnapshot", "name": "vs-1"})],
+                  backup=snapshotted)
+    assert csi["data"]["state"] == "complete" and "CSI volume snapshot vs-1" in csi["data"]["how"]
+    missed = volumes(source, [claim("data", volume="pv-fresh")], pvs={"pv-fresh": {"metadata": {"name": "pv-fresh"}}},
+                     backup=snapshotted)
+    assert missed["data"] == {"state": "incomplete",
+                              "how": "the backup completed 1 volume snapshot(s) and none came back into this claim"}
+
+
+def test_a_claim_whose_data_is_in_no_backup_or_that_is_lost_does_not_pass():
+    nothing = volumes([claim("data")], [claim("data")])
+    assert nothing["data"]["state"] == "unverified" and "not in the backup" in nothing["data"]["how"]
+    lost = volumes([claim("data")], [claim("data", phase="Lost")])
+    assert lost["data"] == {"state": "incomplete", "how": "restored claim is Lost"}
+    # A claim missing altogether is the census's to name; one created after the backup is not expected.
+    assert volumes([claim("data"), claim("later") | {"metadata": meta("later", created=at(minutes=1))["metadata"]}],
+                   []) == {}
+
+
+def test_a_namespace_that_is_gone_leaves_the_data_unverified():
+    state, problems = drill.data_verdict({"ConfigMap": {"expected": 0, "restored": 0, "missing": []}}, {},
+                                         completed_restore(), source_present=False)
+    assert state == "unverified" and "namespace is gone" in problems[0]

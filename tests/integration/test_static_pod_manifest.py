@@ -4,6 +4,7 @@ honest, and a change that breaks the API server rolled back on that node only.""
 from __future__ import annotations
 
 import json
+import shutil
 
 import pytest
 import yaml
@@ -100,3 +101,73 @@ def test_backup_directory_inside_the_manifests_directory_is_refused(control_plan
         "backup_dir": "/etc/kubernetes/manifests/backup"})
     assert result.get("failed") is True and "which kubelet reads" in result["msg"]
     assert control_plane.manifest(NODE).read_text() == before_text
+
+
+def _kill_processes_with(token):
+    """SIGKILL every process whose environment carries ``token`` (the module run on the node); their pids."""
+    import os
+    import signal
+
+    killed = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open("/proc/%s/environ" % entry, "rb") as handle:
+                if ("KC_KILL_TOKEN=%s" % token).encode() not in handle.read().split(b"\0"):
+                    continue
+            os.kill(int(entry), signal.SIGKILL)
+            killed.append(int(entry))
+        except OSError:
+            continue
+    return killed
+
+
+@pytest.mark.nodes(3)
+def test_a_run_killed_mid_change_is_accepted_only_once_a_new_process_carries_it(control_plane, tmp_path):
+    """SIGKILL the module on the node after it wrote the marker and the manifest; the rerun proves the change by a
+    new kube-apiserver process with the flag before it drops the marker (issue 13 item 3)."""
+    import subprocess
+    import time
+    import uuid
+
+    node = next(n for n in control_plane.nodes if n["name"] == NODE)
+    # /etc/kubernetes is the node's own (the rest of / is shared with the host).
+    backup_dir = "/etc/kubernetes/kubecompass-test-backups"
+    marker = control_plane.node_root(NODE) / backup_dir.lstrip("/") / "pending-kube-apiserver.yaml.json"
+    flag = "--event-ttl=%dm" % (61 + uuid.uuid4().int % 500)  # a value no earlier run left
+    args = {"endpoint": "https://%s:6443" % node["ip"], "set_flags": {"event-ttl": flag.split("=")[1]},
+            "timeout": 120, "backup_dir": backup_dir}
+    pid_before = apiserver_pid(control_plane, NODE)
+    token = uuid.uuid4().hex
+    playbook = tmp_path / "killed.yml"
+    playbook.write_text(yaml.safe_dump([{
+        "name": "A change killed mid-way", "hosts": NODE, "gather_facts": False,
+        "tasks": [{"name": "Change", "kubecompass.readiness.static_pod_manifest": args,
+                   "environment": {"KC_KILL_TOKEN": token}}]}]))
+    run_killed = subprocess.Popen([str(VENV_BIN / "ansible-playbook"), "-i", str(control_plane.inventory),
+                                   str(playbook)], env=ansible_env(), stdout=subprocess.DEVNULL,
+                                  stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 120
+        while not (marker.exists() and flag in control_plane.manifest(NODE).read_text()):
+            assert run_killed.poll() is None and time.monotonic() < deadline, "the change never started"
+            time.sleep(0.05)
+        assert _kill_processes_with(token), "no module process found on the node"
+    finally:
+        run_killed.wait(timeout=120)
+    assert marker.exists(), "the killed run must leave its marker"
+
+    rerun = run_module(control_plane, tmp_path, args)
+    assert rerun.get("failed") is not True, rerun
+    assert rerun["changed"] is False and any("a new API server process carries it" in note
+                                             for note in rerun["notes"]), rerun
+    assert not marker.exists()
+    assert apiserver_pid(control_plane, NODE) != pid_before
+    assert flag in mirror_command(control_plane, NODE)
+    key_copies = list(marker.parent.rglob("*"))
+    print("backups after recovery: %d files" % len([p for p in key_copies if p.is_file()]))
+
+    restored = run_module(control_plane, tmp_path, dict(args, set_flags={}, remove_flags=["event-ttl"]))
+    assert restored["changed"] is True and restored.get("failed") is not True, restored
+    shutil.rmtree(marker.parent)

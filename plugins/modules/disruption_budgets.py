@@ -150,6 +150,11 @@ failed_namespaces:
   returned: always
   type: dict
   sample: {"gone": "namespace no longer exists"}
+expired_waivers:
+  description: Expired waivers of this cluster; they protect nothing.
+  returned: success
+  type: list
+  elements: dict
 """
 
 import datetime

@@ -29,6 +29,7 @@ ARGUMENT_SPEC = {
     "rotation_target": {"type": "dict"},
     "retired_keys": {"type": "dict"},
     "read_only": {"type": "bool", "default": False},
+    "escrowed": {"type": "dict"},
     "command_timeout": {"type": "int", "default": 60},
 }
 
@@ -92,12 +93,22 @@ def _vault_file(args, secrets, check_mode):
 def _command(args, check_mode):
     if not args["command"]:
         raise key_escrow.EscrowError("command mode needs a command (a list: program and arguments)")
+    escrowed = args["escrowed"]
+    base = key_escrow.from_public(args["cluster"], escrowed)
     if args["read_only"]:
-        return dict(changed=False, escrow=key_escrow.public(key_escrow.empty(args["cluster"])))
-    merged, added = key_escrow.merge(key_escrow.empty(args["cluster"]), args["keys"], args["rotation_target"],
-                                     args["retired_keys"])
+        return dict(changed=False, escrow=key_escrow.accumulated(base, escrowed))
+    merged, added = key_escrow.merge(key_escrow.empty(args["cluster"]), args["keys"],
+                                     args["rotation_target"] or base["rotation_target"],
+                                     base["retired_keys"] if args["retired_keys"] is None else args["retired_keys"])
+    shown = key_escrow.accumulated(merged, escrowed)
+    # What the command received cannot be read back: the nodes' record (escrowed) says what it already holds.
+    if escrowed is not None and key_escrow.covered(merged, escrowed):
+        return dict(changed=False, added=[], escrow=shown)
+    added = [name for name in added
+             if ((escrowed or {}).get("keys") or {}).get(name, {}).get("fingerprint")
+             != merged["keys"][name]["fingerprint"]]
     if check_mode:
-        return dict(changed=bool(added), added=added, escrow=key_escrow.public(merged))
+        return dict(changed=True, added=added, escrow=shown)
     try:
         completed = subprocess.run(args["command"], input=to_bytes(key_escrow.dump(merged)), capture_output=True,
                                    timeout=args["command_timeout"], check=False)
@@ -107,7 +118,7 @@ def _command(args, check_mode):
     if completed.returncode != 0:
         raise key_escrow.EscrowError("the escrow command %s exited %d; nothing was written to any node" % (
             args["command"][0], completed.returncode))
-    return dict(changed=True, added=added, escrow=key_escrow.public(merged))
+    return dict(changed=True, added=added, escrow=shown)
 
 
 def validated(raw):

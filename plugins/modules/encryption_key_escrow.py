@@ -55,9 +55,15 @@ options:
     description: Per retired key, the snapshots that may need it (RV(kubecompass.readiness.encryption_plan#module:retired_keys)).
     type: dict
   read_only:
-    description: Only read the record back (C(command) mode reads nothing and returns an empty record).
+    description: Only read the record back (C(command) mode returns O(escrowed), or an empty record).
     type: bool
     default: false
+  escrowed:
+    description:
+      - What is already escrowed, without key material (RV(escrow) of an earlier run, as the role keeps it on every
+        node). In C(command) mode, which cannot read its escrow back, the command runs only when a key (same name
+        and fingerprint), the rotation target or the retired keys differ from it, and RV(escrow) adds its keys.
+    type: dict
 extends_documentation_fragment:
   - kubecompass.readiness.attributes
 attributes:
@@ -85,7 +91,7 @@ added:
   elements: str
 escrow:
   description: The record without key material - key names, providers and fingerprints, the rotation target, the
-    retired keys' snapshots.
+    retired keys' snapshots. In C(command) mode also the keys O(escrowed) lists.
   returned: success
   type: dict
 path:

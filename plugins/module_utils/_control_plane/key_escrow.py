@@ -78,6 +78,35 @@ def public(record):
             "rotation_target": record.get("rotation_target"), "retired_keys": record.get("retired_keys") or {}}
 
 
+def from_public(cluster, escrowed):
+    """A record without key material holding what ``escrowed`` (a public record, e.g. the one kept on the nodes)
+    says of the rotation target and the retired keys: the base a command-mode escrow merges onto."""
+    record = empty(cluster)
+    escrowed = escrowed or {}
+    record["rotation_target"] = escrowed.get("rotation_target") or None
+    record["retired_keys"] = {label: sorted(ids) for label, ids in (escrowed.get("retired_keys") or {}).items()}
+    return record
+
+
+def covered(record, escrowed):
+    """True when the public ``escrowed`` record already holds every key of ``record`` (same name and fingerprint),
+    its rotation target and its retired keys: nothing new to escrow."""
+    shown, escrowed = public(record), escrowed or {}
+    known = escrowed.get("keys") or {}
+    return (all(known.get(name, {}).get("fingerprint") == key["fingerprint"] for name, key in shown["keys"].items())
+            and shown["rotation_target"] == (escrowed.get("rotation_target") or None)
+            and shown["retired_keys"] == (escrowed.get("retired_keys") or {}))
+
+
+def accumulated(record, escrowed):
+    """public(record) plus the keys ``escrowed`` lists that ``record`` does not hold: every key ever escrowed."""
+    shown = public(record)
+    keys = dict((escrowed or {}).get("keys") or {})
+    keys.update(shown["keys"])
+    shown["keys"] = dict(sorted(keys.items()))
+    return shown
+
+
 def decryption_config(record, names):
     """An EncryptionConfiguration reading Secrets with the escrowed keys ``names`` (in order) plus identity: what a
     restore of an old snapshot needs. Key material: write it 0600."""

@@ -106,3 +106,27 @@ def test_the_decryption_config_reads_with_every_named_escrowed_key():
     assert "secretbox" in text and "identity" in text
     with pytest.raises(key_escrow.EscrowError, match="not in the escrow"):
         key_escrow.decryption_config(record, ["missing"])
+
+
+def test_command_mode_runs_the_command_only_for_what_the_nodes_record_does_not_hold(tmp_path):
+    """The command's escrow cannot be read back: the nodes' record (names, fingerprints, the target, the retired
+    keys' snapshots; no material) says what it already holds, so a rerun neither calls it again nor loses records."""
+    out = tmp_path / "calls.jsonl"
+    script = "import sys; open(%r, 'a').write(sys.stdin.read().replace(chr(10), '') + chr(10))" % str(out)
+    command = {"cluster": "prod", "mode": "command", "command": [sys.executable, "-c", script]}
+    target = {"name": KEY["name"], "fingerprint": KEY["fingerprint"]}
+    retired = {"k8s:enc:secretbox:v1:kubecompass-20261101T000000Z:": ["cp1:/snap/a.db"]}
+    first = run(dict(command, keys=[KEY], rotation_target=target, retired_keys=retired))
+    assert first["changed"] and len(out.read_text().splitlines()) == 1
+    assert KEY["secret"] not in json.dumps(first["escrow"])
+    again = run(dict(command, keys=[KEY], rotation_target=target, retired_keys=retired, escrowed=first["escrow"]))
+    assert not again["changed"] and again["added"] == [] and len(out.read_text().splitlines()) == 1
+    assert again["escrow"] == first["escrow"]
+    second = dict(KEY, name="kubecompass-20261123T050000Z", fingerprint="fedcba9876543210")
+    grown = run(dict(command, keys=[KEY, second], rotation_target=target, retired_keys=retired,
+                     escrowed=first["escrow"]))
+    assert grown["changed"] and grown["added"] == [second["name"]] and len(out.read_text().splitlines()) == 2
+    assert sorted(grown["escrow"]["keys"]) == [KEY["name"], second["name"]]
+    # A key the nodes' record lists with another fingerprint is a different key: escrowed again, never trusted.
+    forged = dict(first["escrow"], keys={KEY["name"]: {"provider": "secretbox", "fingerprint": "0" * 16}})
+    assert run(dict(command, keys=[KEY], rotation_target=target, retired_keys=retired, escrowed=forged))["changed"]

@@ -93,7 +93,7 @@ def _vault_file(args, secrets, check_mode):
 def _command(args, check_mode):
     if not args["command"]:
         raise key_escrow.EscrowError("command mode needs a command (a list: program and arguments)")
-    escrowed = args["escrowed"]
+    escrowed = key_escrow.checked_public(args["escrowed"])
     base = key_escrow.from_public(args["cluster"], escrowed)
     if args["read_only"]:
         return dict(changed=False, escrow=key_escrow.accumulated(base, escrowed))

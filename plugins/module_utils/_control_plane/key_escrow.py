@@ -78,11 +78,27 @@ def public(record):
             "rotation_target": record.get("rotation_target"), "retired_keys": record.get("retired_keys") or {}}
 
 
+def checked_public(escrowed):
+    """``escrowed`` (a record without key material, as kept on the nodes) if it has the shape public() gives, else
+    EscrowError: a damaged record never passes as 'already escrowed'."""
+    if escrowed is None:
+        return None
+    shaped = isinstance(escrowed, dict)
+    keys, target, retired = (escrowed.get("keys", {}), escrowed.get("rotation_target"),
+                             escrowed.get("retired_keys", {})) if shaped else ({}, None, {})
+    if not (shaped and isinstance(keys, dict) and all(isinstance(key, dict) for key in keys.values())
+            and (target is None or isinstance(target, dict)) and isinstance(retired, dict)
+            and all(isinstance(ids, list) for ids in retired.values())):
+        raise EscrowError("the escrow record kept on the nodes is damaged (not the shape this collection writes): "
+                          "remove it to escrow every key again")
+    return escrowed
+
+
 def from_public(cluster, escrowed):
     """A record without key material holding what ``escrowed`` (a public record, e.g. the one kept on the nodes)
     says of the rotation target and the retired keys: the base a command-mode escrow merges onto."""
     record = empty(cluster)
-    escrowed = escrowed or {}
+    escrowed = checked_public(escrowed) or {}
     record["rotation_target"] = escrowed.get("rotation_target") or None
     record["retired_keys"] = {label: sorted(ids) for label, ids in (escrowed.get("retired_keys") or {}).items()}
     return record

@@ -130,3 +130,11 @@ def test_command_mode_runs_the_command_only_for_what_the_nodes_record_does_not_h
     # A key the nodes' record lists with another fingerprint is a different key: escrowed again, never trusted.
     forged = dict(first["escrow"], keys={KEY["name"]: {"provider": "secretbox", "fingerprint": "0" * 16}})
     assert run(dict(command, keys=[KEY], rotation_target=target, retired_keys=retired, escrowed=forged))["changed"]
+
+
+@pytest.mark.parametrize("damaged", [{"keys": []}, {"keys": {"k": "x"}}, {"retired_keys": {"l": "s"}},
+                                     {"rotation_target": "name"}])
+def test_a_damaged_node_record_is_named_and_never_counts_as_escrowed(damaged):
+    result = run({"cluster": "prod", "mode": "command", "command": ["/bin/true"], "keys": [KEY], "escrowed": damaged})
+    assert result["failed"] and "escrow record kept on the nodes is damaged" in result["msg"]
+    assert "\n" not in result["msg"]

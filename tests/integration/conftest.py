@@ -59,6 +59,9 @@ class ControlPlaneManager:
                 cluster.down()
             state = cluster.up(nodes)
             self.started_here = True
+        else:
+            # A cluster started by an older checkout keeps the inventory of then: write today's.
+            cluster.write_inventory(self.paths, cluster.node_list(nodes), Path(state["bin_dir"]))
         return LocalControlPlane(self.paths, state["nodes"])
 
 

@@ -22,6 +22,7 @@ from ansible_collections.kubecompass.readiness.plugins.module_utils._readiness i
 from ansible_collections.kubecompass.readiness.plugins.module_utils._readiness.model import DISTRIBUTIONS
 from ansible_collections.kubecompass.readiness.plugins.module_utils._readiness.tiers import tier_table, validate_tier
 
+
 def _string_list(value):
     """None when value is a list of non-empty strings, else what is wrong with it."""
     if not isinstance(value, list):

@@ -352,8 +352,8 @@ def census_shortfalls(counts):
         if count["missing"]:
             names = count["missing"][:_MAX_NAMED]
             more = " and %d more" % (len(count["missing"]) - len(names)) if len(count["missing"]) > len(names) else ""
-            short.append("%s %d of %d (missing %s%s)" % (kind, count["restored"], count["expected"],
-                                                          ", ".join(names), more))
+            short.append("%s %d of %d (missing %s%s)" % (
+                kind, count["restored"], count["expected"], ", ".join(names), more))
     return short
 
 

@@ -474,8 +474,8 @@ def _restore_tests(restores, records):
         # data_restored and are judged by their outcome).
         short = data.get("data_restored") in DATA_NOT_PROVEN and outcome == "Completed"
         if short:
-            outcome = "Completed with data %s (%s)" % (data["data_restored"], data.get("data_problems") or
-                                                      "no detail recorded")
+            problems = data.get("data_problems") or "no detail recorded"
+            outcome = "Completed with data %s (%s)" % (data["data_restored"], problems)
         tests.append({"finished": finished, "outcome": outcome, "data_short": short,
                       "what": "drill record %s (backup %s into namespace %s, %s)" % (
                           _ref(record), data.get("backup"), data.get("namespace"),

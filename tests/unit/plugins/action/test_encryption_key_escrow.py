@@ -19,7 +19,8 @@ KEY = {"name": "kubecompass-20261122T050000Z", "provider": "secretbox", "fingerp
 SECRETS = [("default", VaultSecret(b"escrow-test-password"))]
 
 
-def run(args, secrets=SECRETS, check_mode=False):
+def run(args, secrets=None, check_mode=False):
+    secrets = SECRETS if secrets is None else secrets
     try:
         return encryption_key_escrow.escrow(encryption_key_escrow.validated(args), secrets, check_mode)
     except key_escrow.EscrowError as exc:
@@ -101,7 +102,7 @@ def test_the_command_gets_the_record_on_stdin_and_a_failure_fails_closed(tmp_pat
 
 
 def test_the_decryption_config_reads_with_every_named_escrowed_key():
-    record, _ = key_escrow.merge(key_escrow.empty("prod"), [dict(KEY, secret="A" * 43 + "=")])
+    record, _added = key_escrow.merge(key_escrow.empty("prod"), [dict(KEY, secret="A" * 43 + "=")])
     text = key_escrow.decryption_config(record, [KEY["name"]])
     assert "secretbox" in text and "identity" in text
     with pytest.raises(key_escrow.EscrowError, match="not in the escrow"):

@@ -210,13 +210,13 @@ def test_a_rotation_keeps_the_old_key_decrypt_only_while_a_retained_snapshot_nee
 
 
 def test_without_snapshots_the_old_key_is_dropped():
-    _before, _secrets, plans, files, _ = rotated_once([])
+    _before, _secrets, plans, files, _final_secrets = rotated_once([])
     assert plans[-1]["done"] and plans[-1]["kept_for_snapshots"] == []
     assert encryption.labels(encryption.parse_config(files[NODES[0]])) == [plans[-1]["target"]]
 
 
 def test_opting_out_names_the_snapshots_the_drop_makes_unusable():
-    before, _secrets, plans, files, _ = rotated_once(SNAPSHOTS, drop_keys_snapshots_need=True)
+    before, _secrets, plans, files, _final_secrets = rotated_once(SNAPSHOTS, drop_keys_snapshots_need=True)
     old = writer_of(before[NODES[0]])
     drop = next(plan for plan in plans if plan["state"] == "DROP_OLD_KEY")
     assert drop["unusable_snapshots"] == {old: SNAPSHOTS}

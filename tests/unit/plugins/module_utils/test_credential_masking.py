@@ -96,4 +96,3 @@ def test_a_failed_module_run_at_vvv_shows_no_inline_secret(tmp_path):
     assert result.returncode != 0 and "module_args" in output and "https://127.0.0.1:1" in output
     assert [secret for secret in SECRETS if secret in output] == []
     assert "proxyuser" in output or "********" in output  # the option is shown, its password is not
-

@@ -113,7 +113,8 @@ class CensusClient(FakeClient):
         return super().request(method, path, query, body, content_type)
 
 
-def cluster(*extra, source=SHOP, **options):
+def cluster(*extra, source=None, **options):
+    source = SHOP if source is None else source
     return CensusClient([namespace("kube-system"), namespace("velero"),
                          namespace("shop", **{"kubecompass.io/tier": "critical"}), *BACKUPS, *source, *extra],
                         **options)

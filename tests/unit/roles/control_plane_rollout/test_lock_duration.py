@@ -36,8 +36,8 @@ def lock_play(tmp_path, **extra_vars):
     {"control_plane_rollout_lock_seconds": 660},  # equal is not enough: 660 = 2 x 300 + 60
     {"control_plane_rollout_lock_margin_seconds": 301},
 ])
-def test_a_lock_shorter_than_a_rollout_and_a_rollback_plus_margin_is_refused_naming_both_variables(tmp_path,
-                                                                                                    variables):
+def test_a_lock_shorter_than_a_rollout_and_a_rollback_plus_margin_is_refused_naming_both_variables(
+        tmp_path, variables):
     code, output = lock_play(tmp_path, **variables)
     assert code != 0
     assert "control_plane_rollout_lock_seconds (" in output and "2 x control_plane_rollout_timeout (" in output, \

@@ -98,10 +98,10 @@ def test_the_opt_in_reaches_the_discovered_target():
 
 
 @pytest.mark.parametrize("provider, build, endpoint", [
-    (eks, lambda t: eks.clients(t), "http://10.0.0.5:8080"),
-    (eks, lambda t: eks.clients(t), "https://eks.attacker.example"),
-    (gke, lambda t: gke.clients(t), "https://gke.attacker.example"),
-    (aks, lambda t: aks.clients(t), "http://192.0.2.1"),
+    (eks, eks.clients, "http://10.0.0.5:8080"),
+    (eks, eks.clients, "https://eks.attacker.example"),
+    (gke, gke.clients, "https://gke.attacker.example"),
+    (aks, aks.clients, "http://192.0.2.1"),
 ])
 def test_client_builders_refuse_before_building_anything(monkeypatch, provider, build, endpoint):
     """Whoever calls clients() (a module, discovery, a test), the rule holds: no SDK is even imported."""

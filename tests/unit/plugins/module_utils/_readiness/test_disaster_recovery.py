@@ -552,8 +552,8 @@ def test_unreadable_drill_records_do_not_hide_a_completed_restore():
     assert "kubecompass_drill_records" in unknown.message
 
 
-
 # The restore time is judged against the RTO of the restored namespace's tier (important 1 h, critical 15 min).
+
 
 def timed_drill(name, seconds, namespace="shop", days=3):
     record = drill(name, "Completed", ago(days=days))

@@ -267,8 +267,8 @@ def test_file_system_backed_up_data_restored_with_live_workloads_or_not():
     assert done["data"]["state"] == "complete" and "b1-abcde restored" in done["data"]["how"]
     failed = pod_volume("PodVolumeRestore", "r1-x", "uid-copy", phase="Failed")
     lost = volumes(source, restored, pvbs=[pvb], pvrs=[failed], live=True)
-    assert lost["data"] == {"state": "incomplete", "how": "file-system backup b1-abcde has no Completed "
-                                                         "PodVolumeRestore"}
+    assert lost["data"] == {"state": "incomplete",
+                            "how": "file-system backup b1-abcde has no Completed PodVolumeRestore"}
     assert drill.data_verdict({}, lost, completed_restore())[0] == "incomplete"
 
 

@@ -9,13 +9,16 @@ REPO=$(pwd)
 log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 
 # 1. Debian packages: sshd for the control-plane nodes, HAProxy for the 3-node load balancer, ssh client
-#    for Ansible. Their services are kept from starting on the host: the nodes run their own sshd.
+#    for Ansible, libfaketime for a skewed controller clock. Their services are kept from starting on the host:
+#    the nodes run their own sshd.
 missing=()
 [ -x /usr/sbin/sshd ] || missing+=(openssh-server)
 [ -x /usr/bin/ssh ] || missing+=(openssh-client)
 [ -x /usr/sbin/haproxy ] || missing+=(haproxy)
 command -v unshare >/dev/null || missing+=(util-linux)
 command -v git >/dev/null || missing+=(git)
+# libfaketime: an integration test runs the controller under a skewed clock (the nodes keep the real one).
+compgen -G '/usr/lib/*/faketime/libfaketime.so.1' >/dev/null || missing+=(libfaketime)
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then
     echo "missing Debian packages: ${missing[*]} (run: sudo apt-get install ${missing[*]})" >&2

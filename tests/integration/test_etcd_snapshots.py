@@ -21,9 +21,6 @@ import contextlib
 import json
 import os
 import re
-import shutil
-import signal
-import socket
 import stat
 import subprocess
 import time
@@ -33,10 +30,9 @@ from pathlib import Path
 import pytest
 
 from kclocal import cluster
-from kclocal.cluster import wait_for
 from kclocal.kube import ApiError
 from tests.helpers import REPO, VENV_BIN, ansible_env, run
-from tests.integration import seed
+from tests.integration import restore, seed
 from tests.integration.conftest import LocalControlPlane
 
 pytestmark = pytest.mark.nodes(1)
@@ -217,12 +213,6 @@ def test_the_installed_script_runs_over_ssh(cp):
     seed.create(cp.client(), configmap(AFTER, STORY["late_marker"]))
 
 
-def _free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def _range(url, key):
     body = json.dumps({"key": base64.b64encode(key.encode()).decode()}).encode()
     request = urllib.request.Request(f"{url}/v3/kv/range", data=body, method="POST",
@@ -236,35 +226,10 @@ def test_the_snapshot_restores_into_a_fresh_etcd_with_the_key_written_before_it(
     status = subprocess.run([str(bin_dir / "etcdutl"), "snapshot", "status", str(snapshot), "-w", "json"],
                             capture_output=True, text=True, check=True)
     assert json.loads(status.stdout.strip().splitlines()[-1])["totalKey"] > 0
-    client_port, peer_port = _free_port(), _free_port()
-    client_url, peer_url = f"http://127.0.0.1:{client_port}", f"http://127.0.0.1:{peer_port}"
-    data_dir = tmp_path / "restored"
-    subprocess.run([str(bin_dir / "etcdutl"), "snapshot", "restore", str(snapshot), "--data-dir", str(data_dir),
-                    "--name", "restored", "--initial-cluster", f"restored={peer_url}",
-                    "--initial-advertise-peer-urls", peer_url], capture_output=True, text=True, check=True)
-    log = open(tmp_path / "etcd.log", "wb")  # noqa: SIM115 - closed with the process below
-    etcd = subprocess.Popen([str(bin_dir / "etcd"), "--name", "restored", "--data-dir", str(data_dir),
-                             "--listen-client-urls", client_url, "--advertise-client-urls", client_url,
-                             "--listen-peer-urls", peer_url, "--initial-advertise-peer-urls", peer_url,
-                             "--initial-cluster", f"restored={peer_url}"],
-                            stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    try:
-        wait_for("the restored etcd to be healthy",
-                 lambda: json.loads(urllib.request.urlopen(f"{client_url}/health", timeout=5).read())["health"]
-                 == "true", 60, interval=0.5)
+    with restore.restored_etcd(bin_dir, snapshot, tmp_path) as client_url:
         [value] = _range(client_url, f"/registry/configmaps/{NAMESPACE}/{BEFORE}")
         assert STORY["marker"].encode() in value  # the ConfigMap as the API server stored it
         assert _range(client_url, f"/registry/configmaps/{NAMESPACE}/{AFTER}") == []
-    finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(etcd.pid, signal.SIGTERM)
-        try:
-            etcd.wait(20)
-        except subprocess.TimeoutExpired:
-            os.killpg(etcd.pid, signal.SIGKILL)
-            etcd.wait()
-        log.close()
-        shutil.rmtree(data_dir, ignore_errors=True)
 
 
 def test_kc_dr_006_passes_in_the_assessment(cp, tmp_path):

@@ -24,6 +24,7 @@ from ansible_collections.kubecompass.readiness.plugins.module_utils._readiness.c
     longest_interval,
     parse_go_duration,
 )
+from ansible_collections.kubecompass.readiness.plugins.module_utils._velero.drill import CENSUS
 from kclocal import manifests, pki
 from kclocal.kube import ApiError
 from tests.helpers import VENV_BIN, ansible_env, run
@@ -159,10 +160,11 @@ class VeleroRestores(threading.Thread):
     InProgress (for a Completed outcome, its mapped namespaces are created, as restoring the Namespace objects
     does), then to ``outcome`` with the timestamps Velero records."""
 
-    def __init__(self, cp, outcome):
+    def __init__(self, cp, outcome, lose=()):
         super().__init__(daemon=True)
         self.client = cp.client()
         self.outcome = outcome
+        self.lose = set(lose)  # names of objects this Velero does not bring back
         self.stopped = threading.Event()
         self.handled = []
         self.error = None
@@ -175,7 +177,8 @@ class VeleroRestores(threading.Thread):
                         self.drive(restore)
                 time.sleep(0.3)
         except Exception as exc:  # reported by the test that joins
-            self.error = exc
+            import traceback
+            self.error = "%s\n%s" % (exc, traceback.format_exc())
 
     def patch_status(self, name, status):
         self.client.request("PATCH", f"{RESTORES}/{name}", {"status": status}, "application/merge-patch+json")
@@ -186,8 +189,9 @@ class VeleroRestores(threading.Thread):
         started = now()
         self.patch_status(name, {"phase": "InProgress", "startTimestamp": started})
         if self.outcome == "Completed":
-            for scratch in (restore["spec"].get("namespaceMapping") or {}).values():
+            for source, scratch in (restore["spec"].get("namespaceMapping") or {}).items():
                 seed.create(self.client, _namespace(scratch, {"velero.io/restore-name": name}))
+                self.restore_objects(restore, source, scratch)
         time.sleep(2)
         status = {"phase": self.outcome, "startTimestamp": started, "completionTimestamp": now()}
         if self.outcome == "Failed":
@@ -195,6 +199,42 @@ class VeleroRestores(threading.Thread):
         else:
             status.update(progress={"totalItems": 12, "itemsRestored": 12})
         self.patch_status(name, status)
+
+    def request(self, *args):
+        """A request retried while the API server answers 429 (a watch cache still initializing after a restart)."""
+        for _attempt in range(30):
+            try:
+                return self.client.request(*args)
+            except ApiError as exc:
+                if exc.status != 429:
+                    raise
+                time.sleep(1)
+        return self.client.request(*args)
+
+    def restore_objects(self, restore, source, scratch):
+        """What Velero's restore of the census kinds does: each object of ``source`` not owned by a controller comes
+        back into ``scratch`` (less the Restore's excludedResources and ``lose``), labelled with the Restore."""
+        excluded = set(restore["spec"].get("excludedResources") or ())
+        for resource, _kind, path in CENSUS:
+            if resource in excluded:
+                continue
+            listed = self.request("GET", path % source)
+            for item in listed["items"]:
+                meta = item["metadata"]
+                if meta["name"] in self.lose or meta.get("ownerReferences"):
+                    continue
+                twin = {key: value for key, value in item.items() if key not in ("metadata", "status")}
+                twin.update(apiVersion=listed["apiVersion"], kind=listed["kind"][:-len("List")], metadata={
+                    "name": meta["name"], "annotations": meta.get("annotations") or {},
+                    "labels": dict(meta.get("labels") or {}, **{"velero.io/restore-name": restore["metadata"]["name"]})})
+                if twin["kind"] == "Service":
+                    for field in ("clusterIP", "clusterIPs"):
+                        twin["spec"].pop(field, None)
+                try:
+                    self.request("POST", path % scratch, twin)
+                except ApiError as exc:
+                    if exc.status != 409:  # the controller-manager made kube-root-ca.crt and default already
+                        raise
 
     def stop(self):
         self.stopped.set()
@@ -474,3 +514,84 @@ def test_a_reader_that_may_not_list_velero_objects_gets_unknown_not_pass(bk, tmp
     assert verdicts(findings) == dict.fromkeys(DR_CHECKS, "unknown"), {c: f["message"] for c, f in findings.items()}
     assert "deployments" in findings["KC-DR-001"]["message"] and "forbidden" in findings["KC-DR-001"]["message"]
     assert "velero_schedules" in findings["KC-DR-003"]["message"]
+
+
+# -- the drill proves the data came back (issue 13 item 6) ---------------------------------------------------------
+
+SECRET_VALUE = "s3cr3t-drill-value"
+
+
+def manifests_deployment(name):
+    return {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": name, "namespace": SHOP},
+            "spec": {"replicas": 0, "selector": {"matchLabels": {"app": name}}, "template": {
+                "metadata": {"labels": {"app": name}},
+                "spec": {"containers": [{"name": "web", "image": "registry.example/web:1"}]}}}}
+
+
+def census(record):
+    return json.loads(record["census"])
+
+
+def test_restore_drill_counts_what_came_back_kind_by_kind(bk, tmp_path):
+    """Objects there when the backup started are expected back, one created after it is not, an Ingress is left out
+    by the drill; every expected object restored: complete, with the counts in the record."""
+    client = bk.client()
+    seed.create(client, {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "bk-app-config", "namespace":
+                         SHOP}, "data": {"mode": "prod"}})
+    seed.create(client, {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "bk-db-password", "namespace": SHOP},
+                         "stringData": {"password": SECRET_VALUE}})
+    client.request("POST", f"/api/v1/namespaces/{SHOP}/services", {
+        "apiVersion": "v1", "kind": "Service", "metadata": {"name": "bk-web", "namespace": SHOP},
+        "spec": {"ports": [{"port": 80}], "selector": {"app": "bk-web"}}})
+    seed.create(client, manifests_deployment("bk-web"))
+    seed.create(client, {"apiVersion": "networking.k8s.io/v1", "kind": "Ingress",
+                         "metadata": {"name": "bk-web", "namespace": SHOP},
+                         "spec": {"rules": [{"host": "shop.example.com"}]}})
+    time.sleep(1.1)  # creationTimestamp has whole seconds
+    STORY["census_backup"] = complete_backup(client, "kubecompass-important", [SHOP])
+    time.sleep(1.1)
+    seed.create(client, {"apiVersion": "v1", "kind": "ConfigMap",
+                         "metadata": {"name": "bk-added-after-the-backup", "namespace": SHOP}})
+    velero = VeleroRestores(bk, "Completed")
+    velero.start()
+    try:
+        result = restore_drill(bk, tmp_path)
+    finally:
+        velero.stop()
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output[-4000:]
+    assert SECRET_VALUE not in output
+    [restore] = velero.handled
+    record = drill_records(client)[restore]["data"]
+    assert record["backup"] == STORY["census_backup"] and record["data_restored"] == "complete", record
+    counts = census(record)
+    assert counts["ConfigMap"] == [2, 2]  # bk-app-config and kube-root-ca.crt; not bk-added-after-the-backup
+    assert counts["Secret"] == [1, 1] and counts["Service"] == [1, 1] and counts["Deployment"] == [1, 1]
+    assert counts["ServiceAccount"] == [1, 1] and "Ingress" not in counts
+    assert SECRET_VALUE not in json.dumps(record)
+    STORY["census"] = counts
+
+
+def test_restore_drill_with_an_object_not_restored_fails_naming_it(bk, tmp_path):
+    client = bk.client()
+    time.sleep(1)  # a new Restore name (one per second)
+    velero = VeleroRestores(bk, "Completed", lose={"bk-app-config"})
+    velero.start()
+    try:
+        result = restore_drill(bk, tmp_path)
+    finally:
+        velero.stop()
+    output = result.stdout + result.stderr
+    assert result.returncode != 0 and "Traceback" not in output
+    [restore] = velero.handled
+    assert ("completed, but the data restored is incomplete: ConfigMap 1 of 2 (missing bk-app-config)") in output
+    record = drill_records(client)[restore]["data"]
+    assert record["outcome"] == "Completed" and record["data_restored"] == "incomplete"
+    assert census(record)["ConfigMap"] == [2, 1] and record["data_problems"] == (
+        "ConfigMap 1 of 2 (missing bk-app-config)")
+    with pytest.raises(ApiError) as gone:  # the evidence is in the record; the scratch namespace still goes
+        client.request("GET", f"/api/v1/namespaces/{SCRATCH}")
+    assert gone.value.status == 404
+    finding = assess(bk, tmp_path)["KC-DR-005"]
+    assert finding["verdict"] == "fail", finding["message"]
+    assert restore in finding["message"] and "ConfigMap 1 of 2 (missing bk-app-config)" in finding["message"]

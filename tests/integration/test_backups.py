@@ -16,6 +16,7 @@ import json
 import re
 import threading
 import time
+import traceback
 
 import pytest
 import yaml
@@ -177,7 +178,6 @@ class VeleroRestores(threading.Thread):
                         self.drive(restore)
                 time.sleep(0.3)
         except Exception as exc:  # reported by the test that joins
-            import traceback
             self.error = "%s\n%s" % (exc, traceback.format_exc())
 
     def patch_status(self, name, status):

@@ -1,7 +1,8 @@
-"""The cluster lock's duration against the rollout timeout, checked by the role before the lock is taken: a lock
-shorter than one node's rollout and rollback (2 x timeout) + margin would look abandoned to another run while this
-run is still changing a node. Runs ansible-playbook on localhost; the passing case stops at the lock module, whose
-API (a kubeconfig that does not exist) is never reached."""
+"""The cluster lock's duration against the rollout timeout, checked by the role before the lock is taken: one
+static_pod_manifest or rancher_apiserver_config call waits up to 4 x timeout (proof of an interrupted change,
+health after its restore, convergence, health after the rollback), so a lock shorter than that + margin would look
+abandoned to another run while this run is still changing a node. Runs ansible-playbook on localhost; the passing
+case stops at the lock module, whose API (a kubeconfig that does not exist) is never reached."""
 
 from __future__ import annotations
 
@@ -32,15 +33,16 @@ def lock_play(tmp_path, **extra_vars):
 
 
 @pytest.mark.parametrize("variables", [
-    {"control_plane_rollout_timeout": 420},  # 900 < 2 x 420 + 60
-    {"control_plane_rollout_lock_seconds": 660},  # equal is not enough: 660 = 2 x 300 + 60
+    {"control_plane_rollout_timeout": 360},  # 1500 < 4 x 360 + 60
+    {"control_plane_rollout_lock_seconds": 1260},  # equal is not enough: 1260 = 4 x 300 + 60
+    {"control_plane_rollout_lock_seconds": 1200},  # outlasts a rollout and a rollback, not the recovery waits too
     {"control_plane_rollout_lock_margin_seconds": 301},
 ])
-def test_a_lock_shorter_than_a_rollout_and_a_rollback_plus_margin_is_refused_naming_both_variables(
+def test_a_lock_shorter_than_one_node_call_s_four_waits_plus_margin_is_refused_naming_both_variables(
         tmp_path, variables):
     code, output = lock_play(tmp_path, **variables)
     assert code != 0
-    assert "control_plane_rollout_lock_seconds (" in output and "2 x control_plane_rollout_timeout (" in output, \
+    assert "control_plane_rollout_lock_seconds (" in output and "4 x control_plane_rollout_timeout (" in output, \
         output[-3000:]
     assert "Take or renew the cluster lock" not in output  # refused before the lock module ran
 

@@ -67,7 +67,8 @@ identity:
   sample: {"name": "kc-cp1", "names": ["kc-cp1"], "addresses": ["127.0.10.1", "198.51.100.1"]}
 etcd:
   description:
-    - C(topology) (C(stacked), C(external) or C(none)); with O(list_etcd_members), C(members) (each C(name),
+    - C(topology) (C(stacked), C(external), C(none), or C(unknown) when the etcd static pod manifest cannot be read
+      or parsed - then C(error) says why); with O(list_etcd_members), C(members) (each C(name),
       C(peer_urls), C(client_urls), C(learner)), or C(error) when etcd could not be read, or C(not_applicable)
       when etcd does not run on the control-plane nodes.
   returned: success
@@ -95,14 +96,19 @@ RANCHER_EMBEDDED_ETCD = "https://127.0.0.1:2379"
 
 
 def etcd_topology(distribution, config):
-    """(topology, why not applicable): stacked etcd runs on the control-plane nodes and is one of the sources."""
+    """(topology, why not applicable, error): stacked etcd runs on the control-plane nodes and is one of the
+    sources. A kubeadm etcd manifest that exists but cannot be read or parsed says nothing about where etcd runs:
+    topology unknown, an error of the etcd source (never skipped as external)."""
     if config["datastore"] != "etcd":
-        return "none", "the datastore is %s, not etcd" % config["datastore"]
+        return "none", "the datastore is %s, not etcd" % config["datastore"], None
     if distribution == "kubeadm" and config["etcd_flags"] is None:
-        return "external", "no etcd static pod on this node: etcd is external to the control-plane nodes"
+        unread = [error for error in config["errors"] if error["what"].endswith("/etcd.yaml")]
+        if unread:
+            return "unknown", None, "cannot read the %s: %s" % (unread[0]["what"], unread[0]["cause"])
+        return "external", "no etcd static pod on this node: etcd is external to the control-plane nodes", None
     if distribution != "kubeadm" and config["flags"].get("etcd-servers") != RANCHER_EMBEDDED_ETCD:
-        return "external", "the datastore-endpoint is an external etcd"
-    return "stacked", None
+        return "external", "the datastore-endpoint is an external etcd", None
+    return "stacked", None, None
 
 
 def read_identity(params, root="/", proc="/proc", post=None):
@@ -125,8 +131,8 @@ def read_identity(params, root="/", proc="/proc", post=None):
     for flag in ("initial-advertise-peer-urls", "advertise-client-urls"):
         addresses.extend(host for host in map(url_host, str(etcd_flags.get(flag) or "").split(",")) if host)
 
-    topology, not_applicable = etcd_topology(distribution, config)
-    etcd = {"topology": topology, "members": None, "error": None, "not_applicable": not_applicable}
+    topology, not_applicable, error = etcd_topology(distribution, config)
+    etcd = {"topology": topology, "members": None, "error": error, "not_applicable": not_applicable}
     if params["list_etcd_members"] and topology == "stacked":
         def to_host(path):
             return host_path(path, config["pod"], "kube-apiserver") if path else path

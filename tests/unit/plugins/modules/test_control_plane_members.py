@@ -74,6 +74,27 @@ def test_without_an_etcd_static_pod_etcd_is_external(tmp_path):
     assert result["etcd"]["topology"] == "external" and result["etcd"]["not_applicable"]
 
 
+@pytest.mark.parametrize("damage", ["truncated", "unreadable"])
+def test_an_etcd_manifest_that_cannot_be_read_is_an_error_of_the_etcd_source_never_external(tmp_path, damage):
+    """A truncated or unreadable etcd.yaml says nothing about where etcd runs: the member list is unknown, which
+    blocks the gate (unless allowed) instead of being skipped as external etcd."""
+    root, proc = tmp_path / "node", tmp_path / "proc"
+    write(root, "/etc/kubernetes/manifests/kube-apiserver.yaml", static_pod("kube-apiserver"))
+    manifest = root / "etc/kubernetes/manifests/etcd.yaml"
+    if damage == "truncated":
+        manifest.write_text("apiVersion: v1\nkind: Pod\nspec:\n  containers:\n  - command: [etcd, --name=kc")
+    else:
+        manifest.mkdir()  # reading it fails (EISDIR) even as root
+    proc.mkdir()
+    result = control_plane_identity.read_identity(params(list_etcd_members=True), root=str(root), proc=str(proc))
+    assert result["etcd"]["topology"] == "unknown" and not result["etcd"]["not_applicable"]
+    assert result["etcd"]["error"].startswith("cannot read the static pod manifest /etc/kubernetes/manifests/etcd.yaml")
+    client = FakeClient({"/apis/discovery.k8s.io/v1/namespaces/default/endpointslices": KUBEADM["endpoint_slices"],
+                         "/api/v1/namespaces/kube-system/pods": KubeCompassError("forbidden", "forbidden", 403)})
+    sources = control_plane_members.read_sources(client, "kubeadm", result["etcd"])
+    assert sources["etcd_members"] == {"error": result["etcd"]["error"]}
+
+
 def test_k3s_on_sqlite_has_no_etcd_members(tmp_path):
     root, proc = tmp_path / "node", tmp_path / "proc"
     write(root, "/etc/rancher/k3s/config.yaml", {"node-ip": "10.0.1.1"})

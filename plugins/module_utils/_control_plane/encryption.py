@@ -799,12 +799,14 @@ def choose_target(node_configs, etcd_scan, kind, now, rotate=False, drop_identit
     ``kind`` "kms" takes ``kms`` (Provider.kms) as it is; without ``kms`` the KMS v2 provider that writes on every
     node is kept (its keys rotate in the KMS, not here). ``kind`` None keeps what there is (current_kind).
     ``resume`` ({"name", "fingerprint"}, the rotation target recorded when its key was escrowed) is resumed exactly
-    while some node holds it; ``keep`` goes to the Target (labels of retired keys kept decrypt-only).
+    while some node holds it with the provider kind asked for (a change of provider, or to KMS, starts anew);
+    ``keep`` goes to the Target (labels of retired keys kept decrypt-only).
     """
     configs = [_as_config(config) for config in node_configs.values()]
-    if resume and not rotate:
+    if resume and not rotate and kind != "kms":
         recorded = [part for config in configs for part in decoders(config)
-                    if part.kind in KEYED_PROVIDERS and part.keys[0].name == resume.get("name")]
+                    if part.kind in KEYED_PROVIDERS and part.keys[0].name == resume.get("name")
+                    and kind in (None, part.kind)]
         if recorded:
             if recorded[0].keys[0].fingerprint() != resume.get("fingerprint"):
                 raise ValueError("the nodes hold the recorded rotation target %s with other key material "

@@ -231,3 +231,19 @@ def test_a_second_rotation_generates_a_new_key_while_the_retired_one_is_kept():
     third = encryption_plan.plan(args(files, scan, rotate=True, snapshots=SNAPSHOTS, retired_keys=records),
                                  now=later)
     assert third["state"] == "ADD_NEW_KEY_SECOND" and third["target"] not in (plans[-1]["target"], *records)
+
+
+@pytest.mark.parametrize("provider, extra, label", [
+    ("aescbc", {}, "k8s:enc:aescbc:v1:"),
+    ("kms", {"kms_name": "vault", "kms_endpoint": "unix:///var/run/kms/vault.sock"}, "k8s:enc:kms:v2:vault"),
+])
+def test_a_recorded_rotation_target_of_another_provider_is_not_resumed(provider, extra, label):
+    """A move from secretbox to aescbc or KMS while the secretbox rotation target is still recorded starts the
+    migration, never reports the recorded secretbox key as done."""
+    plans, files, secrets = rotate_like_the_role(dict.fromkeys(NODES), {"plaintext": 4}, lambda: NOW)
+    record = {"name": plans[-1]["target_key"]["name"], "fingerprint": plans[-1]["target_key"]["fingerprint"]}
+    scan = {"by_prefix": secrets, "complete": True, "total": 4}
+    moved = encryption_plan.plan(args(files, scan, provider=provider, resume_target=record, **extra), now=NOW)
+    assert moved["state"] == "ADD_NEW_KEY_SECOND" and moved["target"].startswith(label), moved["reason"]
+    kept = encryption_plan.plan(args(files, scan, provider=None, resume_target=record), now=NOW)
+    assert kept["done"] and kept["target"] == plans[-1]["target"]

@@ -505,6 +505,14 @@ def labels(config):
     return [part.labels()[0] for part in decoders(config)]
 
 
+def removed_labels(node_configs, step):
+    """The labels ``step`` removes from some node (every node: aligning MIXED nodes removes keys too)."""
+    removed = set()
+    for node, config in node_configs.items():
+        removed |= set(labels(_as_config(config))) - set(labels(step.desired_config_per_node[node]))
+    return removed
+
+
 def _group(parts):
     """Single-key providers back into providers: consecutive keys of one keyed type share a provider."""
     providers = []
@@ -748,7 +756,8 @@ def next_step(node_configs, etcd_scan, target):
 
 def _align(nodes, current, present, scan, target, config_with, step):
     """MIXED: bring every node to the most advanced node's config, plus every key that some node writes with or
-    some object in etcd is under (every key any node has when the scan cannot prove which are unused)."""
+    some object in etcd is under or a retained snapshot needs (every key any node has when the scan cannot prove
+    which are unused)."""
     goal = target.label
 
     def phase(label_list):
@@ -759,6 +768,7 @@ def _align(nodes, current, present, scan, target, config_with, step):
         return 3 if label_list == target.final_labels(label_list) else 2
 
     needed = {current[node][0] for node in nodes} | {label for label in present if label != UNKNOWN}
+    needed |= {label for node in nodes for label in current[node] if label in target.keep}
     if not scan["complete"] or present.get(UNKNOWN):
         needed |= {label for node in nodes for label in current[node]}
     base = max(nodes, key=lambda node: (phase(current[node]), len(needed & set(current[node]))))
@@ -864,13 +874,10 @@ def retention(node_configs, etcd_scan, target, snapshots, records, drop_needed=F
     needed = {label: ids for label, ids in needed.items() if ids}
     kept = Target(target.provider, target.drop_identity, sorted(needed))
     step = next_step(node_configs, etcd_scan, kept)
-    if step.state == DROP_OLD_KEY:
-        before = set(labels(_as_config(next(iter(node_configs.values())))))
-        after = set(labels(step.desired_config_per_node[sorted(node_configs)[0]]))
-        for label in sorted(before - after - {PLAINTEXT} - set(records)):
-            if present:
-                records[label] = sorted(present)
-                needed[label] = sorted(present)
+    for label in sorted(removed_labels(node_configs, step) - {PLAINTEXT} - set(records)):
+        if present:
+            records[label] = sorted(present)
+            needed[label] = sorted(present)
     records = {label: ids for label, ids in records.items() if label in needed}
     if drop_needed:
         return Target(target.provider, target.drop_identity), {}, needed

@@ -247,3 +247,20 @@ def test_a_recorded_rotation_target_of_another_provider_is_not_resumed(provider,
     assert moved["state"] == "ADD_NEW_KEY_SECOND" and moved["target"].startswith(label), moved["reason"]
     kept = encryption_plan.plan(args(files, scan, provider=None, resume_target=record), now=NOW)
     assert kept["done"] and kept["target"] == plans[-1]["target"]
+
+
+@pytest.mark.parametrize("recorded", [False, True])
+def test_aligning_nodes_never_drops_a_retired_key_a_snapshot_needs_from_any_node(recorded):
+    """The first node already lost the retired key (a run stopped during the drop, the snapshots' records lost or
+    kept): aligning the nodes (MIXED) keeps it wherever it is, on every node, whatever the first node holds."""
+    before, _secrets, plans, files, secrets = rotated_once(SNAPSHOTS)
+    old, target = writer_of(before[NODES[0]]), plans[-1]["target"]
+    scan = {"by_prefix": secrets, "complete": True, "total": 4}
+    dropped = encryption_plan.plan(args(files, scan, retired_keys={}), now=NOW)["node_files"][NODES[0]]
+    assert encryption.labels(encryption.parse_config(dropped)) == [target]
+    mixed = dict(files, **{NODES[0]: dropped})
+    records = {old: SNAPSHOTS} if recorded else {}
+    result = encryption_plan.plan(args(mixed, scan, snapshots=SNAPSHOTS, retired_keys=records), now=NOW)
+    assert result["state"] == "MIXED" and result["retired_keys"] == {old: SNAPSHOTS}
+    for node in NODES:
+        assert encryption.labels(encryption.parse_config(result["node_files"][node])) == [target, old], node

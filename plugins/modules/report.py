@@ -60,6 +60,15 @@ options:
         Unknown is never a pass; set false only to gate on known failures while access is being sorted out.
     type: bool
     default: true
+  junit_fail_below_gate:
+    description:
+      - Whether the JUnit report marks every failed finding C(<failure>) and every unknown one C(<error>), also those
+        the gate does not count (below O(fail_on), or unknown with O(fail_on_unknown=false))
+        (C(kubecompass_junit_fail_below_gate), a boolean).
+      - By default those are C(<skipped>) with their details, so a CI test widget turns red exactly when findings
+        fail the gate.
+    type: bool
+    default: false
   started:
     description:
       - When the run started (RFC 3339, for example C(2026-11-22T08:00:00Z); a time without offset is taken as
@@ -243,12 +252,12 @@ def write_atomic(path, text):
         raise
 
 
-def write_reports(run, dest, formats):
+def write_reports(run, dest, formats, junit_fail_below_gate=False):
     """Render every requested format, then write each atomically; returns {format: path}.
 
     Rendering everything first means a renderer that raises leaves no new file behind.
     """
-    texts = [(fmt, renderers.RENDERERS[fmt](run)) for fmt in formats]
+    texts = [(fmt, renderers.render(fmt, run, junit_fail_below_gate)) for fmt in formats]
     ensure_directory(dest)
     paths = {}
     for fmt, text in texts:
@@ -258,7 +267,8 @@ def write_reports(run, dest, formats):
     return paths
 
 
-def produce(results, dest, formats, fail_on, started, finished, checks, fail_on_unknown=True):
+def produce(results, dest, formats, fail_on, started, finished, checks, fail_on_unknown=True,
+            junit_fail_below_gate=False):
     """Build the run from the per-cluster results, write the reports, and return the module's result."""
     unique_formats = []
     for fmt in formats:
@@ -268,7 +278,7 @@ def produce(results, dest, formats, fail_on, started, finished, checks, fail_on_
         if fmt not in unique_formats:
             unique_formats.append(fmt)
     run = renderers.build_run(results, catalog.entries(checks), fail_on, started, finished, fail_on_unknown)
-    paths = write_reports(run, dest, unique_formats)
+    paths = write_reports(run, dest, unique_formats, junit_fail_below_gate)
     return {
         "paths": paths,
         "gate": run["gate"],
@@ -286,6 +296,7 @@ def argument_spec():
                     "default": list(FILE_NAMES)},
         "fail_on": {"type": "str", "choices": list(SEVERITIES), "default": "high"},
         "fail_on_unknown": {"type": "bool", "default": True},
+        "junit_fail_below_gate": {"type": "bool", "default": False},
         "started": {"type": "str"},
     }
 
@@ -301,7 +312,8 @@ def main():
             if started is None:
                 raise KubeCompassError("started %r is not an RFC 3339 time" % params["started"], "input")
         result = produce(params["results"], params["dest"], params["formats"], params["fail_on"],
-                         rfc3339(started), rfc3339(finished), catalog.all_checks(), params["fail_on_unknown"])
+                         rfc3339(started), rfc3339(finished), catalog.all_checks(), params["fail_on_unknown"],
+                         params["junit_fail_below_gate"])
     except KubeCompassError as exc:
         module.fail_json(msg=str(exc), category=exc.category)
     module.exit_json(changed=False, **result)

@@ -162,3 +162,10 @@ RENDERERS = {
     "sarif": render_sarif,
     "markdown": render_markdown,
 }
+
+
+def render(fmt, run, junit_fail_below_gate=False):
+    """The text of one report format; an option applies only to the format it names."""
+    if fmt == "junit":
+        return RENDERERS[fmt](run, fail_below_gate=junit_fail_below_gate)
+    return RENDERERS[fmt](run)

@@ -15,6 +15,7 @@ import xml.etree.ElementTree as ET
 from ansible_collections.kubecompass.readiness.plugins.module_utils._readiness.formats.common import (
     TOOL_NAME,
     catalog_index,
+    gate_blocking,
     object_label,
     objects_with,
     waiver_scope,
@@ -71,7 +72,21 @@ def _junit_case(suite, cluster, name, seconds="0"):
     return ET.SubElement(suite, "testcase", {"classname": _xml(cluster), "name": _xml(name), "time": seconds})
 
 
-def _junit_suite(parent, cluster, started, catalog):
+def _below_gate(case, finding, runbook, why):
+    """A failure the gate does not count: reported in full, but as skipped so the suite stays green."""
+    element = ET.SubElement(case, "skipped", {"message": _one_line("%s: %s" % (why, finding["message"]))})
+    element.text = _junit_detail(finding, runbook)
+
+
+def _not_counted(finding, gate):
+    if finding["verdict"] == "fail":
+        return "%s failure below the gate (fail on %s), not counted" % (finding["severity"], gate["fail_on"])
+    unknown_off = "" if gate.get("fail_on_unknown", True) else ", unknown not counted"
+    return "undecided, not counted by the gate (fail on %s%s)" % (gate["fail_on"], unknown_off)
+
+
+def _junit_suite(parent, cluster, started, catalog, red, gate):
+    """One cluster's testsuite; findings in red are failures/errors, other fail/unknown findings are skipped."""
     counts = {"tests": 0, "failures": 0, "errors": 0, "skipped": 0}
     gather = cluster["gather"]
     seconds = gather["timings"]["gather_seconds"] + gather["timings"]["evaluate_seconds"]
@@ -80,8 +95,9 @@ def _junit_suite(parent, cluster, started, catalog):
         suite.set("timestamp", started)
     properties = ET.SubElement(suite, "properties")
     score = (cluster["summary"] or {}).get("score")
-    for key, value in (("distribution", cluster["distribution"]), ("tier", cluster["tier"]),
-                       ("status", cluster["status"]), ("score", score), ("api_requests", gather["api_requests"])):
+    for key, value in (("distribution", cluster["distribution"] or "unknown"), ("tier", cluster["tier"] or "unknown"),
+                       ("status", cluster["status"]), ("score", score), ("api_requests", gather["api_requests"]),
+                       ("fail_on", gate["fail_on"])):
         if value is not None:
             ET.SubElement(properties, "property", {"name": key, "value": _xml(value)})
     if cluster["status"] != "assessed":
@@ -96,7 +112,10 @@ def _junit_suite(parent, cluster, started, catalog):
         counts["tests"] += 1
         verdict = finding["verdict"]
         runbook = (catalog.get(finding["check_id"]) or {}).get("runbook")
-        if verdict == "fail":
+        if verdict in ("fail", "unknown") and (cluster["cluster"], finding["check_id"]) not in red:
+            _below_gate(case, finding, runbook if verdict == "fail" else None, _not_counted(finding, gate))
+            counts["skipped"] += 1
+        elif verdict == "fail":
             element = ET.SubElement(case, "failure", {"message": _one_line(finding["message"]),
                                                       "type": finding["severity"]})
             element.text = _junit_detail(finding, runbook)
@@ -122,14 +141,23 @@ def _junit_suite(parent, cluster, started, catalog):
     return counts, seconds
 
 
-def render_junit(run):
-    """One <testsuite> per cluster, one <testcase> per check; fail/unknown/waived+n/a map to failure/error/skipped."""
+def render_junit(run, fail_below_gate=False):
+    """One <testsuite> per cluster, one <testcase> per check; fail/unknown/waived+n/a map to failure/error/skipped.
+
+    A fail or unknown finding the gate does not count (below fail_on) is skipped, with its details, so CI test
+    widgets go red exactly when the gate fails; fail_below_gate=True makes every fail/unknown red.
+    """
+    if fail_below_gate:
+        red = {(c["cluster"], f["check_id"]) for c in run["clusters"] for f in c["findings"]
+               if f["verdict"] in ("fail", "unknown")}
+    else:
+        red = gate_blocking(run)
     root = ET.Element("testsuites", {"name": TOOL_NAME})
     totals = {"tests": 0, "failures": 0, "errors": 0, "skipped": 0}
     total_seconds = 0.0
     catalog = catalog_index(run)
     for cluster in run["clusters"]:
-        counts, seconds = _junit_suite(root, cluster, run.get("started"), catalog)
+        counts, seconds = _junit_suite(root, cluster, run.get("started"), catalog, red, run["gate"])
         total_seconds += seconds
         for key, value in counts.items():
             totals[key] += value

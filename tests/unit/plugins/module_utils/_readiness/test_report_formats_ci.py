@@ -1,0 +1,101 @@
+"""JUnit and Markdown as CI systems show them: a test widget red exactly when the gate fails, a job summary that fits."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+from junitparser import Error, Failure, JUnitXml, Skipped
+
+from ansible_collections.kubecompass.readiness.plugins.module_utils._readiness import report
+from ansible_collections.kubecompass.readiness.plugins.module_utils._readiness.model import SEVERITIES
+from ansible_collections.kubecompass.readiness.plugins.modules import report as module
+from tests.unit.plugins.module_utils._readiness import report_fixtures as fx
+
+REPO = Path(__file__).resolve().parents[5]
+
+
+@pytest.fixture(scope="module")
+def run():
+    return fx.run()
+
+
+def suites(text):
+    return {suite.name: suite for suite in JUnitXml.fromstring(text.encode("utf-8"))}
+
+
+def outcome(suite, check_id):
+    (case,) = [case for case in suite if case.name.startswith(check_id + " ")]
+    return case.result[0] if case.result else None
+
+
+# -- JUnit ---------------------------------------------------------------------------------------------------------
+
+
+def test_junit_failures_below_the_gate_are_skipped_with_their_details(run):
+    prod = suites(report.render_junit(run))["prod-eu-1"]
+    high = outcome(prod, "KC-AVL-901")
+    assert isinstance(high, Failure) and high.type == "high"
+    medium = outcome(prod, "KC-DR-901")
+    assert isinstance(medium, Skipped)
+    assert medium.message.startswith("medium failure below the gate (fail on high), not counted: no Velero")
+    assert "runbook: Install Velero" in medium.text
+    low = outcome(prod, "KC-CMP-901")
+    assert isinstance(low, Skipped) and "failing objects (1):\n  Namespace payments-api: no ResourceQuota" in low.text
+    assert isinstance(outcome(prod, "KC-SEC-902"), Error)  # unknown at the threshold fails the gate: red
+    assert (prod.failures, prod.errors) == (1, 1)
+
+
+def test_junit_fail_below_gate_turns_every_failure_red(run):
+    prod = suites(report.render_junit(run, fail_below_gate=True))["prod-eu-1"]
+    assert [type(outcome(prod, c)) for c in ("KC-AVL-901", "KC-DR-901", "KC-CMP-901", "KC-SEC-902")] == [
+        Failure, Failure, Failure, Error]
+    assert prod.failures == run["clusters"][0]["summary"]["by_verdict"]["fail"]
+
+
+def test_junit_unknown_the_gate_does_not_count_is_skipped():
+    run = report.build_run(fx.results()[:1], fx.catalog_entries(), "high", fx.STARTED, fx.FINISHED,
+                           fail_on_unknown=False)
+    unknown = outcome(suites(report.render_junit(run))["prod-eu-1"], "KC-SEC-902")
+    assert isinstance(unknown, Skipped)
+    assert unknown.message.startswith("undecided, not counted by the gate (fail on high, unknown not counted): ")
+
+
+@pytest.mark.parametrize("fail_on", SEVERITIES)
+def test_junit_is_red_exactly_when_the_findings_fail_the_gate(fail_on):
+    run = fx.run(fx.results()[:2], fail_on=fail_on)
+    parsed = JUnitXml.fromstring(report.render_junit(run).encode("utf-8"))
+    red = {(suite.name, case.name.split(" ")[0]) for suite in parsed for case in suite
+           if case.result and isinstance(case.result[0], (Failure, Error))}
+    gate = run["gate"]
+    assert red == {(f["cluster"], f["check_id"]) for f in gate["failing"] + gate["unknown"]}
+    assert bool(red) == gate["failed"]
+
+
+def test_junit_suite_properties_carry_tier_distribution_and_threshold(run):
+    for name, suite in suites(report.render_junit(run)).items():
+        properties = {p.name: p.value for p in suite.properties()}
+        cluster = next(c for c in run["clusters"] if c["cluster"] == name)
+        assert properties["tier"] == (cluster["tier"] or "unknown")
+        assert properties["distribution"] == (cluster["distribution"] or "unknown")
+        assert properties["fail_on"] == "high"
+    assert {p.name: p.value for p in suites(report.render_junit(run))["legacy"].properties()}["distribution"] == \
+        "unknown"
+
+
+def test_the_report_module_writes_junit_with_the_option(tmp_path):
+    strict = module.produce(fx.results(), str(tmp_path / "strict"), ["junit"], "high", fx.STARTED, fx.FINISHED,
+                            fx.CHECKS, junit_fail_below_gate=True)
+    default = module.produce(fx.results(), str(tmp_path / "default"), ["junit"], "high", fx.STARTED, fx.FINISHED,
+                             fx.CHECKS)
+    failures = {name: JUnitXml.fromfile(result["paths"]["junit"]).failures
+                for name, result in (("strict", strict), ("default", default))}
+    assert failures == {"strict": 4, "default": 2}  # prod-eu-1's medium and low failures are red only when asked
+
+
+def test_the_assess_playbook_passes_kubecompass_junit_fail_below_gate():
+    plays = yaml.safe_load((REPO / "playbooks" / "assess.yml").read_text())
+    tasks = [t for play in plays for t in play.get("tasks") or [] if "kubecompass.readiness.report" in t]
+    assert [t["kubecompass.readiness.report"]["junit_fail_below_gate"] for t in tasks] == [
+        "{{ kubecompass_junit_fail_below_gate | default(false) }}"]

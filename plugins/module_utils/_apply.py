@@ -19,6 +19,7 @@ import copy
 import json
 
 from ansible_collections.kubecompass.readiness.plugins.module_utils._errors import KubeCompassError
+from ansible_collections.kubecompass.readiness.plugins.module_utils._evidence import digest
 
 try:
     from urllib.parse import quote, urlencode
@@ -117,7 +118,9 @@ def server_side_apply(client, obj, dry_run, force=False):
 
 
 def apply(client, obj, check_mode, force=False, must_exist=False):
-    """Apply one object: {"object", "action" (created|updated|unchanged), "before", "after", "warnings", "diff"}.
+    """Apply one object: {"object", "action" (created|updated|unchanged), "warnings", "digests", "diff"}; ``digests``
+    are the object's before and after (as the server stores it, without server-set fields; in check mode as the
+    dry run answers), for the change record.
     A dry run decides; the real apply happens only outside check mode and only when something changes.
     ``must_exist``: an object that is gone raises a 404 KubeCompassError instead of being created (server-side apply
     creates what it does not find, which would bring back a Namespace deleted while the run labels it)."""
@@ -131,11 +134,19 @@ def apply(client, obj, check_mode, force=False, must_exist=False):
     if action != "unchanged" and not check_mode:
         after, warnings = server_side_apply(client, obj, dry_run=False, force=force)
     name = describe(obj)
-    result = {"object": name, "action": action, "warnings": warnings}
+    result = {"object": name, "action": action, "warnings": warnings,
+              "digests": {"before": digest(comparable(before)), "after": digest(comparable(after))}}
     if action != "unchanged":
         result["diff"] = {"before_header": name, "after_header": name, "before": _yaml(comparable(before)),
                           "after": _yaml(comparable(after))}
     return result
+
+
+def changed_objects(results):
+    """What apply results changed (in check mode, would change), for a module's ``changed_objects`` return:
+    [{"object", "action", "before", "after"}] with digests."""
+    return [dict(result["digests"], object=result["object"], action=result["action"])
+            for result in results if result["action"] != "unchanged"]
 
 
 def diffs(results):

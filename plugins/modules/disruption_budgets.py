@@ -89,6 +89,17 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+changed_objects:
+  description:
+    - The objects changed (in check mode, that would change) - C(object), C(action) (C(created), C(updated)), and
+      C(before) and C(after), C(sha256:) digests of the object without server-set fields (null when it did not
+      exist), for M(kubecompass.readiness.change_record).
+  returned: success
+  type: list
+  elements: dict
+  sample:
+    - {"object": "PodDisruptionBudget shop/web-deployment-kubecompass", "action": "created", "before": null,
+       "after": "sha256:9f2c..."}
 created:
   description: The budgets created (in check mode, that would be created), as C(namespace/name).
   returned: always
@@ -209,6 +220,7 @@ def run(client, params, check_mode, today=None):
     return {"changed": any(r["action"] != "unchanged" for r in done),
             "created": ["%s/%s" % (e["namespace"], e["pdb"]) for e in planned if e["action"] == "created"],
             "planned": planned, "left_alone": plan["skipped"], "failed_namespaces": errors, "diff": _apply.diffs(done),
+            "changed_objects": _apply.changed_objects(done),
             "expired_waivers": [waiver_rules.describe(w) for w in expired]}
 
 

@@ -113,6 +113,17 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+changed_objects:
+  description:
+    - The objects changed (in check mode, that would change) - C(object), C(action) (C(created), C(updated)), and
+      C(before) and C(after), C(sha256:) digests of the object without server-set fields (null when it did not
+      exist), for M(kubecompass.readiness.change_record).
+  returned: success
+  type: list
+  elements: dict
+  sample:
+    - {"object": "LimitRange shop/kubecompass-limits", "action": "created", "before": null,
+       "after": "sha256:9f2c..."}
 namespaces:
   description: One entry per namespace in scope.
   returned: always
@@ -289,7 +300,7 @@ def run(client, params, check_mode, today=None):
             "weaker": {e["namespace"]: e["weaker"] for e in plan["namespaces"] if e["weaker"]},
             "held": held_by_namespace(plan["namespaces"], params["automount"]),
             "token_pods": {e["namespace"]: e["token_pods"] for e in plan["namespaces"] if e["token_pods"]},
-            "failed_namespaces": errors, "diff": _apply.diffs(done)}
+            "failed_namespaces": errors, "diff": _apply.diffs(done), "changed_objects": _apply.changed_objects(done)}
 
 
 def main():

@@ -71,6 +71,17 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+changed_objects:
+  description:
+    - The objects changed (in check mode, that would change) - C(object), C(action) (C(created), C(updated)), and
+      C(before) and C(after), C(sha256:) digests of the object without server-set fields (null when it did not
+      exist), for M(kubecompass.readiness.change_record).
+  returned: success
+  type: list
+  elements: dict
+  sample:
+    - {"object": "NetworkPolicy shop/kubecompass-default-deny", "action": "created", "before": null,
+       "after": "sha256:9f2c..."}
 namespaces:
   description: One entry per namespace - C(namespace), C(tier), C(action) (apply, already, skip), C(reason),
     C(applied) (object and action per policy), C(allow_all) (user policies cancelling the deny), C(error).
@@ -147,7 +158,8 @@ def run(client, params, check_mode, today=None):
                                 **({"waiver": e["waiver"]} if "waiver" in e else {}))
                            for e in planned if e["action"] == "skip"],
             "expired_waivers": [waiver_rules.describe(w) for w in expired],
-            "diff": _apply.diffs([r for done in applied.values() for r in done])}
+            "diff": _apply.diffs([r for done in applied.values() for r in done]),
+            "changed_objects": _apply.changed_objects([r for done in applied.values() for r in done])}
 
 
 def main():

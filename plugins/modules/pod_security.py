@@ -109,6 +109,17 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+changed_objects:
+  description:
+    - The objects changed (in check mode, that would change) - C(object), C(action) (C(created), C(updated)), and
+      C(before) and C(after), C(sha256:) digests of the object without server-set fields (null when it did not
+      exist), for M(kubecompass.readiness.change_record).
+  returned: success
+  type: list
+  elements: dict
+  sample:
+    - {"object": "Namespace shop", "action": "created", "before": null,
+       "after": "sha256:9f2c..."}
 namespaces:
   description: One entry per namespace.
   returned: always
@@ -307,6 +318,7 @@ def run(client, params, check_mode, today=None):
     return {"changed": any(done["action"] != "unchanged" for done in applied), "namespaces": results,
             "violators": {entry["namespace"]: entry["violators"] for entry in results if entry["violators"]},
             "version": version, "failed_namespaces": errors, "diff": _apply.diffs(applied),
+            "changed_objects": _apply.changed_objects(applied),
             "left_alone": [dict({"namespace": e["namespace"], "reason": e["reason"]},
                                 **({"waiver": e["waiver"]} if "waiver" in e else {}))
                            for e in results if e["mode"] == "skip" and not e["error"]],

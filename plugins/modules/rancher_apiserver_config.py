@@ -252,6 +252,14 @@ diff:
   returned: when changed and in diff mode
   type: list
   elements: dict
+digest_before:
+  description: The C(sha256:) digest of the drop-in before the change, null when there was none (for the change record).
+  returned: success
+  type: str
+digest_after:
+  description: The C(sha256:) digest of the drop-in after the change (in check mode, as it would be), null when removed.
+  returned: success
+  type: str
 backup:
   description: The backup directory of this change (as a path on the node).
   returned: when changed and not in check mode
@@ -274,6 +282,7 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.kubecompass.readiness.plugins.module_utils._control_plane import pending, rancher, rollout
 from ansible_collections.kubecompass.readiness.plugins.module_utils._errors import KubeCompassError
+from ansible_collections.kubecompass.readiness.plugins.module_utils._evidence import file_digest
 from ansible_collections.kubecompass.readiness.plugins.module_utils._node_facts import (
     RANCHER,
     config_files,
@@ -798,7 +807,8 @@ def main():
         changes = ([unproven] if unproven else []) + change["changes"]
         result = {"changed": bool(changes), "changes": changes, "path": change["path"], "args": change["args"],
                   "settings": change["settings"], "already_effective": change["already_effective"],
-                  "notes": notes + change["notes"]}
+                  "notes": notes + change["notes"], "digest_before": file_digest(change["existing"]),
+                  "digest_after": file_digest(change["content"])}
         if module._diff and change["changes"]:
             result["diff"] = diff_of(change)
         if change["changes"] and not module.check_mode:

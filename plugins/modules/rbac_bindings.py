@@ -94,6 +94,16 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+changed_objects:
+  description:
+    - The bindings removed (in check mode, that would be removed) - C(object), C(action) C(deleted), C(before) (the
+      C(sha256:) digest of the binding without server-set fields) and C(after) (null), for
+      M(kubecompass.readiness.change_record).
+  returned: always
+  type: list
+  elements: dict
+  sample: [{"object": "ClusterRoleBinding dev-cluster-admin", "action": "deleted", "before": "sha256:9f2c...",
+            "after": null}]
 findings:
   description: The reduction plan.
   returned: success
@@ -185,6 +195,7 @@ from ansible_collections.kubecompass.readiness.plugins.module_utils._auth import
     mask_credentials,
 )
 from ansible_collections.kubecompass.readiness.plugins.module_utils._errors import KubeCompassError
+from ansible_collections.kubecompass.readiness.plugins.module_utils._evidence import digest
 from ansible_collections.kubecompass.readiness.plugins.module_utils._guardrails import rbac
 from ansible_collections.kubecompass.readiness.plugins.module_utils._kubeclient import client_from_params
 from ansible_collections.kubecompass.readiness.plugins.module_utils._readiness import waivers as waiver_rules
@@ -318,7 +329,7 @@ def run(client, params, check_mode, now=None):
     findings = rbac.reduction_plan(cluster_roles, cluster_role_bindings, roles, role_bindings,
                                    params["allowed_subjects"])
     result = {"changed": False, "findings": findings, "removed": [], "refused": [], "failed": {}, "backup": None,
-              "identity": None, "identity_error": None, "diff": [],
+              "identity": None, "identity_error": None, "diff": [], "changed_objects": [],
               "expired_waivers": [waiver_rules.describe(w) for w in expired]}
     if not requested:
         return result
@@ -337,6 +348,8 @@ def run(client, params, check_mode, now=None):
         if cause is None:
             result["removed"].append(name)
             result["diff"].append(_diff(binding))
+            result["changed_objects"].append({"object": name, "action": "deleted", "after": None,
+                                              "before": digest(_apply.comparable(binding))})
         elif cause == GONE:
             metadata = binding.get("metadata") or {}
             result["refused"].append({"binding": name, "kind": binding["kind"], "name": metadata.get("name"),

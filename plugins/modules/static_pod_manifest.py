@@ -152,6 +152,16 @@ backup:
   returned: when changed and not in check mode
   type: str
   sample: /var/lib/kubecompass/backups/20261122T031500.000000Z
+digest_before:
+  description: The C(sha256:) digest of the manifest before the change (as C(sha256sum) prints it), for the record.
+  returned: success
+  type: str
+  sample: sha256:0f3c3f1ec0c1ad2c08b2fe3cbb6f3e4a1c3f0a5d3a51a3a1d1f6bd0d8e9b1a2c
+digest_after:
+  description: The C(sha256:) digest of the manifest after the change (in check mode, as it would be written).
+  returned: success
+  type: str
+  sample: sha256:9b1a2c0f3c3f1ec0c1ad2c08b2fe3cbb6f3e4a1c3f0a5d3a51a3a1d1f6bd0d8e
 restart_seconds:
   description: Seconds from writing the manifest until the new API server was healthy with the new flags.
   returned: when changed and not in check mode
@@ -166,6 +176,7 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.kubecompass.readiness.plugins.module_utils._control_plane import pending, rollout, static_pod
 from ansible_collections.kubecompass.readiness.plugins.module_utils._errors import KubeCompassError
+from ansible_collections.kubecompass.readiness.plugins.module_utils._evidence import file_digest
 
 try:
     import yaml
@@ -447,7 +458,8 @@ def main():
             notes.extend([note] if note else [])
         path, current_text, new_text, files, directories, changes = plan(module.params)
         changes = ([unproven] if unproven else []) + changes
-        result = {"changed": bool(changes), "changes": changes, "notes": notes}
+        result = {"changed": bool(changes), "changes": changes, "notes": notes,
+                  "digest_before": file_digest(current_text), "digest_after": file_digest(new_text)}
         if module._diff and changes:
             result["diff"] = [{"before_header": path, "after_header": path, "before": current_text,
                                "after": new_text}] + [

@@ -121,6 +121,17 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+changed_objects:
+  description:
+    - The objects changed (in check mode, that would change) - C(object), C(action) (C(created), C(updated)), and
+      C(before) and C(after), C(sha256:) digests of the object without server-set fields (null when it did not
+      exist), for M(kubecompass.readiness.change_record).
+  returned: success
+  type: list
+  elements: dict
+  sample:
+    - {"object": "Schedule velero/kubecompass-important", "action": "created", "before": null,
+       "after": "sha256:9f2c..."}
 schedules:
   description:
     - One entry per tier - C(tier), C(name), C(action) (apply, keep, none, conflict, skip), C(reason), C(namespaces)
@@ -233,6 +244,7 @@ def run(client, params, check_mode, today=None):
             "namespaces": plan["namespaces"], "out_of_scope": plan["out_of_scope"],
             "inadequate": plan["inadequate"], "ignored": plan["ignored"],
             "storage_location": plan["storage_location"], "diff": _apply.diffs(done),
+            "changed_objects": _apply.changed_objects(done),
             "expired_waivers": [waiver_rules.describe(w) for w in expired]}
 
 

@@ -100,6 +100,8 @@ PROVIDER_DOMAINS = {
     "eks": ("amazonaws.com", "amazonaws.com.cn", "api.aws"),
     "gke": ("googleapis.com",),
     "aks": ("management.azure.com", "management.chinacloudapi.cn", "management.usgovcloudapi.net"),
+    # Not a provider of clusters: where kubecompass_report_publish may send the AWS credentials (S3).
+    "s3": ("amazonaws.com", "amazonaws.com.cn"),
 }
 
 

@@ -122,3 +122,22 @@ def test_must_exist_refuses_to_create_what_is_gone_and_writes_nothing():
     assert _apply.failure_cause(client, "gone", raised.value) == _apply.NAMESPACE_GONE
     # Without must_exist, server-side apply creates it: the default for objects kubecompass owns.
     assert _apply.apply(client, gone, check_mode=False)["action"] == "created"
+
+
+# -- digests for the change record --------------------------------------------------------------------------------------
+
+def test_changed_objects_carry_the_digests_of_before_and_after_and_the_plan_matches_the_change():
+    client = FakeClient([namespace("shop")])
+    planned = _apply.apply(client, budget("web", "shop"), check_mode=True)
+    created = _apply.apply(client, budget("web", "shop"), check_mode=False)
+    again = _apply.apply(client, budget("web", "shop"), check_mode=False)
+    (plan,) = _apply.changed_objects([planned])
+    assert plan == {"object": "PodDisruptionBudget shop/web", "action": "created", "before": None,
+                    "after": created["digests"]["after"]}
+    assert plan["after"].startswith("sha256:") and len(plan["after"]) == 71
+    # The stored object's server-set fields (uid, resourceVersion) are not part of the digest.
+    assert again["digests"] == {"before": created["digests"]["after"], "after": created["digests"]["after"]}
+    assert _apply.changed_objects([again]) == []
+    changed = dict(budget("web", "shop"), spec={"maxUnavailable": 2, "selector": {"matchLabels": {"app": "web"}}})
+    (updated,) = _apply.changed_objects([_apply.apply(client, changed, check_mode=False)])
+    assert updated["action"] == "updated" and updated["before"] == created["digests"]["after"] != updated["after"]

@@ -291,3 +291,13 @@ def test_a_listed_binding_an_active_waiver_covers_is_kept_and_refused_with_the_t
                                check_mode=False, now=later)
     assert client.stored(RB % ("shop", "anonymous-reader")) is None
     assert [w["ticket"] for w in result["expired_waivers"]] == ["OPS-2006"]
+
+
+def test_the_removed_bindings_are_named_with_their_digest_for_the_change_record(tmp_path):
+    planned = rbac_bindings.run(cluster(), params(tmp_path, remove=REMOVE), check_mode=True, now=NOW)
+    removed = rbac_bindings.run(cluster(), params(tmp_path, remove=REMOVE), check_mode=False, now=NOW)
+    assert [(c["object"], c["action"], c["after"]) for c in removed["changed_objects"]] == [
+        ("ClusterRoleBinding dev-cluster-admin", "deleted", None),
+        ("RoleBinding shop/anonymous-reader", "deleted", None)]
+    assert all(c["before"].startswith("sha256:") for c in removed["changed_objects"])
+    assert planned["changed_objects"] == removed["changed_objects"]

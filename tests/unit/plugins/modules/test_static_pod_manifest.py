@@ -300,3 +300,18 @@ def test_a_full_disk_while_writing_the_key_restores_and_drops_the_marker_and_the
     assert sorted(path.name for path in (tmp_path / "keys").iterdir()) == ["enc.yaml"]
     left = files_below(tmp_path / "backups")
     assert not any("pending" in name for name in left) and not any(b"OLDKEY" in data for data in left.values())
+
+
+def test_the_manifest_digests_before_and_after_are_returned_for_the_change_record(tmp_path, node, capsys):
+    from ansible.module_utils.testing import patch_module_args
+
+    p = change_params(tmp_path)
+    with open(p["manifest"], "rb") as handle:
+        before = handle.read()
+    args = {key: value for key, value in p.items() if value is not None}
+    with patch_module_args(dict(args, _ansible_check_mode=True)), pytest.raises(SystemExit):
+        module.main()
+    result = json.loads(capsys.readouterr().out)
+    after = module.plan(p)[2].encode()
+    assert result["digest_before"] == "sha256:" + hashlib.sha256(before).hexdigest()
+    assert result["digest_after"] == "sha256:" + hashlib.sha256(after).hexdigest() != result["digest_before"]

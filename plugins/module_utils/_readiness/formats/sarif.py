@@ -172,14 +172,11 @@ def _result(cluster, finding, verdict, rule_index, entry=None, message=None):
         "message": {"text": _text(message or finding["message"])},
         "locations": [_location(cluster, entry)],
         "partialFingerprints": {"primaryLocationLineHash": fingerprint(cluster, finding["check_id"], entry)},
-        "properties": {
-            "cluster": cluster,
-            "verdict": verdict,
-            "area": finding["area"],
-            "severity": finding["severity"],
-            "tier_rule": finding.get("tier_rule"),
-        },
+        # Area and severity are the rule's; a result carries only what is its own.
+        "properties": {"cluster": cluster, "verdict": verdict},
     }
+    if finding.get("tier_rule"):
+        result["properties"]["tier_rule"] = finding["tier_rule"]
     if finding["check_id"] in rule_index:
         result["ruleIndex"] = rule_index[finding["check_id"]]
     if entry is None and finding.get("waivers"):
@@ -189,9 +186,9 @@ def _result(cluster, finding, verdict, rule_index, entry=None, message=None):
 
 
 def _object_message(cluster, finding, entry):
-    # GitHub shows the first sentence as the alert title: the object and why, then the check's own message.
-    return "%s in cluster %s: %s. %s: %s" % (object_label(entry), cluster, _text(entry.get("reason"), 300).rstrip("."),
-                                            finding["title"], finding["message"])
+    # GitHub shows the first sentence as the alert title: the object and why, then the check.
+    return "%s in cluster %s: %s. %s." % (object_label(entry), cluster, _text(entry.get("reason"), 300).rstrip("."),
+                                         finding["title"])
 
 
 def _finding_results(cluster, finding, rule_index):
@@ -290,7 +287,8 @@ def _document(run, rules, results, notifications, omitted):
 
 
 def _dumps(document):
-    return json.dumps(document, indent=2, sort_keys=True, ensure_ascii=False, default=json_default) + "\n"
+    # Compact: the file is read by code scanning and SARIF viewers, and indenting thousands of results doubles it.
+    return json.dumps(document, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=json_default) + "\n"
 
 
 def render_sarif(run, limit=RESULT_LIMIT, gzip_budget=GZIP_BUDGET):

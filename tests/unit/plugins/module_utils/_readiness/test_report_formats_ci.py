@@ -99,3 +99,73 @@ def test_the_assess_playbook_passes_kubecompass_junit_fail_below_gate():
     tasks = [t for play in plays for t in play.get("tasks") or [] if "kubecompass.readiness.report" in t]
     assert [t["kubecompass.readiness.report"]["junit_fail_below_gate"] for t in tasks] == [
         "{{ kubecompass_junit_fail_below_gate | default(false) }}"]
+
+
+# -- Markdown ------------------------------------------------------------------------------------------------------
+
+
+def gate_line(text):
+    return next(line for line in text.splitlines() if line.startswith("**Gate "))
+
+
+def with_gate(run, own_message):
+    """The run as given, or with a gate that carries no message of its own (Markdown then names the causes)."""
+    if own_message:
+        return run
+    return dict(run, gate={key: value for key, value in run["gate"].items() if key != "message"})
+
+
+@pytest.mark.parametrize("own_message", [True, False])
+def test_markdown_says_why_when_the_gate_fails_only_on_unknown_findings(own_message):
+    clusters = fx.results()[:1]
+    for finding in clusters[0]["findings"]:
+        if finding["verdict"] == "fail":
+            finding.update(verdict="pass", objects=[], message="fixed")
+    line = gate_line(report.render_markdown(with_gate(fx.run(clusters), own_message)))
+    assert line.startswith("**Gate (fail on high): FAILED**") and not line.endswith("FAILED**.")
+    assert "could not be decided" in line and "KC-SEC-902" in line and "networkpolicies" in line
+
+
+@pytest.mark.parametrize("own_message", [True, False])
+def test_markdown_keeps_an_input_error_apart_from_unreachable(run, own_message):
+    line = gate_line(report.render_markdown(with_gate(run, own_message)))
+    (unreachable,) = [cause for cause in line.split(";") if "unreachable" in cause]
+    assert "payments" in unreachable and "legacy" not in unreachable
+    assert "legacy" in line
+
+
+def test_markdown_lists_clusters_worst_first(run):
+    text = report.render_markdown(run)
+    rows = [line.split("|")[1].strip() for line in text.splitlines() if line.startswith("| ") and "---" not in line]
+    assert rows[1:] == ["legacy", "payments", "prod-eu-1", "staging"]  # not assessed, then most failing the gate
+    headings = [line for line in text.splitlines() if line.startswith("## ")]
+    assert [h.split("`")[1] for h in headings] == rows[1:]
+
+
+def _fleet(size):
+    clusters = []
+    for index in range(size):
+        (prod,) = fx.results()[:1]
+        prod["cluster"] = "prod-%04d" % index
+        clusters.append(prod)
+    return fx.run(clusters)
+
+
+def test_markdown_is_cut_to_its_size_limit_with_a_note():
+    fleet = _fleet(60)
+    text = report.render_markdown(fleet, limit=20 * 1024)
+    assert len(text.encode("utf-8")) <= 20 * 1024
+    shown = sum(1 for line in text.splitlines() if line.startswith("## "))
+    assert 0 < shown < 60
+    assert text.rstrip().endswith("kubecompass-report.json has everything.")
+    assert "**Summary cut here to stay under 20 KiB**" in text and "of 60 cluster section(s) shown in full" in text
+
+
+def test_markdown_of_a_large_fleet_fits_a_github_step_summary():
+    text = report.render_markdown(_fleet(400))
+    assert len(text.encode("utf-8")) <= 256 * 1024 < 1024 * 1024
+    assert "**Summary cut here" in text
+
+
+def test_markdown_within_the_limit_is_not_cut(run):
+    assert "Summary cut here" not in report.render_markdown(run)

@@ -23,6 +23,7 @@ ARGUMENT_SPEC = {
     "drop_identity": {"type": "bool", "default": True},
     "resume_target": {"type": "dict"},
     "snapshots": {"type": "list", "elements": "str", "default": []},
+    "snapshot_dirs_missing": {"type": "list", "elements": "list", "default": []},
     "retired_keys": {"type": "dict", "default": {}},
     "drop_keys_snapshots_need": {"type": "bool", "default": False},
 }
@@ -53,6 +54,7 @@ def plan(args, now=None):
     records = _records(args["retired_keys"])
     snapshots = [str(item) for item in args["snapshots"]]
     still_needed = [label for label, ids in records.items() if set(ids) & set(snapshots)]
+    unlisted = _unlisted(records, snapshots, _missing_dirs(args["snapshot_dirs_missing"]))
     try:
         target = encryption.choose_target(configs, args["etcd_scan"], args["provider"], now,
                                           rotate=args["rotate"], drop_identity=args["drop_identity"], kms=kms,
@@ -62,6 +64,14 @@ def plan(args, now=None):
         step = encryption.next_step(configs, args["etcd_scan"], target)
     except ValueError as exc:
         raise KubeCompassError("cannot plan the encryption step: %s" % exc, "input") from None
+    blind = sorted(set(unlisted) & encryption.removed_labels(configs, step))
+    if blind and not args["drop_keys_snapshots_need"]:
+        label = blind[0]
+        raise KubeCompassError(
+            "cannot drop %s: the escrow record lists etcd snapshots it needs in %s, which does not exist on %s "
+            "(%s not found on any node): mount or restore the directory, create it empty if those snapshots are "
+            "gone, or set encryption_at_rest_drop_keys_snapshots_need" % (
+                label, unlisted[label][0], ", ".join(unlisted[label][1]), ", ".join(unlisted[label][2])), "node")
     node_files = {}
     for node, desired in step.desired_config_per_node.items():
         if desired is None:
@@ -87,6 +97,31 @@ def _records(value):
             raise KubeCompassError("retired_keys[%s] must be a list of snapshot ids" % label, "input")
         records[str(label)] = ids
     return records
+
+
+def _missing_dirs(value):
+    """{directory: [nodes]} from [[node, directory], ...]: configured snapshot directories absent on a node."""
+    missing = {}
+    for pair in value or []:
+        if not (isinstance(pair, list) and len(pair) == 2 and all(isinstance(item, str) for item in pair)):
+            raise KubeCompassError("snapshot_dirs_missing must list [node, directory] pairs", "input")
+        missing.setdefault(pair[1].rstrip("/") or "/", []).append(pair[0])
+    return missing
+
+
+def _unlisted(records, snapshots, missing):
+    """{label: (directory, [nodes], [snapshot ids])}: retired keys whose recorded snapshots were found on no node
+    but lie in a directory absent on some node (an unmounted volume may still hold them): never proof they are
+    gone. A recorded id is a path, optionally after ``node:``."""
+    unlisted = {}
+    for label, ids in sorted(records.items()):
+        for directory, nodes in sorted(missing.items()):
+            prefix = directory.rstrip("/") + "/"
+            inside = [item for item in ids if item not in snapshots
+                      and (item if item.startswith("/") else item.partition(":")[2]).startswith(prefix)]
+            if inside and label not in unlisted:
+                unlisted[label] = (directory, sorted(nodes), sorted(inside))
+    return unlisted
 
 
 def _target_key(target):

@@ -73,6 +73,15 @@ options:
     type: list
     elements: str
     default: []
+  snapshot_dirs_missing:
+    description:
+      - Configured snapshot directories that do not exist on a node, as C([node, directory]) pairs. Such a directory
+        holds no snapshots, unless the escrow record lists snapshots in it that are found on no node (an unmounted
+        volume may still hold them); then a step that drops their retired key fails naming the directory and the
+        nodes (O(drop_keys_snapshots_need) drops it anyway).
+    type: list
+    elements: list
+    default: []
   retired_keys:
     description: RV(retired_keys) as escrowed by the last run - per retired key's storage prefix, the snapshots that
       existed when it was retired.

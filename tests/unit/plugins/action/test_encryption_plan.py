@@ -19,7 +19,7 @@ NODES = ("kc-cp1", "kc-cp2", "kc-cp3")
 def args(nodes, scan=None, **extra):
     base = {"nodes": nodes, "etcd_scan": scan, "provider": "secretbox", "kms_name": None, "kms_endpoint": None,
             "kms_timeout": "3s", "rotate": False, "drop_identity": True, "resume_target": None, "snapshots": [],
-            "retired_keys": {}, "drop_keys_snapshots_need": False}
+            "retired_keys": {}, "drop_keys_snapshots_need": False, "snapshot_dirs_missing": []}
     base.update(extra)
     return base
 
@@ -264,3 +264,35 @@ def test_aligning_nodes_never_drops_a_retired_key_a_snapshot_needs_from_any_node
     assert result["state"] == "MIXED" and result["retired_keys"] == {old: SNAPSHOTS}
     for node in NODES:
         assert encryption.labels(encryption.parse_config(result["node_files"][node])) == [target, old], node
+
+
+SNAPSHOT_DIR = "/var/backups/kubecompass/etcd"
+
+
+def test_a_missing_snapshot_directory_holding_recorded_snapshots_never_lets_their_key_go():
+    """The directory is absent on a node (an unmounted volume): the snapshots the escrow record lists in it are found
+    nowhere, which is no proof they are gone. A directory the record lists nothing in counts as empty."""
+    before, _secrets, plans, files, secrets = rotated_once(SNAPSHOTS)
+    old, records = writer_of(before[NODES[0]]), plans[-1]["retired_keys"]
+    scan = {"by_prefix": secrets, "complete": True, "total": 4}
+    missing = [["kc-cp2", SNAPSHOT_DIR + "/"]]
+    with pytest.raises(KubeCompassError, match="cannot drop %s: .* in %s, which does not exist on kc-cp2 .*a.db" % (
+            old, SNAPSHOT_DIR)):
+        encryption_plan.plan(args(files, scan, retired_keys=records, snapshot_dirs_missing=missing), now=NOW)
+    opted_out = encryption_plan.plan(args(files, scan, retired_keys=records, snapshot_dirs_missing=missing,
+                                          drop_keys_snapshots_need=True), now=NOW)
+    assert opted_out["state"] == "DROP_OLD_KEY"
+    elsewhere = encryption_plan.plan(args(files, scan, retired_keys=records,
+                                          snapshot_dirs_missing=[["kc-cp2", "/srv/other"]]), now=NOW)
+    assert elsewhere["state"] == "DROP_OLD_KEY" and elsewhere["retired_keys"] == {}
+    # Found on another node: kept, nothing blocks.
+    found = encryption_plan.plan(args(files, scan, retired_keys=records, snapshots=SNAPSHOTS[:1],
+                                      snapshot_dirs_missing=missing), now=NOW)
+    assert found["done"] and found["kept_for_snapshots"] == [old]
+
+
+def test_a_fresh_cluster_without_the_snapshot_directory_rotates_and_drops_the_old_key():
+    _before, _secrets, plans, files, _final = rotated_once([], snapshot_dirs_missing=[[node, SNAPSHOT_DIR]
+                                                                                       for node in NODES])
+    assert plans[-1]["done"] and plans[-1]["kept_for_snapshots"] == []
+    assert encryption.labels(encryption.parse_config(files[NODES[0]])) == [plans[-1]["target"]]

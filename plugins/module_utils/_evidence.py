@@ -210,14 +210,14 @@ def _cell(value):
 
 
 def render_markdown(record, max_rows=MARKDOWN_MAX_ROWS):
-    """The record as Markdown: what changed (or would change), worst first is not a notion here - in role order."""
+    """The record as Markdown: what changed (or would change), in role order, capped at ``max_rows`` rows."""
     title = "Remediation plan" if record["kind"] == "plan" else "Remediation record"
     who = record["actor"] or {}
     awx = who.get("awx") or {}
     ran_by = who.get("controller_user") or "unknown user"
     if awx:
-        ran_by += " (AWX job %s%s)" % (awx.get("job_id", "?"),
-                                      ", launched by %s" % awx["user_name"] if awx.get("user_name") else "")
+        launched = ", launched by %s" % awx["user_name"] if awx.get("user_name") else ""
+        ran_by += " (AWX job %s%s)" % (awx.get("job_id", "?"), launched)
     lines = ["# %s: %s" % (title, record["cluster"]), "",
              "- Mode: %s" % ("check mode - nothing was changed; this is what a real run would change"
                              if record["check_mode"] else "changes applied"),
@@ -329,13 +329,16 @@ def scrub(message, secrets):
 
 
 def publish_plan(config, files, run_started, cluster=None):
-    """The uploads of one run: [{"path", "key", "url"}]. ``files``: paths, or {"path", "cluster"}; a file without
-    a cluster belongs to ``cluster``, and without either to the whole run (keyed ``fleet``). A file that does not
-    exist raises naming it."""
+    """The uploads of one run: [{"path", "key", "url"}]. ``files``: paths, [path, cluster] pairs or {"path",
+    "cluster"}; a file without a cluster belongs to ``cluster``, and without either to the whole run (keyed
+    ``fleet``). A file that does not exist raises naming it."""
     started = parse_started(run_started)
     plan = []
     for entry in files:
-        entry = {"path": entry} if isinstance(entry, str) else entry
+        if isinstance(entry, str):
+            entry = {"path": entry}
+        elif isinstance(entry, (list, tuple)) and len(entry) == 2:
+            entry = {"path": entry[0], "cluster": entry[1]}
         path = entry.get("path") if isinstance(entry, dict) else None
         if not isinstance(path, str) or not path:
             raise KubeCompassError("%s: files entry %r has no path" % (PUBLISH_VARIABLE, entry), "input")

@@ -38,7 +38,8 @@ options:
     required: true
   files:
     description:
-      - The files to upload - each a path, or a mapping with C(path) and C(cluster).
+      - The files to upload - each a path, a C([path, cluster]) pair (as the C(zip) filter makes them), or a
+        mapping with C(path) and C(cluster).
     type: list
     elements: raw
     required: true

@@ -204,10 +204,11 @@ def test_objects_are_keyed_by_date_then_cluster_then_run(tmp_path):
     report = tmp_path / "kubecompass-report.json"
     report.write_text("{}")
     config = _evidence.validate_publish({"bucket": "evidence", "prefix": "kc"})
-    plan = _evidence.publish_plan(config, [str(report), {"path": str(report), "cluster": "prod/eu 1"}],
-                                  "2026-12-11T03:15:00Z")
+    plan = _evidence.publish_plan(config, [str(report), {"path": str(report), "cluster": "prod/eu 1"},
+                                           [str(report), "stage"]], "2026-12-11T03:15:00Z")
     assert [item["key"] for item in plan] == ["kc/2026-12-11/fleet/031500Z/kubecompass-report.json",
-                                              "kc/2026-12-11/prod_eu_1/031500Z/kubecompass-report.json"]
+                                              "kc/2026-12-11/prod_eu_1/031500Z/kubecompass-report.json",
+                                              "kc/2026-12-11/stage/031500Z/kubecompass-report.json"]
     assert plan[0]["url"] == "s3://evidence/kc/2026-12-11/fleet/031500Z/kubecompass-report.json"
     assert _evidence.parse_started(STARTED) == datetime.datetime(2026, 12, 11, 3, 15, tzinfo=datetime.UTC)
     with pytest.raises(KubeCompassError, match="is not a file"):

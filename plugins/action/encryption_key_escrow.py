@@ -104,9 +104,9 @@ def _command(args, check_mode):
     # What the command received cannot be read back: the nodes' record (escrowed) says what it already holds.
     if escrowed is not None and key_escrow.covered(merged, escrowed):
         return dict(changed=False, added=[], escrow=shown)
-    added = [name for name in added
-             if ((escrowed or {}).get("keys") or {}).get(name, {}).get("fingerprint")
-             != merged["keys"][name]["fingerprint"]]
+    added = [storage for storage in added
+             if ((escrowed or {}).get("keys") or {}).get(storage, {}).get("fingerprint")
+             != merged["keys"][storage]["fingerprint"]]
     if check_mode:
         return dict(changed=True, added=added, escrow=shown)
     try:

@@ -134,16 +134,23 @@ def _target_key(target):
 
 
 def _escrow_keys(configs, target):
-    """Every keyed key the nodes or the target hold, with its material: what must be escrowed before the step's
-    files are written (key material: the task must be no_log)."""
-    parts = [part for config in configs.values() for part in encryption.decoders(config)]
-    keys = {}
-    for part in parts + target.provider.split():
+    """Every keyed key the nodes or the target hold, with its material, by storage label (one name may be a key of
+    two providers): what must be escrowed before the step's files are written (key material: the task must be
+    no_log). One label with two materials fails naming where each is."""
+    parts = [(node, part) for node, config in sorted(configs.items()) for part in encryption.decoders(config)]
+    keys, where = {}, {}
+    for node, part in parts + [("the target", part) for part in target.provider.split()]:
         if part.keys:
-            key = part.keys[0]
-            keys.setdefault(key.name, {"name": key.name, "provider": part.kind, "fingerprint": key.fingerprint(),
-                                       "secret": key.secret()})
-    return [keys[name] for name in sorted(keys)]
+            key, label = part.keys[0], part.labels()[0]
+            entry = keys.setdefault(label, {"name": key.name, "provider": part.kind, "fingerprint": key.fingerprint(),
+                                            "secret": key.secret()})
+            if entry["fingerprint"] != key.fingerprint():
+                raise KubeCompassError("%s has other key material on %s than on %s (fingerprint %s, not %s): restore "
+                                       "one key source on every node before anything is escrowed" % (
+                                           label, node, where[label], key.fingerprint(), entry["fingerprint"]),
+                                       "node")
+            where.setdefault(label, node)
+    return [keys[label] for label in sorted(keys)]
 
 
 class ActionModule(PlannerAction):

@@ -17,6 +17,8 @@ description:
   - C(vault_file) keeps the record in an Ansible-Vault-encrypted file (the play's vault secret, 0600, written
     atomically); C(command) runs a user-named program (no shell) with the record as JSON on stdin, and a non-zero
     exit fails the task.
+  - Keys are recorded by storage label (provider and name, for example C(k8s:enc:secretbox:v1:key1)): one name may
+    be a key of two providers. Records written by earlier versions (keys by name) are read.
   - The record also holds the rotation target in progress (name and fingerprint) and, per retired key, the
     snapshots that existed when it was retired.
   - Fails closed. Run it before any node receives a key and stop when it fails.
@@ -85,13 +87,13 @@ EXAMPLES = r"""
 
 RETURN = r"""
 added:
-  description: Names of the keys this run added.
+  description: Storage labels of the keys this run added.
   returned: unless read_only
   type: list
   elements: str
 escrow:
-  description: The record without key material - key names, providers and fingerprints, the rotation target, the
-    retired keys' snapshots. In C(command) mode also the keys O(escrowed) lists.
+  description: The record without key material - per storage label the key's name, provider and fingerprint, the
+    rotation target, the retired keys' snapshots. In C(command) mode also the keys O(escrowed) lists.
   returned: success
   type: dict
 path:

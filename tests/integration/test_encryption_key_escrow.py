@@ -97,11 +97,12 @@ def take_snapshot(cp):
 
 
 def escrowed_keys(cp):
-    """Every key the escrow command received, by name (the records are concatenated JSON documents)."""
+    """Every key the escrow command received, by name (the records are concatenated JSON documents; keys by storage
+    label, or by name in records written before)."""
     text, keys, decoder, index = (cp.paths.root / "escrow.jsonl").read_text(), {}, json.JSONDecoder(), 0
     while index < len(text.rstrip()):
         record, index = decoder.raw_decode(text, index)
-        keys.update(record["keys"])
+        keys.update({key.get("name", ident): key for ident, key in record["keys"].items()})
         while index < len(text) and text[index].isspace():
             index += 1
     return keys

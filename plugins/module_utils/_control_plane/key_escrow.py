@@ -4,8 +4,9 @@
 #
 # PRIVATE to the kubecompass.readiness collection: may change at any time.
 """The escrow record of a cluster's encryption keys: every key ever written to a node (name, provider,
-fingerprint, material), the rotation target in progress, and per retired key the snapshots that may need it.
-Pure: merging and checking records; the action plugin encrypts and writes them."""
+fingerprint, material) by its storage label (one name may be a key of two providers), the rotation target in
+progress, and per retired key the snapshots that may need it. Pure: merging and checking records; the action
+plugin encrypts and writes them."""
 
 from __future__ import absolute_import, annotations, division, print_function
 
@@ -15,7 +16,9 @@ import json
 
 from ansible_collections.kubecompass.readiness.plugins.module_utils._errors import KubeCompassError
 
-FORMAT = 1
+# 2: keys by storage label; 1 (still read) keyed them by name.
+FORMAT = 2
+FORMATS = (1, 2)
 
 
 class EscrowError(KubeCompassError):
@@ -29,6 +32,24 @@ def empty(cluster):
     return {"format": FORMAT, "cluster": cluster, "keys": {}, "rotation_target": None, "retired_keys": {}}
 
 
+def label(provider, name):
+    """The storage label of a keyed provider's key, as etcd values and the planner name it."""
+    return "k8s:enc:%s:v1:%s" % (provider, name)
+
+
+def by_label(keys):
+    """``keys`` ({id: {provider, fingerprint, ...}}) by storage label, each with its name: records of format 1 and
+    node records written before keyed them by name. Raises EscrowError for an entry without provider."""
+    result = {}
+    for ident, key in (keys or {}).items():
+        if not (isinstance(key, dict) and isinstance(key.get("provider"), str)
+                and isinstance(key.get("fingerprint"), str)):
+            raise EscrowError("key %s of the record has no provider and fingerprint" % ident)
+        name = key.get("name") if isinstance(key.get("name"), str) else ident
+        result[label(key["provider"], name)] = dict(key, name=name)
+    return result
+
+
 def load(text, cluster):
     """The record from its decrypted YAML/JSON text (None or empty: a new record)."""
     if not text or not text.strip():
@@ -37,28 +58,30 @@ def load(text, cluster):
         record = json.loads(text)
     except ValueError:
         raise EscrowError("the escrow of %s is not a record this collection wrote" % cluster) from None
-    if not isinstance(record, dict) or record.get("format") != FORMAT or not isinstance(record.get("keys"), dict):
+    if not isinstance(record, dict) or record.get("format") not in FORMATS or not isinstance(record.get("keys"), dict):
         raise EscrowError("the escrow of %s is not a record this collection wrote" % cluster)
     if record.get("cluster") != cluster:
         raise EscrowError("the escrow file names cluster %s, not %s" % (record.get("cluster"), cluster))
-    return record
+    return dict(record, format=FORMAT, keys=by_label(record["keys"]))
 
 
 def merge(record, keys, rotation_target=None, retired_keys=None):
-    """(record, added): ``keys`` added, never removed or replaced (a name escrowed with other material is an
-    error: restoring either would lose the other's Secrets); the target and retirement records updated."""
+    """(record, added): ``keys`` added by storage label, never removed or replaced (a label escrowed with other
+    material is an error: restoring either would lose the other's Secrets); the target and retirement records
+    updated. ``added`` lists the labels added."""
     merged = json.loads(json.dumps(record))
     added = []
     for key in keys or []:
-        known = merged["keys"].get(key["name"])
+        storage = label(key["provider"], key["name"])
+        known = merged["keys"].get(storage)
         if known is not None:
             if known["fingerprint"] != key["fingerprint"]:
                 raise EscrowError("key %s is escrowed with other material (fingerprint %s, now %s)" % (
-                    key["name"], known["fingerprint"], key["fingerprint"]))
+                    storage, known["fingerprint"], key["fingerprint"]))
             continue
-        merged["keys"][key["name"]] = {"provider": key["provider"], "fingerprint": key["fingerprint"],
-                                       "secret": key["secret"]}
-        added.append(key["name"])
+        merged["keys"][storage] = {"name": key["name"], "provider": key["provider"],
+                                   "fingerprint": key["fingerprint"], "secret": key["secret"]}
+        added.append(storage)
     if rotation_target is not None:
         merged["rotation_target"] = {"name": rotation_target["name"], "fingerprint": rotation_target["fingerprint"]}
     if retired_keys is not None:
@@ -72,9 +95,10 @@ def dump(record):
 
 
 def public(record):
-    """What may be shown: key names and fingerprints, the target, the retirement records; no material."""
-    return {"keys": {name: {"provider": key["provider"], "fingerprint": key["fingerprint"]}
-                     for name, key in sorted(record["keys"].items())},
+    """What may be shown: keys by label with name, provider and fingerprint, the target, the retirement records; no
+    material."""
+    return {"keys": {storage: {"name": key["name"], "provider": key["provider"], "fingerprint": key["fingerprint"]}
+                     for storage, key in sorted(record["keys"].items())},
             "rotation_target": record.get("rotation_target"), "retired_keys": record.get("retired_keys") or {}}
 
 
@@ -91,7 +115,11 @@ def checked_public(escrowed):
             and all(isinstance(ids, list) for ids in retired.values())):
         raise EscrowError("the escrow record kept on the nodes is damaged (not the shape this collection writes): "
                           "remove it to escrow every key again")
-    return escrowed
+    try:
+        return dict(escrowed, keys=by_label(keys))
+    except EscrowError:
+        raise EscrowError("the escrow record kept on the nodes is damaged (a key without provider and fingerprint): "
+                          "remove it to escrow every key again") from None
 
 
 def from_public(cluster, escrowed):
@@ -109,7 +137,8 @@ def covered(record, escrowed):
     its rotation target and its retired keys: nothing new to escrow."""
     shown, escrowed = public(record), escrowed or {}
     known = escrowed.get("keys") or {}
-    return (all(known.get(name, {}).get("fingerprint") == key["fingerprint"] for name, key in shown["keys"].items())
+    return (all(known.get(storage, {}).get("fingerprint") == key["fingerprint"]
+                for storage, key in shown["keys"].items())
             and shown["rotation_target"] == (escrowed.get("rotation_target") or None)
             and shown["retired_keys"] == (escrowed.get("retired_keys") or {}))
 
@@ -124,13 +153,19 @@ def accumulated(record, escrowed):
 
 
 def decryption_config(record, names):
-    """An EncryptionConfiguration reading Secrets with the escrowed keys ``names`` (in order) plus identity: what a
-    restore of an old snapshot needs. Key material: write it 0600."""
+    """An EncryptionConfiguration reading Secrets with the escrowed keys ``names`` (storage labels, or key names
+    when only one provider has that name; in order) plus identity: what a restore of an old snapshot needs. Key
+    material: write it 0600."""
     from ansible_collections.kubecompass.readiness.plugins.module_utils._control_plane import encryption
+    keys = by_label(record["keys"])
     providers = []
     for name in names:
-        key = record["keys"].get(name)
+        key = keys.get(name)
         if key is None:
-            raise EscrowError("key %s is not in the escrow" % name)
-        providers.append(encryption.Provider.keyed(key["provider"], [encryption.Key(name, key["secret"])]))
+            named = [entry for entry in keys.values() if entry["name"] == name]
+            key = named[0] if len(named) == 1 else None
+        if key is None:
+            raise EscrowError("key %s is not in the escrow (or names keys of two providers)" % name)
+        providers.append(encryption.Provider.keyed(key["provider"], [encryption.Key(key["name"], key["secret"])]))
     return encryption.render_config(encryption._group(providers) + [encryption.Provider.identity()])
+

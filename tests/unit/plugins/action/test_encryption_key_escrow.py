@@ -17,6 +17,7 @@ from ansible_collections.kubecompass.readiness.plugins.module_utils._control_pla
 KEY = {"name": "kubecompass-20261122T050000Z", "provider": "secretbox", "fingerprint": "0123456789abcdef",
        "secret": "c2VjcmV0LW1hdGVyaWFsLW5ldmVyLXNob3duLTMyYnl0ZXM="}
 SECRETS = [("default", VaultSecret(b"escrow-test-password"))]
+LABEL = "k8s:enc:secretbox:v1:" + KEY["name"]
 
 
 def run(args, secrets=None, check_mode=False):
@@ -36,12 +37,12 @@ def test_keys_are_vault_encrypted_0600_and_read_back_without_material(tmp_path):
     path = str(tmp_path / "escrow" / "prod.vault.json")
     target = {"name": KEY["name"], "fingerprint": KEY["fingerprint"]}
     result = run({"cluster": "prod", "path": path, "keys": [KEY], "rotation_target": target})
-    assert result["changed"] and result["added"] == [KEY["name"]]
+    assert result["changed"] and result["added"] == [LABEL]
     assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
     with open(path, "rb") as stream:
         raw = stream.read()
     assert raw.startswith(b"$ANSIBLE_VAULT") and KEY["secret"].encode() not in raw
-    assert read(path)["keys"][KEY["name"]]["secret"] == KEY["secret"]
+    assert read(path)["keys"][LABEL]["secret"] == KEY["secret"]
     back = run({"cluster": "prod", "path": path, "read_only": True})
     assert back["escrow"]["rotation_target"] == target and KEY["secret"] not in json.dumps(back)
     again = run({"cluster": "prod", "path": path, "keys": [KEY], "rotation_target": target})
@@ -56,7 +57,7 @@ def test_a_name_escrowed_with_other_material_is_refused_and_nothing_is_removed(t
     assert result["failed"] and "escrowed with other material" in result["msg"] and "b3RoZXI=" not in result["msg"]
     second = dict(KEY, name="kubecompass-20261123T050000Z")
     run({"cluster": "prod", "path": path, "keys": [second]})
-    assert sorted(read(path)["keys"]) == [KEY["name"], second["name"]]
+    assert sorted(read(path)["keys"]) == [LABEL, "k8s:enc:secretbox:v1:" + second["name"]]
 
 
 def test_without_a_vault_secret_it_fails_closed(tmp_path):
@@ -95,7 +96,7 @@ def test_the_command_gets_the_record_on_stdin_and_a_failure_fails_closed(tmp_pat
     out = tmp_path / "received.json"
     script = "import sys; open(%r, 'w').write(sys.stdin.read())" % str(out)
     result = run({"cluster": "prod", "mode": "command", "command": [sys.executable, "-c", script], "keys": [KEY]})
-    assert result["changed"] and json.loads(out.read_text())["keys"][KEY["name"]]["secret"] == KEY["secret"]
+    assert result["changed"] and json.loads(out.read_text())["keys"][LABEL]["secret"] == KEY["secret"]
     failing = run({"cluster": "prod", "mode": "command", "command": [sys.executable, "-c", "raise SystemExit(3)"],
                    "keys": [KEY]})
     assert failing["failed"] and "exited 3; nothing was written to any node" in failing["msg"]
@@ -126,8 +127,9 @@ def test_command_mode_runs_the_command_only_for_what_the_nodes_record_does_not_h
     second = dict(KEY, name="kubecompass-20261123T050000Z", fingerprint="fedcba9876543210")
     grown = run(dict(command, keys=[KEY, second], rotation_target=target, retired_keys=retired,
                      escrowed=first["escrow"]))
-    assert grown["changed"] and grown["added"] == [second["name"]] and len(out.read_text().splitlines()) == 2
-    assert sorted(grown["escrow"]["keys"]) == [KEY["name"], second["name"]]
+    second_label = "k8s:enc:secretbox:v1:" + second["name"]
+    assert grown["changed"] and grown["added"] == [second_label] and len(out.read_text().splitlines()) == 2
+    assert sorted(grown["escrow"]["keys"]) == [LABEL, second_label]
     # A key the nodes' record lists with another fingerprint is a different key: escrowed again, never trusted.
     forged = dict(first["escrow"], keys={KEY["name"]: {"provider": "secretbox", "fingerprint": "0" * 16}})
     assert run(dict(command, keys=[KEY], rotation_target=target, retired_keys=retired, escrowed=forged))["changed"]
@@ -139,3 +141,24 @@ def test_a_damaged_node_record_is_named_and_never_counts_as_escrowed(damaged):
     result = run({"cluster": "prod", "mode": "command", "command": ["/bin/true"], "keys": [KEY], "escrowed": damaged})
     assert result["failed"] and "escrow record kept on the nodes is damaged" in result["msg"]
     assert "\n" not in result["msg"]
+
+
+def test_one_name_under_two_providers_escrows_two_keys_and_old_records_keyed_by_name_are_read(tmp_path):
+    """A config holding secretbox key1 and aescbc key1 holds two keys: both are escrowed. A record written before
+    (format 1, keys by name) is read: its key is not escrowed again, other material under its label is refused."""
+    path = str(tmp_path / "prod.vault.json")
+    aescbc = dict(KEY, provider="aescbc", fingerprint="fedcba9876543210",
+                  secret="YWVzY2JjLWtleS1tYXRlcmlhbC0zMmJ5dGVzLi4uLi4=")
+    both = run({"cluster": "prod", "path": path, "keys": [KEY, aescbc]})
+    assert both["added"] == ["k8s:enc:aescbc:v1:" + KEY["name"], LABEL]
+    assert {key["secret"] for key in read(path)["keys"].values()} == {KEY["secret"], aescbc["secret"]}
+    old = {"format": 1, "cluster": "prod", "rotation_target": None, "retired_keys": {},
+           "keys": {KEY["name"]: {"provider": "secretbox", "fingerprint": KEY["fingerprint"], "secret": KEY["secret"]}}}
+    with open(path, "wb") as stream:
+        stream.write(VaultLib(SECRETS).encrypt(json.dumps(old).encode(), secret=SECRETS[0][1]))
+    back = run({"cluster": "prod", "path": path, "read_only": True})
+    assert back["escrow"]["keys"] == {LABEL: {"name": KEY["name"], "provider": "secretbox",
+                                              "fingerprint": KEY["fingerprint"]}}
+    assert run({"cluster": "prod", "path": path, "keys": [KEY]})["added"] == []
+    forged = run({"cluster": "prod", "path": path, "keys": [dict(KEY, fingerprint="0" * 16)]})
+    assert forged["failed"] and "%s is escrowed with other material" % LABEL in forged["msg"]

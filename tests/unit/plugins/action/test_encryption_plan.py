@@ -296,3 +296,33 @@ def test_a_fresh_cluster_without_the_snapshot_directory_rotates_and_drops_the_ol
                                                                                        for node in NODES])
     assert plans[-1]["done"] and plans[-1]["kept_for_snapshots"] == []
     assert encryption.labels(encryption.parse_config(files[NODES[0]])) == [plans[-1]["target"]]
+
+
+TWO_PROVIDERS_ONE_NAME = """apiVersion: apiserver.config.k8s.io/v1
+kind: EncryptionConfiguration
+resources:
+- resources: [secrets]
+  providers:
+  - secretbox:
+      keys:
+      - {name: key1, secret: "c2VjcmV0Ym94LWtleS1tYXRlcmlhbC0zMmJ5dGVzLi4="}
+  - aescbc:
+      keys:
+      - {name: key1, secret: "a2tra2tra2tra2tra2tra2tra2tra2tra2tra2tra2s="}
+  - identity: {}
+"""
+
+
+def test_a_name_under_two_providers_is_two_keys_to_escrow():
+    result = encryption_plan.plan(args(dict.fromkeys(NODES, TWO_PROVIDERS_ONE_NAME), None, provider=None), now=NOW)
+    assert sorted((entry["provider"], entry["name"]) for entry in result["escrow_keys"]) == [
+        ("aescbc", "key1"), ("secretbox", "key1")]
+    assert len({entry["secret"] for entry in result["escrow_keys"]}) == 2
+
+
+def test_one_label_with_two_materials_across_nodes_is_named_and_nothing_is_escrowed():
+    other = AESCBC_CONFIG.replace("a2tra2tra2tra2tra2tra2tra2tra2tra2tra2tra2s=",
+                                  "bGxsbGxsbGxsbGxsbGxsbGxsbGxsbGxsbGxsbGxsbGw=")
+    nodes = {"kc-cp1": AESCBC_CONFIG, "kc-cp2": other, "kc-cp3": AESCBC_CONFIG}
+    with pytest.raises(KubeCompassError, match="aescbc:v1:key1 has other key material on kc-cp2 than on kc-cp1"):
+        encryption_plan.plan(args(nodes, None, provider=None), now=NOW)

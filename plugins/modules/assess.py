@@ -87,6 +87,14 @@ options:
     description: Items per LIST page; large pages keep the request count independent of cluster size.
     type: int
     default: 5000
+  run_dir:
+    description:
+      - Directory on the host running the module (the controller, for a cluster) to write the cluster's full result
+        to, as C(<cluster_name>.json) (mode C(0600), directory C(0700), written to a temporary name then renamed).
+      - When set, the module returns only a compact summary (counts, failing and unknown check IDs, gather cost) and
+        RV(result_path), so no Ansible variable or job event carries per-object outcomes;
+        M(kubecompass.readiness.report) reads the file. Without it, the full result is returned.
+    type: path
 extends_documentation_fragment:
   - kubecompass.readiness.auth_options
   - kubecompass.readiness.attributes
@@ -107,6 +115,19 @@ EXAMPLES = r"""
 - name: Fail on critical findings
   ansible.builtin.assert:
     that: assessment.summary.by_severity.critical.fail == 0
+
+- name: Assess a 2,000-namespace cluster, keeping the per-object outcomes in a file on the controller
+  kubecompass.readiness.assess:
+    cluster_name: "{{ inventory_hostname }}"
+    tier: "{{ kubecompass_tier }}"
+    run_dir: "{{ playbook_dir }}/kubecompass-reports/clusters"
+  delegate_to: localhost
+  register: assessment
+
+- name: Fail on failing checks
+  ansible.builtin.assert:
+    that: assessment.failing | length == 0
+    fail_msg: "{{ assessment.failing | join(', ') }} failed; see {{ assessment.result_path }}"
 """
 
 RETURN = r"""
@@ -137,7 +158,7 @@ tier:
   sample: critical
 findings:
   description: One finding per check, in catalog order.
-  returned: success
+  returned: success and O(run_dir) not set
   type: list
   elements: dict
   contains:
@@ -166,7 +187,9 @@ findings:
       description: The tier rule that applied.
       type: str
 summary:
-  description: Counts by verdict, area and severity, and a score in percent.
+  description:
+    - Counts by verdict, area and severity, and a score in percent.
+    - With O(run_dir), only C(total), C(score) and C(by_verdict).
   returned: success
   type: dict
 expired_waivers:
@@ -174,6 +197,23 @@ expired_waivers:
   returned: success
   type: list
   elements: dict
+result_path:
+  description: Path of the file holding the full result.
+  returned: success and O(run_dir) set
+  type: str
+  sample: /srv/ci/kubecompass-reports/clusters/prod-eu-1.json
+failing:
+  description: IDs of the checks whose verdict is C(fail), in catalog order.
+  returned: success and O(run_dir) set
+  type: list
+  elements: str
+  sample: ["KC-AVL-003", "KC-SEC-016"]
+unknown:
+  description: IDs of the checks whose verdict is C(unknown) (never a pass), in catalog order.
+  returned: success and O(run_dir) set
+  type: list
+  elements: str
+  sample: ["KC-SEC-023"]
 gather:
   description: API requests made, kinds listed, phase timings and kinds that could not be read.
   returned: success
@@ -191,6 +231,7 @@ from ansible_collections.kubecompass.readiness.plugins.module_utils._auth import
 )
 from ansible_collections.kubecompass.readiness.plugins.module_utils._errors import KubeCompassError
 from ansible_collections.kubecompass.readiness.plugins.module_utils._kubeclient import client_from_params
+from ansible_collections.kubecompass.readiness.plugins.module_utils._readiness import runs
 from ansible_collections.kubecompass.readiness.plugins.module_utils._readiness.assess import assess
 
 
@@ -209,6 +250,7 @@ def argument_spec():
         include_checks={"type": "list", "elements": "str"},
         exclude_checks={"type": "list", "elements": "str"},
         page_size={"type": "int", "default": 5000},
+        run_dir={"type": "path"},
     )
     return spec
 
@@ -227,6 +269,8 @@ def main():
                         node_facts=params["node_facts"], provider_facts=params["provider_facts"],
                         include=params["include_checks"], exclude=params["exclude_checks"],
                         page_size=params["page_size"])
+        if params["run_dir"]:
+            result = runs.compact(result, runs.write_result(params["run_dir"], result))
     except KubeCompassError as exc:
         module.fail_json(msg="%s: %s" % (params["cluster_name"], exc), category=exc.category,
                          api_requests=client.requests if client else 0)

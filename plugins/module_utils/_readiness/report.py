@@ -16,8 +16,8 @@ __metaclass__ = type
 import json
 
 from ansible_collections.kubecompass.readiness.plugins.module_utils._errors import KubeCompassError
+from ansible_collections.kubecompass.readiness.plugins.module_utils._readiness import gating
 from ansible_collections.kubecompass.readiness.plugins.module_utils._readiness.engine import (
-    failing_at_or_above,
     summarise,
 )
 from ansible_collections.kubecompass.readiness.plugins.module_utils._readiness.formats import junit, markdown, sarif
@@ -26,10 +26,10 @@ from ansible_collections.kubecompass.readiness.plugins.module_utils._readiness.f
     TOOL_VERSION,
     json_default,
 )
-from ansible_collections.kubecompass.readiness.plugins.module_utils._readiness.model import SEVERITIES
 
 SCHEMA_VERSION = "1"
-CLUSTER_STATUSES = ("assessed", "unreachable", "error")
+# missing: the run was asked about the cluster (--limit, a merge's inventory group) but has no result for it.
+CLUSTER_STATUSES = ("assessed", "unreachable", "error", "missing")
 
 
 # -- the run -----------------------------------------------------------------------------------------------------------
@@ -70,38 +70,20 @@ def _cluster_record(index, cluster):
     }
 
 
-def gate(clusters, fail_on, fail_on_unknown=True):
-    """Whether the run fails at fail_on: a failing finding at or above it, a cluster that was not assessed, and
-    (unless fail_on_unknown is false) an unknown finding at or above it, since unknown is never a pass."""
-    failing = []
-    undecided = []
-    unassessed = []
-    limit = SEVERITIES.index(fail_on)
-    for cluster in clusters:
-        if cluster["status"] != "assessed":
-            unassessed.append(cluster["cluster"])
-            continue
-        for finding in failing_at_or_above(cluster["findings"], fail_on):
-            failing.append({"cluster": cluster["cluster"], "check_id": finding["check_id"],
-                            "severity": finding["severity"]})
-        for finding in cluster["findings"]:
-            if finding["verdict"] == "unknown" and SEVERITIES.index(finding["severity"]) <= limit:
-                undecided.append({"cluster": cluster["cluster"], "check_id": finding["check_id"],
-                                  "severity": finding["severity"]})
-    failed = bool(failing or unassessed or (fail_on_unknown and undecided))
-    return {"fail_on": fail_on, "fail_on_unknown": fail_on_unknown, "failed": failed, "failing": failing,
-            "unknown": undecided, "unreachable": unassessed}
+def gate(clusters, fail_on, fail_on_unknown=True, fail_on_unreachable=True):
+    """Whether the run fails at fail_on, and one line naming every cause (see gating.decide): it fails closed."""
+    return gating.decide(clusters, fail_on, fail_on_unknown, fail_on_unreachable)
 
 
-def build_run(clusters, catalog, fail_on="high", started=None, finished=None, fail_on_unknown=True):
+def build_run(clusters, catalog, fail_on="high", started=None, finished=None, fail_on_unknown=True,
+              fail_on_unreachable=True):
     """The run dict every renderer reads: clusters as given (normalised), an aggregate summary and the gate.
 
     ``clusters`` are assess results (extra keys such as Ansible's ``changed``/``invocation`` are dropped);
     ``catalog`` is ``catalog.entries(checks)``; ``started``/``finished`` are RFC 3339 strings supplied by the
     caller (this module reads no clock).
     """
-    if fail_on not in SEVERITIES:
-        raise KubeCompassError("fail_on %r is not one of %s" % (fail_on, ", ".join(SEVERITIES)), "input")
+    gating.severity_option("kubecompass_fail_on", fail_on)
     records = [_cluster_record(index, cluster) for index, cluster in enumerate(clusters)]
     names = [r["cluster"] for r in records]
     duplicates = sorted({n for n in names if names.count(n) > 1})
@@ -116,7 +98,7 @@ def build_run(clusters, catalog, fail_on="high", started=None, finished=None, fa
         "finished": finished or started,
         "fail_on": fail_on,
         "summary": summary,
-        "gate": gate(records, fail_on, fail_on_unknown),
+        "gate": gate(records, fail_on, fail_on_unknown, fail_on_unreachable),
         "clusters": records,
         "catalog": [dict(entry) for entry in catalog],
     }
@@ -137,7 +119,8 @@ render_markdown = markdown.render_markdown
 # -- AWX ---------------------------------------------------------------------------------------------------------------
 
 def awx_stats(run):
-    """A small dict for ansible.builtin.set_stats (AWX job artifacts): per cluster score and counts, the gate."""
+    """A small dict for ansible.builtin.set_stats (AWX job artifacts): per cluster score and counts, the gate
+    (its message and check IDs, not every finding)."""
     clusters = {}
     for cluster in run["clusters"]:
         summary = cluster["summary"] or {}
@@ -146,14 +129,8 @@ def awx_stats(run):
             "score": summary.get("score"),
             "counts": dict(summary.get("by_verdict") or {}),
         }
-    result = run["gate"]
-    return {
-        "score": run["summary"]["score"],
-        "clusters": clusters,
-        "gate": {"fail_on": result["fail_on"], "failed": result["failed"],
-                 "failing": ["%s:%s" % (f["cluster"], f["check_id"]) for f in result["failing"]],
-                 "unreachable": list(result["unreachable"])},
-    }
+    # The compact gate: a fleet's per-finding lists would make set_stats (one job event) grow with the fleet.
+    return {"score": run["summary"]["score"], "clusters": clusters, "gate": gating.compact(run["gate"])}
 
 
 RENDERERS = {

@@ -88,15 +88,18 @@ def test_gate_counts_failures_at_or_above_threshold_and_every_unassessed_cluster
     # finding is listed apart (it fails the gate unless fail_on_unknown is false).
     assert gate["failing"] == [{"cluster": "prod-eu-1", "check_id": "KC-AVL-901", "severity": "high"},
                                {"cluster": "staging", "check_id": "KC-SEC-901", "severity": "critical"}]
-    assert gate["unknown"] == [{"cluster": "prod-eu-1", "check_id": "KC-SEC-902", "severity": "high"}]
+    assert gate["unknown"] == [{"cluster": "prod-eu-1", "check_id": "KC-SEC-902", "severity": "high",
+                                "reason": finding_of(cluster_of(run, "prod-eu-1"), "KC-SEC-902")["message"]}]
     assert gate["unreachable"] == ["payments", "legacy"]
+    assert [(c["cluster"], c["status"]) for c in gate["not_assessed"]] == [("payments", "unreachable"),
+                                                                            ("legacy", "error")]
 
 
 def test_unknown_at_the_threshold_fails_the_gate_unless_told_otherwise():
     prod = fx.results()[:1]
     strict = fx.run(prod, fail_on="high")["gate"]
-    assert strict["failed"] is True and strict["unknown"] == [
-        {"cluster": "prod-eu-1", "check_id": "KC-SEC-902", "severity": "high"}]
+    assert strict["failed"] is True and [(u["cluster"], u["check_id"]) for u in strict["unknown"]] == [
+        ("prod-eu-1", "KC-SEC-902")]
     without_failures = [dict(prod[0], findings=[f for f in prod[0]["findings"] if f["verdict"] != "fail"])]
     assert fx.run(without_failures, fail_on="high")["gate"]["failed"] is True
     lenient = report.gate(without_failures, "high", fail_on_unknown=False)
@@ -110,8 +113,11 @@ def test_gate_threshold_moves_with_fail_on():
         ("prod-eu-1", "KC-AVL-901"), ("prod-eu-1", "KC-CMP-901"), ("prod-eu-1", "KC-DR-901"),
         ("staging", "KC-SEC-901")]
     only_prod = fx.run(assessed[:1], fail_on="critical")["gate"]
-    assert only_prod == {"fail_on": "critical", "fail_on_unknown": True, "failed": False, "failing": [],
-                         "unknown": [], "unreachable": []}
+    assert only_prod == {"fail_on": "critical", "fail_on_unknown": True, "fail_on_unreachable": True,
+                         "failed": False, "assessed": 1, "failing": [], "unknown": [], "unreachable": [],
+                         "not_assessed": [],
+                         "message": "Gate (fail on critical): PASSED - no finding at or above critical failed in "
+                                    "1 cluster(s)."}
 
 
 def test_unreachable_cluster_alone_fails_the_gate():
@@ -125,7 +131,7 @@ def test_aggregate_summary_sums_assessed_clusters(run):
     for verdict, count in summary["by_verdict"].items():
         assert count == prod["summary"]["by_verdict"][verdict] + staging["summary"]["by_verdict"][verdict]
     assert summary["total"] == len(prod["findings"]) + len(staging["findings"]) == 14
-    assert summary["clusters"] == {"assessed": 2, "unreachable": 1, "error": 1}
+    assert summary["clusters"] == {"assessed": 2, "unreachable": 1, "error": 1, "missing": 0}
     assert summary["score"] is not None and 0 < summary["score"] < 100
 
 
@@ -434,7 +440,10 @@ def test_awx_stats(run):
     assert stats["clusters"]["prod-eu-1"] == {"status": "assessed", "score": prod["score"],
                                               "counts": prod["by_verdict"]}
     assert stats["clusters"]["payments"] == {"status": "unreachable", "score": None, "counts": {}}
-    assert stats["gate"] == {"fail_on": "high", "failed": True,
-                             "failing": ["prod-eu-1:KC-AVL-901", "staging:KC-SEC-901"],
-                             "unreachable": ["payments", "legacy"]}
+    # The compact gate: check IDs and the message, not one entry per finding (a fleet would outgrow a job event).
+    assert stats["gate"] == {"fail_on": "high", "fail_on_unknown": True, "fail_on_unreachable": True, "failed": True,
+                             "message": run["gate"]["message"], "assessed": 2,
+                             "failing": ["KC-AVL-901", "KC-SEC-901"], "unknown": ["KC-SEC-902"],
+                             "unreachable": ["payments", "legacy"],
+                             "counts": {"failing": 2, "unknown": 1, "not_assessed": 2}}
     json.dumps(stats)  # set_stats data must be plain JSON

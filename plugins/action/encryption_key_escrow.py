@@ -25,11 +25,22 @@ ARGUMENT_SPEC = {
     "mode": {"type": "str", "default": "vault_file", "choices": ["vault_file", "command"]},
     "path": {"type": "path"},
     "command": {"type": "list", "elements": "str"},
-    "keys": {"type": "list", "elements": "dict", "default": [], "no_log": True},
-    "rotation_target": {"type": "dict"},
+    "keys": {"type": "list", "elements": "dict", "default": [], "no_log": True, "options": {
+        "name": {"type": "str", "required": True},
+        "provider": {"type": "str", "required": True, "choices": ["secretbox", "aescbc", "aesgcm"]},
+        "fingerprint": {"type": "str", "required": True},
+        "secret": {"type": "str", "required": True, "no_log": True},
+    }},
+    "rotation_target": {"type": "dict", "options": {
+        "name": {"type": "str", "required": True},
+        "fingerprint": {"type": "str", "required": True},
+        "provider": {"type": "str"},
+        "label": {"type": "str"},
+    }},
     "retired_keys": {"type": "dict"},
     "read_only": {"type": "bool", "default": False},
     "escrowed": {"type": "dict"},
+    "node_records": {"type": "dict", "default": {}},
     "command_timeout": {"type": "int", "default": 60},
 }
 
@@ -55,12 +66,16 @@ def write_atomically(path, data):
 
 def escrow(args, secrets, check_mode=False):
     """The task's result for validated ``args`` and the play's vault ``secrets``; raises EscrowError."""
+    for storage, ids in (args["retired_keys"] or {}).items():
+        if not isinstance(ids, list) or not all(isinstance(item, str) for item in ids):
+            raise key_escrow.EscrowError("retired_keys[%s] must be a list of snapshot ids" % storage)
+    nodes = {node: key_escrow.node_record(node, slurped) for node, slurped in sorted(args["node_records"].items())}
     if args["mode"] == "command":
-        return _command(args, check_mode)
-    return _vault_file(args, secrets, check_mode)
+        return _command(args, nodes, check_mode)
+    return _vault_file(args, nodes, secrets, check_mode)
 
 
-def _vault_file(args, secrets, check_mode):
+def _vault_file(args, nodes, secrets, check_mode):
     if not args["path"]:
         raise key_escrow.EscrowError("vault_file needs a path")
     if not secrets:
@@ -77,7 +92,8 @@ def _vault_file(args, secrets, check_mode):
                 path, getattr(exc, "strerror", None) or "not decryptable with the play's vault secrets")) from None
     record = key_escrow.load(text, args["cluster"])
     if args["read_only"]:
-        return dict(changed=False, escrow=key_escrow.public(record), path=path)
+        # The vault file is read back: its rotation target is the one; the nodes' records add retired keys.
+        return dict(changed=False, escrow=key_escrow.combined(key_escrow.public(record), nodes, False), path=path)
     merged, added = key_escrow.merge(record, args["keys"], args["rotation_target"], args["retired_keys"])
     changed = key_escrow.dump(merged) != key_escrow.dump(record)
     if changed and not check_mode:
@@ -90,13 +106,13 @@ def _vault_file(args, secrets, check_mode):
     return dict(changed=changed, added=added, escrow=key_escrow.public(merged), path=path)
 
 
-def _command(args, check_mode):
+def _command(args, nodes, check_mode):
     if not args["command"]:
         raise key_escrow.EscrowError("command mode needs a command (a list: program and arguments)")
     escrowed = key_escrow.checked_public(args["escrowed"])
     base = key_escrow.from_public(args["cluster"], escrowed)
     if args["read_only"]:
-        return dict(changed=False, escrow=key_escrow.accumulated(base, escrowed))
+        return dict(changed=False, escrow=key_escrow.combined(key_escrow.accumulated(base, escrowed), nodes, True))
     merged, added = key_escrow.merge(key_escrow.empty(args["cluster"]), args["keys"],
                                      args["rotation_target"] or base["rotation_target"],
                                      base["retired_keys"] if args["retired_keys"] is None else args["retired_keys"])

@@ -46,13 +46,46 @@ options:
     type: int
     default: 60
   keys:
-    description: Keys to escrow (name, provider, fingerprint, secret), as RV(kubecompass.readiness.encryption_plan#module:escrow_keys).
+    description: Keys to escrow, as RV(kubecompass.readiness.encryption_plan#module:escrow_keys).
     type: list
     elements: dict
     default: []
+    suboptions:
+      name:
+        description: The key's name in the EncryptionConfiguration.
+        type: str
+        required: true
+      provider:
+        description: The keyed provider the key belongs to.
+        type: str
+        required: true
+        choices: [secretbox, aescbc, aesgcm]
+      fingerprint:
+        description: The key's fingerprint (tells keys apart without their material).
+        type: str
+        required: true
+      secret:
+        description: The key material (base64).
+        type: str
+        required: true
   rotation_target:
-    description: The rotation target to record (name, fingerprint).
+    description: The rotation target to record, as RV(kubecompass.readiness.encryption_plan#module:target_key).
     type: dict
+    suboptions:
+      name:
+        description: The target key's name.
+        type: str
+        required: true
+      fingerprint:
+        description: The target key's fingerprint.
+        type: str
+        required: true
+      provider:
+        description: The target key's provider (not recorded).
+        type: str
+      label:
+        description: The target key's storage label (not recorded).
+        type: str
   retired_keys:
     description: Per retired key, the snapshots that may need it (RV(kubecompass.readiness.encryption_plan#module:retired_keys)).
     type: dict
@@ -66,6 +99,14 @@ options:
         node). In C(command) mode, which cannot read its escrow back, the command runs only when a key (same name
         and fingerprint), the rotation target or the retired keys differ from it, and RV(escrow) adds its keys.
     type: dict
+  node_records:
+    description:
+      - With O(read_only), per node the record it keeps (RV(escrow) of an earlier run) as M(ansible.builtin.slurp)
+        returns it (C(content) base64, C(source) the path). A damaged one fails naming the node and the path.
+      - Their retired keys are united with the escrow's; the rotation target is the vault file's in C(vault_file)
+        mode, and the nodes' in C(command) mode, where nodes that record different targets fail naming them.
+    type: dict
+    default: {}
 extends_documentation_fragment:
   - kubecompass.readiness.attributes
 attributes:
@@ -93,7 +134,8 @@ added:
   elements: str
 escrow:
   description: The record without key material - per storage label the key's name, provider and fingerprint, the
-    rotation target, the retired keys' snapshots. In C(command) mode also the keys O(escrowed) lists.
+    rotation target, the retired keys' snapshots. In C(command) mode also the keys O(escrowed) lists; with
+    O(node_records) also what the nodes record.
   returned: success
   type: dict
 path:

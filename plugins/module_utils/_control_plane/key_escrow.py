@@ -12,6 +12,8 @@ from __future__ import absolute_import, annotations, division, print_function
 
 __metaclass__ = type
 
+import base64
+import binascii
 import json
 
 from ansible_collections.kubecompass.readiness.plugins.module_utils._errors import KubeCompassError
@@ -169,3 +171,40 @@ def decryption_config(record, names):
         providers.append(encryption.Provider.keyed(key["provider"], [encryption.Key(key["name"], key["secret"])]))
     return encryption.render_config(encryption._group(providers) + [encryption.Provider.identity()])
 
+
+def node_record(node, slurped):
+    """The public record a node keeps, from ``slurped`` (what ansible.builtin.slurp returns: base64 ``content``,
+    ``source``); EscrowError naming the node and the file when it is damaged (a truncated write, a hand edit)."""
+    source = slurped.get("source") if isinstance(slurped, dict) else None
+    try:
+        text = base64.b64decode(slurped["content"], validate=True).decode("utf-8")
+        return checked_public(json.loads(text) if text.strip() else None) or {}
+    except (TypeError, KeyError, ValueError, binascii.Error, UnicodeDecodeError, EscrowError):
+        raise EscrowError("%s: %s is not a valid escrow record (remove it to escrow every key again)" % (
+            node, source if isinstance(source, str) else "the record kept there")) from None
+
+
+def combined(shown, nodes, target_from_nodes):
+    """``shown`` (a public record: the vault file's, or what a command-mode run was given) combined with ``nodes``
+    ({node: public record}): keys accumulated and retired keys united (keeping a key longer loses nothing). The
+    rotation target is ``shown``'s unless ``target_from_nodes`` (a command's escrow cannot be read back): then the
+    nodes' records must agree on it, else EscrowError naming them."""
+    result = {"keys": dict(shown.get("keys") or {}), "rotation_target": shown.get("rotation_target"),
+              "retired_keys": {label: sorted(ids) for label, ids in (shown.get("retired_keys") or {}).items()}}
+    targets = {}
+    for node, record in sorted(nodes.items()):
+        for storage, key in (record.get("keys") or {}).items():
+            result["keys"].setdefault(storage, key)
+        for storage, ids in (record.get("retired_keys") or {}).items():
+            result["retired_keys"][storage] = sorted(set(result["retired_keys"].get(storage, [])) | set(ids))
+        if record.get("rotation_target"):
+            targets.setdefault(json.dumps(record["rotation_target"], sort_keys=True), []).append(node)
+    if target_from_nodes and targets:
+        if len(targets) > 1:
+            raise EscrowError("the nodes' escrow records disagree on the rotation target (%s): keep the record of "
+                              "the node whose keys are right on every node, or remove them all" % "; ".join(
+                                  "%s on %s" % (json.loads(target).get("name"), ", ".join(names))
+                                  for target, names in sorted(targets.items())))
+        result["rotation_target"] = json.loads(next(iter(targets)))
+    result["keys"] = dict(sorted(result["keys"].items()))
+    return result

@@ -3,12 +3,14 @@ closed without a vault secret or when the user's command fails."""
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import stat
 import sys
 
 import pytest
+from ansible.errors import AnsibleActionFail
 from ansible.parsing.vault import VaultLib, VaultSecret
 
 from ansible_collections.kubecompass.readiness.plugins.action import encryption_key_escrow
@@ -162,3 +164,70 @@ def test_one_name_under_two_providers_escrows_two_keys_and_old_records_keyed_by_
     assert run({"cluster": "prod", "path": path, "keys": [KEY]})["added"] == []
     forged = run({"cluster": "prod", "path": path, "keys": [dict(KEY, fingerprint="0" * 16)]})
     assert forged["failed"] and "%s is escrowed with other material" % LABEL in forged["msg"]
+
+
+RECORD_PATH = "/etc/kubernetes/kubecompass/encryption-escrow-record.json"
+
+
+def slurped(record):
+    text = record if isinstance(record, str) else json.dumps(record)
+    return {"content": base64.b64encode(text.encode()).decode(), "source": RECORD_PATH, "encoding": "base64"}
+
+
+def test_read_back_the_vault_keeps_its_rotation_target_and_unites_the_nodes_retired_keys(tmp_path):
+    path = str(tmp_path / "prod.vault.json")
+    target = {"name": KEY["name"], "fingerprint": KEY["fingerprint"]}
+    run({"cluster": "prod", "path": path, "keys": [KEY], "rotation_target": target,
+         "retired_keys": {"k8s:enc:secretbox:v1:k0": ["/snap/a.db"]}})
+    stale = {"keys": {}, "rotation_target": {"name": "kubecompass-20250101T000000Z", "fingerprint": "1" * 16},
+             "retired_keys": {"k8s:enc:secretbox:v1:k0": ["/snap/b.db"], "k8s:enc:aescbc:v1:k1": ["/snap/a.db"]}}
+    back = run({"cluster": "prod", "path": path, "read_only": True, "node_records": {"kc-cp2": slurped(stale)}})
+    assert back["escrow"]["rotation_target"] == target
+    assert back["escrow"]["retired_keys"] == {"k8s:enc:secretbox:v1:k0": ["/snap/a.db", "/snap/b.db"],
+                                              "k8s:enc:aescbc:v1:k1": ["/snap/a.db"]}
+
+
+def test_command_mode_takes_the_nodes_rotation_target_and_fails_naming_nodes_that_disagree():
+    command = {"cluster": "prod", "mode": "command", "command": ["/bin/false"], "read_only": True}
+    first = {"keys": {}, "rotation_target": {"name": KEY["name"], "fingerprint": KEY["fingerprint"]},
+             "retired_keys": {}}
+    other = dict(first, rotation_target={"name": "kubecompass-20261201T000000Z", "fingerprint": "2" * 16})
+    agreed = run(dict(command, node_records={"kc-cp1": slurped(first), "kc-cp2": slurped(first)}))
+    assert agreed["escrow"]["rotation_target"] == first["rotation_target"]
+    split = run(dict(command, node_records={"kc-cp1": slurped(first), "kc-cp2": slurped(other),
+                                            "kc-cp3": slurped(first)}))
+    assert split["failed"] and "disagree on the rotation target" in split["msg"] and "\n" not in split["msg"]
+    assert "%s on kc-cp1, kc-cp3" % KEY["name"] in split["msg"] and "on kc-cp2" in split["msg"]
+
+
+@pytest.mark.parametrize("content", ['{"keys": {"k8s:enc:secretbox:v1:k', "[1, 2]", "\x00\x01"])
+def test_a_damaged_node_record_fails_naming_the_node_and_the_file(tmp_path, content):
+    path = str(tmp_path / "prod.vault.json")
+    result = run({"cluster": "prod", "path": path, "read_only": True,
+                  "node_records": {"kc-cp1": slurped({}), "kc-cp2": slurped(content)}})
+    assert result["failed"] and "\n" not in result["msg"]
+    assert "kc-cp2: %s is not a valid escrow record (remove it to escrow every key again)" % RECORD_PATH \
+        in result["msg"]
+
+
+MALFORMED = [
+    ({"keys": [{"name": "k"}]}, "missing required arguments: fingerprint, provider, secret"),
+    ({"keys": [dict(KEY, provider="kms")]}, "value of provider must be one of"),
+    ({"keys": ["k8s:enc:secretbox:v1:k"]}, "keys"),
+    ({"rotation_target": {"fingerprint": "0" * 16}}, "missing required arguments: name"),
+    ({"retired_keys": {"k8s:enc:secretbox:v1:k0": "/snap/a.db"}}, "retired_keys[k8s:enc:secretbox:v1:k0] must be"),
+    ({"retired_keys": {"k8s:enc:secretbox:v1:k0": [1]}}, "retired_keys[k8s:enc:secretbox:v1:k0] must be"),
+    ({"node_records": {"kc-cp1": "not slurped"}}, "kc-cp1: the record kept there is not a valid escrow record"),
+]
+
+
+@pytest.mark.parametrize("extra, message", MALFORMED)
+def test_malformed_input_is_one_line_never_a_crash(tmp_path, extra, message):
+    """Wrong shapes fail in one line naming the option; the secret never shows."""
+    args = dict({"cluster": "prod", "path": str(tmp_path / "prod.vault.json"), "keys": [KEY]}, **extra)
+    try:
+        result = run(args)
+    except AnsibleActionFail as exc:
+        result = {"failed": True, "msg": str(exc)}
+    assert result.get("failed") and message in result["msg"] and "\n" not in result["msg"], result
+    assert KEY["secret"] not in result["msg"]

@@ -38,8 +38,8 @@ def plan(args, now=None):
     configs = {}
     for node, text in sorted(nodes.items()):
         if text is not None and not isinstance(text, str):
-            raise KubeCompassError("nodes.%s must be the text of an encryption configuration or null, not %r"
-                                   % (node, text), "input")
+            raise KubeCompassError("nodes.%s must be the text of an encryption configuration or null, not a value of "
+                                   "type %s" % (node, type(text).__name__), "input")
         try:
             configs[node] = encryption.parse_config(text) if text else None
         except KubeCompassError as exc:

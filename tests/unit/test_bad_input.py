@@ -110,8 +110,10 @@ def plan_outcome(args):
 
 
 ENCRYPTION_PLAN_TABLE = [
-    ("nodes", {"cp1": 7}, "nodes.cp1 must be the text of an encryption configuration or null, not 7"),
-    ("nodes", {"cp1": {"resources": []}}, "nodes.cp1 must be the text of an encryption configuration or null"),
+    ("nodes", {"cp1": 7}, "nodes.cp1 must be the text of an encryption configuration or null, not a value of "
+                          "type int"),
+    ("nodes", {"cp1": {"secret": "c2VjcmV0"}}, "nodes.cp1 must be the text of an encryption configuration or null, "
+                                               "not a value of type dict"),
     ("etcd_scan", {"by_prefix": ["k8s:enc:secretbox:v1:k1"]},
      "cannot plan the encryption step: etcd_scan.by_prefix must map storage prefixes to counts, not "
      "['k8s:enc:secretbox:v1:k1']"),
@@ -132,6 +134,11 @@ def test_a_wrong_encryption_plan_option_is_one_line_naming_it(option, value, mes
         args.update(provider="kms", kms_name="kms1", kms_endpoint="unix:///run/kms.sock")
     kind, text = plan_outcome(args)
     assert kind != "planned" and message in text and "\n" not in text
+
+
+def test_a_wrong_node_value_is_named_by_its_type_never_echoed():
+    kind, text = plan_outcome({"nodes": {"cp1": {"aescbc": {"keys": [{"name": "k1", "secret": "c2VjcmV0"}]}}}})
+    assert kind == "input" and "not a value of type dict" in text and "c2VjcmV0" not in text
 
 
 @pytest.mark.parametrize("option", sorted(encryption_plan.ARGUMENT_SPEC))

@@ -17,7 +17,7 @@ description:
   - C(vault_file) keeps the record in an Ansible-Vault-encrypted file (the play's vault secret, 0600, written
     atomically); C(command) runs a user-named program (no shell) with the record as JSON on stdin, and a non-zero
     exit fails the task.
-  - Keys are recorded by storage label (provider and name, for example C(k8s:enc:secretbox:v1:key1)): one name may
+  - Keys are recorded by storage label (provider and name, for example C(k8s:enc:secretbox:v1:key1)), as one name may
     be a key of two providers. Records written by earlier versions (keys by name) are read.
   - The record also holds the rotation target in progress (name and fingerprint) and, per retired key, the
     snapshots that existed when it was retired.

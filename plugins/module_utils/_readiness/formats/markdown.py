@@ -22,8 +22,6 @@ from ansible_collections.kubecompass.readiness.plugins.module_utils._readiness.m
 MARKDOWN_OBJECT_LIMIT = 5
 # GitHub takes at most 1 MiB of $GITHUB_STEP_SUMMARY per step (and fails the upload above it); stay well under.
 MARKDOWN_BYTE_LIMIT = 256 * 1024
-# Findings named in the gate line; the sections below list them all.
-GATE_ID_LIMIT = 10
 
 
 def _md(text):
@@ -59,8 +57,7 @@ def _markdown_cluster(cluster, fail_on):
     facts = ", ".join(p for p in (cluster["distribution"], cluster["tier"] and "tier %s" % cluster["tier"]) if p)
     lines = ["## %s%s" % (_code(name), " (%s)" % facts if facts else ""), ""]
     if cluster["status"] != "assessed":
-        lines += ["**Not assessed (%s):** %s" % (_status_label(cluster), _md(cluster["error"] or "no cause given")),
-                  ""]
+        lines += ["**Not assessed (%s):** %s" % (cluster["status"], _md(cluster["error"] or "no cause given")), ""]
         return lines
     summary = cluster["summary"]
     gather = cluster["gather"]
@@ -112,53 +109,10 @@ def _markdown_cluster(cluster, fail_on):
     return lines
 
 
-def _status_label(cluster):
-    """The status as the result states it, with its category when it has one (an input error is not unreachable)."""
-    category = cluster.get("category")
-    return "%s: %s" % (cluster["status"], category) if category and category != cluster["status"] else cluster["status"]
-
-
-def _named(entries, findings_by_key, limit=GATE_ID_LIMIT):
-    names = []
-    for entry in entries[:limit]:
-        finding = findings_by_key.get((entry["cluster"], entry["check_id"]))
-        cause = ": %s" % _md(finding["message"])[:200] if finding and finding["verdict"] == "unknown" else ""
-        names.append("%s on %s%s" % (entry["check_id"], _code(entry["cluster"]), cause))
-    more = " and %d more" % (len(entries) - limit) if len(entries) > limit else ""
-    return "; ".join(names) + more
-
-
 def _gate_line(run):
-    """The gate and every cause of its decision (never a bare FAILED): the gate's own message when it has one."""
-    result = run["gate"]
-    if result.get("message"):
-        verdict, _sep, causes = result["message"].partition(" - ")
-        return "**%s**%s" % (_md(verdict), " - %s" % _md(causes) if causes else "")
-    verdict = "FAILED" if result["failed"] else "PASSED"
-    reasons = _gate_reasons(run)
-    causes = " - %s." % "; ".join(reasons) if reasons else "."
-    return "**Gate (fail on %s): %s**%s" % (result["fail_on"], verdict, causes)
-
-
-def _gate_reasons(run):
-    result = run["gate"]
-    findings = {(c["cluster"], f["check_id"]): f for c in run["clusters"] for f in c["findings"]}
-    reasons = []
-    if result["failing"]:
-        reasons.append("%d failing finding(s) at or above %s (%s)"
-                       % (len(result["failing"]), result["fail_on"], _named(result["failing"], findings)))
-    unknown = result.get("unknown") or []
-    if unknown and result.get("fail_on_unknown", True):
-        reasons.append("%d finding(s) at or above %s could not be decided, and unknown is never a pass (%s); "
-                       "give the assessment the access it lacks, or set kubecompass_fail_on_unknown=false to gate "
-                       "on known failures only" % (len(unknown), result["fail_on"], _named(unknown, findings)))
-    for status, label in (("unreachable", "unreachable"), ("error", "stopped on an error"), ("missing", "no result")):
-        names = [_code(c["cluster"]) for c in run["clusters"] if c["status"] == status]
-        if names:
-            reasons.append("%s: %s" % (label, ", ".join(names)))
-    if result["failed"] and not reasons:
-        reasons.append("no cluster was assessed" if not run["clusters"] else "no cause recorded")
-    return reasons
+    """The gate's own one-line message (gating.message names every cause), its verdict in bold."""
+    verdict, _sep, causes = run["gate"]["message"].partition(" - ")
+    return "**%s**%s" % (_md(verdict), " - %s" % _md(causes) if causes else "")
 
 
 def _worst_first(run):
@@ -205,7 +159,7 @@ def render_markdown(run, limit=MARKDOWN_BYTE_LIMIT):
     clusters = _worst_first(run)
     for cluster in clusters:
         by_verdict = (cluster["summary"] or {}).get("by_verdict") or {}
-        cells = [cluster["cluster"], cluster["distribution"] or "-", cluster["tier"] or "-", _status_label(cluster),
+        cells = [cluster["cluster"], cluster["distribution"] or "-", cluster["tier"] or "-", cluster["status"],
                  _score(cluster["summary"])]
         cells += [str(by_verdict[v]) if by_verdict else "-"
                   for v in ("pass", "fail", "waived", "unknown", "not_applicable")]

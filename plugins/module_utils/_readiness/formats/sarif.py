@@ -187,8 +187,8 @@ def _result(cluster, finding, verdict, rule_index, entry=None, message=None):
 
 def _object_message(cluster, finding, entry):
     # GitHub shows the first sentence as the alert title: the object and why, then the check.
-    return "%s in cluster %s: %s. %s." % (object_label(entry), cluster, _text(entry.get("reason"), 300).rstrip("."),
-                                         finding["title"])
+    reason = _text(entry.get("reason"), 300).rstrip(".")
+    return "%s in cluster %s: %s. %s." % (object_label(entry), cluster, reason, finding["title"])
 
 
 def _finding_results(cluster, finding, rule_index):

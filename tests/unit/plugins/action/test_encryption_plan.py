@@ -292,8 +292,8 @@ def test_a_missing_snapshot_directory_holding_recorded_snapshots_never_lets_thei
 
 
 def test_a_fresh_cluster_without_the_snapshot_directory_rotates_and_drops_the_old_key():
-    _before, _secrets, plans, files, _final = rotated_once([], snapshot_dirs_missing=[[node, SNAPSHOT_DIR]
-                                                                                       for node in NODES])
+    missing = [[node, SNAPSHOT_DIR] for node in NODES]
+    _before, _secrets, plans, files, _final = rotated_once([], snapshot_dirs_missing=missing)
     assert plans[-1]["done"] and plans[-1]["kept_for_snapshots"] == []
     assert encryption.labels(encryption.parse_config(files[NODES[0]])) == [plans[-1]["target"]]
 

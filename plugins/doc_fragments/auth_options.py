@@ -14,6 +14,10 @@ options:
   kubeconfig:
     description:
       - Path to a kubeconfig file, or its content as a dictionary.
+      - Several files can be given separated by V(:) (V(;) on Windows) and are merged as kubectl merges
+        E(KUBECONFIG) - the first file to define a cluster, user or context name wins, C(current-context) comes
+        from the first file that sets it, and a listed file that does not exist is skipped. None existing is an
+        input error.
       - When neither O(kubeconfig), O(context) nor O(host) is given, C(KUBECONFIG) or C(~/.kube/config) is used,
         then the in-cluster service account.
       - Can be set with the E(K8S_AUTH_KUBECONFIG) environment variable.
@@ -68,6 +72,36 @@ options:
     description:
       - Comma-separated hosts that bypass O(proxy). Can be set with the E(K8S_AUTH_NO_PROXY) environment variable.
     type: str
+  proxy_headers:
+    description:
+      - Headers sent to the HTTP proxy of O(proxy), built as urllib3's C(make_headers) builds them.
+      - Each suboption can be set with its E(K8S_AUTH_PROXY_HEADERS_*) environment variable. The credentials are
+        never shown, neither as given nor base64-encoded.
+    type: dict
+    suboptions:
+      proxy_basic_auth:
+        description:
+          - Colon-separated C(username:password) for the C(Proxy-Authorization) basic authentication header.
+          - Can be set with the E(K8S_AUTH_PROXY_HEADERS_PROXY_BASIC_AUTH) environment variable.
+        type: str
+      basic_auth:
+        description:
+          - Colon-separated C(username:password) for an C(Authorization) basic authentication header.
+          - Can be set with the E(K8S_AUTH_PROXY_HEADERS_BASIC_AUTH) environment variable.
+        type: str
+      user_agent:
+        description:
+          - The C(User-Agent) header, such as V(foo/1.0).
+          - Can be set with the E(K8S_AUTH_PROXY_HEADERS_USER_AGENT) environment variable.
+        type: str
+  persist_config:
+    description:
+      - Whether to write refreshed credentials (OIDC and GCP auth-provider tokens) back to the kubeconfig file
+        that holds them, so that a rotated refresh token is not lost.
+      - Never in check mode, which writes no file.
+      - Can be set with the E(K8S_AUTH_PERSIST_CONFIG) environment variable.
+    type: bool
+    default: false
   impersonate_user:
     description:
       - User to impersonate. Can be set with the E(K8S_AUTH_IMPERSONATE_USER) environment variable.

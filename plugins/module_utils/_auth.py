@@ -6,13 +6,15 @@
 """Connection options shared by every module, with the same names and K8S_AUTH_* fallbacks as kubernetes.core.
 
 AWX's Kubernetes credential types inject K8S_AUTH_HOST, K8S_AUTH_API_KEY, K8S_AUTH_VERIFY_SSL and
-K8S_AUTH_SSL_CA_CERT; a kubeconfig is therefore never required.
+K8S_AUTH_SSL_CA_CERT; a kubeconfig is therefore never required. A kubeconfig path may list several files
+separated by os.pathsep, merged as kubectl merges KUBECONFIG.
 """
 
 from __future__ import absolute_import, annotations, division, print_function
 
 __metaclass__ = type
 
+import base64
 import copy
 import os
 import re
@@ -25,6 +27,7 @@ from ansible_collections.kubecompass.readiness.plugins.module_utils._errors impo
 try:
     import yaml
     from kubernetes import config as kube_config
+    from urllib3.util import make_headers
     from kubernetes.client import Configuration
     from kubernetes.config.config_exception import ConfigException
 
@@ -34,6 +37,15 @@ except ImportError as exc:  # pragma: no cover - reported through missing_requir
     HAS_KUBERNETES = False
     KUBERNETES_IMPORT_ERROR = exc
 
+
+# The headers urllib3's make_headers builds, sent to the proxy (kubernetes.core's proxy_headers suboptions).
+PROXY_HEADERS_SPEC = {
+    "basic_auth": {"type": "str", "no_log": True, "fallback": (env_fallback, ["K8S_AUTH_PROXY_HEADERS_BASIC_AUTH"])},
+    "proxy_basic_auth": {"type": "str", "no_log": True,
+                         "fallback": (env_fallback, ["K8S_AUTH_PROXY_HEADERS_PROXY_BASIC_AUTH"])},
+    "user_agent": {"type": "str", "fallback": (env_fallback, ["K8S_AUTH_PROXY_HEADERS_USER_AGENT"])},
+}
+_PROXY_HEADER_SECRETS = ("basic_auth", "proxy_basic_auth")
 
 AUTH_ARG_SPEC = {
     "kubeconfig": {"type": "raw", "fallback": (env_fallback, ["K8S_AUTH_KUBECONFIG"])},
@@ -49,6 +61,9 @@ AUTH_ARG_SPEC = {
                    "fallback": (env_fallback, ["K8S_AUTH_KEY_FILE"])},
     "proxy": {"type": "str", "fallback": (env_fallback, ["K8S_AUTH_PROXY"])},
     "no_proxy": {"type": "str", "fallback": (env_fallback, ["K8S_AUTH_NO_PROXY"])},
+    # apply_defaults: the K8S_AUTH_PROXY_HEADERS_* fallbacks apply when the option itself is not given.
+    "proxy_headers": {"type": "dict", "options": PROXY_HEADERS_SPEC, "apply_defaults": True},
+    "persist_config": {"type": "bool", "default": False, "fallback": (env_fallback, ["K8S_AUTH_PERSIST_CONFIG"])},
     "impersonate_user": {"type": "str", "fallback": (env_fallback, ["K8S_AUTH_IMPERSONATE_USER"])},
     "impersonate_groups": {"type": "list", "elements": "str",
                            "fallback": (env_fallback, ["K8S_AUTH_IMPERSONATE_GROUPS"])},
@@ -96,22 +111,43 @@ def credential_values(params):
             password = None
         if password:
             values += [password, "%s:%s" % (parsed.username or "", password)]
+    headers = _mapping(params.get("proxy_headers"))
+    for field in _PROXY_HEADER_SECRETS:
+        credential = headers.get(field)
+        if isinstance(credential, str) and credential:
+            # The raw value is no_log already; its password and the header urllib3 encodes from it are not.
+            values += [credential.partition(":")[2], base64.b64encode(credential.encode()).decode()]
     return {value for value in values if isinstance(value, str) and value}
 
 
 def mask_credentials(module):
     """Add the connection options' secrets to the module's no-log values, so its result (the -vvv invocation,
-    registered variables, AWX events) shows them masked. Call right after AnsibleModule(...) is built."""
+    registered variables, AWX events) shows them masked. Call right after AnsibleModule(...) is built.
+
+    In check mode it also turns persist_config off: check mode writes no file, not even a refreshed token
+    into the kubeconfig (every module calls this, test_credential_masking checks it)."""
     module.no_log_values.update(credential_values(module.params))
+    if getattr(module, "check_mode", False):
+        module.params["persist_config"] = False
 
 
 def _kubeconfig_files(kubeconfig):
-    if kubeconfig:
-        return [os.path.expanduser(kubeconfig)]
-    env = os.environ.get("KUBECONFIG")
-    if env:
-        return [p for p in env.split(os.pathsep) if p]
+    """The files a kubeconfig path (else KUBECONFIG, else ~/.kube/config) names, in order."""
+    listed = kubeconfig or os.environ.get("KUBECONFIG")
+    if listed:
+        return [os.path.expanduser(path) for path in listed.split(os.pathsep) if path]
     return [os.path.expanduser("~/.kube/config")]
+
+
+def _first_current_context(files):
+    """kubectl's merge rule: the first file that sets current-context wins (the kubernetes client lets the last
+    one win, so the context is chosen here)."""
+    for path in files:
+        with open(path) as stream:
+            document = yaml.safe_load(stream)
+        if isinstance(document, dict) and document.get("current-context"):
+            return document["current-context"]
+    return None
 
 
 def _load_kubeconfig(params, configuration):
@@ -127,18 +163,24 @@ def _load_kubeconfig(params, configuration):
             kube_config.load_kube_config_from_dict(kubeconfig, context=context, client_configuration=configuration,
                                                    persist_config=False)
             return "inline kubeconfig"
+        if kubeconfig is not None and not isinstance(kubeconfig, str):
+            raise KubeCompassError("kubeconfig must be a path (several separated by %r) or a kubeconfig mapping, "
+                                   "not %s" % (os.pathsep, type(kubeconfig).__name__), "input")
         files = _kubeconfig_files(kubeconfig)
-        missing = [f for f in files if not os.path.exists(f)]
-        if missing and len(missing) == len(files):
-            raise KubeCompassError("kubeconfig %s not found" % ", ".join(missing), "kubeconfig")
-        source = ":".join(files)
-        contexts, _active = kube_config.list_kube_config_contexts(config_file=source if kubeconfig else None)
+        # As kubectl does, a listed file that does not exist is skipped; none existing is bad input.
+        present = [f for f in files if os.path.exists(f)]
+        if not present:
+            raise KubeCompassError("kubeconfig %s not found" % ", ".join(files), "input")
+        source = os.pathsep.join(present)
+        contexts, _active = kube_config.list_kube_config_contexts(config_file=source)
         names = [c.get("name") for c in contexts or []]
         if context and context not in names:
             raise KubeCompassError("context %r not found in kubeconfig %s (available: %s)"
                                    % (context, source, ", ".join(names) or "none"), "context")
-        kube_config.load_kube_config(config_file=source if kubeconfig else None, context=context,
-                                     client_configuration=configuration, persist_config=False)
+        if not context and len(present) > 1:
+            context = _first_current_context(present)
+        kube_config.load_kube_config(config_file=source, context=context, client_configuration=configuration,
+                                     persist_config=bool(params.get("persist_config")))
         return "kubeconfig %s" % source
     except ConfigException as exc:
         raise KubeCompassError("invalid kubeconfig: %s" % str(exc).splitlines()[0], "kubeconfig") from None
@@ -205,6 +247,9 @@ def load_configuration(params):
                     "kubeconfig") from None
     overrides = _explicit_overrides(params)
     _apply(configuration, overrides)
+    headers = {name: value for name, value in _mapping(params.get("proxy_headers")).items() if value is not None}
+    if headers:
+        configuration.proxy_headers = make_headers(**headers)
     hook = configuration.refresh_api_key_hook
     if hook is not None and overrides:
         # The kubeconfig loader's token refresh rewrites host, TLS and token; explicit options must survive it.

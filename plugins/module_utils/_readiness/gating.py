@@ -125,8 +125,8 @@ def message(result):
         shown = ["%s (%s)" % (c["cluster"], _one_line(c["cause"] or "no cause recorded"))
                  for c in entries[:NAMES_SHOWN]]
         rest = [c["cluster"] for c in entries[NAMES_SHOWN:]]
-        causes.append("%d cluster(s) %s%s: %s%s" % (len(entries), heading, note, ", ".join(shown),
-                                                   ", and %s" % ", ".join(rest) if rest else ""))
+        tail = ", and %s" % ", ".join(rest) if rest else ""
+        causes.append("%d cluster(s) %s%s: %s%s" % (len(entries), heading, note, ", ".join(shown), tail))
     if not result["assessed"]:
         causes.append("no cluster was assessed")
     verdict = "FAILED" if result["failed"] else "PASSED"

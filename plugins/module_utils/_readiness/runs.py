@@ -156,9 +156,9 @@ def read_reports(sources, schema_version):
                                    % (variable, index, path), "input")
         version = document.get("schema_version")
         if version != schema_version:
-            raise KubeCompassError("%s[%d]: %s has report schema version %r, this collection merges version %r; "
-                                   "re-run that slice with this collection" % (variable, index, path, version,
-                                                                              schema_version), "input")
+            raise KubeCompassError(
+                "%s[%d]: %s has report schema version %r, this collection merges version %r; re-run that slice "
+                "with this collection" % (variable, index, path, version, schema_version), "input")
         reports.append((path, document))
     return reports
 

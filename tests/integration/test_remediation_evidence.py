@@ -108,16 +108,18 @@ def test_the_real_run_records_every_object_it_changed_who_ran_it_and_publishes_i
         endpoint = "http://%s:%d" % server.get_host_and_port()
         reader = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id="testing",
                               aws_secret_access_key="testing")
-        reader.create_bucket(Bucket="evidence")
+        reader.create_bucket(Bucket="remediation-evidence")
         reports = tmp_path / "reports"
         result = remediate(cp, tmp_path, extra={
             "kubecompass_report_dir": str(reports), "awx_job_id": 4711, "awx_user_name": "alice",
-            "kubecompass_report_publish": {"bucket": "evidence", "prefix": "kc", "endpoint_url": endpoint}})
+            "kubecompass_report_publish": {"bucket": "remediation-evidence", "prefix": "kc",
+                                           "endpoint_url": endpoint}})
         output = result.stdout + result.stderr
         assert result.returncode == 0, output[-4000:]
         assert recap_changed(result.stdout) > 0
         (record,), paths = records(reports, "change")
-        keys = [item["Key"] for item in reader.list_objects_v2(Bucket="evidence").get("Contents", [])]
+        listed = reader.list_objects_v2(Bucket="remediation-evidence").get("Contents", [])
+        keys = [item["Key"] for item in listed]
     finally:
         server.stop()
     assert record["kind"] == "change" and record["check_mode"] is False and record["changed"] is True
@@ -157,3 +159,34 @@ def test_without_a_workspace_the_record_goes_to_the_current_directory(cp, tmp_pa
     assert result.returncode == 0, (result.stdout + result.stderr)[-4000:]
     (record,), _paths = records(tmp_path / "kubecompass-reports", "plan")
     assert record["changes"] == []
+
+
+def test_the_assessment_publishes_its_reports_and_the_cluster_result_keyed_by_date_and_cluster(cp, tmp_path):
+    import boto3
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    try:
+        endpoint = "http://%s:%d" % server.get_host_and_port()
+        reader = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id="testing",
+                              aws_secret_access_key="testing")
+        reader.create_bucket(Bucket="assessment-evidence")
+        variables = {"kubecompass_include_checks": ["KC-SEC-016"],
+                     "kubecompass_report_publish": {"bucket": "assessment-evidence", "prefix": "nightly",
+                                                    "endpoint_url": endpoint}}
+        result = run([str(VENV_BIN / "ansible-playbook"), "-i", str(cp.inventory), str(REPO / "playbooks/assess.yml"),
+                      "--check", "-e", json.dumps(variables)], env=ansible_env(GITHUB_WORKSPACE=str(tmp_path)),
+                     cwd=tmp_path, timeout=900)
+        listed = reader.list_objects_v2(Bucket="assessment-evidence").get("Contents", [])
+        keys = sorted(item["Key"] for item in listed)
+    finally:
+        server.stop()
+    output = result.stdout + result.stderr
+    reports = tmp_path / "kubecompass-reports"
+    assert (reports / "kubecompass-report.json").exists(), output[-4000:]
+    fleet = sorted(key.rsplit("/", 1)[1] for key in keys if key.split("/")[2] == "fleet")
+    assert fleet == sorted(path.name for path in reports.glob("kubecompass-report.*")), (keys, output[-3000:])
+    assert [key for key in keys if key.split("/")[2] == "localcp"], keys
+    assert all(re.match(r"^nightly/\d{4}-\d\d-\d\d/(fleet|localcp)/\d{6}Z/", key) for key in keys), keys
+    print("published by assess:", keys)

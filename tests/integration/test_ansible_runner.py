@@ -47,7 +47,7 @@ def _inventory_without_kubeconfig(control_plane, path):
     return path
 
 
-def _run(control_plane, tmp_path, playbook):
+def _run(control_plane, tmp_path, playbook, **extravars):
     private_data_dir = tmp_path / playbook.replace(".yml", "")
     shutil.copytree(AWX / "project", private_data_dir / "project")
     env = ansible_env(**_inject_credential(private_data_dir, control_plane.kubeconfig.read_text()))
@@ -56,7 +56,8 @@ def _run(control_plane, tmp_path, playbook):
     runner = ansible_runner.run(
         private_data_dir=str(private_data_dir), playbook=playbook, ident="job",
         inventory=str(_inventory_without_kubeconfig(control_plane, tmp_path / "inventory.yml")),
-        extravars={"kubecompass_report_dir": str(reports)}, cmdline="--check --diff", envvars=env, quiet=True)
+        extravars=dict(extravars, kubecompass_report_dir=str(reports)), cmdline="--check --diff", envvars=env,
+        quiet=True)
     artifacts = private_data_dir / "artifacts" / "job"
     events = [json.loads(p.read_text()) for p in sorted((artifacts / "job_events").glob("*.json"))]
     sizes = {p.name: p.stat().st_size for p in (artifacts / "job_events").glob("*.json")}
@@ -67,8 +68,12 @@ def _run(control_plane, tmp_path, playbook):
 @pytest.fixture(scope="module")
 def jobs(control_planes, tmp_path_factory):
     control_plane = control_planes.get(1)
-    return {name: _run(control_plane, tmp_path_factory.mktemp(name), f"{name}.yml") for name in ("assess",
-                                                                                                 "remediate")}
+    ran = {name: _run(control_plane, tmp_path_factory.mktemp(name), f"{name}.yml") for name in ("assess",
+                                                                                                "remediate")}
+    # The merge job of a sliced assessment, over the one "slice" above (AWX runs it on the controller).
+    ran["report_merge"] = _run(control_plane, tmp_path_factory.mktemp("report_merge"), "report_merge.yml",
+                               kubecompass_merge_sources=[str(ran["assess"][5])])
+    return ran
 
 
 def _largest(sizes):
@@ -103,7 +108,18 @@ def test_remediate_check_job_succeeds_and_keeps_its_summary(jobs):
 
 
 @pytest.mark.nodes(1)
-@pytest.mark.parametrize("job", ["assess", "remediate"])
+def test_report_merge_job_gates_the_merged_report(jobs):
+    runner, artifacts, _events, _sizes, stats, reports = jobs["report_merge"]
+    assert runner.rc == 2 and runner.status == "failed", (artifacts / "stdout").read_text()[-3000:]
+    merged = json.loads((reports / "kubecompass-report.json").read_text())
+    source = json.loads((jobs["assess"][5] / "kubecompass-report.json").read_text())
+    assert [c["cluster"] for c in merged["clusters"]] == ["localcp"]
+    assert merged["gate"]["failed"] is True and merged["summary"] == source["summary"]
+    assert stats["artifact_data"]["kubecompass"]["gate"]["failed"] is True
+
+
+@pytest.mark.nodes(1)
+@pytest.mark.parametrize("job", ["assess", "remediate", "report_merge"])
 def test_every_job_event_is_under_64_kb(jobs, job):
     sizes = jobs[job][3]
     largest, name = _largest(sizes)

@@ -59,7 +59,7 @@ def inventory(paths: cluster.Paths, clusters: int) -> dict:
     return {"all": {"children": {"k8s_clusters": {"hosts": {name: dict(host) for name in names}}}}}
 
 
-def measure(paths: cluster.Paths, collections: Path, clusters: int, forks: int) -> dict:
+def measure(paths: cluster.Paths, collections: Path, clusters: int, forks: int, max_event_res: int) -> dict:
     with tempfile.TemporaryDirectory(prefix="kc-bench-events-") as tmp:
         data = Path(tmp)
         (data / "inventory").mkdir()
@@ -70,6 +70,8 @@ def measure(paths: cluster.Paths, collections: Path, clusters: int, forks: int) 
             private_data_dir=str(data), playbook="kubecompass.readiness.assess", cmdline="--check",
             extravars={"kubecompass_report_dir": str(reports)}, forks=forks, quiet=True,
             envvars={"ANSIBLE_COLLECTIONS_PATH": str(collections), "ANSIBLE_CONFIG": str(REPO / "ansible.cfg"),
+                     # The runner empties an event's result above this many characters; AWX passes 700000.
+                     "MAX_EVENT_RES": str(max_event_res),
                      "PATH": "%s%s%s" % (Path(sys.executable).parent, os.pathsep, os.environ.get("PATH", ""))})
         seconds = time.monotonic() - started
         events = sorted((path.stat().st_size, path) for path in
@@ -97,8 +99,10 @@ def main() -> int:
     parser.add_argument("--clusters", type=int, default=100, help="cluster hosts of the fleet scenario")
     parser.add_argument("--fleet-namespaces", type=int, default=50, help="namespaces while the fleet runs")
     parser.add_argument("--forks", type=int, default=10)
-    parser.add_argument("--collection", type=Path, default=DEV_COLLECTIONS,
-                        help="collections path holding ansible_collections/kubecompass/readiness to measure")
+    parser.add_argument("--collection", type=Path, nargs="+", default=[DEV_COLLECTIONS],
+                        help="collections paths holding ansible_collections/kubecompass/readiness to measure")
+    parser.add_argument("--max-event-res", type=int, nargs="+", default=[700000],
+                        help="ansible-runner's MAX_EVENT_RES (AWX: 700000; a huge value shows the uncut size)")
     parser.add_argument("--keep", action="store_true", help="keep the seeded namespaces")
     args = parser.parse_args()
     paths = cluster.Paths(cluster.state_dir())
@@ -108,17 +112,16 @@ def main() -> int:
         cluster.up(1)
     client = cluster.admin_client(paths, timeout=60)
     before = set(seeded(client))
-    label = "collection %s" % os.path.realpath(args.collection / "ansible_collections" / "kubecompass" / "readiness")
-    print(label, flush=True)
     try:
-        if args.clusters:
-            seed_to(client, args.fleet_namespaces)
-            show("%d clusters x %d namespaces" % (args.clusters, len(seeded(client))),
-                 measure(paths, args.collection, args.clusters, args.forks))
-        if args.namespaces:
-            seconds = seed_to(client, args.namespaces)
-            show("1 cluster x %d namespaces (seeded in %.0fs)" % (len(seeded(client)), seconds),
-                 measure(paths, args.collection, 1, args.forks))
+        for count, size in ((args.clusters, args.fleet_namespaces), (1 if args.namespaces else 0, args.namespaces)):
+            if not count:
+                continue
+            seconds = seed_to(client, size)
+            for collection in args.collection:
+                for cap in args.max_event_res:
+                    show("%s, %d cluster(s) x %d namespaces (seeded in %.0fs), MAX_EVENT_RES %d" % (
+                        os.path.realpath(collection / "ansible_collections" / "kubecompass" / "readiness"), count,
+                        len(seeded(client)), seconds, cap), measure(paths, collection, count, args.forks, cap))
     finally:
         if started_here:
             cluster.down()

@@ -241,7 +241,9 @@ awx_stats:
       payments: {"status": "unreachable", "score": null, "counts": {}}
     gate: {"fail_on": "high", "failed": true, "message": "Gate (fail on high): FAILED - ...", "failing": ["KC-SEC-003"]}
 overview:
-  description: The gate's message, then one line per cluster (status, score and counts, or why it was not assessed).
+  description:
+    - The gate's message, then one line per cluster (status, score and counts, or why it was not assessed), worst
+      first, at most 20 clusters (the reports list them all).
   returned: success
   type: list
   elements: str
@@ -267,6 +269,7 @@ FILE_NAMES = {
 }
 DIRECTORY_MODE = 0o755
 REPORT_MODE = 0o644
+OVERVIEW_CLUSTERS = 20
 NO_RESULT = "selected by this run, but no assessment was recorded for it (its play stopped before; see the output above)"
 NOT_MERGED = "in the inventory group, but in none of the merged reports (a slice or --limit run that did not report?)"
 
@@ -290,10 +293,16 @@ def write_reports(run, dest, formats, junit_fail_below_gate=False):
     return paths
 
 
+def _badness(cluster):
+    return cluster["status"] == "assessed", (cluster["summary"] or {}).get("score") or 0.0
+
+
 def overview(run):
-    """One line per cluster for the job output: status, score and counts, or why it was not assessed."""
+    """The gate's message, then a line per cluster, worst first (not assessed, then lowest score), at most
+    OVERVIEW_CLUSTERS of them, so the job output and its event stay small for a fleet."""
     lines = [run["gate"]["message"]]
-    for cluster in run["clusters"]:
+    worst_first = sorted(run["clusters"], key=_badness)
+    for cluster in worst_first[:OVERVIEW_CLUSTERS]:
         if cluster["status"] != "assessed":
             lines.append("%s: %s - %s" % (cluster["cluster"], cluster["status"], cluster["error"]))
             continue
@@ -303,6 +312,8 @@ def overview(run):
             cluster["cluster"], "n/a" if summary["score"] is None else "%s%%" % summary["score"],
             ", ".join("%d %s" % (counts.get(v, 0), v.replace("_", " "))
                       for v in ("pass", "fail", "waived", "unknown", "not_applicable"))))
+    if len(worst_first) > OVERVIEW_CLUSTERS:
+        lines.append("... and %d more cluster(s), in the reports" % (len(worst_first) - OVERVIEW_CLUSTERS))
     return lines
 
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Install everything the demo and the test suite need on a fresh Debian machine. Idempotent; caches the
-# Python environment (.venv, keyed on requirements-dev.txt) and the Go build of the control plane
-# (~/.cache/kubecompass, keyed on tests/cluster/go.mod, go.sum and the Go version).
+# Python environments (.venv, keyed on requirements-dev.txt; .venv/core-latest with the newest ansible-core) and
+# the Go build of the control plane (~/.cache/kubecompass, keyed on tests/cluster/go.mod, go.sum and the Go version).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 REPO=$(pwd)
@@ -54,6 +54,34 @@ fi
 # 4. The checkout, importable as the collection kubecompass.readiness.
 mkdir -p .venv/collections/ansible_collections/kubecompass
 ln -sfn "$REPO" .venv/collections/ansible_collections/kubecompass/readiness
+
+# 4b. A second environment with the newest ansible-core, which needs Python 3.12+ (the machine's python3.13 or
+#     python3.12, or a pyenv build of them; CORE_LATEST_PYTHON overrides). tests/integration/test_core_versions.py
+#     runs the playbooks with it. Reinstalled only when its pins, requirements.txt or that Python change (30 s to
+#     2 min then, mostly downloads; 0.4 s otherwise). Inside .venv, which every linter, git and the collection build
+#     already leave out.
+latest_python=""
+for candidate in ${CORE_LATEST_PYTHON:-} python3.13 python3.12 "$HOME"/.pyenv/versions/3.1[3-9]*/bin/python3 \
+    "$HOME"/.pyenv/versions/3.12*/bin/python3; do
+  if "$candidate" -c 'import sys; assert sys.version_info[:2] >= (3, 12)' >/dev/null 2>&1; then
+    latest_python=$candidate
+    break
+  fi
+done
+if [ -z "$latest_python" ]; then
+  echo "no Python 3.12+ found (set CORE_LATEST_PYTHON): .venv/core-latest is not made and its test fails" >&2
+else
+  stamp=.venv/core-latest/.requirements.sha256
+  want=$({ cat requirements.txt tests/requirements-core-latest.txt; "$latest_python" --version; } | sha256sum | cut -d' ' -f1)
+  if [ ! -x .venv/core-latest/bin/ansible-playbook ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+    log "creating .venv/core-latest with the newest ansible-core ($("$latest_python" --version))"
+    rm -rf .venv/core-latest
+    "$latest_python" -m venv .venv/core-latest
+    .venv/core-latest/bin/python -m pip install -q --disable-pip-version-check \
+      -r requirements.txt -r tests/requirements-core-latest.txt
+    echo "$want" > "$stamp"
+  fi
+fi
 
 # 5. The control-plane binaries (cold: several minutes; cached afterwards).
 log "control-plane binaries"

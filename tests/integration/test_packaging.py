@@ -18,7 +18,10 @@ def test_built_artifact_installs_and_runs_a_playbook(control_plane, tmp_path):
     with tarfile.open(tarball) as archive:
         names = set(archive.getnames())
     assert {"plugins/modules/cluster_info.py", "meta/runtime.yml", "meta/execution-environment.yml",
-            "playbooks/cluster_info.yml", "requirements.txt", "bindep.txt", "MANIFEST.json"} <= names
+            "playbooks/cluster_info.yml", "requirements.txt", "bindep.txt", "MANIFEST.json", "LICENSE"} <= names
+    with tarfile.open(tarball) as archive:
+        license_text = archive.extractfile("LICENSE").read().decode()
+    assert "GNU GENERAL PUBLIC LICENSE" in license_text and "Version 3, 29 June 2007" in license_text
     leaked = sorted(n for n in names if n.split("/")[0] in {"tests", ".venv", "molecule", "hack", ".ci", ".git"})
     assert leaked == []
 

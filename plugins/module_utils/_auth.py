@@ -143,7 +143,7 @@ def _first_current_context(files):
     """kubectl's merge rule: the first file that sets current-context wins (the kubernetes client lets the last
     one win, so the context is chosen here)."""
     for path in files:
-        with open(path) as stream:
+        with open(path, encoding="utf-8") as stream:
             document = yaml.safe_load(stream)
         if isinstance(document, dict) and document.get("current-context"):
             return document["current-context"]

@@ -21,8 +21,8 @@ def _split_kubeconfig(control_plane, tmp_path):
     admin = yaml.safe_load(control_plane.kubeconfig.read_text())
     dead = {"server": "https://127.0.0.1:1", "insecure-skip-tls-verify": True}
     first, second = tmp_path / "clusters.conf", tmp_path / "users.conf"
-    first.write_text(yaml.safe_dump({key: admin[key] for key in ("apiVersion", "kind", "clusters", "contexts",
-                                                                  "current-context")}))
+    kept = ("apiVersion", "kind", "clusters", "contexts", "current-context")
+    first.write_text(yaml.safe_dump({key: admin[key] for key in kept}))
     second.write_text(yaml.safe_dump({
         "apiVersion": "v1", "kind": "Config", "users": admin["users"],
         "clusters": [{"name": admin["clusters"][0]["name"], "cluster": dead}, {"name": "dead", "cluster": dead}],

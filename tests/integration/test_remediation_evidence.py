@@ -10,7 +10,9 @@ excluded by glob) and one listed RoleBinding. The tests run in file order and bu
 from __future__ import annotations
 
 import datetime
+import hashlib
 import json
+import random
 import re
 
 import pytest
@@ -58,7 +60,7 @@ def cp(control_planes):
         client.request("DELETE", "%s/%s" % (POLICIES, policy["metadata"]["name"]))
 
 
-def remediate(cp, tmp_path, *args, cwd=REPO, env=None, extra=None):
+def remediate(cp, tmp_path, *args, cwd=REPO, env=None, extra=None, tags="netpol,rbac"):
     variables = {"network_policies_tiers": ["important"],
                  "network_policies_excluded_namespaces": only(NAMESPACE),
                  "network_policies_dns": {"labels": {"k8s-app": "kube-dns"}},
@@ -66,7 +68,7 @@ def remediate(cp, tmp_path, *args, cwd=REPO, env=None, extra=None):
                  "rbac_least_privilege_backup_dir": str(tmp_path / "rbac-backups")}
     variables.update(extra or {})
     return run([str(VENV_BIN / "ansible-playbook"), "-i", str(cp.inventory), str(REPO / "playbooks/remediate.yml"),
-                "--tags", "netpol,rbac", "-e", json.dumps(variables), *args],
+                "--tags", tags, "-e", json.dumps(variables), *args],
                env=ansible_env(**(env or {})), cwd=cwd, timeout=900)
 
 
@@ -190,3 +192,23 @@ def test_the_assessment_publishes_its_reports_and_the_cluster_result_keyed_by_da
     assert [key for key in keys if key.split("/")[2] == "localcp"], keys
     assert all(re.match(r"^nightly/\d{4}-\d\d-\d\d/(fleet|localcp)/\d{6}Z/", key) for key in keys), keys
     print("published by assess:", keys)
+
+
+def test_a_control_plane_plan_names_each_node_with_its_manifest_digests(cp, tmp_path):
+    """The rollout's per-node record reaches the change record: an audit setting no run has used before is planned
+    on every node, with the digest of the manifest as it is (and stays: check mode) and as it would be."""
+    maxage = random.randint(100, 999)
+    manifests = {node["name"]: cp.manifest(node["name"]) for node in cp.nodes}
+    before = {name: path.read_bytes() for name, path in manifests.items()}
+    reports = tmp_path / "reports"
+    result = remediate(cp, tmp_path, "--check", tags="audit",
+                       extra={"kubecompass_report_dir": str(reports), "audit_logging_maxage": maxage})
+    assert result.returncode == 0, (result.stdout + result.stderr)[-4000:]
+    (plan,), _paths = records(reports, "plan")
+    nodes = {change["target"]: change for change in plan["changes"] if change["role"] == "audit_logging"}
+    assert set(nodes) == {"node %s" % name for name in manifests}, plan["changes"]
+    for name, content in before.items():
+        change = nodes["node %s" % name]
+        assert "audit-log-maxage=%d" % maxage in change["what"], change
+        assert change["before"] == "sha256:" + hashlib.sha256(content).hexdigest() != change["after"]
+        assert manifests[name].read_bytes() == content

@@ -105,6 +105,7 @@ def main() -> int:
                         help="ansible-runner's MAX_EVENT_RES (AWX: 700000; a huge value shows the uncut size)")
     parser.add_argument("--keep", action="store_true", help="keep the seeded namespaces")
     args = parser.parse_args()
+    args.collection = [path.resolve() for path in args.collection]  # ansible-runner runs from its own directory
     paths = cluster.Paths(cluster.state_dir())
     # As the test fixture does: reuse a running control plane, else start one and stop it at the end.
     started_here = not cluster.is_running(paths)

@@ -282,8 +282,12 @@ def test_every_check_has_its_exact_verdict(seeded, tmp_path):
     # All four formats were written, and the real ones validate: JSON and SARIF against their schemas, JUnit
     # through a JUnit consumer library with one testcase per check.
     assert sorted(p.name for p in report_dir.iterdir()) == [
-        "kubecompass-report.json", "kubecompass-report.junit.xml", "kubecompass-report.md",
+        "clusters", "kubecompass-report.json", "kubecompass-report.junit.xml", "kubecompass-report.md",
         "kubecompass-report.sarif"]
+    # The cluster's full result, as the assess task wrote it on the controller: private, and what the report holds.
+    result_file = report_dir / "clusters" / "localcp.json"
+    assert result_file.stat().st_mode & 0o777 == 0o600 and (report_dir / "clusters").stat().st_mode & 0o777 == 0o700
+    assert json.loads(result_file.read_text())["findings"] == cluster["findings"]
     jsonschema.validate(report, json.loads((REPO / "docs" / "report-schema.json").read_text()))
     sarif_schema = json.loads((REPO / "tests" / "unit" / "fixtures" / "sarif-schema-2.1.0.json").read_text())
     jsonschema.validate(json.loads((report_dir / "kubecompass-report.sarif").read_text()), sarif_schema)

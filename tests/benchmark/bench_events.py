@@ -12,7 +12,8 @@ Two scenarios:
 
 --collection points at another checkout of the collection (for example `git archive <commit>` unpacked under
 DIR/ansible_collections/kubecompass/readiness) to measure the code before a change. The namespaces this script seeds
-are deleted at the end unless --keep (a control plane this script started is stopped). Not a test: it prints figures. The local control plane is shared: run it as
+are deleted at the end unless --keep (a control plane this script started is stopped). Not a test: it prints
+figures. The local control plane is shared: run it as
   flock /tmp/kc-localcp.lock .venv/bin/python tests/benchmark/bench_events.py --namespaces 500 --clusters 100
 """
 

@@ -34,11 +34,6 @@ description:
 author:
   - KubeCompass contributors (@kubecompass)
 options:
-  tier:
-    description: The cluster's tier, for namespaces without a C(kubecompass.io/tier) label.
-    type: str
-    choices: [critical, important, best_effort]
-    default: important
   tiers:
     description: The tiers whose workloads get budgets (opt-in, no default).
     type: list
@@ -64,6 +59,7 @@ options:
 extends_documentation_fragment:
   - kubecompass.readiness.auth_options
   - kubecompass.readiness.waiver_options
+  - kubecompass.readiness.namespace_scope.TIER
   - kubecompass.readiness.attributes
   - kubecompass.readiness.attributes.ACTION_GROUP
 attributes:
@@ -170,21 +166,16 @@ expired_waivers:
 
 import datetime
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
 from ansible_collections.kubecompass.readiness.plugins.module_utils import _apply
-from ansible_collections.kubecompass.readiness.plugins.module_utils._auth import (
-    HAS_KUBERNETES,
-    KUBERNETES_IMPORT_ERROR,
-    auth_argument_spec,
-    mask_credentials,
-)
-from ansible_collections.kubecompass.readiness.plugins.module_utils._errors import KubeCompassError
 from ansible_collections.kubecompass.readiness.plugins.module_utils._guardrails import pdb
-from ansible_collections.kubecompass.readiness.plugins.module_utils._kubeclient import client_from_params
 from ansible_collections.kubecompass.readiness.plugins.module_utils._readiness import waivers as waiver_rules
+from ansible_collections.kubecompass.readiness.plugins.module_utils._runner import (
+    TIER_ARGUMENT_SPEC,
+    TIER_CHOICES,
+    run_namespace_module,
+)
 
-TIER_CHOICES = ["critical", "important", "best_effort"]
 EVICTION_POLICY_CHOICES = list(pdb.UNHEALTHY_POD_EVICTION_POLICIES)
 
 
@@ -225,30 +216,13 @@ def run(client, params, check_mode, today=None):
 
 
 def main():
-    spec = auth_argument_spec()
-    spec.update(
-        tier={"type": "str", "default": "important", "choices": TIER_CHOICES},
+    run_namespace_module("disruption budgets", run, dict(
+        TIER_ARGUMENT_SPEC,
         tiers={"type": "list", "elements": "str", "choices": TIER_CHOICES, "required": True},
         max_unavailable={"type": "raw", "default": 1},
         unhealthy_pod_eviction_policy={"type": "str", "default": pdb.DEFAULT_UNHEALTHY_POD_EVICTION_POLICY,
                                        "choices": EVICTION_POLICY_CHOICES},
-        **waiver_rules.REMEDIATION_ARGUMENT_SPEC,
-    )
-    module = AnsibleModule(argument_spec=spec, supports_check_mode=True)
-    mask_credentials(module)
-    if not HAS_KUBERNETES:
-        module.fail_json(msg=missing_required_lib("kubernetes"), exception=str(KUBERNETES_IMPORT_ERROR))
-    try:
-        result = run(client_from_params(module.params), module.params, module.check_mode)
-    except KubeCompassError as exc:
-        module.fail_json(msg="disruption budgets: %s" % exc, category=exc.category)
-    if not module._diff:
-        result.pop("diff")
-    if result["failed_namespaces"]:
-        module.fail_json(msg="disruption budgets: %d namespace(s) could not be handled (%s); the others were" % (
-            len(result["failed_namespaces"]), "; ".join(
-                "%s: %s" % item for item in sorted(result["failed_namespaces"].items()))), **result)
-    module.exit_json(**result)
+    ))
 
 
 if __name__ == "__main__":

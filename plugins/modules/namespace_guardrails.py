@@ -37,21 +37,6 @@ description:
 author:
   - KubeCompass contributors (@kubecompass)
 options:
-  tier:
-    description: The cluster's tier, for namespaces without a C(kubecompass.io/tier) label.
-    type: str
-    choices: [critical, important, best_effort]
-    default: important
-  tiers:
-    description: The tiers to remediate now (staging); all by default.
-    type: list
-    elements: str
-    choices: [critical, important, best_effort]
-  excluded_namespaces:
-    description: More namespaces to leave alone (names or shell globs such as C(calico-*)).
-    type: list
-    elements: str
-    default: []
   overrides:
     description:
       - Changes to the tier defaults - C({tier} -> {quota, limit_range}), where C(quota) maps a resource to a
@@ -81,6 +66,7 @@ options:
 extends_documentation_fragment:
   - kubecompass.readiness.auth_options
   - kubecompass.readiness.waiver_options
+  - kubecompass.readiness.namespace_scope
   - kubecompass.readiness.attributes
   - kubecompass.readiness.attributes.ACTION_GROUP
 attributes:
@@ -224,21 +210,16 @@ failed_namespaces:
 
 import datetime
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
 from ansible_collections.kubecompass.readiness.plugins.module_utils import _apply
-from ansible_collections.kubecompass.readiness.plugins.module_utils._auth import (
-    HAS_KUBERNETES,
-    KUBERNETES_IMPORT_ERROR,
-    auth_argument_spec,
-    mask_credentials,
-)
-from ansible_collections.kubecompass.readiness.plugins.module_utils._errors import KubeCompassError
 from ansible_collections.kubecompass.readiness.plugins.module_utils._guardrails import quota
-from ansible_collections.kubecompass.readiness.plugins.module_utils._kubeclient import client_from_params
 from ansible_collections.kubecompass.readiness.plugins.module_utils._readiness import waivers as waiver_rules
+from ansible_collections.kubecompass.readiness.plugins.module_utils._runner import (
+    NAMESPACE_SCOPE_ARGUMENT_SPEC,
+    TIER_CHOICES,
+    run_namespace_module,
+)
 
-TIER_CHOICES = ["critical", "important", "best_effort"]
 
 
 def service_account_object(namespace, patch):
@@ -303,38 +284,22 @@ def run(client, params, check_mode, today=None):
             "failed_namespaces": errors, "diff": _apply.diffs(done), "changed_objects": _apply.changed_objects(done)}
 
 
+def warnings(result):
+    for entry in result["namespaces"]:
+        for warning in entry["warnings"]:
+            yield "namespace %s: %s" % (entry["namespace"], warning)
+    for namespace, lines in sorted(result["held"].items()):
+        for line in lines:
+            yield "namespace %s: held (force to apply): %s" % (namespace, line)
+
+
 def main():
-    spec = auth_argument_spec()
-    spec.update(
-        tier={"type": "str", "default": "important", "choices": TIER_CHOICES},
-        tiers={"type": "list", "elements": "str", "choices": TIER_CHOICES},
-        excluded_namespaces={"type": "list", "elements": "str", "default": []},
+    run_namespace_module("namespace guardrails", run, dict(
+        NAMESPACE_SCOPE_ARGUMENT_SPEC,
         overrides={"type": "dict"},
         automount={"type": "bool", "default": True},
         force={"type": "list", "elements": "str", "choices": list(quota.FORCE_CHOICES), "default": []},
-        **waiver_rules.REMEDIATION_ARGUMENT_SPEC,
-    )
-    module = AnsibleModule(argument_spec=spec, supports_check_mode=True)
-    mask_credentials(module)
-    if not HAS_KUBERNETES:
-        module.fail_json(msg=missing_required_lib("kubernetes"), exception=str(KUBERNETES_IMPORT_ERROR))
-    try:
-        result = run(client_from_params(module.params), module.params, module.check_mode)
-    except KubeCompassError as exc:
-        module.fail_json(msg="namespace guardrails: %s" % exc, category=exc.category)
-    if not module._diff:
-        result.pop("diff")
-    for entry in result["namespaces"]:
-        for warning in entry["warnings"]:
-            module.warn("namespace %s: %s" % (entry["namespace"], warning))
-    for namespace, lines in sorted(result["held"].items()):
-        for line in lines:
-            module.warn("namespace %s: held (force to apply): %s" % (namespace, line))
-    if result["failed_namespaces"]:
-        module.fail_json(msg="namespace guardrails: %d namespace(s) could not be handled (%s); the others were" % (
-            len(result["failed_namespaces"]), "; ".join(
-                "%s: %s" % item for item in sorted(result["failed_namespaces"].items()))), **result)
-    module.exit_json(**result)
+    ), warnings=warnings)
 
 
 if __name__ == "__main__":

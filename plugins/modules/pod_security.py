@@ -37,16 +37,6 @@ description:
 author:
   - KubeCompass contributors (@kubecompass)
 options:
-  tier:
-    description: The cluster's tier, for namespaces without a C(kubecompass.io/tier) label.
-    type: str
-    choices: [critical, important, best_effort]
-    default: important
-  tiers:
-    description: The tiers to remediate now (staging); all by default.
-    type: list
-    elements: str
-    choices: [critical, important, best_effort]
   levels:
     description:
       - The Pod Security level per tier, merged over the defaults (C(critical) restricted, C(important) baseline,
@@ -65,14 +55,10 @@ options:
       - Running pods keep running; new pods that violate (rollouts, rescheduled replicas) are rejected.
     type: bool
     default: false
-  excluded_namespaces:
-    description: More namespaces to leave alone (names or shell globs such as C(calico-*)).
-    type: list
-    elements: str
-    default: []
 extends_documentation_fragment:
   - kubecompass.readiness.auth_options
   - kubecompass.readiness.waiver_options
+  - kubecompass.readiness.namespace_scope
   - kubecompass.readiness.attributes
   - kubecompass.readiness.attributes.ACTION_GROUP
 attributes:
@@ -197,27 +183,22 @@ expired_waivers:
 
 import datetime
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
 from ansible_collections.kubecompass.readiness.plugins.module_utils import _apply
-from ansible_collections.kubecompass.readiness.plugins.module_utils._auth import (
-    HAS_KUBERNETES,
-    KUBERNETES_IMPORT_ERROR,
-    auth_argument_spec,
-    mask_credentials,
-)
 from ansible_collections.kubecompass.readiness.plugins.module_utils._errors import KubeCompassError
 from ansible_collections.kubecompass.readiness.plugins.module_utils._guardrails import netpol, psa
-from ansible_collections.kubecompass.readiness.plugins.module_utils._kubeclient import client_from_params
 from ansible_collections.kubecompass.readiness.plugins.module_utils._readiness import waivers as waiver_rules
 from ansible_collections.kubecompass.readiness.plugins.module_utils._readiness.tiers import namespace_tier
+from ansible_collections.kubecompass.readiness.plugins.module_utils._runner import (
+    NAMESPACE_SCOPE_ARGUMENT_SPEC,
+    run_namespace_module,
+)
 
 try:
     from urllib.parse import quote
 except ImportError:  # pragma: no cover - Python 2 is not supported
     quote = None
 
-TIER_CHOICES = ["critical", "important", "best_effort"]
 ENFORCE_KEYS = (psa.label("enforce"), psa.label("enforce", version=True))
 
 
@@ -326,31 +307,12 @@ def run(client, params, check_mode, today=None):
 
 
 def main():
-    spec = auth_argument_spec()
-    spec.update(
-        tier={"type": "str", "default": "important", "choices": TIER_CHOICES},
-        tiers={"type": "list", "elements": "str", "choices": TIER_CHOICES},
+    run_namespace_module("pod security", run, dict(
+        NAMESPACE_SCOPE_ARGUMENT_SPEC,
         levels={"type": "dict"},
         version={"type": "str"},
         force_enforce={"type": "bool", "default": False},
-        excluded_namespaces={"type": "list", "elements": "str", "default": []},
-        **waiver_rules.REMEDIATION_ARGUMENT_SPEC,
-    )
-    module = AnsibleModule(argument_spec=spec, supports_check_mode=True)
-    mask_credentials(module)
-    if not HAS_KUBERNETES:
-        module.fail_json(msg=missing_required_lib("kubernetes"), exception=str(KUBERNETES_IMPORT_ERROR))
-    try:
-        result = run(client_from_params(module.params), module.params, module.check_mode)
-    except KubeCompassError as exc:
-        module.fail_json(msg="pod security: %s" % exc, category=exc.category)
-    if not module._diff:
-        result.pop("diff")
-    if result["failed_namespaces"]:
-        module.fail_json(msg="pod security: %d namespace(s) could not be handled (%s); the others were" % (
-            len(result["failed_namespaces"]), "; ".join(
-                "%s: %s" % item for item in sorted(result["failed_namespaces"].items()))), **result)
-    module.exit_json(**result)
+    ))
 
 
 if __name__ == "__main__":

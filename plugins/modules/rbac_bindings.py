@@ -185,20 +185,13 @@ import datetime
 import os
 import tempfile
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
 from ansible_collections.kubecompass.readiness.plugins.module_utils import _apply
-from ansible_collections.kubecompass.readiness.plugins.module_utils._auth import (
-    HAS_KUBERNETES,
-    KUBERNETES_IMPORT_ERROR,
-    auth_argument_spec,
-    mask_credentials,
-)
 from ansible_collections.kubecompass.readiness.plugins.module_utils._errors import KubeCompassError
 from ansible_collections.kubecompass.readiness.plugins.module_utils._evidence import digest
 from ansible_collections.kubecompass.readiness.plugins.module_utils._guardrails import rbac
-from ansible_collections.kubecompass.readiness.plugins.module_utils._kubeclient import client_from_params
 from ansible_collections.kubecompass.readiness.plugins.module_utils._readiness import waivers as waiver_rules
+from ansible_collections.kubecompass.readiness.plugins.module_utils._runner import run_namespace_module
 
 try:
     import yaml
@@ -360,35 +353,27 @@ def run(client, params, check_mode, now=None):
     return result
 
 
+def warnings(result):
+    return ["not removed: %s: %s" % (refusal["binding"], refusal["reason"]) for refusal in result["refused"]]
+
+
+def failure(result):
+    if result["failed"]:
+        return "%d binding(s) could not be removed (%s); the others were handled" % (
+            len(result["failed"]), "; ".join("%s: %s" % item for item in sorted(result["failed"].items())))
+    return None
+
+
 def main():
-    spec = auth_argument_spec()
-    spec.update(
-        allowed_subjects={"type": "list", "elements": "str", "default": []},
-        **waiver_rules.REMEDIATION_ARGUMENT_SPEC,
-        remove={"type": "list", "elements": "dict", "default": [], "options": {
+    run_namespace_module("rbac bindings", run, {
+        "allowed_subjects": {"type": "list", "elements": "str", "default": []},
+        "remove": {"type": "list", "elements": "dict", "default": [], "options": {
             "kind": {"type": "str", "required": True, "choices": ["ClusterRoleBinding", "RoleBinding"]},
             "name": {"type": "str", "required": True},
             "namespace": {"type": "str"},
         }},
-        backup_dir={"type": "path"},
-    )
-    module = AnsibleModule(argument_spec=spec, supports_check_mode=True)
-    mask_credentials(module)
-    if not HAS_KUBERNETES:
-        module.fail_json(msg=missing_required_lib("kubernetes"), exception=str(KUBERNETES_IMPORT_ERROR))
-    try:
-        result = run(client_from_params(module.params), module.params, module.check_mode)
-    except KubeCompassError as exc:
-        module.fail_json(msg="rbac bindings: %s" % exc, category=exc.category)
-    if not module._diff:
-        result.pop("diff")
-    for refusal in result["refused"]:
-        module.warn("not removed: %s: %s" % (refusal["binding"], refusal["reason"]))
-    if result["failed"]:
-        module.fail_json(msg="rbac bindings: %d binding(s) could not be removed (%s); the others were handled" % (
-            len(result["failed"]), "; ".join("%s: %s" % item for item in sorted(result["failed"].items()))),
-            **result)
-    module.exit_json(**result)
+        "backup_dir": {"type": "path"},
+    }, warnings=warnings, failure=failure)
 
 
 if __name__ == "__main__":

@@ -36,11 +36,6 @@ description:
 author:
   - KubeCompass contributors (@kubecompass)
 options:
-  tier:
-    description: The cluster's tier, for namespaces without a C(kubecompass.io/tier) label.
-    type: str
-    choices: [critical, important, best_effort]
-    default: important
   tiers:
     description: The tiers to remediate now (staging); all by default. An empty list plans nothing.
     type: list
@@ -95,6 +90,7 @@ options:
 extends_documentation_fragment:
   - kubecompass.readiness.auth_options
   - kubecompass.readiness.waiver_options
+  - kubecompass.readiness.namespace_scope
   - kubecompass.readiness.attributes
   - kubecompass.readiness.attributes.ACTION_GROUP
 attributes:
@@ -198,18 +194,13 @@ storage_location:
 
 import datetime
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
 from ansible_collections.kubecompass.readiness.plugins.module_utils import _apply
-from ansible_collections.kubecompass.readiness.plugins.module_utils._auth import (
-    HAS_KUBERNETES,
-    KUBERNETES_IMPORT_ERROR,
-    auth_argument_spec,
-    mask_credentials,
-)
-from ansible_collections.kubecompass.readiness.plugins.module_utils._errors import KubeCompassError
-from ansible_collections.kubecompass.readiness.plugins.module_utils._kubeclient import client_from_params
 from ansible_collections.kubecompass.readiness.plugins.module_utils._readiness import waivers as waiver_rules
+from ansible_collections.kubecompass.readiness.plugins.module_utils._runner import (
+    NAMESPACE_SCOPE_ARGUMENT_SPEC,
+    run_namespace_module,
+)
 from ansible_collections.kubecompass.readiness.plugins.module_utils._velero import (
     BACKUP_STORAGE_LOCATIONS,
     SCHEDULES,
@@ -217,7 +208,6 @@ from ansible_collections.kubecompass.readiness.plugins.module_utils._velero impo
 )
 from ansible_collections.kubecompass.readiness.plugins.module_utils._velero import schedules as planner
 
-TIER_CHOICES = ["critical", "important", "best_effort"]
 OPTIONS = ("tiers", "velero_namespace", "storage_location", "ttl", "volume_backup", "near_zero_interval_minutes",
            "excluded_namespaces", "rpo_evidence", "tier_thresholds")
 
@@ -248,40 +238,30 @@ def run(client, params, check_mode, today=None):
             "expired_waivers": [waiver_rules.describe(w) for w in expired]}
 
 
+def warnings(result):
+    for entry in result["schedules"]:
+        for note in entry["notes"]:
+            yield "%s: %s" % (entry["name"], note)
+    for ref, reasons in sorted(result["inadequate"].items()):
+        yield "user Schedule %s falls short (left unchanged): %s" % (ref, "; ".join(reasons))
+
+
+def failure(result):
+    conflicts = [e for e in result["schedules"] if e["action"] == "conflict"]
+    return "; ".join(e["reason"] for e in conflicts) if conflicts else None
+
+
 def main():
-    spec = auth_argument_spec()
-    spec.update(
-        tier={"type": "str", "default": "important", "choices": TIER_CHOICES},
-        tiers={"type": "list", "elements": "str", "choices": TIER_CHOICES},
+    run_namespace_module("velero schedules", run, dict(
+        NAMESPACE_SCOPE_ARGUMENT_SPEC,
         velero_namespace={"type": "str", "default": "velero"},
         storage_location={"type": "str"},
         ttl={"type": "str"},
         volume_backup={"type": "str", "default": "server_default", "choices": list(planner.VOLUME_BACKUP)},
         near_zero_interval_minutes={"type": "int", "default": planner.DEFAULT_NEAR_ZERO_INTERVAL_MINUTES},
-        excluded_namespaces={"type": "list", "elements": "str", "default": []},
         rpo_evidence={"type": "list", "elements": "str", "default": []},
         tier_thresholds={"type": "dict"},
-        **waiver_rules.REMEDIATION_ARGUMENT_SPEC,
-    )
-    module = AnsibleModule(argument_spec=spec, supports_check_mode=True)
-    mask_credentials(module)
-    if not HAS_KUBERNETES:
-        module.fail_json(msg=missing_required_lib("kubernetes"), exception=str(KUBERNETES_IMPORT_ERROR))
-    try:
-        result = run(client_from_params(module.params), module.params, module.check_mode)
-    except KubeCompassError as exc:
-        module.fail_json(msg="velero schedules: %s" % exc, category=exc.category)
-    if not module._diff:
-        result.pop("diff")
-    for entry in result["schedules"]:
-        for note in entry["notes"]:
-            module.warn("%s: %s" % (entry["name"], note))
-    for ref, reasons in sorted(result["inadequate"].items()):
-        module.warn("user Schedule %s falls short (left unchanged): %s" % (ref, "; ".join(reasons)))
-    conflicts = [e for e in result["schedules"] if e["action"] == "conflict"]
-    if conflicts:
-        module.fail_json(msg="velero schedules: %s" % "; ".join(e["reason"] for e in conflicts), **result)
-    module.exit_json(**result)
+    ), warnings=warnings, failure=failure)
 
 
 if __name__ == "__main__":

@@ -10,9 +10,10 @@ from urllib.parse import parse_qs
 
 import pytest
 import urllib3
+from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.testing import patch_module_args
 
-from ansible_collections.kubecompass.readiness.plugins.module_utils import _apply
+from ansible_collections.kubecompass.readiness.plugins.module_utils import _apply, _runner
 from ansible_collections.kubecompass.readiness.plugins.module_utils._errors import KubeCompassError
 from ansible_collections.kubecompass.readiness.plugins.module_utils._kubeclient import KubeClient
 from ansible_collections.kubecompass.readiness.plugins.modules import pod_security
@@ -274,8 +275,11 @@ def run_main(module, monkeypatch, capsys, client, check=False, diff=True, **args
     """module.main() against ``client``: (exit code, result, warnings). Warnings are caught at module.warn: where
     they end up depends on whether controller code was imported first (then they go to Display)."""
     warned = []
-    monkeypatch.setattr(module, "client_from_params", lambda params: client)
-    monkeypatch.setattr(module.AnsibleModule, "warn", lambda self, message: warned.append(message))
+    # The namespace planners build their client in the shared runner, the other modules in themselves.
+    if hasattr(module, "client_from_params"):
+        monkeypatch.setattr(module, "client_from_params", lambda params: client)
+    monkeypatch.setattr(_runner, "client_from_params", lambda params: client)
+    monkeypatch.setattr(AnsibleModule, "warn", lambda self, message: warned.append(message))
     with patch_module_args(dict(args, _ansible_check_mode=check, _ansible_diff=diff)), \
             pytest.raises(SystemExit) as exited:
         module.main()

@@ -27,11 +27,9 @@ from ansible_collections.kubecompass.readiness.plugins.module_utils._node_facts 
     read_rancher_config_values,
     rfc3339,
 )
-from ansible_collections.kubecompass.readiness.plugins.module_utils._readiness.cron import (
-    _DESCRIPTORS,
-    _FIELDS,
+from ansible_collections.kubecompass.readiness.plugins.module_utils._k8s.cron import (
     CronError,
-    _parse_field,
+    field_values,
     format_duration,
     longest_interval,
     parse_schedule,
@@ -117,8 +115,7 @@ def cron_to_on_calendar(spec):
             raise CronError("schedule %r: time zones and @every are not supported here (cron and systemd run the "
                             "schedule in the node's local time)" % spec)
         parse_schedule(text)  # every error robfig/cron (and Velero, and the assessment) would report
-        fields = (_DESCRIPTORS[text] if text.startswith("@") else text).split()
-        parsed = [_parse_field(fields[index], _FIELDS[index], spec) for index in range(5)]
+        fields, parsed = field_values(text)
     except CronError as exc:
         raise KubeCompassError("schedule: %s" % exc, "input") from None
     minutes, hours, days, months, weekdays = (values for values, _star in parsed)

@@ -21,7 +21,7 @@ import traceback
 import pytest
 import yaml
 
-from ansible_collections.kubecompass.readiness.plugins.module_utils._readiness.cron import (
+from ansible_collections.kubecompass.readiness.plugins.module_utils._k8s.cron import (
     longest_interval,
     parse_go_duration,
 )

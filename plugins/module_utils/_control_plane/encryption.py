@@ -31,8 +31,13 @@ import os
 import re
 
 from ansible_collections.kubecompass.readiness.plugins.module_utils._errors import KubeCompassError
-from ansible_collections.kubecompass.readiness.plugins.module_utils._node_facts import (
+from ansible_collections.kubecompass.readiness.plugins.module_utils._k8s.encryption import (
     KEYED_PROVIDERS,
+    PROVIDER_KINDS,
+    covers_secrets,
+    names_secrets,
+)
+from ansible_collections.kubecompass.readiness.plugins.module_utils._node_facts import (
     DocumentError,
     load_document,
     summarize_encryption_config,
@@ -46,13 +51,10 @@ KEY_BYTES = 32
 KEY_SIZES = {"secretbox": (32,), "aescbc": (16, 24, 32), "aesgcm": (16, 24, 32)}
 # Providers a new key may be generated for: aesgcm needs rotation every 200k writes, so it is read, never chosen.
 NEW_KEY_PROVIDERS = ("secretbox", "aescbc")
-PROVIDER_KINDS = ("secretbox", "aescbc", "aesgcm", "kms", "identity")
 # The etcd scan's class for values stored without encryption (_node_facts.classify_value), which only the identity
 # provider reads; "unknown" is a value of no recognised format.
 PLAINTEXT = "plaintext"
 UNKNOWN = "unknown"
-# Entries of an EncryptionConfiguration's resources list that select core/v1 Secrets (schema.ParseGroupResource).
-SECRETS_SELECTORS = ("secrets", "secrets.", "*.", "*.*")
 _GO_DURATION = re.compile(r"^([0-9]+(\.[0-9]+)?(ns|us|\u00b5s|ms|s|m|h))+$")
 _PLAIN_SCALAR = re.compile(r"^[A-Za-z_][A-Za-z0-9_./-]*$")
 _YAML_WORDS = ("y", "n", "yes", "no", "true", "false", "on", "off", "null")
@@ -269,10 +271,6 @@ class Provider:
         return "Provider(identity)"
 
 
-def _selects_secrets(resource):
-    return str(resource).strip() in SECRETS_SELECTORS
-
-
 class Rule:
     """One entry of ``resources``: the resources it covers and their ordered providers."""
 
@@ -287,7 +285,7 @@ class Rule:
             raise ConfigError("resources entry %s needs at least one provider" % ", ".join(self.resources))
 
     def selects_secrets(self):
-        return any(_selects_secrets(resource) for resource in self.resources)
+        return any(covers_secrets(resource) for resource in self.resources)
 
     def to_document(self):
         return {"resources": list(self.resources), "providers": [p.to_document() for p in self.providers]}
@@ -332,7 +330,7 @@ class EncryptionConfig:
         """The rules for everything else: explicit ``secrets`` entries removed, wildcard rules kept as they are."""
         rules = []
         for rule in self.rules:
-            names = [name for name in rule.resources if name.strip() not in ("secrets", "secrets.")]
+            names = [name for name in rule.resources if not names_secrets(name)]
             if names:
                 rules.append(rule if len(names) == len(rule.resources) else Rule(names, rule.providers))
         return tuple(rules)

@@ -38,7 +38,7 @@ from ansible_collections.kubecompass.readiness.plugins.module_utils._readiness.c
     unmet_requirements,
 )
 from ansible_collections.kubecompass.readiness.plugins.module_utils._readiness import waivers as waiver_rules
-from ansible_collections.kubecompass.readiness.plugins.module_utils._readiness.selectors import is_empty, matches
+from ansible_collections.kubecompass.readiness.plugins.module_utils._k8s.selectors import is_empty, matches
 from ansible_collections.kubecompass.readiness.plugins.module_utils._readiness.tiers import namespace_tier
 
 NAME_SUFFIX = "-kubecompass"

@@ -42,7 +42,7 @@ from ansible_collections.kubecompass.readiness.plugins.module_utils._readiness.c
     judge_coverage,
 )
 from ansible_collections.kubecompass.readiness.plugins.module_utils._readiness.context import Context
-from ansible_collections.kubecompass.readiness.plugins.module_utils._readiness.cron import (
+from ansible_collections.kubecompass.readiness.plugins.module_utils._k8s.cron import (
     format_duration,
     longest_interval,
     parse_go_duration,

@@ -24,7 +24,7 @@ from ansible_collections.kubecompass.readiness.plugins.module_utils._readiness.m
     from_objects,
     obj,
 )
-from ansible_collections.kubecompass.readiness.plugins.module_utils._readiness.selectors import matches
+from ansible_collections.kubecompass.readiness.plugins.module_utils._k8s.selectors import matches
 from ansible_collections.kubecompass.readiness.plugins.module_utils._readiness.tiers import NAMESPACE_TIER_LABEL
 
 ZONE_LABEL = "topology.kubernetes.io/zone"

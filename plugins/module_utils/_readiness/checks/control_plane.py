@@ -16,6 +16,7 @@ from __future__ import absolute_import, annotations, division, print_function
 __metaclass__ = type
 
 from ansible_collections.kubecompass.readiness.plugins.module_utils._cluster_facts import control_plane_components
+from ansible_collections.kubecompass.readiness.plugins.module_utils._k8s.encryption import STRONG_PROVIDERS, secrets_entry
 from ansible_collections.kubecompass.readiness.plugins.module_utils._readiness.checks import managed
 from ansible_collections.kubecompass.readiness.plugins.module_utils._readiness.compliance import (
     FRAMEWORK_AUDIT_RETENTION_DAYS,
@@ -36,7 +37,6 @@ ENCRYPTION_ROLE = {"role": "encryption_at_rest", "tag": "encryption"}
 HARDENING_ROLE = {"role": "apiserver_hardening", "tag": "hardening"}
 
 AUDIT_ROTATION_MINIMUMS = (("audit-log-maxage", 30), ("audit-log-maxbackup", 10), ("audit-log-maxsize", 100))
-STRONG_PROVIDERS = ("aescbc", "secretbox", "kms")
 TLS_VERSIONS = ("VersionTLS10", "VersionTLS11", "VersionTLS12", "VersionTLS13")
 
 
@@ -199,11 +199,8 @@ def audit_events_written(ctx):
 
 
 def _secrets_providers(config):
-    for resource in config.get("resources") or []:
-        names = resource.get("resources") or []
-        if "secrets" in names or "*.*" in names or "*." in names:
-            return resource.get("providers") or []
-    return None
+    entry = secrets_entry(config.get("resources") or [])
+    return None if entry is None else entry.get("providers") or []
 
 
 def encryption_configured(ctx):

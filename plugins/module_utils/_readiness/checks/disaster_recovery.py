@@ -17,13 +17,13 @@ __metaclass__ = type
 import datetime
 import re
 
-from ansible_collections.kubecompass.readiness.plugins.module_utils._readiness import selectors
+from ansible_collections.kubecompass.readiness.plugins.module_utils._k8s import selectors
 from ansible_collections.kubecompass.readiness.plugins.module_utils._readiness.checks.operations import (
     crd_names,
     find_workloads,
 )
 from ansible_collections.kubecompass.readiness.plugins.module_utils._readiness.context import parse_time
-from ansible_collections.kubecompass.readiness.plugins.module_utils._readiness.cron import (
+from ansible_collections.kubecompass.readiness.plugins.module_utils._k8s.cron import (
     CronError,
     format_duration,
     longest_interval,

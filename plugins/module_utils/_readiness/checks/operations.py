@@ -12,7 +12,7 @@ __metaclass__ = type
 import datetime
 import re
 
-from ansible_collections.kubecompass.readiness.plugins.module_utils._readiness import selectors
+from ansible_collections.kubecompass.readiness.plugins.module_utils._k8s import selectors
 from ansible_collections.kubecompass.readiness.plugins.module_utils._readiness.checks import managed
 from ansible_collections.kubecompass.readiness.plugins.module_utils._readiness.model import MANAGED, Check, Result
 

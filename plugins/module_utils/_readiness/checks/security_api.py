@@ -23,7 +23,7 @@ from ansible_collections.kubecompass.readiness.plugins.module_utils._readiness.m
     from_objects,
     obj,
 )
-from ansible_collections.kubecompass.readiness.plugins.module_utils._readiness.selectors import is_empty
+from ansible_collections.kubecompass.readiness.plugins.module_utils._k8s.selectors import is_empty
 from ansible_collections.kubecompass.readiness.plugins.module_utils._readiness.tiers import NAMESPACE_TIER_LABEL
 
 # Evidence and reasons name at most this many objects; counts carry the rest.

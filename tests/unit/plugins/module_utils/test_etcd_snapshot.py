@@ -15,7 +15,7 @@ import pytest
 
 from ansible_collections.kubecompass.readiness.plugins.module_utils import _etcd_snapshot as snap
 from ansible_collections.kubecompass.readiness.plugins.module_utils._errors import KubeCompassError
-from ansible_collections.kubecompass.readiness.plugins.module_utils._readiness.cron import parse_schedule
+from ansible_collections.kubecompass.readiness.plugins.module_utils._k8s.cron import parse_schedule
 
 NOW = 1_800_000_000.0
 STATUS_JSON = '{"hash":574507497,"revision":48213,"totalKey":1372,"totalSize":20480,"version":"3.6.0"}'

@@ -7,7 +7,7 @@ import datetime
 import pytest
 
 from ansible_collections.kubecompass.readiness.plugins.module_utils._errors import KubeCompassError
-from ansible_collections.kubecompass.readiness.plugins.module_utils._readiness import engine, selectors, tiers, waivers
+from ansible_collections.kubecompass.readiness.plugins.module_utils._readiness import engine, tiers, waivers
 from ansible_collections.kubecompass.readiness.plugins.module_utils._readiness.context import Context, parse_time
 from ansible_collections.kubecompass.readiness.plugins.module_utils._readiness.model import Check, Result, obj
 
@@ -181,22 +181,7 @@ def test_namespace_tier_label():
     assert tier is None and "'gold' is not a tier" in error
 
 
-# -- selectors and time -----------------------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize("selector,labels,expected", [
-    (None, {"a": "1"}, False),
-    ({}, {"a": "1"}, True),
-    ({"matchLabels": {"a": "1"}}, {"a": "1", "b": "2"}, True),
-    ({"matchLabels": {"a": "1", "c": "3"}}, {"a": "1"}, False),
-    ({"matchExpressions": [{"key": "a", "operator": "In", "values": ["1", "2"]}]}, {"a": "2"}, True),
-    ({"matchExpressions": [{"key": "a", "operator": "NotIn", "values": ["1"]}]}, {}, True),
-    ({"matchExpressions": [{"key": "a", "operator": "Exists"}]}, {}, False),
-    ({"matchExpressions": [{"key": "a", "operator": "DoesNotExist"}]}, {"a": "1"}, False),
-    ({"matchExpressions": [{"key": "a", "operator": "Gt", "values": ["1"]}]}, {"a": "2"}, False),
-])
-def test_selector_matching(selector, labels, expected):
-    assert selectors.matches(selector, labels) is expected
+# -- time -----------------------------------------------------------------------------------------------
 
 
 def test_parse_time_forms():

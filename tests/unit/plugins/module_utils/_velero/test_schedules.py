@@ -12,7 +12,7 @@ from ansible_collections.kubecompass.readiness.plugins.module_utils._errors impo
 from ansible_collections.kubecompass.readiness.plugins.module_utils._readiness import engine, tiers
 from ansible_collections.kubecompass.readiness.plugins.module_utils._readiness.checks import disaster_recovery
 from ansible_collections.kubecompass.readiness.plugins.module_utils._readiness.context import Context
-from ansible_collections.kubecompass.readiness.plugins.module_utils._readiness.cron import (
+from ansible_collections.kubecompass.readiness.plugins.module_utils._k8s.cron import (
     longest_interval,
     parse_go_duration,
 )

@@ -6,7 +6,7 @@ import datetime
 
 import pytest
 
-from ansible_collections.kubecompass.readiness.plugins.module_utils._readiness.cron import (
+from ansible_collections.kubecompass.readiness.plugins.module_utils._k8s.cron import (
     CronError,
     format_duration,
     longest_interval,

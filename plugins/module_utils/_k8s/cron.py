@@ -186,15 +186,25 @@ def parse_schedule(spec):
         # robfig.Every: truncate to whole seconds, at least one second.
         whole_seconds = max(int(delay.total_seconds()), 1)
         return CronSchedule(spec, every=datetime.timedelta(seconds=whole_seconds))
+    return CronSchedule(spec, fields=_field_values(text, spec)[1])
+
+
+def field_values(spec):
+    """(the five field texts, [(values, starred)] per field) of a 5-field schedule or an @descriptor; raises
+    CronError. For code that translates a schedule into another calendar (etcd snapshot timers)."""
+    return _field_values((spec or "").strip(), spec)
+
+
+def _field_values(text, spec):
     if text.startswith("@"):
         if text not in _DESCRIPTORS:
             raise CronError("unrecognized descriptor %r in schedule %r" % (text, spec))
         text = _DESCRIPTORS[text]
-    parts = text.split()
-    if len(parts) != 5:
+    fields = text.split()
+    if len(fields) != 5:
         raise CronError("schedule %r has %d fields, expected 5 (minute hour day-of-month month day-of-week)"
-                        % (spec, len(parts)))
-    return CronSchedule(spec, fields=[_parse_field(parts[index], _FIELDS[index], spec) for index in range(5)])
+                        % (spec, len(fields)))
+    return fields, [_parse_field(fields[index], _FIELDS[index], spec) for index in range(5)]
 
 
 def longest_interval(spec):

@@ -1,7 +1,9 @@
-"""Generated files stay in step with their sources, and the generators need nothing outside the repository."""
+"""Generated files stay in step with their sources, and the generators need nothing outside the repository: every
+hack/gen_*.py runs in check mode from a copy of the repository with nothing beside it."""
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import sys
@@ -11,7 +13,9 @@ import pytest
 
 from tests.helpers import REPO
 
-GENERATORS = ("gen_compliance.py", "gen_catalog.py", "gen_ee_requirements.py")
+GENERATORS = sorted(path.name for path in (REPO / "hack").glob("gen_*.py"))
+# Spelled in two halves so that this file does not name them itself.
+OUTSIDE = ("../" + "shared", "/work/" + "shared", 'parent / "' + 'shared"', "REPO" + ".parent")
 
 
 def _check(repo: Path, script: str) -> subprocess.CompletedProcess[str]:
@@ -42,6 +46,10 @@ def lone_clone(tmp_path_factory) -> Path:
     return clone
 
 
+def test_every_generator_is_checked():
+    assert {"gen_architecture.py", "gen_catalog.py", "gen_compliance.py", "gen_ee_requirements.py"} <= set(GENERATORS)
+
+
 @pytest.mark.parametrize("script", GENERATORS)
 def test_generated_file_is_current(script):
     result = _check(REPO, script)
@@ -54,14 +62,51 @@ def test_generator_runs_from_a_clone_with_nothing_beside_it(lone_clone, script):
     assert result.returncode == 0, result.stderr
 
 
-def test_no_repository_file_reads_outside_the_repository():
+def _outside_references(root: Path, names: list[str]) -> list[str]:
     offenders = []
-    for name in _repository_files():
-        path = REPO / name
+    for name in names:
+        path = root / name
         if path == Path(__file__) or (path.suffix not in {".py", ".sh", ".yml", ".yaml", ".cfg", ".ini", ".toml"}
                                       and path.name != "run"):
             continue
-        text = path.read_text(errors="replace")
-        if "../shared" in text or 'parent / "shared"' in text or "REPO.parent" in text:
+        if any(marker in path.read_text(errors="replace") for marker in OUTSIDE):
             offenders.append(name)
+    return offenders
+
+
+def test_no_repository_file_reads_outside_the_repository():
+    offenders = _outside_references(REPO, _repository_files())
     assert offenders == [], "files that read outside the repository: %s" % offenders
+
+
+@pytest.mark.parametrize("line", ['DATA = "../" "shared/crds"'.replace('" "', ""),
+                                  'MAP = "/work/" "shared/compliance-map.yml"'.replace('" "', "")])
+def test_a_file_reading_outside_the_repository_is_named(tmp_path, line):
+    (tmp_path / "seed.py").write_text(line + "\n")
+    assert _outside_references(tmp_path, ["seed.py"]) == ["seed.py"]
+
+
+def test_a_new_package_makes_the_architecture_page_stale(tmp_path):
+    """On a copy of what the generator reads, regenerated first: one new package and --check fails, naming the page."""
+    for name in ("hack", "plugins", "meta", "docs"):
+        shutil.copytree(REPO / name, tmp_path / name)
+    assert subprocess.run([sys.executable, str(tmp_path / "hack" / "gen_architecture.py")], check=False).returncode == 0
+    assert _check(tmp_path, "gen_architecture.py").returncode == 0
+    package = tmp_path / "plugins" / "module_utils" / "_brand_new"
+    package.mkdir()
+    (package / "__init__.py").write_text('"""A package nobody documented yet."""\n')
+    result = _check(tmp_path, "gen_architecture.py")
+    assert result.returncode == 1 and "docs/architecture.md is stale" in result.stderr
+
+
+@pytest.mark.parametrize("folder", ["tests/data/crds/velero", "tests/data/crds/prometheus-operator"])
+def test_copied_upstream_data_names_its_release_and_commit(folder):
+    readme = (REPO / folder / "README.md").read_text()
+    assert re.search(r"Tag: `v\d+\.\d+\.\d+`.*commit `[0-9a-f]{40}`", readme), readme
+    assert "License" in readme
+
+
+def test_the_compliance_map_names_its_sources():
+    text = (REPO / "hack" / "data" / "compliance-map.yml").read_text()
+    assert re.search(r"^schema: k8s-readiness-compliance-map/v1$", text, re.M)
+    assert re.search(r"^sources:\n  [\w.-]+:\n    repo: [\w.-]+/[\w.-]+\n", text, re.M)

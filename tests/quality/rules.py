@@ -317,3 +317,29 @@ def action_group_mismatches(root: Path) -> list[str]:
     return ([f"{m} takes the connection options but is not in action group {ACTION_GROUP}"
              for m in sorted(with_auth - group)]
             + [f"{m} is in action group {ACTION_GROUP} but takes no connection options" for m in sorted(group - with_auth)])
+
+
+def _defines(root: Path, file: str, name: str) -> bool:
+    path = root / file
+    return path.is_file() and any(isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.name == name
+                                  for node in ast.parse(path.read_text(), str(path)).body)
+
+
+def catalog_dead_ends(root: Path) -> list[str]:
+    """Rule 5: docs/catalog.md leads from each check ID to the function that decides it and a test of it."""
+    violations = []
+    check = None
+    for line in (root / "docs" / "catalog.md").read_text().splitlines():
+        if line.startswith("### "):
+            check = line[4:]
+        if not line.startswith("- Code: "):
+            continue
+        code, _, tests = line[len("- Code: "):].partition("; tests: ")
+        file, _, function = code.strip("`").partition(":")
+        if not _defines(root, file, function):
+            violations.append(f"{check}: {file} defines no function {function}")
+        named = [t.split("::") for t in tests.split("`")[1::2]]
+        if not named:
+            violations.append(f"{check}: no test names it")
+        violations += [f"{check}: {file} defines no test {name}" for file, name in named if not _defines(root, file, name)]
+    return violations

@@ -47,6 +47,10 @@ GOOD = {
     "tests/unit/plugins/modules/test_thing_module.py": "",
     "tests/unit/roles/base/test_base.py": "",
     "tests/unit/repo/test_docs.py": "",
+    "plugins/module_utils/_readiness/checks/guard.py": "def quotas(ctx):\n    return ctx\n",
+    "tests/unit/plugins/module_utils/_readiness/checks/test_guard.py": "def test_quotas():\n    pass\n",
+    "docs/catalog.md": "### KC-CMP-002\n\n- Code: `plugins/module_utils/_readiness/checks/guard.py:quotas`; tests: "
+                       "`tests/unit/plugins/module_utils/_readiness/checks/test_guard.py::test_quotas` (1 tests name it).\n",
 }
 
 
@@ -62,7 +66,8 @@ def tree(root: Path, changes: dict[str, str | None]) -> Path:
 
 
 RULES = (rules.underscore_imports_across_packages, rules.layer_violations, rules.package_cycles,
-         rules.vocabulary_copies, rules.choices_off_vocabulary, rules.stray_unit_tests, rules.action_group_mismatches)
+         rules.vocabulary_copies, rules.choices_off_vocabulary, rules.stray_unit_tests, rules.action_group_mismatches,
+         rules.catalog_dead_ends)
 
 
 @pytest.mark.parametrize("rule", RULES, ids=lambda rule: rule.__name__)
@@ -124,6 +129,15 @@ BAD = {
     "a module with the connection options outside the action group": (
         rules.action_group_mismatches, {"meta/runtime.yml": "action_groups:\n  readiness: []\n"},
         "thing takes the connection options but is not in action group readiness"),
+    "a catalog entry naming a function that is gone": (
+        rules.catalog_dead_ends,
+        {"plugins/module_utils/_readiness/checks/guard.py": "def quota_check(ctx):\n    return ctx\n"},
+        "KC-CMP-002: plugins/module_utils/_readiness/checks/guard.py defines no function quotas"),
+    "a catalog entry naming no test": (
+        rules.catalog_dead_ends,
+        {"docs/catalog.md": "### KC-CMP-002\n\n- Code: `plugins/module_utils/_readiness/checks/guard.py:quotas`; "
+                            "tests: none.\n"},
+        "KC-CMP-002: no test names it"),
 }
 
 

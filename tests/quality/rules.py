@@ -13,9 +13,10 @@ import yaml
 
 COLLECTION = "ansible_collections.kubecompass.readiness."
 
-# Files that plan remediations; they read Kubernetes meaning from module_utils/_k8s, never from the checks.
-PLANNERS = ("plugins/module_utils/_guardrails/", "plugins/module_utils/_velero/", "plugins/module_utils/_control_plane/",
-            "plugins/module_utils/_etcd_snapshot.py", "plugins/modules/", "plugins/action/")
+# The checks are the assessment's own: only _readiness (catalog, engine) imports them. Everything else, the
+# remediation planners (_guardrails, _velero, _control_plane, _node's snapshots) and the modules and actions above all,
+# reads Kubernetes meaning from module_utils/_k8s.
+ASSESSMENT = "plugins/module_utils/_readiness/"
 CHECKS = "plugins/module_utils/_readiness/checks/"
 PROVIDERS = "plugins/module_utils/_providers/"
 
@@ -119,14 +120,15 @@ def underscore_imports_across_packages(root: Path) -> list[str]:
 
 
 def layer_violations(root: Path) -> list[str]:
-    """Rule 1: planners never import the checks; checks never import the managed-provider clients."""
+    """Rule 1: nothing outside the assessment (no planner, module or action) imports the checks; checks never import
+    the managed-provider clients."""
     violations = []
     for file in python_files(root):
         here = _relative(root, file)
         for line, path, _name in imports(root, file):
             target = path + "/"
-            if here.startswith(PLANNERS) and target.startswith(CHECKS.rstrip("/") + "/"):
-                violations.append(f"{here}:{line} (a planner) imports {path}")
+            if not here.startswith(ASSESSMENT) and target.startswith(CHECKS):
+                violations.append(f"{here}:{line} (outside the assessment) imports {path}")
             if here.startswith(CHECKS) and target.startswith(PROVIDERS):
                 violations.append(f"{here}:{line} (a check) imports {path}")
     return violations
@@ -138,9 +140,8 @@ def _unit(path: str) -> str:
     return "/".join(parts[:3])
 
 
-def package_cycles(root: Path) -> list[list[str]]:
-    """Rule 1: the import graph between top-level packages (plugins/module_utils/_readiness, ..._auth) has no
-    cycle. Returns each strongly connected group of two or more packages."""
+def package_graph(root: Path) -> dict[str, set[str]]:
+    """Which top-level package (plugins/module_utils/_readiness, ..._auth, plugins/modules/x) imports which."""
     graph: dict[str, set[str]] = {}
     for file in python_files(root):
         source = _unit(_relative(root, file))
@@ -148,6 +149,13 @@ def package_cycles(root: Path) -> list[list[str]]:
             target = _unit(path)
             if target != source:
                 graph.setdefault(source, set()).add(target)
+    return graph
+
+
+def package_cycles(root: Path) -> list[list[str]]:
+    """Rule 1: the import graph between top-level packages has no cycle. Returns each strongly connected group of
+    two or more packages."""
+    graph = package_graph(root)
     index: dict[str, int] = {}
     low: dict[str, int] = {}
     stack: list[str] = []

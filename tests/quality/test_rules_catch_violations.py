@@ -88,14 +88,14 @@ BAD = {
         rules.underscore_imports_across_packages,
         {"plugins/modules/local.py": f"def main():\n    from {PKG}._k8s.vocabulary import _name\n"},
         "plugins/modules/local.py:2 imports _name"),
-    "a planner importing a check": (
+    "a planner importing a check (outside the assessment)": (
         rules.layer_violations,
         {"plugins/module_utils/_guardrails/plan.py": f"from {PKG}._readiness.checks.area import REQUIRED\n"},
-        "plugins/module_utils/_guardrails/plan.py:1 (a planner) imports plugins/module_utils/_readiness/checks/area"),
+        "plugins/module_utils/_guardrails/plan.py:1 (outside the assessment) imports plugins/module_utils/_readiness/checks/area"),
     "a module importing the checks package": (
         rules.layer_violations,
         {"plugins/modules/local.py": f"from {PKG}._readiness.checks import area\n"},
-        "plugins/modules/local.py:1 (a planner) imports plugins/module_utils/_readiness/checks/area"),
+        "plugins/modules/local.py:1 (outside the assessment) imports plugins/module_utils/_readiness/checks/area"),
     "a check importing a provider": (
         rules.layer_violations,
         {"plugins/module_utils/_readiness/checks/area.py": f"from {PKG} import _providers\n"},

@@ -14,10 +14,12 @@ import yaml
 
 from tests.helpers import VENV_BIN, ansible_env, run
 
-# Each role's verify, with its node list named the way a playbook does for a cluster that may have no group.
+# Each role's verify (the base role's is its main entry point), with its node list named the way a playbook does for
+# a cluster that may have no group.
 VERIFIES = {
-    "etcd_snapshots": {"etcd_snapshots_nodes": "{{ groups[kubecompass_control_plane_group] }}"},
-    "control_plane_rollout": {"control_plane_rollout_nodes": "{{ groups[kubecompass_control_plane_group] }}"},
+    "etcd_snapshots": ("verify", {"etcd_snapshots_nodes": "{{ groups[kubecompass_control_plane_group] }}"}),
+    "assess_base": ("main", {"assess_base_checks": ["KC-SEC-001"],
+                             "assess_base_nodes": "{{ groups[kubecompass_control_plane_group] }}"}),
 }
 
 
@@ -31,8 +33,8 @@ def test_verify_skips_quietly_without_a_control_plane_group(tmp_path, role):
     playbook.write_text(yaml.safe_dump([{
         "name": "Verify", "hosts": "k8s_clusters", "gather_facts": False,
         "tasks": [{"name": "Verify %s" % role, "ansible.builtin.import_role": {
-            "name": "kubecompass.readiness.%s" % role, "tasks_from": "verify"},
-            "vars": VERIFIES[role], "when": "kubecompass_control_plane_group is defined"}]}]))
+            "name": "kubecompass.readiness.%s" % role, "tasks_from": VERIFIES[role][0]},
+            "vars": VERIFIES[role][1], "when": "kubecompass_control_plane_group is defined"}]}]))
     result = run([str(VENV_BIN / "ansible-playbook"), "-i", str(inventory), str(playbook)], env=ansible_env())
     output = result.stdout + result.stderr
     assert "is undefined" not in output and "[ERROR]" not in output and "fatal:" not in output, output[-3000:]

@@ -1,6 +1,6 @@
 #!/usr/bin/env python
-"""Generate the package and plugin tables of docs/architecture.md from the tree: each package's and module's
-docstring, each plugin's short_description. The rest of the page is prose. --check exits 1 when stale.
+"""Generate the package, plugin and role tables of docs/architecture.md from the tree: each package's and module's
+docstring, each plugin's and role's short_description. The rest of the page is prose. --check exits 1 when stale.
 
 Reads the sources as text (ast), imports nothing, so it runs from a bare clone.
 """
@@ -96,6 +96,16 @@ def _plugin_rows(group: set[str]) -> list[str]:
     return rows
 
 
+def _role_rows() -> list[str]:
+    rows = []
+    for spec in sorted((REPO / "roles").glob("*/meta/argument_specs.yml")):
+        entry_points = (yaml.safe_load(spec.read_text()) or {}).get("argument_specs") or {}
+        main = entry_points.get("main") or next(iter(entry_points.values()), {})
+        names = ", ".join(f"`{name}`" for name in entry_points)
+        rows.append(f"| `{spec.parent.parent.name}` | {main.get('short_description', '')} | {names} |")
+    return rows
+
+
 def render_tables() -> str:
     runtime = yaml.safe_load((REPO / "meta" / "runtime.yml").read_text())
     group = set((runtime.get("action_groups") or {}).get("readiness") or [])
@@ -104,6 +114,8 @@ def render_tables() -> str:
         lines += _package_rows(REPO / "plugins" / base)
     lines += ["", "| type | plugin | what it does | notes |", "| --- | --- | --- | --- |"]
     lines += _plugin_rows(group)
+    lines += ["", "| role | what it does (entry point `main`) | entry points |", "| --- | --- | --- |"]
+    lines += _role_rows()
     lines += ["", END]
     return "\n".join(lines)
 

@@ -240,10 +240,8 @@ from ansible_collections.kubecompass.readiness.plugins.module_utils._auth import
     mask_credentials,
 )
 from ansible_collections.kubecompass.readiness.plugins.module_utils._errors import KubeCompassError
+from ansible_collections.kubecompass.readiness.plugins.module_utils._k8s.velero import SCHEDULE_LABEL
 from ansible_collections.kubecompass.readiness.plugins.module_utils._kubeclient import client_from_params
-from ansible_collections.kubecompass.readiness.plugins.module_utils._readiness.checks.disaster_recovery import (
-    SCHEDULE_LABEL,
-)
 from ansible_collections.kubecompass.readiness.plugins.module_utils._readiness.tiers import (
     namespace_tier,
     tier_table,

@@ -23,13 +23,17 @@ __metaclass__ = type
 import copy
 import fnmatch
 
-from ansible_collections.kubecompass.readiness.plugins.module_utils._readiness import waivers as waiver_rules
-from ansible_collections.kubecompass.readiness.plugins.module_utils._readiness.checks.security_api import (
-    _native_effect,
-    _native_policy_types,
+from ansible_collections.kubecompass.readiness.plugins.module_utils._k8s.netpol import (
+    native_effect,
+    native_policy_types,
 )
-from ansible_collections.kubecompass.readiness.plugins.module_utils._readiness.context import SYSTEM_NAMESPACES
-from ansible_collections.kubecompass.readiness.plugins.module_utils._readiness.model import TIERS
+from ansible_collections.kubecompass.readiness.plugins.module_utils._k8s.objects import (
+    object_labels,
+    object_meta,
+    object_name,
+)
+from ansible_collections.kubecompass.readiness.plugins.module_utils._k8s.vocabulary import SYSTEM_NAMESPACES, TIERS
+from ansible_collections.kubecompass.readiness.plugins.module_utils._readiness import waivers as waiver_rules
 from ansible_collections.kubecompass.readiness.plugins.module_utils._readiness.tiers import namespace_tier
 
 API_VERSION = "networking.k8s.io/v1"
@@ -60,13 +64,6 @@ DNS_SETTING_KEYS = ("namespace", "labels", "ports")
 
 # -- scope (shared with psa) -------------------------------------------------------------------------------------------
 
-def _meta(item):
-    return item.get("metadata") or {}
-
-
-def _name(item):
-    return _meta(item).get("name")
-
 
 def exclusion_patterns(excluded):
     """The excluded namespaces setting as a list of names or fnmatch globs; ValueError when malformed."""
@@ -86,7 +83,7 @@ def out_of_scope(namespace, excluded=None, opt_out_label=OPT_OUT_LABEL):
     Out of scope: the system namespaces, names matching an ``excluded`` name or glob, namespaces labelled
     ``<opt_out_label>: skip``, and terminating namespaces.
     """
-    meta = _meta(namespace)
+    meta = object_meta(namespace)
     name = meta.get("name") or ""
     if name in SYSTEM_NAMESPACES:
         return "system namespace"
@@ -196,7 +193,7 @@ def _looks_like_coredns(pod):
            for container in _containers(pod)):
         return True
     # By pod name only without a container telling otherwise (coredns-autoscaler runs another image).
-    name = (_name(pod) or "").lower()
+    name = (object_name(pod) or "").lower()
     return name.startswith("coredns") and "autoscaler" not in name
 
 
@@ -207,7 +204,7 @@ def _finished(pod):
 def _common_labels(pods):
     common = None
     for pod in pods:
-        items = {(key, value) for key, value in (_meta(pod).get("labels") or {}).items() if key not in VOLATILE_LABELS}
+        items = {(key, value) for key, value in object_labels(pod).items() if key not in VOLATILE_LABELS}
         common = items if common is None else common & items
     return dict(common or ())
 
@@ -248,8 +245,8 @@ def dns_selector(kube_system_pods, configured=None):
         evidence["ports_from"] = "configured" if "ports" in settings else "default"
         return {"namespace": namespace, "labels": settings["labels"], "ports": ports, "evidence": evidence}
     pods = [pod for pod in kube_system_pods or []
-            if _meta(pod).get("namespace") in (None, namespace) and not _finished(pod)]
-    dns_pods = [pod for pod in pods if (_meta(pod).get("labels") or {}).get(DNS_LABEL_KEY) == DNS_LABEL_VALUE]
+            if object_meta(pod).get("namespace") in (None, namespace) and not _finished(pod)]
+    dns_pods = [pod for pod in pods if (object_meta(pod).get("labels") or {}).get(DNS_LABEL_KEY) == DNS_LABEL_VALUE]
     evidence["matched_by"] = "label %s=%s" % (DNS_LABEL_KEY, DNS_LABEL_VALUE)
     if not dns_pods:
         dns_pods = [pod for pod in pods if _looks_like_coredns(pod)]
@@ -258,7 +255,7 @@ def dns_selector(kube_system_pods, configured=None):
         raise ValueError("no cluster DNS pods found in namespace %s among %d pod(s) (looked for label %s=%s and "
                          "CoreDNS pod names, container names and images): configure the DNS target "
                          "(namespace, labels, ports)" % (namespace, len(pods), DNS_LABEL_KEY, DNS_LABEL_VALUE))
-    names = sorted(_name(pod) or "" for pod in dns_pods)
+    names = sorted(object_name(pod) or "" for pod in dns_pods)
     common = _common_labels(dns_pods)
     if not common:
         raise ValueError("the DNS pods in namespace %s (%s) share no stable label to select them by: configure "
@@ -333,21 +330,21 @@ def _rule_key(rule, peers_field):
 def _spec_key(spec):
     """What a NetworkPolicy spec means, ignoring apiserver defaulting and list order inside a rule."""
     spec = spec or {}
-    return (_selector_key(spec.get("podSelector") or {}), tuple(sorted(set(_native_policy_types(spec)))),
+    return (_selector_key(spec.get("podSelector") or {}), tuple(sorted(set(native_policy_types(spec)))),
             tuple(_rule_key(rule, "from") for rule in spec.get("ingress") or []),
             tuple(_rule_key(rule, "to") for rule in spec.get("egress") or []))
 
 
 def is_managed(policy):
     """Whether a NetworkPolicy is ours: one of our names AND our managed-by label (other labels may drift)."""
-    labels = _meta(policy).get("labels") or {}
-    return _name(policy) in POLICY_NAMES and labels.get(MANAGED_BY) == MANAGED_LABELS[MANAGED_BY]
+    labels = object_meta(policy).get("labels") or {}
+    return object_name(policy) in POLICY_NAMES and labels.get(MANAGED_BY) == MANAGED_LABELS[MANAGED_BY]
 
 
 def _drift(live, desired):
     """Why our live policy differs from the desired one, or None."""
-    labels = _meta(live).get("labels") or {}
-    if any(labels.get(key) != value for key, value in _meta(desired)["labels"].items()):
+    labels = object_meta(live).get("labels") or {}
+    if any(labels.get(key) != value for key, value in object_meta(desired)["labels"].items()):
         return "labels differ"
     if _spec_key(live.get("spec")) != _spec_key(desired.get("spec")):
         return "spec differs"
@@ -361,7 +358,7 @@ def _by_namespace(policies):
         return {namespace: list(items or []) for namespace, items in policies.items()}
     grouped = {}
     for policy in policies or []:
-        namespace = _meta(policy).get("namespace")
+        namespace = object_meta(policy).get("namespace")
         if namespace:
             grouped.setdefault(namespace, []).append(policy)
     return grouped
@@ -384,14 +381,14 @@ def _allow_all_note(opened):
 
 
 def _plan_namespace(namespace, policies, dns, cluster_tier, staged, excluded, opt_out_label, waivers):
-    name = _name(namespace)
+    name = object_name(namespace)
     user = [policy for policy in policies if not is_managed(policy)]
-    effects = {_name(policy): _native_effect(policy) for policy in user}
+    effects = {object_name(policy): native_effect(policy) for policy in user}
     opened = sorted("NetworkPolicy %s (%s)" % (policy, ", ".join(sorted(d.lower() for d in effect.opened)))
                     for policy, effect in effects.items() if effect.opened)
     entry = {"namespace": name, "tier": None, "action": "skip", "reason": "", "objects": [],
              "allow_all": sorted(policy for policy, effect in effects.items() if effect.opened),
-             "user_policies": sorted(_name(policy) for policy in user)}
+             "user_policies": sorted(object_name(policy) for policy in user)}
     reason = out_of_scope(namespace, excluded, opt_out_label)
     if reason:
         entry["reason"] = reason
@@ -408,7 +405,7 @@ def _plan_namespace(namespace, policies, dns, cluster_tier, staged, excluded, op
     if tier not in staged:
         entry["reason"] = "tier %s is not staged (%s; staged: %s)" % (tier, rule, ", ".join(sorted(staged)) or "none")
         return entry
-    conflicts = sorted(_name(policy) for policy in user if _name(policy) in POLICY_NAMES)
+    conflicts = sorted(object_name(policy) for policy in user if object_name(policy) in POLICY_NAMES)
     if conflicts:
         entry["reason"] = ("conflict: NetworkPolicy %s exists without the label %s=%s, so it is not ours and is "
                            "left untouched; rename it or add the label to let kubecompass manage it"
@@ -423,14 +420,14 @@ def _plan_namespace(namespace, policies, dns, cluster_tier, staged, excluded, op
         if opened:
             entry["reason"] += "; %s" % _allow_all_note(opened)
         return entry
-    live = {_name(policy): policy for policy in policies if is_managed(policy)}
+    live = {object_name(policy): policy for policy in policies if is_managed(policy)}
     changes = []
     for desired in desired_policies(name, dns):
-        current = live.get(_name(desired))
+        current = live.get(object_name(desired))
         drift = "missing" if current is None else _drift(current, desired)
         if drift:
             entry["objects"].append(desired)
-            changes.append("%s %s" % ("creates" if current is None else "updates", _name(desired))
+            changes.append("%s %s" % ("creates" if current is None else "updates", object_name(desired))
                            + ("" if current is None else " (%s)" % drift))
     if changes:
         entry["action"] = "apply"
@@ -466,7 +463,7 @@ def plan_network_policies(namespaces, policies, dns, cluster_tier, tiers, exclud
     exclusion_patterns(excluded)
     _check_dns(dns)
     grouped = _by_namespace(policies)
-    plans = [_plan_namespace(namespace, grouped.get(_name(namespace), []), dns, cluster_tier, staged, excluded,
+    plans = [_plan_namespace(namespace, grouped.get(object_name(namespace), []), dns, cluster_tier, staged, excluded,
                              opt_out_label, waivers)
              for namespace in namespaces or []]
     return sorted(plans, key=lambda plan: plan["namespace"] or "")

@@ -30,15 +30,20 @@ from ansible_collections.kubecompass.readiness.plugins.module_utils._guardrails.
     is_ours,
     validate_tiers,
 )
-from ansible_collections.kubecompass.readiness.plugins.module_utils._readiness.checks.availability import (
-    _pdb_selector,
-    _pod_labels,
+from ansible_collections.kubecompass.readiness.plugins.module_utils._k8s.objects import (
+    object_meta,
+    object_name,
+    object_namespace,
+)
+from ansible_collections.kubecompass.readiness.plugins.module_utils._k8s.selectors import is_empty, matches
+from ansible_collections.kubecompass.readiness.plugins.module_utils._k8s.workloads import (
     int_or_percent,
+    pdb_selector,
+    pod_labels,
     replicas,
     unmet_requirements,
 )
 from ansible_collections.kubecompass.readiness.plugins.module_utils._readiness import waivers as waiver_rules
-from ansible_collections.kubecompass.readiness.plugins.module_utils._k8s.selectors import is_empty, matches
 from ansible_collections.kubecompass.readiness.plugins.module_utils._readiness.tiers import namespace_tier
 
 NAME_SUFFIX = "-kubecompass"
@@ -62,18 +67,6 @@ SKIP_REASONS = ("unsupported_kind", "excluded_namespace", "unknown_namespace", "
                 "too_few_replicas", "empty_selector", "covered", "overlapping_selector", "name_taken", "waived")
 # The assessment check this remediation fixes: its active waivers leave a workload (or namespace) alone.
 CHECK_ID = "KC-AVL-003"
-
-
-def _meta(item):
-    return item.get("metadata") or {}
-
-
-def _name(item):
-    return _meta(item).get("name")
-
-
-def _namespace(item):
-    return _meta(item).get("namespace")
 
 
 def pdb_name(kind, workload_name):
@@ -129,10 +122,10 @@ def _copy_selector(selector):
 def pdb_object(kind, workload, max_unavailable,
                unhealthy_pod_eviction_policy=DEFAULT_UNHEALTHY_POD_EVICTION_POLICY):
     """The policy/v1 PodDisruptionBudget kubecompass creates for one workload."""
-    name = _name(workload)
+    name = object_name(workload)
     return {
         "apiVersion": "policy/v1", "kind": "PodDisruptionBudget",
-        "metadata": {"name": pdb_name(kind, name), "namespace": _namespace(workload), "labels": dict(MANAGED_BY),
+        "metadata": {"name": pdb_name(kind, name), "namespace": object_namespace(workload), "labels": dict(MANAGED_BY),
                      "annotations": {WORKLOAD_ANNOTATION: workload_ref(kind, name)}},
         "spec": {"selector": _copy_selector((workload.get("spec") or {}).get("selector") or {}),
                  "maxUnavailable": max_unavailable,
@@ -143,18 +136,18 @@ def pdb_object(kind, workload, max_unavailable,
 def _is_ours(budget, kind, name):
     """Whether a budget is the one kubecompass manages for this workload: its name, the managed-by label, and the
     workload annotation naming this very Kind/name (a kubecompass budget made for another workload is not ours)."""
-    annotations = _meta(budget).get("annotations") or {}
+    annotations = object_meta(budget).get("annotations") or {}
     return (is_ours(budget, pdb_name(kind, name))
             and annotations.get(WORKLOAD_ANNOTATION) == workload_ref(kind, name))
 
 
 def _taken_reason(budget, kind, name):
-    owner = (_meta(budget).get("annotations") or {}).get(WORKLOAD_ANNOTATION)
-    if is_ours(budget, _name(budget)) and owner != workload_ref(kind, name):
+    owner = (object_meta(budget).get("annotations") or {}).get(WORKLOAD_ANNOTATION)
+    if is_ours(budget, object_name(budget)) and owner != workload_ref(kind, name):
         return "a PodDisruptionBudget named %s exists and kubecompass manages it for %s, not %s" % (
-            _name(budget), owner or "no workload (annotation %s missing)" % WORKLOAD_ANNOTATION,
+            object_name(budget), owner or "no workload (annotation %s missing)" % WORKLOAD_ANNOTATION,
             workload_ref(kind, name))
-    return "a PodDisruptionBudget named %s exists and is not managed by kubecompass" % _name(budget)
+    return "a PodDisruptionBudget named %s exists and is not managed by kubecompass" % object_name(budget)
 
 
 def _workload_list(workloads):
@@ -168,17 +161,17 @@ def _workload_list(workloads):
 
 
 def _skip(kind, workload, code, reason):
-    return {"kind": kind, "namespace": _namespace(workload), "name": _name(workload), "code": code,
+    return {"kind": kind, "namespace": object_namespace(workload), "name": object_name(workload), "code": code,
             "reason": reason}
 
 
 def _near_misses(budgets, labels):
     notes = []
-    for budget in sorted(budgets, key=_name):
-        unmet = unmet_requirements(_pdb_selector(budget), labels)
+    for budget in sorted(budgets, key=object_name):
+        unmet = unmet_requirements(pdb_selector(budget), labels)
         if unmet:
             notes.append("PodDisruptionBudget %s also requires %s, which the pod template lacks"
-                         % (_name(budget), ", ".join(unmet)))
+                         % (object_name(budget), ", ".join(unmet)))
     return notes
 
 
@@ -186,7 +179,7 @@ def _scope(namespaces, cluster_tier, tiers):
     """{namespace name: (tier, None) or (None, (code, reason))}."""
     scope = {}
     for namespace in namespaces or []:
-        name = _name(namespace)
+        name = object_name(namespace)
         reason = exclusion_reason(namespace)
         if reason is not None:
             scope[name] = (None, ("excluded_namespace", reason))
@@ -206,9 +199,9 @@ def _judge(kind, workload, scope, budgets, siblings):
     """(code, reason) why a workload gets no planned PDB, or (None, notes) when it gets one."""
     if kind not in KINDS:
         return "unsupported_kind", "kind %s is not a Deployment or StatefulSet" % kind
-    entry = scope.get(_namespace(workload))
+    entry = scope.get(object_namespace(workload))
     if entry is None:
-        return "unknown_namespace", "namespace %s is not among the listed namespaces" % _namespace(workload)
+        return "unknown_namespace", "namespace %s is not among the listed namespaces" % object_namespace(workload)
     if entry[1] is not None:
         return entry[1]
     count = replicas(workload)
@@ -217,17 +210,17 @@ def _judge(kind, workload, scope, budgets, siblings):
     selector = (workload.get("spec") or {}).get("selector")
     if selector is None or is_empty(selector):
         return "empty_selector", "spec.selector is empty; a budget with it would select every pod in the namespace"
-    labels = _pod_labels(workload)
-    name = _name(workload)
-    covering = sorted(_name(b) for b in budgets
-                      if matches(_pdb_selector(b), labels) and not _is_ours(b, kind, name))
+    labels = pod_labels(workload)
+    name = object_name(workload)
+    covering = sorted(object_name(b) for b in budgets
+                      if matches(pdb_selector(b), labels) and not _is_ours(b, kind, name))
     if covering:
         return "covered", "PodDisruptionBudget %s selects its pods" % ", ".join(covering)
-    taken = next((b for b in budgets if _name(b) == pdb_name(kind, name)), None)
+    taken = next((b for b in budgets if object_name(b) == pdb_name(kind, name)), None)
     if taken is not None and not _is_ours(taken, kind, name):
         return "name_taken", _taken_reason(taken, kind, name)
-    shared = sorted("%s %s" % (other_kind, _name(other)) for other_kind, other in siblings
-                    if other is not workload and matches(selector, _pod_labels(other)))
+    shared = sorted("%s %s" % (other_kind, object_name(other)) for other_kind, other in siblings
+                    if other is not workload and matches(selector, pod_labels(other)))
     if shared:
         return "overlapping_selector", ("spec.selector also selects the pods of %s; a budget would cover them too "
                                         "(give each workload a distinct selector)" % ", ".join(shared))
@@ -262,20 +255,20 @@ def plan_pdbs(workloads, pdbs, namespaces, cluster_tier, tiers, max_unavailable=
     scope = _scope(namespaces, cluster_tier, tiers)
     budgets, siblings = {}, {}
     for budget in pdbs or []:
-        budgets.setdefault(_namespace(budget), []).append(budget)
+        budgets.setdefault(object_namespace(budget), []).append(budget)
     pairs = sorted(_workload_list(workloads),
-                   key=lambda pair: (_namespace(pair[1]) or "", _name(pair[1]) or "", str(pair[0])))
+                   key=lambda pair: (object_namespace(pair[1]) or "", object_name(pair[1]) or "", str(pair[0])))
     for kind, workload in pairs:
         if kind in KINDS:
-            siblings.setdefault(_namespace(workload), []).append((kind, workload))
+            siblings.setdefault(object_namespace(workload), []).append((kind, workload))
     create, planned, skipped = [], [], []
     for kind, workload in pairs:
-        namespace = _namespace(workload)
+        namespace = object_namespace(workload)
         code, detail = _judge(kind, workload, scope, budgets.get(namespace) or [], siblings.get(namespace) or [])
         if code is not None:
             skipped.append(_skip(kind, workload, code, detail))
             continue
-        waiver = waiver_rules.covering(waivers, CHECK_ID, {"kind": kind, "name": _name(workload),
+        waiver = waiver_rules.covering(waivers, CHECK_ID, {"kind": kind, "name": object_name(workload),
                                                            "namespace": namespace})
         if waiver is not None:
             skipped.append(dict(_skip(kind, workload, "waived", waiver_rules.left_alone_reason(waiver)),
@@ -283,6 +276,6 @@ def plan_pdbs(workloads, pdbs, namespaces, cluster_tier, tiers, max_unavailable=
             continue
         budget = pdb_object(kind, workload, max_unavailable, unhealthy_pod_eviction_policy)
         create.append(budget)
-        planned.append({"kind": kind, "namespace": namespace, "name": _name(workload),
+        planned.append({"kind": kind, "namespace": namespace, "name": object_name(workload),
                         "pdb": budget["metadata"]["name"], "notes": detail})
     return {"create": create, "planned": planned, "skipped": skipped}

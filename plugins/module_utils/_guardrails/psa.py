@@ -26,14 +26,9 @@ from ansible_collections.kubecompass.readiness.plugins.module_utils._guardrails.
     staged_tiers,
     waiver_note,
 )
-from ansible_collections.kubecompass.readiness.plugins.module_utils._readiness.checks.operations import (
-    minor_version,
-)
-from ansible_collections.kubecompass.readiness.plugins.module_utils._readiness.checks.security_api import (
-    PSA_LEVELS,
-    _psa_targets,
-)
-from ansible_collections.kubecompass.readiness.plugins.module_utils._readiness.model import TIERS
+from ansible_collections.kubecompass.readiness.plugins.module_utils._k8s.psa import PSA_LEVELS, psa_targets
+from ansible_collections.kubecompass.readiness.plugins.module_utils._k8s.versions import minor_version
+from ansible_collections.kubecompass.readiness.plugins.module_utils._k8s.vocabulary import TIERS
 
 LEVELS = PSA_LEVELS
 MODES = ("enforce", "audit", "warn")
@@ -97,19 +92,10 @@ def desired_labels(level, version):
 def target_levels(levels_by_tier=None):
     """tier -> level: the assessment's defaults (DEFAULT_PSA_LEVELS) with ``levels_by_tier`` merged in, validated
     exactly as the assessment validates its psa_levels setting; ValueError when malformed."""
-    targets, error = _psa_targets(_Settings({"psa_levels": levels_by_tier}))
+    targets, error = psa_targets(levels_by_tier)
     if error:
         raise ValueError(error)
     return targets
-
-
-class _Settings:
-    """The one attribute of the assessment Context that _psa_targets reads."""
-
-    __slots__ = ("settings",)
-
-    def __init__(self, settings):
-        self.settings = settings
 
 
 # -- label patch -------------------------------------------------------------------------------------------------------

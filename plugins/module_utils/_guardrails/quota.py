@@ -23,15 +23,17 @@ from fractions import Fraction
 
 from ansible_collections.kubecompass.readiness.plugins.module_utils._errors import KubeCompassError
 from ansible_collections.kubecompass.readiness.plugins.module_utils._guardrails.netpol import waiver_note
-from ansible_collections.kubecompass.readiness.plugins.module_utils._readiness.checks.guardrails import (
+from ansible_collections.kubecompass.readiness.plugins.module_utils._k8s.objects import (
+    object_meta,
+    object_name,
+    object_namespace,
+)
+from ansible_collections.kubecompass.readiness.plugins.module_utils._k8s.vocabulary import SYSTEM_NAMESPACES, TIERS
+from ansible_collections.kubecompass.readiness.plugins.module_utils._k8s.workloads import (
     container_items,
+    mounts_token,
+    service_account_of,
 )
-from ansible_collections.kubecompass.readiness.plugins.module_utils._readiness.checks.security_api import (
-    _mounts_token,
-    _service_account_of,
-)
-from ansible_collections.kubecompass.readiness.plugins.module_utils._readiness.context import SYSTEM_NAMESPACES
-from ansible_collections.kubecompass.readiness.plugins.module_utils._readiness.model import TIERS
 from ansible_collections.kubecompass.readiness.plugins.module_utils._readiness.tiers import namespace_tier
 
 # Same label as _apply.MANAGED_BY: marks the objects kubecompass owns (and may re-apply).
@@ -216,28 +218,17 @@ def _namespace_spec(table, overrides, tier, namespace):
 
 # -- scope ------------------------------------------------------------------------------------------------------------
 
-def _meta(item):
-    return item.get("metadata") or {}
-
-
-def _name(item):
-    return _meta(item).get("name")
-
-
-def _namespace(item):
-    return _meta(item).get("namespace")
-
 
 def _group(items):
     grouped = {}
     for item in items or []:
-        grouped.setdefault(_namespace(item), []).append(item)
+        grouped.setdefault(object_namespace(item), []).append(item)
     return grouped
 
 
 def is_ours(item, name):
     """Whether an object is the one kubecompass creates under ``name`` (name and managed-by label both match)."""
-    return _name(item) == name and (_meta(item).get("labels") or {}).get(MANAGED_BY_KEY) == MANAGED_BY_VALUE
+    return object_name(item) == name and (object_meta(item).get("labels") or {}).get(MANAGED_BY_KEY) == MANAGED_BY_VALUE
 
 
 def validate_tiers(tiers, source="tiers"):
@@ -263,15 +254,15 @@ def exclusion_patterns(excluded):
 def exclusion_reason(namespace, excluded=()):
     """Why guardrails leave a Namespace object alone, or None: a system namespace, a name matching one of the
     ``excluded`` glob patterns (fnmatch, case-sensitive), the opt-out label, or a namespace being deleted."""
-    name = _name(namespace)
+    name = object_name(namespace)
     if name in SYSTEM_NAMESPACES:
         return "system namespace"
     pattern = next((p for p in excluded or () if fnmatch.fnmatchcase(name, p)), None)
     if pattern is not None:
         return "excluded by pattern %r" % pattern
-    if (_meta(namespace).get("labels") or {}).get(OPT_OUT_LABEL) == OPT_OUT_VALUE:
+    if (object_meta(namespace).get("labels") or {}).get(OPT_OUT_LABEL) == OPT_OUT_VALUE:
         return "opted out with label %s=%s" % (OPT_OUT_LABEL, OPT_OUT_VALUE)
-    if _meta(namespace).get("deletionTimestamp") or (namespace.get("status") or {}).get("phase") == "Terminating":
+    if object_meta(namespace).get("deletionTimestamp") or (namespace.get("status") or {}).get("phase") == "Terminating":
         return "namespace is terminating"
     return None
 
@@ -282,8 +273,8 @@ def guarded_namespaces(namespaces, cluster_tier, tiers, excluded=()):
     ``tiers``)."""
     excluded = exclusion_patterns(excluded)
     selected, skipped = [], []
-    for namespace in sorted(namespaces or [], key=_name):
-        name = _name(namespace)
+    for namespace in sorted(namespaces or [], key=object_name):
+        name = object_name(namespace)
         reason = exclusion_reason(namespace, excluded)
         if reason is None:
             tier, rule, error = namespace_tier(namespace, cluster_tier)
@@ -319,7 +310,7 @@ def limit_range_object(namespace, limit_range):
 # -- weaker than the tier default -------------------------------------------------------------------------------------
 
 def _names(items):
-    return ", ".join(sorted(_name(i) for i in items))
+    return ", ".join(sorted(object_name(i) for i in items))
 
 
 def _scoped(quota):
@@ -359,9 +350,9 @@ def weaker_quota(quotas, wanted, tier):
     unscoped = [q for q in quotas if not _scoped(q)]
     scoped = [q for q in quotas if _scoped(q)]
     for resource, default in sorted(wanted.items()):
-        entries = [_quota_hard(q)[resource] + (_name(q),) for q in unscoped if resource in _quota_hard(q)]
+        entries = [_quota_hard(q)[resource] + (object_name(q),) for q in unscoped if resource in _quota_hard(q)]
         if not entries:
-            partial = sorted(_name(q) for q in scoped if resource in _quota_hard(q))
+            partial = sorted(object_name(q) for q in scoped if resource in _quota_hard(q))
             if partial:
                 findings.append("ResourceQuota %s limits %s only for pods in its scope (%s default %s)"
                                 % (", ".join(partial), resource, tier, default))
@@ -387,7 +378,7 @@ def weaker_limit_ranges(limit_ranges, wanted, tier):
     default limit for a resource (any Container item providing one is enough), or no max / a max above the tier's
     (every item applies, so the smallest max counts). ``min`` is not judged: a missing minimum is not weaker."""
     findings = []
-    items = [(_name(lr), item) for lr in limit_ranges for item in container_items(lr)]
+    items = [(object_name(lr), item) for lr in limit_ranges for item in container_items(lr)]
     names = _names(limit_ranges)
     for field in ("defaultRequest", "default"):
         for resource, default in sorted((wanted.get(field) or {}).items()):
@@ -511,7 +502,8 @@ def limit_range_conflicts(pods, item):
             for resource in checked:
                 problems.extend(_container_conflicts(item, container.get("resources") or {}, resource))
             if problems:
-                conflicts.append("pod %s %s%s: %s" % (_name(pod), what, container.get("name"), "; ".join(problems)))
+                conflicts.append("pod %s %s%s: %s" % (
+                    object_name(pod), what, container.get("name"), "; ".join(problems)))
     return sorted(conflicts)
 
 
@@ -611,7 +603,7 @@ def over_quota(usage, hard, tier):
 # -- default ServiceAccount -------------------------------------------------------------------------------------------
 
 def _default_account(accounts):
-    return next((sa for sa in accounts or [] if _name(sa) == "default"), None)
+    return next((sa for sa in accounts or [] if object_name(sa) == "default"), None)
 
 
 def service_account_plan(accounts, pods=(), force=False):
@@ -631,7 +623,7 @@ def service_account_plan(accounts, pods=(), force=False):
     reasons = []
     if setting is True:
         reasons.append("the default ServiceAccount sets automountServiceAccountToken: true explicitly")
-    dependent = sorted(_name(pod) for pod in _running(pods) if _service_account_of(pod) == "default"
+    dependent = sorted(object_name(pod) for pod in _running(pods) if service_account_of(pod) == "default"
                        and (pod.get("spec") or {}).get("automountServiceAccountToken") is None)
     if dependent:
         reasons.append("%d running pod(s) get the token from the default ServiceAccount's setting and would start "
@@ -649,8 +641,8 @@ def token_pods(pods, accounts):
     own setting wins, as in the assessment (KC-SEC-014)."""
     default = _default_account(accounts)
     account_mounts = default is None or default.get("automountServiceAccountToken") is not False
-    return sorted(_name(pod) for pod in pods or []
-                  if _service_account_of(pod) == "default" and _mounts_token(pod, account_mounts))
+    return sorted(object_name(pod) for pod in pods or []
+                  if service_account_of(pod) == "default" and mounts_token(pod, account_mounts))
 
 
 # -- plan -------------------------------------------------------------------------------------------------------------

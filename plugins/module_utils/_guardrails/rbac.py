@@ -19,19 +19,25 @@ import copy
 import datetime
 
 from ansible_collections.kubecompass.readiness.plugins.module_utils._errors import KubeCompassError
-from ansible_collections.kubecompass.readiness.plugins.module_utils._readiness import waivers as waiver_rules
-from ansible_collections.kubecompass.readiness.plugins.module_utils._readiness.checks.security_api import (
-    _SUBJECT_SETTING,
+from ansible_collections.kubecompass.readiness.plugins.module_utils._k8s.objects import (
+    object_meta,
+    object_name,
+    object_namespace,
+    qualified_name,
+)
+from ansible_collections.kubecompass.readiness.plugins.module_utils._k8s.rbac import (
     ANONYMOUS_SUBJECTS,
     DEFAULT_ADMIN_BINDINGS,
     ESCALATING_VERBS,
-    _admin_equivalent_roles,
-    _default_anonymous_binding,
-    _exempt_role,
-    _rule_problems,
-    _subject_key,
-    _system_subject,
+    SUBJECT_SETTING,
+    admin_equivalent_roles,
+    default_anonymous_binding,
+    exempt_role,
+    rule_problems,
+    subject_key,
+    system_subject,
 )
+from ansible_collections.kubecompass.readiness.plugins.module_utils._readiness import waivers as waiver_rules
 
 RBAC_API = "rbac.authorization.k8s.io/v1"
 BINDING_KINDS = ("ClusterRoleBinding", "RoleBinding")
@@ -42,21 +48,9 @@ BOOTSTRAP_LABEL = ("kubernetes.io/bootstrapping", "rbac-defaults")
 BACKUP_ANNOTATION = "kubecompass.io/backed-up-at"
 
 
-def _meta(item):
-    return item.get("metadata") or {}
-
-
-def _name(item):
-    return _meta(item).get("name")
-
-
-def _namespace(item):
-    return _meta(item).get("namespace")
-
-
 def binding_kind(binding):
     """The binding's kind; API list items carry none, so a namespaced one is a RoleBinding."""
-    return binding.get("kind") or ("RoleBinding" if _namespace(binding) else "ClusterRoleBinding")
+    return binding.get("kind") or ("RoleBinding" if object_namespace(binding) else "ClusterRoleBinding")
 
 
 def describe_binding(kind, name, namespace=None):
@@ -72,7 +66,7 @@ def parse_allowed_subjects(allowed_subjects):
     rbac_allowed_subjects setting; a malformed entry raises KubeCompassError (category input)."""
     entries = list(allowed_subjects or ())
     for entry in entries:
-        if not isinstance(entry, str) or not _SUBJECT_SETTING.match(entry):
+        if not isinstance(entry, str) or not SUBJECT_SETTING.match(entry):
             raise KubeCompassError("allowed subject %r is not User:name, Group:name or ServiceAccount:ns/name"
                                    % (entry,), "input")
     return set(entries)
@@ -86,12 +80,12 @@ def _tagged(kind, items):
 
 def _edit_target(kind, binding):
     if kind == "RoleBinding":
-        return "rolebinding %s -n %s" % (_name(binding), _namespace(binding))
-    return "clusterrolebinding %s" % _name(binding)
+        return "rolebinding %s -n %s" % (object_name(binding), object_namespace(binding))
+    return "clusterrolebinding %s" % object_name(binding)
 
 
 def _admin_action(kind, binding, holders, kept):
-    where = describe_binding(kind, _name(binding), _namespace(binding))
+    where = describe_binding(kind, object_name(binding), object_namespace(binding))
     if kind == "RoleBinding":
         return ("replace %s with a RoleBinding to ClusterRole admin or edit for %s (roleRef is immutable: back it up, "
                 "delete it and create the new one), or allow the subjects when deliberate"
@@ -106,27 +100,27 @@ def _admin_action(kind, binding, holders, kept):
 def cluster_admin_findings(cluster_roles, cluster_role_bindings, role_bindings, allowed):
     """Bindings to cluster-admin or a full-wildcard ClusterRole that reach non-system, non-allowed subjects: the
     assessment's KC-SEC-011 rule (security_api.cluster_admin_subjects), with the subjects and an action."""
-    admin_roles = _admin_equivalent_roles(cluster_roles or [])
+    admin_roles = admin_equivalent_roles(cluster_roles or [])
     findings = []
     tagged = _tagged("ClusterRoleBinding", cluster_role_bindings) + _tagged("RoleBinding", role_bindings)
     for kind, binding in tagged:
         ref = binding.get("roleRef") or {}
         if ref.get("kind") != "ClusterRole" or ref.get("name") not in admin_roles:
             continue
-        name = _name(binding)
+        name = object_name(binding)
         if kind == "ClusterRoleBinding" and (name in DEFAULT_ADMIN_BINDINGS or name.startswith("system:")):
             continue
-        keys = [_subject_key(s, _namespace(binding)) for s in binding.get("subjects") or []]
-        holders = [key for key in keys if not _system_subject(key) and key not in allowed]
+        keys = [subject_key(s, object_namespace(binding)) for s in binding.get("subjects") or []]
+        holders = [key for key in keys if not system_subject(key) and key not in allowed]
         if holders:
-            findings.append({"binding": name, "kind": kind, "namespace": _namespace(binding),
+            findings.append({"binding": name, "kind": kind, "namespace": object_namespace(binding),
                              "role": ref.get("name"), "subjects": holders,
                              "action": _admin_action(kind, binding, holders, len(holders) < len(keys))})
     return sorted(findings, key=_sort_key)
 
 
 def _wildcard_action(kind, role, problems):
-    where = "%s %s/%s" % (kind, _namespace(role), _name(role)) if _namespace(role) else "%s %s" % (kind, _name(role))
+    where = "%s %s" % (kind, qualified_name(role))
     steps = []
     if any(problem.startswith("'*'") for problem in problems):
         steps.append("replace '*' with the exact apiGroups, resources and verbs its holders use (kubectl auth "
@@ -141,13 +135,13 @@ def wildcard_findings(cluster_roles, roles):
     (security_api.wildcard_rules), with the offending rules and an action."""
     findings = []
     for kind, role in _tagged("ClusterRole", cluster_roles) + _tagged("Role", roles):
-        if _exempt_role(kind, role):
+        if exempt_role(kind, role):
             continue
-        problems = _rule_problems(role.get("rules") or [])
+        problems = rule_problems(role.get("rules") or [])
         if problems:
-            rules = [copy.deepcopy(rule) for rule in role.get("rules") or [] if _rule_problems([rule])]
-            findings.append({"role": _name(role), "kind": kind, "namespace": _namespace(role), "rules": rules,
-                             "problems": problems, "action": _wildcard_action(kind, role, problems)})
+            rules = [copy.deepcopy(rule) for rule in role.get("rules") or [] if rule_problems([rule])]
+            findings.append({"role": object_name(role), "kind": kind, "namespace": object_namespace(role),
+                             "rules": rules, "problems": problems, "action": _wildcard_action(kind, role, problems)})
     return sorted(findings, key=_sort_key)
 
 
@@ -160,16 +154,16 @@ def anonymous_findings(cluster_role_bindings, role_bindings):
         subjects = binding.get("subjects") or []
         anonymous = sorted({"%s %s" % (s.get("kind"), s.get("name")) for s in subjects
                             if (s.get("kind"), s.get("name")) in ANONYMOUS_SUBJECTS})
-        if not anonymous or _default_anonymous_binding(kind, binding):
+        if not anonymous or default_anonymous_binding(kind, binding):
             continue
         ref = binding.get("roleRef") or {}
-        where = describe_binding(kind, _name(binding), _namespace(binding))
+        where = describe_binding(kind, object_name(binding), object_namespace(binding))
         if len(anonymous) == len(subjects):
             action = "remove %s (kubecompass backs it up first): it grants only unauthenticated access" % where
         else:
             action = "remove %s from the subjects of %s (kubectl edit %s)" % (
                 " and ".join(anonymous), where, _edit_target(kind, binding))
-        findings.append({"binding": _name(binding), "kind": kind, "namespace": _namespace(binding),
+        findings.append({"binding": object_name(binding), "kind": kind, "namespace": object_namespace(binding),
                          "role": "%s %s" % (ref.get("kind"), ref.get("name")), "subjects": anonymous,
                          "action": action})
     return sorted(findings, key=_sort_key)
@@ -197,8 +191,8 @@ def reduction_plan(cluster_roles, cluster_role_bindings, roles, role_bindings, a
 
 def system_binding_reason(kind, binding):
     """Why a binding belongs to Kubernetes or kubeadm and must stay, or None."""
-    name = _name(binding) or ""
-    labels = _meta(binding).get("labels") or {}
+    name = object_name(binding) or ""
+    labels = object_meta(binding).get("labels") or {}
     if labels.get(BOOTSTRAP_LABEL[0]) == BOOTSTRAP_LABEL[1]:
         return "bootstrap RBAC default (label %s=%s)" % BOOTSTRAP_LABEL
     if name.startswith("system:"):
@@ -217,13 +211,13 @@ def identity_keys(play_identity):
     user = identity.get("user") or identity.get("username")
     if not user:
         return None
-    keys = {_subject_key({"kind": "User", "name": user}, None)}
+    keys = {subject_key({"kind": "User", "name": user}, None)}
     keys.update("Group:%s" % group for group in identity.get("groups") or [])
     return keys
 
 
 def _identity_subjects(binding, keys):
-    return sorted({key for key in (_subject_key(s, _namespace(binding)) for s in binding.get("subjects") or [])
+    return sorted({key for key in (subject_key(s, object_namespace(binding)) for s in binding.get("subjects") or [])
                    if key in keys})
 
 
@@ -274,7 +268,7 @@ def plan_removals(requested, bindings, play_identity, system_check=True, waivers
     index = {}
     for binding in bindings or []:
         kind = binding_kind(binding)
-        index[(kind, _namespace(binding) if kind == "RoleBinding" else None, _name(binding))] = binding
+        index[(kind, object_namespace(binding) if kind == "RoleBinding" else None, object_name(binding))] = binding
     remove, refused, seen = [], [], set()
     for request in requested or []:
         key, problem = _request_key(request)

@@ -3,7 +3,8 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 #
 # PRIVATE to the kubecompass.readiness collection: may change at any time.
-"""The collection's vocabularies, one constant each: tiers, distributions, system namespaces, the tier label."""
+"""The collection's vocabularies, one constant each: tiers, distributions (self-managed, managed by a provider),
+system namespaces, the tier label, unlimited retention."""
 
 from __future__ import absolute_import, annotations, division, print_function
 
@@ -17,3 +18,5 @@ MANAGED = ("eks", "gke", "aks")
 NAMESPACE_TIER_LABEL = "kubecompass.io/tier"
 # Namespaces Kubernetes itself creates and runs: never judged or remediated as application namespaces.
 SYSTEM_NAMESPACES = ("kube-system", "kube-public", "kube-node-lease")
+# Log retention (days) standing for "kept until deleted" in provider facts and the checks that read them.
+UNLIMITED_RETENTION = 36500

@@ -77,10 +77,13 @@ import ipaddress
 from urllib.parse import urlparse
 
 from ansible_collections.kubecompass.readiness.plugins.module_utils._errors import KubeCompassError
+from ansible_collections.kubecompass.readiness.plugins.module_utils._k8s.vocabulary import (  # noqa: F401 (provider facts)
+    MANAGED,
+    UNLIMITED_RETENTION,
+)
 
-PROVIDERS = ("eks", "gke", "aks")
+PROVIDERS = MANAGED
 ITEMS = ("audit_logging", "secrets_encryption")
-UNLIMITED_RETENTION = 36500
 DEFAULT_TIMEOUT_SECONDS = 1800
 DEFAULT_POLL_SECONDS = 15
 

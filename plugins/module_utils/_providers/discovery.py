@@ -26,7 +26,7 @@ import re
 from urllib.parse import urlparse
 
 from ansible_collections.kubecompass.readiness.plugins.module_utils._errors import KubeCompassError
-from ansible_collections.kubecompass.readiness.plugins.module_utils._readiness.model import DISTRIBUTIONS, TIERS
+from ansible_collections.kubecompass.readiness.plugins.module_utils._k8s.vocabulary import DISTRIBUTIONS, TIERS
 from ansible_collections.kubecompass.readiness.plugins.module_utils._providers import (
     TARGET_KEYS,
     ProviderError,

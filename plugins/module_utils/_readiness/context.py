@@ -11,10 +11,9 @@ __metaclass__ = type
 
 import datetime
 
+from ansible_collections.kubecompass.readiness.plugins.module_utils._k8s.vocabulary import SYSTEM_NAMESPACES
 from ansible_collections.kubecompass.readiness.plugins.module_utils._readiness.model import Unreadable
 from ansible_collections.kubecompass.readiness.plugins.module_utils._readiness.tiers import namespace_tier
-
-SYSTEM_NAMESPACES = ("kube-system", "kube-public", "kube-node-lease")
 
 
 def parse_time(value):

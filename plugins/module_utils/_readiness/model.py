@@ -9,13 +9,16 @@ from __future__ import absolute_import, annotations, division, print_function
 
 __metaclass__ = type
 
+from ansible_collections.kubecompass.readiness.plugins.module_utils._k8s.vocabulary import (  # noqa: F401 (engine words)
+    DISTRIBUTIONS,
+    MANAGED,
+    SELF_MANAGED,
+    TIERS,
+)
+
 VERDICTS = ("pass", "fail", "waived", "unknown", "not_applicable")
 SEVERITIES = ("critical", "high", "medium", "low", "info")
 AREAS = ("availability", "security", "compliance", "disaster_recovery", "operations")
-TIERS = ("critical", "important", "best_effort")
-DISTRIBUTIONS = ("kubeadm", "rke2", "k3s", "eks", "gke", "aks")
-SELF_MANAGED = ("kubeadm", "rke2", "k3s")
-MANAGED = ("eks", "gke", "aks")
 
 # Verdicts ordered from best to worst, for rolling object results up into one finding.
 _VERDICT_RANK = {"not_applicable": 0, "pass": 1, "waived": 2, "unknown": 3, "fail": 4}

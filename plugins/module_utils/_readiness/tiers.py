@@ -12,9 +12,10 @@ __metaclass__ = type
 import copy
 
 from ansible_collections.kubecompass.readiness.plugins.module_utils._errors import KubeCompassError
-from ansible_collections.kubecompass.readiness.plugins.module_utils._readiness.model import TIERS
-
-NAMESPACE_TIER_LABEL = "kubecompass.io/tier"
+from ansible_collections.kubecompass.readiness.plugins.module_utils._k8s.vocabulary import (  # noqa: F401
+    NAMESPACE_TIER_LABEL,
+    TIERS,
+)
 
 # Critical 99.99% / RTO 15 min / RPO near-zero; Important 99.9% / 1 h / 15 min; Best effort 99% / 4 h / 1 h.
 DEFAULT_TIER_TABLE = {

@@ -6,8 +6,8 @@
 """Velero backups remediated through the Kubernetes API: Schedules per tier (``schedules``) and restore drills
 (``drill``). The planners are pure; what both modules share about Velero's API lives here.
 
-What counts as covered, recent or tested is decided by the assessment's own disaster-recovery checks
-(``_readiness.checks.disaster_recovery``), so a remediation and the verdict that follows it never disagree.
+What counts as covered, recent or tested is decided by ``_k8s.velero``, which the assessment's disaster-recovery
+checks use too, so a remediation and the verdict that follows it never disagree.
 """
 
 from __future__ import absolute_import, annotations, division, print_function
@@ -15,9 +15,7 @@ from __future__ import absolute_import, annotations, division, print_function
 __metaclass__ = type
 
 from ansible_collections.kubecompass.readiness.plugins.module_utils._errors import KubeCompassError
-from ansible_collections.kubecompass.readiness.plugins.module_utils._readiness.checks.disaster_recovery import (
-    VELERO_INSTALL,
-)
+from ansible_collections.kubecompass.readiness.plugins.module_utils._k8s.velero import VELERO_INSTALL
 
 API_VERSION = "velero.io/v1"
 SCHEDULES = "/apis/velero.io/v1/schedules"

@@ -28,7 +28,8 @@ import re
 
 from ansible_collections.kubecompass.readiness.plugins.module_utils._apply import MANAGED_BY
 from ansible_collections.kubecompass.readiness.plugins.module_utils._errors import KubeCompassError
-from ansible_collections.kubecompass.readiness.plugins.module_utils._readiness.checks.disaster_recovery import (
+from ansible_collections.kubecompass.readiness.plugins.module_utils._k8s.objects import object_meta, object_status
+from ansible_collections.kubecompass.readiness.plugins.module_utils._k8s.velero import (
     SCHEDULE_LABEL,
     covers_namespace,
     partial_scope,
@@ -48,14 +49,6 @@ UNKNOWN = "Unknown"
 NAME_PREFIX = "kubecompass-drill-"
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 _MAX_LABEL = 63
-
-
-def _meta(item):
-    return item.get("metadata") or {}
-
-
-def _status(item):
-    return item.get("status") or {}
 
 
 def rfc3339(moment):
@@ -97,7 +90,7 @@ def latest_backup(backups, namespace, velero_namespace, schedule=None):
     completionTimestamp. A KubeCompassError ("not_found") says what was found instead."""
     covering, passed_over = [], []
     for backup in backups or []:
-        meta = _meta(backup)
+        meta = object_meta(backup)
         if meta.get("namespace") != velero_namespace:
             continue
         if schedule and (meta.get("labels") or {}).get(SCHEDULE_LABEL) != schedule:
@@ -106,8 +99,8 @@ def latest_backup(backups, namespace, velero_namespace, schedule=None):
         if not covers_namespace(spec, namespace):
             continue
         partial = partial_scope(spec)
-        finished = parse_time(_status(backup).get("completionTimestamp"))
-        phase = _status(backup).get("phase") or "no phase"
+        finished = parse_time(object_status(backup).get("completionTimestamp"))
+        phase = object_status(backup).get("phase") or "no phase"
         if partial:
             passed_over.append("%s %s" % (meta.get("name"), partial))
         elif phase != "Completed" or finished is None:
@@ -213,7 +206,7 @@ def restore_object(name, velero_namespace, backup_name, namespace, scratch, live
 def empty_restore(restore, scratch_exists):
     """Why a Completed Restore proves nothing, or None: it restored no item (status.progress.itemsRestored 0), or
     the scratch namespace it maps to does not exist (nothing of the namespace was in the backup)."""
-    restored = (_status(restore).get("progress") or {}).get("itemsRestored")
+    restored = (object_status(restore).get("progress") or {}).get("itemsRestored")
     if restored == 0:
         return "the Restore completed with 0 items restored: the backup holds nothing of the namespace"
     if not scratch_exists:
@@ -225,7 +218,7 @@ def empty_restore(restore, scratch_exists):
 def duration(restore, wall_seconds):
     """(seconds, source): completionTimestamp - startTimestamp as Velero recorded them, else the wall time the
     module waited (creation to the terminal phase, or to the timeout)."""
-    status = _status(restore)
+    status = object_status(restore)
     started, finished = parse_time(status.get("startTimestamp")), parse_time(status.get("completionTimestamp"))
     if started is not None and finished is not None and finished >= started:
         return int(round((finished - started).total_seconds())), "restore status timestamps"
@@ -235,7 +228,7 @@ def duration(restore, wall_seconds):
 def drill_record(restore, outcome, backup_name, namespace, scratch, tier, rto_minutes, seconds, source, now):
     """The drill record ConfigMap. completed_at is the Restore's completionTimestamp (else when the drill ended);
     rto_met holds only for a Completed restore within the tier's RTO."""
-    status = _status(restore)
+    status = object_status(restore)
     finished = parse_time(status.get("completionTimestamp")) or now
     met = outcome == "Completed" and within_rto(seconds, rto_minutes)
     data = {
@@ -245,7 +238,7 @@ def drill_record(restore, outcome, backup_name, namespace, scratch, tier, rto_mi
         "namespace": namespace,
         "duration_seconds": str(seconds),
         "duration_source": source,
-        "restore": _meta(restore).get("name"),
+        "restore": object_meta(restore).get("name"),
         "scratch_namespace": scratch,
         "tier": tier,
         "rto_target_seconds": str(int(rto_minutes * 60)),
@@ -261,7 +254,7 @@ def drill_record(restore, outcome, backup_name, namespace, scratch, tier, rto_mi
             data[key] = str(progress[field])
     return {
         "apiVersion": "v1", "kind": "ConfigMap",
-        "metadata": {"name": _meta(restore).get("name"), "namespace": _meta(restore).get("namespace"),
+        "metadata": {"name": object_meta(restore).get("name"), "namespace": object_meta(restore).get("namespace"),
                      "labels": dict(MANAGED_BY, **{DRILL_LABEL: "true"})},
         "data": data,
     }
@@ -311,7 +304,7 @@ def census_kinds(restore):
 
 def backup_started(backup):
     """When the backup began reading the namespace: objects created later cannot be in it."""
-    status = _status(backup)
+    status = object_status(backup)
     return parse_time(status.get("startTimestamp")) or parse_time(status.get("completionTimestamp"))
 
 
@@ -321,7 +314,7 @@ def expected(items, started):
     zero; its controller, or the garbage collector, decides about them). Only metadata is read."""
     names = set()
     for item in items:
-        meta = _meta(item)
+        meta = object_meta(item)
         created = parse_time(meta.get("creationTimestamp"))
         if created is None or started is None or created > started:
             continue
@@ -339,7 +332,7 @@ def census(source, restored, started):
     counts = {}
     for kind in sorted(source):
         wanted = expected(source[kind], started)
-        present = {_meta(item).get("name") for item in restored.get(kind) or ()}
+        present = {object_meta(item).get("name") for item in restored.get(kind) or ()}
         counts[kind] = {"expected": len(wanted), "restored": len(wanted & present),
                         "missing": sorted(wanted - present)}
     return counts
@@ -358,21 +351,21 @@ def census_shortfalls(counts):
 
 
 def _snapshots_completed(backup):
-    status = _status(backup)
+    status = object_status(backup)
     return sum(int(status.get(field) or 0) for field in ("volumeSnapshotsCompleted", "csiVolumeSnapshotsCompleted"))
 
 
 def _completed_for(objects, uid):
     """The Completed PodVolumeBackups/Restores of one claim (label velero.io/pvc-uid, else tag pvc-uid)."""
-    return [item for item in objects if _status(item).get("phase") == "Completed" and uid and (
-        (_meta(item).get("labels") or {}).get(PVC_UID_LABEL) == uid
+    return [item for item in objects if object_status(item).get("phase") == "Completed" and uid and (
+        (object_meta(item).get("labels") or {}).get(PVC_UID_LABEL) == uid
         or ((item.get("spec") or {}).get("tags") or {}).get("pvc-uid") == uid)]
 
 
 def _from_snapshot(claim, volume, restore_name):
     """How a restored claim shows its data came from a volume snapshot, or None."""
-    if volume is not None and (_meta(volume).get("labels") or {}).get(RESTORE_NAME_LABEL) == restore_name:
-        return "volume snapshot (PersistentVolume %s restored)" % _meta(volume).get("name")
+    if volume is not None and (object_meta(volume).get("labels") or {}).get(RESTORE_NAME_LABEL) == restore_name:
+        return "volume snapshot (PersistentVolume %s restored)" % object_meta(volume).get("name")
     spec = claim.get("spec") or {}
     for field in ("dataSourceRef", "dataSource"):
         if (spec.get(field) or {}).get("kind") == "VolumeSnapshot":
@@ -387,28 +380,28 @@ def volume_data(source_claims, restored_claims, volumes, backup, pod_volume_back
     restored claims' PersistentVolumes by name; PodVolumeBackups of the backup and PodVolumeRestores of the
     Restore, as listed."""
     wanted = expected(source_claims, started)
-    restored = {_meta(claim).get("name"): claim for claim in restored_claims}
+    restored = {object_meta(claim).get("name"): claim for claim in restored_claims}
     snapshots = _snapshots_completed(backup)
     result = {}
-    for claim in sorted(source_claims, key=lambda c: _meta(c).get("name")):
-        name = _meta(claim).get("name")
+    for claim in sorted(source_claims, key=lambda c: object_meta(c).get("name")):
+        name = object_meta(claim).get("name")
         if name not in wanted or name not in restored:
             continue  # not in the backup, or missing altogether (the census names it)
         restored_claim = restored[name]
-        phase = _status(restored_claim).get("phase") or "no phase"
+        phase = object_status(restored_claim).get("phase") or "no phase"
         volume = volumes.get((restored_claim.get("spec") or {}).get("volumeName") or "")
-        backed_up = _completed_for(pod_volume_backups, _meta(claim).get("uid"))
+        backed_up = _completed_for(pod_volume_backups, object_meta(claim).get("uid"))
         snapshot = _from_snapshot(restored_claim, volume, restore_name)
         if phase not in ("Bound", "Pending"):
             entry = (INCOMPLETE, "restored claim is %s" % phase)
         elif backed_up:
-            if _completed_for(pod_volume_restores, _meta(restored_claim).get("uid")):
-                entry = (COMPLETE, "file-system backup %s restored" % _meta(backed_up[0]).get("name"))
+            if _completed_for(pod_volume_restores, object_meta(restored_claim).get("uid")):
+                entry = (COMPLETE, "file-system backup %s restored" % object_meta(backed_up[0]).get("name"))
             elif not live_workloads:
                 entry = (UNVERIFIED, FS_BACKUP_NEEDS_LIVE)
             else:
                 entry = (INCOMPLETE, "file-system backup %s has no Completed PodVolumeRestore"
-                         % _meta(backed_up[0]).get("name"))
+                         % object_meta(backed_up[0]).get("name"))
         elif snapshot:
             entry = (COMPLETE, "restored from %s (%s)" % (snapshot, phase))
         elif snapshots:
@@ -425,7 +418,7 @@ def data_verdict(counts, volumes, restore, source_present=True):
     and volume data not restored make it incomplete; what this drill cannot prove makes it unverified; never a
     silent pass."""
     incomplete = census_shortfalls(counts)
-    progress = _status(restore).get("progress") or {}
+    progress = object_status(restore).get("progress") or {}
     total, done = progress.get("totalItems"), progress.get("itemsRestored")
     if isinstance(total, int) and isinstance(done, int) and done < total:
         incomplete.append("Velero restored %d of %d items" % (done, total))
@@ -450,7 +443,7 @@ def data_evidence(state, problems, counts, volumes, backup):
             "volumes": json.dumps(volumes, sort_keys=True)}
     if problems:
         data["data_problems"] = "; ".join(problems)
-    backed_up = (_status(backup).get("progress") or {}).get("itemsBackedUp")
+    backed_up = (object_status(backup).get("progress") or {}).get("itemsBackedUp")
     if backed_up is not None:
         data["backup_items"] = str(backed_up)
     return data

@@ -9,7 +9,7 @@ no I/O.
 One Schedule per tier, ``kubecompass-<tier>`` (``best_effort`` spelled ``best-effort``: object names allow no
 underscore), in Velero's namespace. Its cron comes from the tier's RPO, its TTL from the tier's retention, and it
 includes the namespaces of that tier that no user Schedule already covers adequately. "Adequately" is the
-assessment's own KC-DR-003 judgement (``disaster_recovery.judge_coverage``), so a namespace left to a user Schedule
+assessment's own KC-DR-003 judgement (``_k8s.velero.judge_coverage``), so a namespace left to a user Schedule
 is one the assessment passes. A Schedule is ours when it carries the label app.kubernetes.io/managed-by=
 kubecompass.readiness; every other Schedule is the user's and is never modified or deleted, only reported when it
 falls short.
@@ -37,17 +37,20 @@ from ansible_collections.kubecompass.readiness.plugins.module_utils._guardrails.
     exclusion_patterns,
     validate_tiers,
 )
-from ansible_collections.kubecompass.readiness.plugins.module_utils._readiness.checks.disaster_recovery import (
-    ScheduleFacts,
-    judge_coverage,
-)
-from ansible_collections.kubecompass.readiness.plugins.module_utils._readiness.context import Context
 from ansible_collections.kubecompass.readiness.plugins.module_utils._k8s.cron import (
     format_duration,
     longest_interval,
     parse_go_duration,
 )
-from ansible_collections.kubecompass.readiness.plugins.module_utils._readiness.model import TIERS
+from ansible_collections.kubecompass.readiness.plugins.module_utils._k8s.objects import (
+    object_meta,
+    object_name,
+    object_ref,
+    object_status,
+)
+from ansible_collections.kubecompass.readiness.plugins.module_utils._k8s.velero import ScheduleFacts, judge_coverage
+from ansible_collections.kubecompass.readiness.plugins.module_utils._k8s.vocabulary import TIERS
+from ansible_collections.kubecompass.readiness.plugins.module_utils._readiness.context import Context
 from ansible_collections.kubecompass.readiness.plugins.module_utils._readiness.tiers import (
     NAMESPACE_TIER_LABEL,
     tier_table,
@@ -72,20 +75,12 @@ def _input(message):
     return KubeCompassError(message, "input")
 
 
-def _meta(item):
-    return item.get("metadata") or {}
-
-
-def _ref(item):
-    return "%s/%s" % (_meta(item).get("namespace"), _meta(item).get("name"))
-
-
 def schedule_name(tier):
     return NAME_PREFIX + tier.replace("_", "-")
 
 
 def is_ours(item):
-    return (_meta(item).get("labels") or {}).get("app.kubernetes.io/managed-by") == MANAGED_BY[
+    return (object_meta(item).get("labels") or {}).get("app.kubernetes.io/managed-by") == MANAGED_BY[
         "app.kubernetes.io/managed-by"]
 
 
@@ -138,15 +133,15 @@ def _ttl_option(ttl):
 def storage_location(locations, velero_namespace, name=None):
     """The BackupStorageLocation the schedules write to: ``name`` in Velero's namespace, else the one marked
     spec.default there. Any other case is an input error naming what exists."""
-    here = [loc for loc in locations or [] if _meta(loc).get("namespace") == velero_namespace]
-    names = sorted(_meta(loc).get("name") for loc in here)
+    here = [loc for loc in locations or [] if object_meta(loc).get("namespace") == velero_namespace]
+    names = sorted(object_meta(loc).get("name") for loc in here)
     existing = ", ".join(names) or "none"
     if name:
         if name not in names:
             raise _input("BackupStorageLocation %r not found in Velero's namespace %s (found: %s)"
                          % (name, velero_namespace, existing))
         return name
-    defaults = sorted(_meta(loc).get("name") for loc in here if (loc.get("spec") or {}).get("default"))
+    defaults = sorted(object_meta(loc).get("name") for loc in here if (loc.get("spec") or {}).get("default"))
     if not defaults:
         raise _input("no BackupStorageLocation in Velero's namespace %s is marked default (found: %s); name one with "
                      "storage_location or create one (velero backup-location create --default)"
@@ -242,12 +237,12 @@ def _selected(ctx, tiers, excluded):
     Scope and tiers come from the assessment's Context (system namespaces out, the kubecompass.io/tier label
     first), plus the ``excluded`` globs and namespaces being deleted."""
     selected, out_of_scope = [], []
-    for namespace, tier, rule, error in sorted(ctx.application_namespaces(), key=lambda e: _meta(e[0]).get("name")):
-        name = _meta(namespace).get("name")
+    for namespace, tier, rule, error in sorted(ctx.application_namespaces(), key=lambda e: object_name(e[0])):
+        name = object_meta(namespace).get("name")
         pattern = next((p for p in excluded if fnmatch.fnmatchcase(name, p)), None)
         if pattern is not None:
             reason = "excluded by pattern %r" % pattern
-        elif _meta(namespace).get("deletionTimestamp") or (namespace.get("status") or {}).get("phase") == "Terminating":
+        elif object_meta(namespace).get("deletionTimestamp") or object_status(namespace).get("phase") == "Terminating":
             reason = "namespace is terminating"
         elif error:
             reason = error
@@ -265,12 +260,12 @@ def _split_schedules(schedules, velero_namespace):
     the others are reported and never counted as coverage."""
     users, ours, ignored = [], {}, []
     for item in schedules or []:
-        if _meta(item).get("namespace") != velero_namespace:
-            ignored.append({"schedule": _ref(item), "reason": "outside Velero's namespace %s: Velero does not run it%s"
+        if object_meta(item).get("namespace") != velero_namespace:
+            ignored.append({"schedule": object_ref(item), "reason": "outside Velero's namespace %s: Velero does not run it%s"
                             % (velero_namespace, " (a kubecompass schedule; delete it if Velero moved)"
                                if is_ours(item) else "")})
         elif is_ours(item):
-            ours[_meta(item).get("name")] = item
+            ours[object_meta(item).get("name")] = item
         else:
             users.append(ScheduleFacts(item))
     return users, ours, ignored

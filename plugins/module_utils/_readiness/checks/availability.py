@@ -13,6 +13,22 @@ from ansible_collections.kubecompass.readiness.plugins.module_utils._cluster_fac
     api_endpoints,
     control_plane_components,
 )
+from ansible_collections.kubecompass.readiness.plugins.module_utils._k8s.objects import (
+    object_labels,
+    object_meta,
+    object_name,
+    object_namespace,
+)
+from ansible_collections.kubecompass.readiness.plugins.module_utils._k8s.selectors import matches
+from ansible_collections.kubecompass.readiness.plugins.module_utils._k8s.vocabulary import NAMESPACE_TIER_LABEL
+from ansible_collections.kubecompass.readiness.plugins.module_utils._k8s.workloads import (
+    int_or_percent,
+    pdb_selector,
+    pod_labels,
+    pod_template,
+    replicas,
+    unmet_requirements,
+)
 from ansible_collections.kubecompass.readiness.plugins.module_utils._readiness.checks import managed
 from ansible_collections.kubecompass.readiness.plugins.module_utils._readiness.checks.guardrails import (
     container_defaults,
@@ -24,8 +40,6 @@ from ansible_collections.kubecompass.readiness.plugins.module_utils._readiness.m
     from_objects,
     obj,
 )
-from ansible_collections.kubecompass.readiness.plugins.module_utils._k8s.selectors import matches
-from ansible_collections.kubecompass.readiness.plugins.module_utils._readiness.tiers import NAMESPACE_TIER_LABEL
 
 ZONE_LABEL = "topology.kubernetes.io/zone"
 ETCD_ROLE_LABEL = "node-role.kubernetes.io/etcd"
@@ -42,34 +56,9 @@ SAMPLE = 20
 
 # -- object accessors ------------------------------------------------------------------------------------------------
 
-def _meta(item):
-    return item.get("metadata") or {}
-
-
-def _name(item):
-    return _meta(item).get("name")
-
-
-def _namespace(item):
-    return _meta(item).get("namespace")
-
-
-def _pod_template(workload):
-    return (workload.get("spec") or {}).get("template") or {}
-
-
-def _pod_labels(workload):
-    return _meta(_pod_template(workload)).get("labels") or {}
-
 
 def _pod_spec(workload):
-    return _pod_template(workload).get("spec") or {}
-
-
-def replicas(workload):
-    """spec.replicas as the API defaults it (1 when absent)."""
-    value = (workload.get("spec") or {}).get("replicas")
-    return 1 if value is None else int(value)
+    return pod_template(workload).get("spec") or {}
 
 
 def _sample(names):
@@ -91,11 +80,11 @@ def worker_zones(nodes):
         if is_control_plane_only(node):
             continue
         workers += 1
-        zone = (_meta(node).get("labels") or {}).get(ZONE_LABEL)
+        zone = (object_meta(node).get("labels") or {}).get(ZONE_LABEL)
         if zone:
-            zones.setdefault(zone, []).append(_name(node))
+            zones.setdefault(zone, []).append(object_name(node))
         else:
-            unlabelled.append(_name(node))
+            unlabelled.append(object_name(node))
     return zones, unlabelled, workers
 
 
@@ -117,13 +106,13 @@ def _in_scope(ctx, kinds, tiers):
     scope = {}
     for namespace, tier, _rule, error in ctx.application_namespaces():
         if error or tier in tiers:
-            scope[_name(namespace)] = (tier, error)
+            scope[object_name(namespace)] = (tier, error)
     found = []
     if not scope:
         return found
     for kind, label in kinds:
         for item in ctx.items(kind):
-            entry = scope.get(_namespace(item))
+            entry = scope.get(object_namespace(item))
             if entry is not None:
                 found.append((label, item) + entry)
     return found
@@ -137,7 +126,7 @@ def _judge_in_scope(ctx, kinds, tiers, judge, keep=None):
         if keep is not None and not keep(item):
             continue
         verdict, reason = ("unknown", error) if error else judge(kind, item, tier)
-        objects.append(obj(kind, _namespace(item), _name(item), verdict, reason))
+        objects.append(obj(kind, object_namespace(item), object_name(item), verdict, reason))
     return objects
 
 
@@ -164,13 +153,13 @@ def _etcd_members(ctx):
     """({member node names}, [sources]) from etcd mirror pods (kubeadm, rke2) and etcd-role nodes (rke2, k3s)."""
     members, sources = set(), []
     if ctx.distribution in ("kubeadm", "rke2"):
-        pods = [p for p in ctx.items("pods") if _namespace(p) == "kube-system"]
+        pods = [p for p in ctx.items("pods") if object_namespace(p) == "kube-system"]
         mirrors = [c for c in control_plane_components(pods) if c["component"] == "etcd"]
         members.update(c["node"] or c["pod"] for c in mirrors)
         sources.append("%d etcd mirror pod(s) in kube-system" % len(mirrors))
     if ctx.distribution in ("rke2", "k3s"):
-        labelled = [_name(n) for n in ctx.items("nodes")
-                    if (_meta(n).get("labels") or {}).get(ETCD_ROLE_LABEL) == "true"]
+        labelled = [object_name(n) for n in ctx.items("nodes")
+                    if (object_meta(n).get("labels") or {}).get(ETCD_ROLE_LABEL) == "true"]
         members.update(labelled)
         sources.append("%d node(s) labelled %s=true" % (len(labelled), ETCD_ROLE_LABEL))
     return members, sources
@@ -230,41 +219,19 @@ def _multi_replica(workload):
     return replicas(workload) >= 2
 
 
-def _describe_requirement(expression):
-    operator = expression.get("operator")
-    if operator in ("Exists", "DoesNotExist"):
-        return "%s %s" % (expression.get("key"), operator)
-    return "%s %s (%s)" % (expression.get("key"), operator, ", ".join(expression.get("values") or []))
-
-
-def unmet_requirements(selector, labels):
-    """Requirements of a selector the labels miss, when it meets at least one other: the selector of a budget that
-    covers only some pods. Empty when the selector matches fully or shares nothing."""
-    selector = selector or {}
-    terms = [({"matchLabels": {key: value}}, "%s=%s" % (key, value))
-             for key, value in sorted((selector.get("matchLabels") or {}).items())]
-    terms += [({"matchExpressions": [e]}, _describe_requirement(e)) for e in selector.get("matchExpressions") or []]
-    unmet = [text for term, text in terms if not matches(term, labels)]
-    return unmet if len(unmet) < len(terms) else []
-
-
-def _pdb_selector(pdb):
-    return (pdb.get("spec") or {}).get("selector")
-
-
 def pdb_coverage(ctx):
     def judge(kind, workload, tier):
-        labels = _pod_labels(workload)
-        budgets = ctx.by_namespace("poddisruptionbudgets").get(_namespace(workload)) or []
-        covering = sorted(_name(b) for b in budgets if matches(_pdb_selector(b), labels))
+        labels = pod_labels(workload)
+        budgets = ctx.by_namespace("poddisruptionbudgets").get(object_namespace(workload)) or []
+        covering = sorted(object_name(b) for b in budgets if matches(pdb_selector(b), labels))
         if covering:
             return "pass", "PodDisruptionBudget %s selects its pods" % ", ".join(covering)
         near = []
-        for budget in sorted(budgets, key=_name):
-            unmet = unmet_requirements(_pdb_selector(budget), labels)
+        for budget in sorted(budgets, key=object_name):
+            unmet = unmet_requirements(pdb_selector(budget), labels)
             if unmet:
                 near.append("PodDisruptionBudget %s also requires %s, which the pod template lacks"
-                            % (_name(budget), ", ".join(unmet)))
+                            % (object_name(budget), ", ".join(unmet)))
         if near:
             return "fail", "no PodDisruptionBudget selects all its pods; near miss: %s" % "; ".join(near)
         return "fail", "no PodDisruptionBudget selects its pods"
@@ -276,31 +243,17 @@ def pdb_coverage(ctx):
                    "no Deployment or StatefulSet with 2+ replicas in critical or important namespaces")
 
 
-def int_or_percent(value):
-    """(number, is_percent) of an IntOrString such as 1 or "50%", or None when it is neither."""
-    if value is None or isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return value, False
-    text = str(value).strip()
-    percent = text.endswith("%")
-    try:
-        return int(text[:-1] if percent else text), percent
-    except ValueError:
-        return None
-
-
 def _pods_budgeted(ctx, pdb):
     """(pod count, what it was counted from) for the pods a PDB selects, or (None, None) when it selects nothing."""
-    namespace, selector = _namespace(pdb), _pdb_selector(pdb)
+    namespace, selector = object_namespace(pdb), pdb_selector(pdb)
     selected = [(label, w) for kind, label in REPLICATED for w in ctx.by_namespace(kind).get(namespace) or []
-                if matches(selector, _pod_labels(w))]
+                if matches(selector, pod_labels(w))]
     if selected:
         return sum(replicas(w) for _kind, w in selected), ", ".join(
-            "%s %s" % (label, _name(w)) for label, w in sorted(selected, key=lambda s: (s[0], _name(s[1]))))
+            "%s %s" % (label, object_name(w)) for label, w in sorted(selected, key=lambda s: (s[0], object_name(s[1]))))
     # Pods of other controllers (operators, ReplicaSets without a Deployment) still count for the budget.
     pods = [p for p in ctx.by_namespace("pods").get(namespace) or []
-            if matches(selector, _meta(p).get("labels") or {})
+            if matches(selector, object_meta(p).get("labels") or {})
             and (p.get("status") or {}).get("phase") not in ("Succeeded", "Failed")]
     if pods:
         return len(pods), "%d pod(s)" % len(pods)
@@ -351,10 +304,10 @@ def blocking_budgets(ctx):
 
 def hpa_for(ctx, kind, workload):
     """The autoscaling/v2 HPA whose scaleTargetRef names this workload in its namespace (first by name), or None."""
-    hpas = ctx.by_namespace("horizontalpodautoscalers").get(_namespace(workload)) or []
+    hpas = ctx.by_namespace("horizontalpodautoscalers").get(object_namespace(workload)) or []
     targets = [h for h in hpas if ((h.get("spec") or {}).get("scaleTargetRef") or {}).get("kind") == kind
-               and ((h.get("spec") or {}).get("scaleTargetRef") or {}).get("name") == _name(workload)]
-    return min(targets, key=_name) if targets else None
+               and ((h.get("spec") or {}).get("scaleTargetRef") or {}).get("name") == object_name(workload)]
+    return min(targets, key=object_name) if targets else None
 
 
 def hpa_min_replicas(hpa):
@@ -370,7 +323,7 @@ def replica_floor(ctx):
             floor, what = replicas(workload), "replicas %d" % replicas(workload)
         else:
             floor = hpa_min_replicas(hpa)
-            what = "HorizontalPodAutoscaler %s minReplicas %d" % (_name(hpa), floor)
+            what = "HorizontalPodAutoscaler %s minReplicas %d" % (object_name(hpa), floor)
         if floor >= needed:
             return "pass", "%s, tier %s needs %d" % (what, tier, needed)
         return "fail", "%s is below %d needed for tier %s" % (what, needed, tier)
@@ -389,8 +342,8 @@ def hpa_coverage(ctx):
             return "fail", "no HorizontalPodAutoscaler targets it"
         floor = hpa_min_replicas(hpa)
         if floor >= needed:
-            return "pass", "HorizontalPodAutoscaler %s minReplicas %d" % (_name(hpa), floor)
-        return "fail", "HorizontalPodAutoscaler %s minReplicas %d is below %d" % (_name(hpa), floor, needed)
+            return "pass", "HorizontalPodAutoscaler %s minReplicas %d" % (object_name(hpa), floor)
+        return "fail", "HorizontalPodAutoscaler %s minReplicas %d is below %d" % (object_name(hpa), floor, needed)
 
     objects = _judge_in_scope(ctx, REPLICATED, CRITICAL_TIER, judge)
     return _rollup(ctx, CRITICAL_TIER, objects,
@@ -419,7 +372,7 @@ def _probe_check(field):
 # -- KC-AVL-009 cluster autoscaler -----------------------------------------------------------------------------------
 
 def _autoscaler_marker(deployment):
-    texts = [(_name(deployment) or "").lower()] + [
+    texts = [(object_name(deployment) or "").lower()] + [
         (c.get("image") or "").lower() for c in _pod_spec(deployment).get("containers") or []]
     return next((m for m in AUTOSCALER_MARKERS if any(m in text for text in texts)), None)
 
@@ -429,7 +382,7 @@ def cluster_autoscaler(ctx):
     for deployment in ctx.items("deployments"):
         marker = _autoscaler_marker(deployment)
         if marker is not None:
-            entry = "%s/%s (%s)" % (_namespace(deployment), _name(deployment), marker)
+            entry = "%s/%s (%s)" % (object_namespace(deployment), object_name(deployment), marker)
             (running if replicas(deployment) > 0 else idle).append(entry)
     evidence = {"autoscalers": _sample(running), "scaled_to_zero": _sample(idle)}
     if running:
@@ -453,7 +406,7 @@ def _term_covers_namespace(term, namespace, namespace_labels):
 
 def _zone_spread(workload, namespace_labels):
     """How the workload spreads its own pods across zones, or None."""
-    labels, spec = _pod_labels(workload), _pod_spec(workload)
+    labels, spec = pod_labels(workload), _pod_spec(workload)
     for constraint in spec.get("topologySpreadConstraints") or []:
         if (constraint.get("topologyKey") == ZONE_LABEL and (constraint.get("maxSkew") or 0) > 0
                 and matches(constraint.get("labelSelector"), labels)):
@@ -464,7 +417,7 @@ def _zone_spread(workload, namespace_labels):
               for t in anti.get("preferredDuringSchedulingIgnoredDuringExecution") or []]
     for how, term in terms:
         if (term.get("topologyKey") == ZONE_LABEL and matches(term.get("labelSelector"), labels)
-                and _term_covers_namespace(term, _namespace(workload), namespace_labels)):
+                and _term_covers_namespace(term, object_namespace(workload), namespace_labels)):
             return "%s podAntiAffinity on %s" % (how, ZONE_LABEL)
     return None
 
@@ -476,10 +429,10 @@ def zone_spread(ctx):
         where = "one zone (%s)" % next(iter(zones)) if zones else "no labelled zone"
         return Result("not_applicable", "worker nodes span %s, so there is nothing to spread across" % where,
                       evidence, tier_rule=_tier_rule(ctx, CRITICAL_TIER))
-    namespace_labels = {_name(ns): _meta(ns).get("labels") or {} for ns, _t, _r, _e in ctx.application_namespaces()}
+    namespace_labels = {object_name(ns): object_labels(ns) for ns, _t, _r, _e in ctx.application_namespaces()}
 
     def judge(kind, workload, tier):
-        how = _zone_spread(workload, namespace_labels.get(_namespace(workload)) or {})
+        how = _zone_spread(workload, namespace_labels.get(object_namespace(workload)) or {})
         if how:
             return "pass", how
         return "fail", ("no topologySpreadConstraint (maxSkew > 0) or podAntiAffinity on %s selecting its own pods"
@@ -509,7 +462,7 @@ def _missing_resources(container, defaults):
 
 def resource_requests(ctx):
     def judge(kind, workload, tier):
-        defaults = container_defaults(ctx.by_namespace("limitranges").get(_namespace(workload)) or [])
+        defaults = container_defaults(ctx.by_namespace("limitranges").get(object_namespace(workload)) or [])
         spec = _pod_spec(workload)
         gaps = []
         for role, field in (("container", "containers"), ("init container", "initContainers")):

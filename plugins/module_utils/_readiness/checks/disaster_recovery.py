@@ -15,20 +15,27 @@ from __future__ import absolute_import, annotations, division, print_function
 __metaclass__ = type
 
 import datetime
-import re
 
-from ansible_collections.kubecompass.readiness.plugins.module_utils._k8s import selectors
+from ansible_collections.kubecompass.readiness.plugins.module_utils._k8s.cron import format_duration, parse_go_duration
+from ansible_collections.kubecompass.readiness.plugins.module_utils._k8s.objects import (
+    object_meta,
+    object_name,
+    object_namespace,
+    object_ref,
+    object_status,
+)
+from ansible_collections.kubecompass.readiness.plugins.module_utils._k8s.velero import (
+    SCHEDULE_LABEL,
+    VELERO_INSTALL,
+    ScheduleFacts,
+    judge_coverage,
+    within_rto,
+)
 from ansible_collections.kubecompass.readiness.plugins.module_utils._readiness.checks.operations import (
     crd_names,
     find_workloads,
 )
 from ansible_collections.kubecompass.readiness.plugins.module_utils._readiness.context import parse_time
-from ansible_collections.kubecompass.readiness.plugins.module_utils._k8s.cron import (
-    CronError,
-    format_duration,
-    longest_interval,
-    parse_go_duration,
-)
 from ansible_collections.kubecompass.readiness.plugins.module_utils._readiness.model import (
     SELF_MANAGED,
     Check,
@@ -43,34 +50,14 @@ DRILL_ROLE = {"role": "backups", "tag": "restore_drill"}
 ETCD_ROLE = {"role": "etcd_snapshots", "tag": "etcd_snapshots"}
 
 VELERO_CRDS = ("schedules.velero.io", "backups.velero.io")
-VELERO_INSTALL = ("install it with the vmware-tanzu Helm chart: helm repo add vmware-tanzu "
-                  "https://vmware-tanzu.github.io/helm-charts && helm install velero vmware-tanzu/velero -n velero "
-                  "--create-namespace --set-file credentials.secretContents.cloud=<credentials file> "
-                  "--set configuration.backupStorageLocation[0].provider=<provider> "
-                  "--set configuration.backupStorageLocation[0].bucket=<bucket> "
-                  "--set initContainers[0]=<provider plugin>")
 VELERO_ABSENT = "Velero not installed (the velero.io API is not served); see KC-DR-001"
 
-SCHEDULE_LABEL = "velero.io/schedule-name"
-DEFAULT_TTL = datetime.timedelta(hours=720)  # velero server --default-backup-ttl
 FAILED_PHASES = ("PartiallyFailed", "Failed", "FailedValidation")
 BSL_VALIDATION_WINDOW = datetime.timedelta(hours=24)
 ETCD_SNAPSHOT_MAX_AGE_HOURS = 24
 
 
 # -- small helpers ---------------------------------------------------------------------------------------------------
-
-
-def _meta(item):
-    return item.get("metadata") or {}
-
-
-def _ref(item):
-    return "%s/%s" % (_meta(item).get("namespace"), _meta(item).get("name"))
-
-
-def _status(item):
-    return item.get("status") or {}
 
 
 def _age(delta):
@@ -85,130 +72,6 @@ def _at(moment):
 
 
 # -- Velero schedules -----------------------------------------------------------------------------------------------
-
-
-def _glob_regex(pattern):
-    """Velero namespace globs (*, ?, [...], {a,b}) as an anchored regex."""
-    out = []
-    index = 0
-    while index < len(pattern):
-        char = pattern[index]
-        if char == "*":
-            out.append(".*")
-        elif char == "?":
-            out.append(".")
-        elif char == "[" and "]" in pattern[index + 1:]:
-            end = pattern.index("]", index + 1)
-            body = pattern[index + 1:end]
-            out.append("[%s]" % (("^" + body[1:]) if body.startswith("!") else body))
-            index = end
-        elif char == "{" and "}" in pattern[index + 1:]:
-            end = pattern.index("}", index + 1)
-            out.append("(?:%s)" % "|".join(re.escape(alt) for alt in pattern[index + 1:end].split(",")))
-            index = end
-        else:
-            out.append(re.escape(char))
-        index += 1
-    return "^%s$" % "".join(out)
-
-
-def _namespace_matches(pattern, namespace):
-    if not any(char in pattern for char in "*?[{"):
-        return pattern == namespace
-    return re.match(_glob_regex(pattern), namespace) is not None
-
-
-def covers_namespace(template, namespace):
-    """Velero's include/exclude rule: excludes win; no includes (or "*") means every namespace."""
-    included = template.get("includedNamespaces") or []
-    if any(_namespace_matches(pattern, namespace) for pattern in template.get("excludedNamespaces") or []):
-        return False
-    return not included or any(_namespace_matches(pattern, namespace) for pattern in included)
-
-
-def partial_scope(template):
-    """Why a backup template takes only part of a namespace (label selectors, a resource allow- or deny-list, a
-    resource policy), or None. Public: the Schedule remediation and the restore drill judge coverage with it too."""
-    reasons = []
-    if not selectors.is_empty(template.get("labelSelector") or {}):
-        reasons.append("labelSelector")
-    if template.get("orLabelSelectors"):
-        reasons.append("orLabelSelectors")
-    for field in ("includedResources", "includedNamespaceScopedResources"):
-        resources = template.get(field) or []
-        if resources and "*" not in resources:
-            reasons.append("%s %s" % (field, ",".join(resources)))
-    for field in ("excludedResources", "excludedNamespaceScopedResources"):
-        if template.get(field):
-            reasons.append("%s %s" % (field, ",".join(template[field])))
-    # A resource policy (a ConfigMap of skip rules for volumes) may leave data out; what it skips is not visible here.
-    if (template.get("resourcePolicy") or {}).get("name"):
-        reasons.append("resourcePolicy %s" % template["resourcePolicy"]["name"])
-    return "backs up only what its %s select(s)" % " and ".join(reasons) if reasons else None
-
-
-class ScheduleFacts:
-    """What one Velero Schedule does: whether it runs, how often, how long its backups live, what it covers."""
-
-    def __init__(self, schedule):
-        spec = schedule.get("spec") or {}
-        self.ref = _ref(schedule)
-        self.namespace = _meta(schedule).get("namespace")
-        self.name = _meta(schedule).get("name")
-        self.template = spec.get("template") or {}
-        self.cron = spec.get("schedule")
-        self.phase = _status(schedule).get("phase") or ""
-        self.last_submitted = _status(schedule).get("lastBackup")
-        self.notes = []
-        self.paused = bool(spec.get("paused"))
-        self.problem = None  # why it makes no usable backup at all
-        if self.paused:
-            self.problem = "paused"
-        elif self.phase == "FailedValidation":
-            self.problem = "FailedValidation (%s)" % ("; ".join(_status(schedule).get("validationErrors") or [])
-                                                      or "no reason recorded")
-        elif self.phase in ("", "New"):
-            self.notes.append("not validated by Velero yet (no status.phase Enabled)")
-        self.interval = None
-        try:
-            self.interval = longest_interval(self.cron)
-        except CronError as exc:
-            self.problem = self.problem or "invalid schedule: %s" % exc
-        self.ttl = None
-        try:
-            self.ttl = parse_go_duration(self.template.get("ttl"))
-        except ValueError as exc:
-            self.problem = self.problem or "invalid template.ttl: %s" % exc
-        if self.ttl is None and not self.problem:
-            self.ttl = DEFAULT_TTL
-            self.notes.append("ttl empty: implicit 720h (the server default --default-backup-ttl)")
-        # It runs, but a backup holds only part of each namespace: it cannot stand for the namespace's backup.
-        self.partial = partial_scope(self.template)
-
-    @property
-    def counts(self):
-        return not self.problem and not self.partial
-
-    def covers(self, namespace):
-        return covers_namespace(self.template, namespace)
-
-    def describe(self):
-        interval = format_duration(self.interval) if self.interval else "?"
-        ttl = format_duration(self.ttl) if self.ttl is not None else "?"
-        return "%s (every %s, ttl %s%s)" % (self.ref, interval, ttl, "".join("; %s" % n for n in self.notes))
-
-    def evidence(self):
-        return {
-            "schedule": self.cron,
-            "interval": format_duration(self.interval) if self.interval else None,
-            "ttl": format_duration(self.ttl) if self.ttl is not None else None,
-            "phase": self.phase or None,
-            "included_namespaces": self.template.get("includedNamespaces") or [],
-            "excluded_namespaces": self.template.get("excludedNamespaces") or [],
-            "problem": self.problem,
-            "partial": self.partial,
-            "notes": self.notes,
-        }
 
 
 def _schedules(ctx):
@@ -238,7 +101,7 @@ def velero_present(ctx):
 
 def _judge_location(location, now):
     spec = location.get("spec") or {}
-    status = _status(location)
+    status = object_status(location)
     window = BSL_VALIDATION_WINDOW
     note = ""
     try:
@@ -275,7 +138,7 @@ def storage_location_available(ctx):
         verdict, reason = _judge_location(location, ctx.now)
         if (location.get("spec") or {}).get("default"):
             reason += " (default)"
-        objects.append(obj("BackupStorageLocation", _meta(location).get("namespace"), _meta(location).get("name"),
+        objects.append(obj("BackupStorageLocation", object_namespace(location), object_name(location),
                            verdict, reason))
     usable = ["%s/%s" % (o["namespace"], o["name"]) for o in objects if o["verdict"] == "pass"]
     evidence = {"available": usable}
@@ -291,45 +154,6 @@ def storage_location_available(ctx):
 # -- KC-DR-003 -------------------------------------------------------------------------------------------------------
 
 
-def judge_coverage(name, tier, rule, covering, ctx, declared):
-    """(verdict, reason) of one namespace's backup coverage by ``covering`` (ScheduleFacts). Public: the Velero
-    schedule remediation decides with it whether a user Schedule already covers a namespace adequately."""
-    rpo_minutes = ctx.threshold(tier, "rpo_minutes")
-    retention = datetime.timedelta(hours=ctx.threshold(tier, "backup_retention_hours"))
-    tier_text = rule if rule.startswith("cluster tier") else "tier %s (%s)" % (tier, rule)
-    active = [s for s in covering if s.counts]
-    idle = "".join("; %s does not count: %s" % (s.ref, s.problem or s.partial) for s in covering if not s.counts)
-    keeping = [s for s in active if s.ttl >= retention]
-    retention_text = ("kept by %s" % ", ".join(s.describe() for s in keeping) if keeping else
-                      "no active Schedule keeps its backups for %s%s" % (
-                          format_duration(retention), ": %s" % ", ".join(s.describe() for s in active)
-                          if active else ""))
-    if rpo_minutes == 0:
-        if name not in declared:
-            return "fail", ("%s requires a near-zero RPO, which scheduled backups cannot meet: it needs continuous "
-                            "replication evidence (e.g. storage replication) that the collection cannot see; once "
-                            "replication is in place, list the namespace in kubecompass_settings.rpo_evidence"
-                            % tier_text)
-        if not keeping:
-            return "fail", "near-zero RPO by declared replication (rpo_evidence), but %s%s" % (retention_text, idle)
-        return "pass", "near-zero RPO by declared replication (rpo_evidence); %s" % retention_text
-    rpo = datetime.timedelta(minutes=rpo_minutes)
-    if not active:
-        return "fail", "no active Velero Schedule backs it up (%s, RPO %s)%s" % (
-            tier_text, format_duration(rpo), idle)
-    frequent = [s for s in active if s.interval <= rpo]
-    problems = []
-    if not frequent:
-        problems.append("no Schedule runs at least every %s (RPO of %s): %s" % (
-            format_duration(rpo), tier_text, ", ".join(s.describe() for s in active)))
-    if not keeping:
-        problems.append(retention_text)
-    if problems:
-        return "fail", "; ".join(problems) + idle
-    return "pass", "RPO %s met by %s; %s" % (format_duration(rpo), ", ".join(s.describe() for s in frequent),
-                                             retention_text)
-
-
 def schedules_cover_namespaces(ctx):
     schedules = _schedules(ctx)
     if schedules is None:
@@ -337,7 +161,7 @@ def schedules_cover_namespaces(ctx):
     declared = set(ctx.settings.get("rpo_evidence") or [])
     objects = []
     for namespace, tier, rule, error in ctx.application_namespaces():
-        name = _meta(namespace).get("name")
+        name = object_meta(namespace).get("name")
         if error:
             objects.append(obj("Namespace", name, name, "unknown", error))
             continue
@@ -354,8 +178,8 @@ def schedules_cover_namespaces(ctx):
 
 
 def _backup_started(backup):
-    status = _status(backup)
-    return (parse_time(status.get("startTimestamp")) or parse_time(_meta(backup).get("creationTimestamp"))
+    status = object_status(backup)
+    return (parse_time(status.get("startTimestamp")) or parse_time(object_meta(backup).get("creationTimestamp"))
             or parse_time(status.get("completionTimestamp")))
 
 
@@ -366,11 +190,12 @@ def _judge_backups(schedule, backups, now):
     dated = [b for b in backups if _backup_started(b) is not None]
     newest = max(dated, key=_backup_started) if dated else None
     newest_note = ""
-    if newest is not None and _status(newest).get("phase") in FAILED_PHASES:
+    if newest is not None and object_status(newest).get("phase") in FAILED_PHASES:
         newest_note = "; the newest backup %s is %s, which does not count" % (
-            _meta(newest).get("name"), _status(newest).get("phase"))
-    completed = [(parse_time(_status(b).get("completionTimestamp")), b) for b in backups
-                 if _status(b).get("phase") == "Completed" and parse_time(_status(b).get("completionTimestamp"))]
+            object_meta(newest).get("name"), object_status(newest).get("phase"))
+    completed = [(parse_time(object_status(b).get("completionTimestamp")), b) for b in backups
+                 if object_status(b).get("phase") == "Completed"
+                 and parse_time(object_status(b).get("completionTimestamp"))]
     if not completed:
         submitted = ("; status.lastBackup %s only records that a backup was submitted" % schedule.last_submitted
                      if schedule.last_submitted else "")
@@ -382,9 +207,9 @@ def _judge_backups(schedule, backups, now):
                                           format_duration(limit - schedule.interval))
     if age > limit:
         return "fail", "last Completed backup %s finished %s ago (%s), older than %s%s" % (
-            _meta(backup).get("name"), _age(age), _at(finished), window, newest_note)
+            object_meta(backup).get("name"), _age(age), _at(finished), window, newest_note)
     return "pass", "last Completed backup %s finished %s ago, within %s%s" % (
-        _meta(backup).get("name"), _age(max(age, datetime.timedelta(0))), window, newest_note)
+        object_meta(backup).get("name"), _age(max(age, datetime.timedelta(0))), window, newest_note)
 
 
 def backups_recent(ctx):
@@ -392,12 +217,12 @@ def backups_recent(ctx):
     backups = ctx.optional_items("velero_backups")
     if schedules is None or backups is None:
         return Result("fail", VELERO_ABSENT)
-    namespaces = [_meta(ns).get("name") for ns, _tier, _rule, _error in ctx.application_namespaces()]
+    namespaces = [object_meta(ns).get("name") for ns, _tier, _rule, _error in ctx.application_namespaces()]
     if not namespaces:
         return Result("not_applicable", "no application namespaces")
     by_schedule = {}
     for backup in backups:
-        key = (_meta(backup).get("namespace"), (_meta(backup).get("labels") or {}).get(SCHEDULE_LABEL))
+        key = (object_meta(backup).get("namespace"), (object_meta(backup).get("labels") or {}).get(SCHEDULE_LABEL))
         by_schedule.setdefault(key, []).append(backup)
     objects = []
     for schedule in schedules:
@@ -424,12 +249,6 @@ def backups_recent(ctx):
 DATA_NOT_PROVEN = ("incomplete", "unverified")
 
 
-def within_rto(seconds, rto_minutes):
-    """Whether a restore that took ``seconds`` meets an RTO of ``rto_minutes``: the one judgement both the drill
-    record and KC-DR-005 make."""
-    return seconds <= rto_minutes * 60
-
-
 def _recorded_seconds(value):
     """A drill record's duration_seconds as whole seconds; None when it is missing or not a number."""
     try:
@@ -452,21 +271,22 @@ def _restore_tests(restores, records):
     tests = []
     ignored = []
     for restore in restores:
-        status, spec = _status(restore), restore.get("spec") or {}
+        status, spec = object_status(restore), restore.get("spec") or {}
         finished = parse_time(status.get("completionTimestamp"))
         if finished is None:
             continue  # still running, or never started
         included = spec.get("includedNamespaces") or []
         tests.append({"finished": finished, "outcome": status.get("phase") or "unknown",
                       "what": "Restore %s of backup %s" % (
-                          _ref(restore), spec.get("backupName") or "of schedule %s" % spec.get("scheduleName")),
+                          object_ref(restore), spec.get("backupName") or "of schedule %s" % spec.get("scheduleName")),
                       "namespaces": None if not included or "*" in included else tuple(sorted(included)),
                       "seconds": _restore_seconds(status)})
     for record in records:
         data = record.get("data") or {}
         finished = parse_time(data.get("completed_at"))
         if finished is None:
-            ignored.append("%s: completed_at %r is not an RFC 3339 time" % (_ref(record), data.get("completed_at")))
+            ignored.append("%s: completed_at %r is not an RFC 3339 time" % (
+                object_ref(record), data.get("completed_at")))
             continue
         seconds = _recorded_seconds(data.get("duration_seconds"))
         outcome = data.get("outcome") or "unknown"
@@ -478,7 +298,7 @@ def _restore_tests(restores, records):
             outcome = "Completed with data %s (%s)" % (data["data_restored"], problems)
         tests.append({"finished": finished, "outcome": outcome, "data_short": short,
                       "what": "drill record %s (backup %s into namespace %s, %s)" % (
-                          _ref(record), data.get("backup"), data.get("namespace"),
+                          object_ref(record), data.get("backup"), data.get("namespace"),
                           "no duration recorded" if seconds is None else "%ss" % seconds),
                       "namespaces": (data.get("namespace"),) if data.get("namespace") else None,
                       "seconds": seconds})

@@ -9,19 +9,12 @@ from __future__ import absolute_import, annotations, division, print_function
 
 __metaclass__ = type
 
+from ansible_collections.kubecompass.readiness.plugins.module_utils._k8s.objects import object_name
+from ansible_collections.kubecompass.readiness.plugins.module_utils._k8s.workloads import container_items
 from ansible_collections.kubecompass.readiness.plugins.module_utils._readiness.model import Check, from_objects, obj
 
 GUARDRAILS_REMEDIATION = {"role": "namespace_guardrails", "tag": "guardrails"}
 EVERY_NAMESPACE = "required in every application namespace, whatever its tier"
-
-
-def _name(item):
-    return item["metadata"]["name"]
-
-
-def container_items(limitrange):
-    """The ``type: Container`` items of a LimitRange (the ones admission uses to default container resources)."""
-    return [i for i in (limitrange.get("spec") or {}).get("limits") or [] if i.get("type") == "Container"]
 
 
 def container_defaults(limitranges):
@@ -40,7 +33,7 @@ def _per_namespace(ctx, kind, judge):
     grouped = ctx.by_namespace(kind)
     objects = []
     for namespace, _tier, _rule, error in namespaces:
-        name = _name(namespace)
+        name = object_name(namespace)
         if error:
             objects.append(obj("Namespace", name, name, "unknown", error))
             continue
@@ -56,11 +49,11 @@ def _evidence(objects):
 
 
 def _judge_quotas(quotas):
-    enforcing = sorted(_name(q) for q in quotas if (q.get("spec") or {}).get("hard"))
+    enforcing = sorted(object_name(q) for q in quotas if (q.get("spec") or {}).get("hard"))
     if enforcing:
         return "pass", "ResourceQuota %s sets hard limits" % ", ".join(enforcing)
     if quotas:
-        return "fail", "ResourceQuota %s sets no hard limits" % ", ".join(sorted(_name(q) for q in quotas))
+        return "fail", "ResourceQuota %s sets no hard limits" % ", ".join(sorted(object_name(q) for q in quotas))
     return "fail", "no ResourceQuota"
 
 
@@ -72,13 +65,13 @@ def resource_quotas(ctx):
 
 
 def _judge_limitranges(limitranges):
-    complete = sorted(_name(lr) for lr in limitranges
+    complete = sorted(object_name(lr) for lr in limitranges
                       if any(i.get("default") and i.get("defaultRequest") for i in container_items(lr)))
     if complete:
         return "pass", "LimitRange %s defaults container requests and limits" % ", ".join(complete)
     if limitranges:
         return "fail", "LimitRange %s has no Container item with both default and defaultRequest" % ", ".join(
-            sorted(_name(lr) for lr in limitranges))
+            sorted(object_name(lr) for lr in limitranges))
     return "fail", "no LimitRange"
 
 

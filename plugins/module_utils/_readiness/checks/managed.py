@@ -14,7 +14,7 @@ from __future__ import absolute_import, annotations, division, print_function
 
 __metaclass__ = type
 
-from ansible_collections.kubecompass.readiness.plugins.module_utils._providers import UNLIMITED_RETENTION
+from ansible_collections.kubecompass.readiness.plugins.module_utils._k8s.vocabulary import UNLIMITED_RETENTION
 from ansible_collections.kubecompass.readiness.plugins.module_utils._readiness.model import (
     Check,
     Result,

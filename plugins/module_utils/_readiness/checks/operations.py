@@ -13,6 +13,8 @@ import datetime
 import re
 
 from ansible_collections.kubecompass.readiness.plugins.module_utils._k8s import selectors
+from ansible_collections.kubecompass.readiness.plugins.module_utils._k8s.objects import object_ref
+from ansible_collections.kubecompass.readiness.plugins.module_utils._k8s.versions import minor_version
 from ansible_collections.kubecompass.readiness.plugins.module_utils._readiness.checks import managed
 from ansible_collections.kubecompass.readiness.plugins.module_utils._readiness.model import MANAGED, Check, Result
 
@@ -27,13 +29,6 @@ UPSTREAM_END_OF_LIFE = {
     "1.35": "2027-02-28",
     "1.36": "2027-06-28",
 }
-
-_VERSION = re.compile(r"^v?(\d+)\.(\d+)")
-
-
-def minor_version(git_version):
-    match = _VERSION.match(git_version or "")
-    return (int(match.group(1)), int(match.group(2))) if match else None
 
 
 def version_supported(ctx):
@@ -86,11 +81,6 @@ def _pod_images(workload):
     return [c.get("image") or "" for c in (pod_spec.get("containers") or []) + (pod_spec.get("initContainers") or [])]
 
 
-def _ref(item):
-    meta = item.get("metadata") or {}
-    return "%s/%s" % (meta.get("namespace"), meta.get("name"))
-
-
 def find_workloads(items, kind, name_pattern=None, image_pattern=None):
     """(found, idle): workloads matching by name or by a container image repository, as "Kind ns/name (why)".
 
@@ -107,7 +97,7 @@ def find_workloads(items, kind, name_pattern=None, image_pattern=None):
                         if re.search(image_pattern, image_repository(image))), None)
         if why is None:
             continue
-        entry = "%s %s (%s)" % (kind, _ref(item), why)
+        entry = "%s %s (%s)" % (kind, object_ref(item), why)
         if kind != "DaemonSet" and (item.get("spec") or {}).get("replicas") == 0:
             idle.append(entry + " scaled to 0")
         else:
@@ -162,18 +152,18 @@ def monitoring_alerting(ctx):
     alerting_rules = [r for r in rules if _has_alert(r)]
     loaded = {}
     for rule in alerting_rules:
-        loaders = [_ref(p) for p in running if prometheus_selects_rule(p, rule, namespace_labels)]
+        loaders = [object_ref(p) for p in running if prometheus_selects_rule(p, rule, namespace_labels)]
         if loaders:
-            loaded[_ref(rule)] = loaders
-    ignored = sorted(_ref(r) for r in rules
+            loaded[object_ref(rule)] = loaders
+    ignored = sorted(object_ref(r) for r in rules
                      if not any(prometheus_selects_rule(p, r, namespace_labels) for p in running))
     evidence = {
-        "prometheuses": {_ref(p): {"replicas": _replicas(p),
+        "prometheuses": {object_ref(p): {"replicas": _replicas(p),
                                    "alertmanagers": [a.get("name") for a in
                                                      ((p.get("spec") or {}).get("alerting") or {}).get(
                                                          "alertmanagers") or []]}
                          for p in prometheuses},
-        "alertmanagers": {_ref(a): {"replicas": _replicas(a)} for a in alertmanagers},
+        "alertmanagers": {object_ref(a): {"replicas": _replicas(a)} for a in alertmanagers},
         "alerting_rules_loaded": loaded,
         "rules_selected_by_no_prometheus": ignored,
     }
@@ -188,7 +178,7 @@ def monitoring_alerting(ctx):
         if alerting_rules:
             problems.append("no Prometheus selects any of the %d PrometheusRule(s) with alerts (%s): check "
                             "ruleSelector and ruleNamespaceSelector against the rules' labels and namespaces"
-                            % (len(alerting_rules), ", ".join(sorted(_ref(r) for r in alerting_rules))))
+                            % (len(alerting_rules), ", ".join(sorted(object_ref(r) for r in alerting_rules))))
         else:
             problems.append("no PrometheusRule defines an alert")
     if ctx.tier == "critical":
@@ -196,7 +186,7 @@ def monitoring_alerting(ctx):
             ("Alertmanager", a) for a in managers if _replicas(a) < 2]
         if single:
             problems.append("tier critical needs spec.replicas >= 2: %s" % ", ".join(
-                "%s %s has %d" % (kind, _ref(item), _replicas(item)) for kind, item in single))
+                "%s %s has %d" % (kind, object_ref(item), _replicas(item)) for kind, item in single))
     if problems:
         return Result("fail", "; ".join(problems), evidence)
     message = "%d Prometheus, %d Alertmanager, %d alerting PrometheusRule(s) loaded" % (

@@ -10,10 +10,46 @@ from __future__ import absolute_import, annotations, division, print_function
 
 __metaclass__ = type
 
-import re
 
-from ansible_collections.kubecompass.readiness.plugins.module_utils._readiness.checks.operations import (
-    minor_version,
+from ansible_collections.kubecompass.readiness.plugins.module_utils._k8s.netpol import (
+    CALICO_KEYS,
+    DIRECTIONS,
+    calico_effect,
+    calico_excluded,
+    cilium_effect,
+    cilium_excluded_namespaces,
+    cilium_rules,
+    native_effect,
+)
+from ansible_collections.kubecompass.readiness.plugins.module_utils._k8s.objects import (
+    object_meta,
+    object_name,
+    object_namespace,
+    qualified_name,
+)
+from ansible_collections.kubecompass.readiness.plugins.module_utils._k8s.psa import (
+    PSA_ENFORCE,
+    PSA_ENFORCE_VERSION,
+    PSA_LEVELS,
+    psa_targets,
+)
+from ansible_collections.kubecompass.readiness.plugins.module_utils._k8s.rbac import (
+    ANONYMOUS_SUBJECTS,
+    DEFAULT_ADMIN_BINDINGS,
+    SUBJECT_SETTING,
+    admin_equivalent_roles,
+    default_anonymous_binding,
+    exempt_role,
+    rule_problems,
+    subject_key,
+    system_subject,
+)
+from ansible_collections.kubecompass.readiness.plugins.module_utils._k8s.selectors import is_empty
+from ansible_collections.kubecompass.readiness.plugins.module_utils._k8s.versions import minor_version
+from ansible_collections.kubecompass.readiness.plugins.module_utils._k8s.vocabulary import NAMESPACE_TIER_LABEL
+from ansible_collections.kubecompass.readiness.plugins.module_utils._k8s.workloads import (
+    mounts_token,
+    service_account_of,
 )
 from ansible_collections.kubecompass.readiness.plugins.module_utils._readiness.model import (
     MANAGED,
@@ -23,8 +59,6 @@ from ansible_collections.kubecompass.readiness.plugins.module_utils._readiness.m
     from_objects,
     obj,
 )
-from ansible_collections.kubecompass.readiness.plugins.module_utils._k8s.selectors import is_empty
-from ansible_collections.kubecompass.readiness.plugins.module_utils._readiness.tiers import NAMESPACE_TIER_LABEL
 
 # Evidence and reasons name at most this many objects; counts carry the rest.
 NAME_LIMIT = 10
@@ -33,18 +67,6 @@ ADDON_TIERS = ("critical", "important")
 
 
 # -- shared helpers ----------------------------------------------------------------------------------------------------
-
-def _meta(item):
-    return item.get("metadata") or {}
-
-
-def _name(item):
-    return _meta(item).get("name")
-
-
-def _qualified(item):
-    namespace = _meta(item).get("namespace")
-    return "%s/%s" % (namespace, _name(item)) if namespace else _name(item)
 
 
 def _first(names, limit=NAME_LIMIT):
@@ -66,11 +88,11 @@ def _out_of_scope(tier, rule, error, required_for):
 
 
 def _crd_names(ctx):
-    return {_name(crd) for crd in ctx.items("customresourcedefinitions")}
+    return {object_name(crd) for crd in ctx.items("customresourcedefinitions")}
 
 
 def _webhook_names(ctx, kind):
-    return sorted(_name(config) for config in ctx.items(kind))
+    return sorted(object_name(config) for config in ctx.items(kind))
 
 
 def _containers(pod_spec):
@@ -83,73 +105,25 @@ def _pod_spec(workload):
 
 # -- RBAC --------------------------------------------------------------------------------------------------------------
 
-CLUSTER_ADMIN = "cluster-admin"
 # The plan is a report; bindings are removed only when listed (rbac_least_privilege_remove).
 RBAC_REMEDIATION = {"role": "rbac_least_privilege", "tag": "rbac"}
-# ClusterRoleBindings Kubernetes and kubeadm create for the break-glass admin (system:masters, admin.conf).
-DEFAULT_ADMIN_BINDINGS = ("cluster-admin", "kubeadm:cluster-admins")
-# system: identities that stand for everyone or every service account: never an acceptable holder of power.
-EVERYONE = ("system:anonymous", "system:authenticated", "system:unauthenticated", "system:serviceaccounts")
-ANONYMOUS_SUBJECTS = (("User", "system:anonymous"), ("Group", "system:unauthenticated"))
-# (binding kind, namespace, name): the bootstrap bindings that expose health/version and kubeadm's cluster-info.
-DEFAULT_ANONYMOUS_BINDINGS = (
-    ("ClusterRoleBinding", None, "system:public-info-viewer", "ClusterRole"),
-    ("RoleBinding", "kube-public", "kubeadm:bootstrap-signer-clusterinfo", "Role"),
-)
-ESCALATING_VERBS = ("bind", "escalate", "impersonate")
-# The user-facing default roles; the aggregated edit role carries impersonate on serviceaccounts by design.
-DEFAULT_USER_ROLES = ("admin", "edit", "view")
-_SUBJECT_SETTING = re.compile(r"^(User|Group):(.+)$|^ServiceAccount:([^/]+)/(.+)$")
-
-
-def _subject_key(subject, binding_namespace):
-    """'User:x', 'Group:x' or 'ServiceAccount:ns/name' (the form rbac_allowed_subjects uses)."""
-    kind = subject.get("kind")
-    name = subject.get("name") or ""
-    if kind == "ServiceAccount":
-        # RoleBinding subjects may omit the namespace: it is then the binding's own.
-        return "ServiceAccount:%s/%s" % (subject.get("namespace") or binding_namespace, name)
-    parts = name.split(":")
-    if kind == "User" and len(parts) == 4 and name.startswith("system:serviceaccount:"):
-        return "ServiceAccount:%s/%s" % (parts[2], parts[3])
-    return "%s:%s" % (kind, name)
-
-
-def _system_subject(key):
-    kind, name = key.split(":", 1)
-    if kind == "ServiceAccount":
-        return name.split("/", 1)[0] == "kube-system"
-    if name in EVERYONE or (name.startswith("system:serviceaccounts:")
-                            and name != "system:serviceaccounts:kube-system"):
-        return False
-    return name.startswith("system:")
 
 
 def _allowed_subjects(ctx):
     """The rbac_allowed_subjects setting as a set, or (None, error) when an entry is malformed."""
     entries = ctx.settings.get("rbac_allowed_subjects") or []
-    bad = [entry for entry in entries if not isinstance(entry, str) or not _SUBJECT_SETTING.match(entry)]
+    bad = [entry for entry in entries if not isinstance(entry, str) or not SUBJECT_SETTING.match(entry)]
     if bad:
         return None, "rbac_allowed_subjects entry %r is not User:name, Group:name or ServiceAccount:ns/name" % (
             bad[0],)
     return set(entries), None
 
 
-def _full_wildcard(rule):
-    return all("*" in (rule.get(field) or []) for field in ("apiGroups", "resources", "verbs"))
-
-
-def _admin_equivalent_roles(cluster_roles):
-    """cluster-admin and every ClusterRole that grants all verbs on all resources in all groups."""
-    return {CLUSTER_ADMIN} | {_name(role) for role in cluster_roles
-                              if any(_full_wildcard(rule) for rule in role.get("rules") or [])}
-
-
 def cluster_admin_subjects(ctx):
     allowed, error = _allowed_subjects(ctx)
     if error:
         return Result("unknown", error)
-    admin_roles = _admin_equivalent_roles(ctx.items("clusterroles"))
+    admin_roles = admin_equivalent_roles(ctx.items("clusterroles"))
     objects = []
     examined = default_bindings = 0
     for kind, key in (("ClusterRoleBinding", "clusterrolebindings"), ("RoleBinding", "rolebindings")):
@@ -158,14 +132,14 @@ def cluster_admin_subjects(ctx):
             if ref.get("kind") != "ClusterRole" or ref.get("name") not in admin_roles:
                 continue
             examined += 1
-            name = _name(binding)
+            name = object_name(binding)
             # Name-based allowance only for cluster-wide defaults: a RoleBinding cannot borrow it by its name.
             if kind == "ClusterRoleBinding" and (name in DEFAULT_ADMIN_BINDINGS or name.startswith("system:")):
                 default_bindings += 1
                 continue
-            namespace = _meta(binding).get("namespace")
-            holders = [subject for subject in (_subject_key(s, namespace) for s in binding.get("subjects") or [])
-                       if not _system_subject(subject) and subject not in allowed]
+            namespace = object_meta(binding).get("namespace")
+            holders = [subject for subject in (subject_key(s, namespace) for s in binding.get("subjects") or [])
+                       if not system_subject(subject) and subject not in allowed]
             if holders:
                 scope = "namespace %s" % namespace if namespace else "the cluster"
                 objects.append(obj(kind, namespace, name, "fail", "grants %s over %s to %s"
@@ -176,50 +150,20 @@ def cluster_admin_subjects(ctx):
                         % examined, "%d binding(s) grant cluster-admin to non-system subjects", evidence)
 
 
-def _rule_problems(rules):
-    wildcards, verbs = set(), set()
-    for rule in rules:
-        wildcards.update(field for field in ("verbs", "resources", "apiGroups") if "*" in (rule.get(field) or []))
-        verbs.update(verb for verb in rule.get("verbs") or [] if verb in ESCALATING_VERBS)
-    problems = []
-    if wildcards:
-        problems.append("'*' in %s" % ", ".join(sorted(wildcards)))
-    if verbs:
-        problems.append("verbs %s" % ", ".join(sorted(verbs)))
-    return problems
-
-
-def _exempt_role(kind, role):
-    name = _name(role) or ""
-    if kind != "ClusterRole":
-        return False
-    if name == CLUSTER_ADMIN or name.startswith("system:"):
-        return True
-    labels = _meta(role).get("labels") or {}
-    return name in DEFAULT_USER_ROLES and labels.get("kubernetes.io/bootstrapping") == "rbac-defaults"
-
-
 def wildcard_rules(ctx):
     objects = []
     examined = 0
     for kind, key in (("ClusterRole", "clusterroles"), ("Role", "roles")):
         for role in ctx.items(key):
-            if _exempt_role(kind, role):
+            if exempt_role(kind, role):
                 continue
             examined += 1
-            problems = _rule_problems(role.get("rules") or [])
+            problems = rule_problems(role.get("rules") or [])
             if problems:
-                objects.append(obj(kind, _meta(role).get("namespace"), _name(role), "fail", "; ".join(problems)))
+                objects.append(obj(kind, object_namespace(role), object_name(role), "fail", "; ".join(problems)))
     evidence = {"roles_examined": examined, "flagged": len(objects)}
     return from_objects(objects, "no wildcard or escalating rules in %d non-system roles" % examined,
                         "%d role(s) with wildcard or bind/escalate/impersonate rules", evidence)
-
-
-def _default_anonymous_binding(kind, binding):
-    ref = binding.get("roleRef") or {}
-    return any(kind == d_kind and _meta(binding).get("namespace") == d_ns and _name(binding) == d_name
-               and ref.get("kind") == ref_kind and ref.get("name") == d_name
-               for d_kind, d_ns, d_name, ref_kind in DEFAULT_ANONYMOUS_BINDINGS)
 
 
 def anonymous_bindings(ctx):
@@ -231,11 +175,11 @@ def anonymous_bindings(ctx):
                                 if (s.get("kind"), s.get("name")) in ANONYMOUS_SUBJECTS})
             if not anonymous:
                 continue
-            if _default_anonymous_binding(kind, binding):
-                defaults.append(_qualified(binding))
+            if default_anonymous_binding(kind, binding):
+                defaults.append(qualified_name(binding))
                 continue
             ref = binding.get("roleRef") or {}
-            objects.append(obj(kind, _meta(binding).get("namespace"), _name(binding), "fail", "grants %s %s to %s"
+            objects.append(obj(kind, object_namespace(binding), object_name(binding), "fail", "grants %s %s to %s"
                                % (ref.get("kind"), ref.get("name"), ", ".join(anonymous))))
     evidence = {"default_bindings": sorted(defaults), "flagged": len(objects)}
     return from_objects(objects, "only the default public-info bindings reach unauthenticated users",
@@ -243,16 +187,6 @@ def anonymous_bindings(ctx):
 
 
 # -- default ServiceAccount token --------------------------------------------------------------------------------------
-
-def _service_account_of(pod):
-    spec = pod.get("spec") or {}
-    return spec.get("serviceAccountName") or spec.get("serviceAccount") or "default"
-
-
-def _mounts_token(pod, account_mounts):
-    """The pod's own automountServiceAccountToken wins over its ServiceAccount's."""
-    own = (pod.get("spec") or {}).get("automountServiceAccountToken")
-    return account_mounts if own is None else own is not False
 
 
 def default_service_account_automount(ctx):
@@ -265,14 +199,14 @@ def default_service_account_automount(ctx):
         if skip:
             objects.append(obj("ServiceAccount", namespace, "default", *skip))
             continue
-        default = next((sa for sa in accounts.get(namespace, []) if _name(sa) == "default"), None)
+        default = next((sa for sa in accounts.get(namespace, []) if object_name(sa) == "default"), None)
         if default is None:
             objects.append(obj("ServiceAccount", namespace, "default", "pass",
                                "no default ServiceAccount: no pod can mount its token"))
             continue
         account_mounts = default.get("automountServiceAccountToken") is not False
-        here = [_name(pod) for pod in pods.get(namespace, [])
-                if _service_account_of(pod) == "default" and _mounts_token(pod, account_mounts)]
+        here = [object_name(pod) for pod in pods.get(namespace, [])
+                if service_account_of(pod) == "default" and mounts_token(pod, account_mounts)]
         mounting.extend("%s/%s" % (namespace, pod) for pod in here)
         if account_mounts:
             verdict, reason = "fail", "automountServiceAccountToken is not false; %d pod(s) mount its token" % len(here)
@@ -289,147 +223,6 @@ def default_service_account_automount(ctx):
 
 # -- NetworkPolicy default-deny ----------------------------------------------------------------------------------------
 
-DIRECTIONS = ("Ingress", "Egress")
-_NATIVE_FIELDS = {"Ingress": ("ingress", "from"), "Egress": ("egress", "to")}
-_WHOLE_INTERNET = ("0.0.0.0/0", "::/0")
-CILIUM_NAMESPACE_KEYS = ("k8s:io.kubernetes.pod.namespace", "io.kubernetes.pod.namespace",
-                         "any:io.kubernetes.pod.namespace")
-# direction -> (allow rules, deny rules, entity peers, enableDefaultDeny key)
-_CILIUM_FIELDS = {"Ingress": ("ingress", "ingressDeny", "fromEntities", "ingress"),
-                  "Egress": ("egress", "egressDeny", "toEntities", "egress")}
-# Labels Calico matches namespaces by: on workload endpoints (selector) and on namespaces (namespaceSelector).
-_CALICO_KEYS = {"selector": "projectcalico.org/namespace", "namespaceSelector": "projectcalico.org/name"}
-_CALICO_NOT_IN = re.compile(r"^([\w./-]+)\s+not\s+in\s*\{([^}]*)\}$")
-_DNS_PORTS = ("53", "dns", "dns-tcp")
-
-
-class _Effect:
-    """What one policy (or one Cilium rule) does to the pods it selects, per direction."""
-
-    __slots__ = ("label", "denied", "opened", "caveats")
-
-    def __init__(self, label):
-        self.label = label
-        self.denied = set()
-        self.opened = set()
-        self.caveats = []
-
-
-def _native_policy_types(spec):
-    if spec.get("policyTypes"):
-        return spec["policyTypes"]
-    # The apiserver's default for objects written without policyTypes.
-    return ["Ingress"] + (["Egress"] if spec.get("egress") else [])
-
-
-def _peer_is_everything(peer):
-    block = peer.get("ipBlock")
-    if block:
-        return block.get("cidr") in _WHOLE_INTERNET and not block.get("except")
-    return is_empty(peer.get("namespaceSelector")) and is_empty(peer.get("podSelector") or {})
-
-
-def _native_rule_allows_all(rule, peers_field):
-    if rule.get("ports"):
-        return False
-    peers = rule.get(peers_field) or []
-    return not peers or any(_peer_is_everything(peer) for peer in peers)
-
-
-def _native_effect(policy):
-    effect = _Effect("NetworkPolicy/%s" % _name(policy))
-    spec = policy.get("spec") or {}
-    # podSelector is a required struct: absent decodes to {} (every pod in the namespace).
-    if not is_empty(spec.get("podSelector") or {}):
-        return effect
-    for direction in _native_policy_types(spec):
-        rules_field, peers_field = _NATIVE_FIELDS.get(direction, (None, None))
-        if rules_field is None:
-            continue
-        rules = spec.get(rules_field) or []
-        if not rules:
-            effect.denied.add(direction)
-        elif any(_native_rule_allows_all(rule, peers_field) for rule in rules):
-            effect.opened.add(direction)
-    return effect
-
-
-def _cilium_rules(policy):
-    spec = policy.get("spec")
-    return ([spec] if spec else []) + list(policy.get("specs") or [])
-
-
-def _cilium_excluded_namespaces(selector):
-    """Namespaces a 'select every endpoint' selector leaves out (NotIn on the namespace label), None if narrower."""
-    if selector is None or selector.get("matchLabels"):
-        return None
-    excluded = set()
-    for expression in selector.get("matchExpressions") or []:
-        if expression.get("key") not in CILIUM_NAMESPACE_KEYS or expression.get("operator") != "NotIn":
-            return None
-        excluded.update(expression.get("values") or [])
-    return excluded
-
-
-def _cilium_effect(label, rule):
-    # In Cilium an empty rule {} allows nothing (the opposite of NetworkPolicy); allow-all is the entity "all".
-    effect = _Effect(label)
-    default_deny = rule.get("enableDefaultDeny") or {}
-    for direction, (allow_field, deny_field, entities_field, switch) in _CILIUM_FIELDS.items():
-        allows = rule.get(allow_field) or []
-        for allow in allows:
-            entities = set(allow.get(entities_field) or [])
-            if not allow.get("toPorts") and ("all" in entities or {"world", "cluster"} <= entities):
-                effect.opened.add(direction)
-        if direction in effect.opened or not (allows or rule.get(deny_field)):
-            continue
-        if default_deny.get(switch) is False:
-            effect.caveats.append("%s sets enableDefaultDeny.%s false" % (label, switch))
-        else:
-            effect.denied.add(direction)
-    return effect
-
-
-def _calico_excluded(text, key):
-    """Namespaces excluded by a Calico selector we recognise as 'every workload', else None."""
-    excluded = set()
-    for term in (part.strip() for part in (text or "").split("&&")):
-        if term in ("", "all()", "has(%s)" % key):
-            continue
-        match = _CALICO_NOT_IN.match(term)
-        if not match or match.group(1) not in _CALICO_KEYS.values():
-            return None
-        excluded.update(value.strip().strip("'\"") for value in match.group(2).split(",") if value.strip())
-    return excluded
-
-
-def _calico_dns_rule(rule):
-    ports = (rule.get("destination") or {}).get("ports") or []
-    return bool(ports) and all(str(port).lower() in _DNS_PORTS for port in ports)
-
-
-def _calico_unconstrained(rule):
-    return not any(value for field, value in rule.items() if field not in ("action", "metadata", "ipVersion"))
-
-
-def _calico_effect(policy):
-    label = "GlobalNetworkPolicy/%s" % _name(policy)
-    effect = _Effect(label)
-    spec = policy.get("spec") or {}
-    # Calico's default: Ingress, plus Egress when egress rules exist.
-    types = spec.get("types") or (["Ingress"] + (["Egress"] if spec.get("egress") else []))
-    for direction in DIRECTIONS:
-        if direction not in types:
-            continue
-        allowing = [rule for rule in spec.get(direction.lower()) or [] if rule.get("action") in ("Allow", "Pass")]
-        if any(rule.get("action") == "Allow" and _calico_unconstrained(rule) for rule in allowing):
-            effect.opened.add(direction)
-        elif any(not _calico_dns_rule(rule) for rule in allowing):
-            effect.caveats.append("%s allows %s beyond DNS" % (label, direction.lower()))
-        else:
-            effect.denied.add(direction)
-    return effect
-
 
 def _cluster_wide_effects(ctx):
     """([(excluded namespaces, effect)], unrecognised policy labels, kinds not installed)."""
@@ -438,36 +231,36 @@ def _cluster_wide_effects(ctx):
     if cilium is None:
         absent.append("ciliumclusterwidenetworkpolicies")
     for policy in cilium or []:
-        label = "CiliumClusterwideNetworkPolicy/%s" % _name(policy)
-        for rule in _cilium_rules(policy):
+        label = "CiliumClusterwideNetworkPolicy/%s" % object_name(policy)
+        for rule in cilium_rules(policy):
             if rule.get("nodeSelector") is not None:
                 continue  # host policy, not pods
-            excluded = _cilium_excluded_namespaces(rule.get("endpointSelector"))
+            excluded = cilium_excluded_namespaces(rule.get("endpointSelector"))
             if excluded is None:
                 unrecognised.append(label)
             else:
-                effects.append((excluded, _cilium_effect(label, rule)))
+                effects.append((excluded, cilium_effect(label, rule)))
     calico = ctx.optional_items("calicoglobalnetworkpolicies")
     if calico is None:
         absent.append("calicoglobalnetworkpolicies")
     for policy in calico or []:
         spec = policy.get("spec") or {}
-        scopes = [_calico_excluded(spec.get(field), key) for field, key in _CALICO_KEYS.items()]
+        scopes = [calico_excluded(spec.get(field), key) for field, key in CALICO_KEYS.items()]
         if None in scopes or (spec.get("serviceAccountSelector") or "all()").strip() != "all()":
-            unrecognised.append("GlobalNetworkPolicy/%s" % _name(policy))
+            unrecognised.append("GlobalNetworkPolicy/%s" % object_name(policy))
             continue
-        effects.append((scopes[0] | scopes[1], _calico_effect(policy)))
+        effects.append((scopes[0] | scopes[1], calico_effect(policy)))
     return effects, sorted(set(unrecognised)), absent
 
 
 def _namespaced_cilium_effects(policies):
     effects = []
     for policy in policies:
-        label = "CiliumNetworkPolicy/%s" % _name(policy)
-        for rule in _cilium_rules(policy):
+        label = "CiliumNetworkPolicy/%s" % object_name(policy)
+        for rule in cilium_rules(policy):
             # Empty endpointSelector in a namespaced policy = every endpoint of that namespace.
             if rule.get("nodeSelector") is None and is_empty(rule.get("endpointSelector")):
-                effects.append(_cilium_effect(label, rule))
+                effects.append(cilium_effect(label, rule))
     return effects
 
 
@@ -500,7 +293,7 @@ def default_deny_network_policies(ctx):
     cilium = ctx.optional_items("ciliumnetworkpolicies")
     cilium_by_namespace = {}
     for policy in cilium or []:
-        cilium_by_namespace.setdefault(_meta(policy).get("namespace"), []).append(policy)
+        cilium_by_namespace.setdefault(object_meta(policy).get("namespace"), []).append(policy)
     cluster_wide, unrecognised, absent = _cluster_wide_effects(ctx)
     if cilium is None:
         absent.append("ciliumnetworkpolicies")
@@ -511,7 +304,7 @@ def default_deny_network_policies(ctx):
         if skip:
             objects.append(obj("Namespace", namespace, namespace, *skip))
             continue
-        effects = [_native_effect(policy) for policy in native.get(namespace, [])]
+        effects = [native_effect(policy) for policy in native.get(namespace, [])]
         effects.extend(_namespaced_cilium_effects(cilium_by_namespace.get(namespace, [])))
         effects.extend(effect for excluded, effect in cluster_wide if namespace not in excluded)
         objects.append(obj("Namespace", namespace, namespace, *_default_deny_outcome(effects)))
@@ -524,25 +317,6 @@ def default_deny_network_policies(ctx):
 
 
 # -- Pod Security Admission --------------------------------------------------------------------------------------------
-
-PSA_LEVELS = ("privileged", "baseline", "restricted")
-DEFAULT_PSA_LEVELS = {"critical": "restricted", "important": "baseline", "best_effort": "baseline"}
-PSA_ENFORCE = "pod-security.kubernetes.io/enforce"
-PSA_ENFORCE_VERSION = "pod-security.kubernetes.io/enforce-version"
-
-
-def _psa_targets(ctx):
-    """(tier -> required level, error)."""
-    overrides = ctx.settings.get("psa_levels") or {}
-    if not isinstance(overrides, dict):
-        return None, "psa_levels must map tiers to levels, not %r" % (overrides,)
-    for tier, level in overrides.items():
-        if tier not in TIERS or level not in PSA_LEVELS:
-            return None, "psa_levels.%s=%r: expected a tier (%s) mapped to a level (%s)" % (
-                tier, level, ", ".join(TIERS), ", ".join(PSA_LEVELS))
-    targets = dict(DEFAULT_PSA_LEVELS)
-    targets.update(overrides)
-    return targets, None
 
 
 def _version_note(labels, server):
@@ -558,7 +332,7 @@ def _version_note(labels, server):
 
 
 def pod_security_admission(ctx):
-    targets, error = _psa_targets(ctx)
+    targets, error = psa_targets(ctx.settings.get("psa_levels"))
     if error:
         return Result("unknown", error, tier_rule=_namespace_tier_rule(ctx))
     server = minor_version((ctx.cluster.get("version") or {}).get("gitVersion"))
@@ -566,7 +340,7 @@ def pod_security_admission(ctx):
     levels = {}
     for ns, tier, rule, error in ctx.application_namespaces():
         namespace = ns["metadata"]["name"]
-        labels = _meta(ns).get("labels") or {}
+        labels = object_meta(ns).get("labels") or {}
         level = labels.get(PSA_ENFORCE)
         levels[level or "unlabelled"] = levels.get(level or "unlabelled", 0) + 1
         skip = _out_of_scope(tier, rule, error, TIERS)
@@ -619,7 +393,7 @@ def _hosts_without_tls(spec):
 def ingress_tls(ctx):
     objects = []
     for ingress in ctx.items("ingresses"):
-        namespace = _meta(ingress).get("namespace")
+        namespace = object_meta(ingress).get("namespace")
         if not ctx.is_application_namespace(namespace):
             continue
         skip = _out_of_scope(*ctx.tier_of(namespace), required_for=TIERS)
@@ -632,7 +406,7 @@ def ingress_tls(ctx):
             missing = _hosts_without_tls(spec)
             verdict, reason = ("fail", "hosts without TLS: %s" % ", ".join(_first(missing, 5))) if missing else (
                 "pass", "TLS covers every host")
-        objects.append(obj("Ingress", namespace, _name(ingress), verdict, reason))
+        objects.append(obj("Ingress", namespace, object_name(ingress), verdict, reason))
     evidence = {"ingresses": len(objects), "without_full_tls": sum(1 for o in objects if o["verdict"] == "fail")}
     return from_objects(objects, "every Ingress in application namespaces serves all its hosts over TLS",
                         "%d Ingress(es) serve hosts without TLS", evidence, _namespace_tier_rule(ctx),
@@ -649,16 +423,16 @@ SYSTEM_OWNER_LABELS = ("kubernetes.io/bootstrapping", "addonmanager.kubernetes.i
 
 
 def _system_owned(item):
-    labels = _meta(item).get("labels") or {}
-    return (_name(item) or "").startswith("system:") or any(label in labels for label in SYSTEM_OWNER_LABELS)
+    labels = object_meta(item).get("labels") or {}
+    return (object_name(item) or "").startswith("system:") or any(label in labels for label in SYSTEM_OWNER_LABELS)
 
 
 def _denying_policy_bindings(ctx):
     bindings = ctx.optional_items("validatingadmissionpolicybindings")
     if not bindings:
         return []
-    policies = {_name(policy): policy for policy in ctx.optional_items("validatingadmissionpolicies") or []}
-    return sorted(_name(binding) for binding in bindings
+    policies = {object_name(policy): policy for policy in ctx.optional_items("validatingadmissionpolicies") or []}
+    return sorted(object_name(binding) for binding in bindings
                   if "Deny" in ((binding.get("spec") or {}).get("validationActions") or [])
                   and (binding.get("spec") or {}).get("policyName") in policies
                   and not _system_owned(binding)
@@ -792,13 +566,13 @@ def runtime_threat_detection(ctx):
     for daemonset in daemonsets:
         spec = _pod_spec(daemonset)
         images = _images(spec)
-        identified = _identify(RUNTIME_DETECTION, _name(daemonset), images)
+        identified = _identify(RUNTIME_DETECTION, object_name(daemonset), images)
         found.update(product for product, _names, _fragments in identified)
-        if "datadog" in (_name(daemonset) or "") or any("datadog/agent" in image for image in images):
+        if "datadog" in (object_name(daemonset) or "") or any("datadog/agent" in image for image in images):
             if _datadog_runtime_security(spec):
                 found.add("Datadog Cloud Workload Security")
             else:
-                notes.append("%s is a Datadog agent without %s=true" % (_qualified(daemonset),
+                notes.append("%s is a Datadog agent without %s=true" % (qualified_name(daemonset),
                                                                         DATADOG_RUNTIME_SECURITY))
     evidence = {"found": sorted(found), "daemonsets_seen": len(daemonsets), "notes": notes[:NAME_LIMIT]}
     if found:
@@ -813,7 +587,7 @@ def runtime_threat_detection(ctx):
 
 def _aws_network_policy_enabled(ctx):
     for config_map in ctx.items("kube_system_configmaps"):
-        if _name(config_map) == "amazon-vpc-cni":
+        if object_name(config_map) == "amazon-vpc-cni":
             return str((config_map.get("data") or {}).get("enable-network-policy-controller")).lower() == "true"
     return False
 
@@ -824,12 +598,12 @@ def cni_enforces_network_policy(ctx):
     agents += [(pod, pod.get("spec") or {}) for pod in ctx.by_namespace("pods").get("kube-system", [])]
     seen = {}
     for item, spec in agents:
-        for cni, enforces, _names, _fragments in _identify(CNI_FINGERPRINTS, _name(item), _images(spec)):
+        for cni, enforces, _names, _fragments in _identify(CNI_FINGERPRINTS, object_name(item), _images(spec)):
             seen[cni] = enforces
     if "AWS VPC CNI" in seen:
         seen["AWS VPC CNI"] = _aws_network_policy_enabled(ctx)
     enforcing = sorted(cni for cni, enforces in seen.items() if enforces)
-    daemonsets = sorted(_qualified(ds) for ds in daemonsets)
+    daemonsets = sorted(qualified_name(ds) for ds in daemonsets)
     evidence = {"cni": sorted(seen), "enforcing": enforcing, "daemonsets_seen": len(daemonsets)}
     if enforcing:
         return Result("pass", "NetworkPolicy enforced by %s" % ", ".join(enforcing), evidence)

@@ -9,13 +9,13 @@ import datetime
 import pytest
 
 from ansible_collections.kubecompass.readiness.plugins.module_utils._errors import KubeCompassError
-from ansible_collections.kubecompass.readiness.plugins.module_utils._readiness import engine, tiers
-from ansible_collections.kubecompass.readiness.plugins.module_utils._readiness.checks import disaster_recovery
-from ansible_collections.kubecompass.readiness.plugins.module_utils._readiness.context import Context
 from ansible_collections.kubecompass.readiness.plugins.module_utils._k8s.cron import (
     longest_interval,
     parse_go_duration,
 )
+from ansible_collections.kubecompass.readiness.plugins.module_utils._readiness import engine, tiers
+from ansible_collections.kubecompass.readiness.plugins.module_utils._readiness.checks import disaster_recovery
+from ansible_collections.kubecompass.readiness.plugins.module_utils._readiness.context import Context
 from ansible_collections.kubecompass.readiness.plugins.module_utils._velero import schedules
 
 MANAGED = {"app.kubernetes.io/managed-by": "kubecompass.readiness"}

@@ -81,16 +81,14 @@ from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
 from ansible_collections.kubecompass.readiness.plugins.module_utils._control_plane.membership import url_host
 from ansible_collections.kubecompass.readiness.plugins.module_utils._errors import KubeCompassError
-from ansible_collections.kubecompass.readiness.plugins.module_utils._node_facts import (
-    HAS_YAML,
-    YAML_IMPORT_ERROR,
-    etcd_access,
-    etcd_member_list,
+from ansible_collections.kubecompass.readiness.plugins.module_utils._node.config import (
     host_path,
     read_kubeadm_config,
     read_rancher_config,
     read_running_apiserver_flags,
 )
+from ansible_collections.kubecompass.readiness.plugins.module_utils._node.etcd import etcd_access, etcd_member_list
+from ansible_collections.kubecompass.readiness.plugins.module_utils._node.files import HAS_YAML, YAML_IMPORT_ERROR
 
 RANCHER_EMBEDDED_ETCD = "https://127.0.0.1:2379"
 

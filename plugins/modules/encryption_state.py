@@ -103,22 +103,26 @@ from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
 from ansible_collections.kubecompass.readiness.plugins.module_utils._control_plane import static_pod
 from ansible_collections.kubecompass.readiness.plugins.module_utils._errors import KubeCompassError
-from ansible_collections.kubecompass.readiness.plugins.module_utils._node_facts import (
-    DEFAULT_ETCD_PREFIX,
-    HAS_YAML,
-    YAML_IMPORT_ERROR,
-    DocumentError,
-    cause_of,
-    encryption_prefixes,
-    etcd_access,
-    etcd_scan,
+from ansible_collections.kubecompass.readiness.plugins.module_utils._node.config import (
     host_path,
     read_kubeadm_config,
     read_rancher_config,
-    read_text,
     read_running_apiserver_flags,
-    summarize_encryption_config,
+)
+from ansible_collections.kubecompass.readiness.plugins.module_utils._node.encryption import summarize_encryption_config
+from ansible_collections.kubecompass.readiness.plugins.module_utils._node.etcd import (
+    DEFAULT_ETCD_PREFIX,
+    encryption_prefixes,
+    etcd_access,
+    etcd_scan,
+)
+from ansible_collections.kubecompass.readiness.plugins.module_utils._node.files import (
+    DocumentError,
+    HAS_YAML,
+    YAML_IMPORT_ERROR,
+    cause_of,
     load_document,
+    read_text,
 )
 
 FLAG = "encryption-provider-config"

@@ -220,7 +220,7 @@ builtin:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.kubecompass.readiness.plugins.module_utils._errors import KubeCompassError
-from ansible_collections.kubecompass.readiness.plugins.module_utils._etcd_snapshot import status
+from ansible_collections.kubecompass.readiness.plugins.module_utils._node.snapshots import status
 
 
 def argument_spec():

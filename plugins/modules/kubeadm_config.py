@@ -152,7 +152,7 @@ from ansible_collections.kubecompass.readiness.plugins.module_utils._auth import
 from ansible_collections.kubecompass.readiness.plugins.module_utils._control_plane import kubeadm_config, static_pod
 from ansible_collections.kubecompass.readiness.plugins.module_utils._errors import KubeCompassError
 from ansible_collections.kubecompass.readiness.plugins.module_utils._kubeclient import client_from_params
-from ansible_collections.kubecompass.readiness.plugins.module_utils._node_facts import load_document
+from ansible_collections.kubecompass.readiness.plugins.module_utils._node.files import load_document
 
 
 def argspec():

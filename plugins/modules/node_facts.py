@@ -198,11 +198,8 @@ facts:
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
-from ansible_collections.kubecompass.readiness.plugins.module_utils._node_facts import (
-    HAS_YAML,
-    YAML_IMPORT_ERROR,
-    gather_node_facts,
-)
+from ansible_collections.kubecompass.readiness.plugins.module_utils._node.files import HAS_YAML, YAML_IMPORT_ERROR
+from ansible_collections.kubecompass.readiness.plugins.module_utils._node.gather import gather_node_facts
 
 
 def argument_spec():

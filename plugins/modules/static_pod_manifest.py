@@ -170,247 +170,15 @@ restart_seconds:
 """
 
 import os
-import time
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.kubecompass.readiness.plugins.module_utils._control_plane import pending, rollout, static_pod
+from ansible_collections.kubecompass.readiness.plugins.module_utils._control_plane import rollout
+from ansible_collections.kubecompass.readiness.plugins.module_utils._control_plane import (
+    static_pod_change as node_change,
+)
 from ansible_collections.kubecompass.readiness.plugins.module_utils._errors import KubeCompassError
 from ansible_collections.kubecompass.readiness.plugins.module_utils._evidence import file_digest
-
-try:
-    import yaml
-
-    HAS_YAML = True
-except ImportError:  # pragma: no cover - reported through fail_json
-    HAS_YAML = False
-
-
-def _identity(manifest_flags):
-    """Flags that tell this node's API server from the others sharing the host (the local control plane)."""
-    return {key: manifest_flags.get(key) for key in ("bind-address", "advertise-address", "secure-port")}
-
-
-def _check_file_entry(index, entry, watched_dirs):
-    """A files[] entry needs path and content; mode, when given, is octal text such as '0600'; never a path in a
-    directory kubelet reads as pods."""
-    missing = [key for key in ("path", "content") if not isinstance(entry.get(key), str) or not entry.get(key)]
-    if missing:
-        raise KubeCompassError("files[%d] needs %s" % (index, " and ".join(missing)), "input")
-    mode = entry.get("mode")
-    if mode is not None:
-        try:
-            int(str(mode), 8)
-        except ValueError:
-            raise KubeCompassError("files[%d]: mode %r is not octal (for example '0600')" % (index, mode),
-                                   "input") from None
-    try:
-        static_pod.check_path("file", entry["path"], watched_dirs)
-    except ValueError as exc:
-        raise KubeCompassError("files[%d]: %s" % (index, exc), "input") from None
-
-
-def _secret_file_needs_fixing(path):
-    """A key file must be 0600 root:root whatever mode an earlier tool gave it (P5)."""
-    try:
-        st = os.stat(path)
-    except FileNotFoundError:
-        return False
-    return (st.st_mode & 0o777) != 0o600 or st.st_uid != 0 or st.st_gid != 0
-
-
-def all_files(params):
-    """files[] and secret_files[] (marked secret) as one list."""
-    return list(params["files"]) + [dict(entry, secret=True) for entry in params.get("secret_files") or []]
-
-
-def plan(params):
-    """Read the current files and compute what must change:
-    (manifest path, old text, new text, files to write, directories to create, changes)."""
-    path = params["manifest"]
-    try:
-        with open(path) as handle:
-            current_text = handle.read()
-        current = yaml.safe_load(current_text)
-    except (OSError, yaml.YAMLError) as exc:
-        raise KubeCompassError("cannot read %s: %s" % (path, exc), "node") from None
-    watched = sorted(set(static_pod.STATIC_POD_DIRS) | {os.path.dirname(path)})
-    managed = all_files(params)
-    for index, entry in enumerate(managed):
-        _check_file_entry(index, entry, watched)
-    set_flags = dict(params["set_flags"])
-    set_flags.update(params.get("inject_flags") or {})
-    try:
-        new_manifest, changes = static_pod.plan_manifest(
-            current, set_flags, params["remove_flags"], params["volumes"],
-            static_pod.file_checksum_annotations(managed))
-    except ValueError as exc:
-        raise KubeCompassError("cannot plan the change of %s: %s" % (path, exc), "input") from None
-    new_text = static_pod.render_manifest(new_manifest) if changes else current_text
-    directories = sorted({v["host_path"] for v in params["volumes"]
-                          if v.get("type") == "DirectoryOrCreate" and not os.path.isdir(v.get("host_path") or "/")})
-    for directory in directories:
-        try:
-            static_pod.check_path("directory", directory, watched)
-        except ValueError as exc:
-            raise KubeCompassError(str(exc), "input") from None
-    # kubelet would create a missing DirectoryOrCreate path 0755; audit logs want 0700 (control-plane.md P5).
-    changes.extend("create directory %s (0700)" % directory for directory in directories)
-    files = []
-    for entry in managed:
-        wanted = entry["content"].encode()
-        try:
-            with open(entry["path"], "rb") as handle:
-                existing = handle.read()
-        except FileNotFoundError:
-            existing = None
-        if existing != wanted:
-            files.append(dict(entry, existing=existing))
-            changes.append("write %s%s" % (entry["path"], " (secret)" if entry.get("secret") else ""))
-        elif entry.get("secret") and _secret_file_needs_fixing(entry["path"]):
-            files.append(dict(entry, existing=existing))
-            changes.append("set %s to 0600 root:root" % entry["path"])
-    return path, current_text, new_text, files, directories, changes
-
-
-def _write(entry):
-    directory = os.path.dirname(entry["path"])
-    os.makedirs(directory, mode=0o700, exist_ok=True)
-    rollout.atomic_write(entry["path"], entry["content"].encode(), int(str(entry.get("mode") or "0600"), 8))
-    if entry.get("secret"):
-        os.chmod(entry["path"], 0o600)
-        os.chown(entry["path"], 0, 0)
-
-
-def _marker_name(path):
-    return os.path.basename(path)
-
-
-def expectation(params, current_text, new_text):
-    """What the node shows once the change is effective: a process other than the one running now, carrying the
-    new manifest's flags (values normalised, list merges resolved). None when the manifest does not change."""
-    if new_text == current_text:
-        return None
-    new_flags = rollout.manifest_flags(yaml.safe_load(new_text))
-    old_identity = _identity(rollout.manifest_flags(yaml.safe_load(current_text)))
-    return {"identity": _identity(new_flags),
-            "previous_pid": rollout.running_apiserver(old_identity)[0],
-            "present": {flag: new_flags[flag] for flag in params["set_flags"] if flag in new_flags},
-            "absent": [flag for flag in params["set_flags"] if flag not in new_flags] + list(params["remove_flags"])}
-
-
-def converged(expect, healthy):
-    """A new process (the old one may still answer with the old files loaded) runs the new flags, healthy."""
-    pid, running = rollout.running_apiserver(expect["identity"])
-    return (pid is not None and pid != expect["previous_pid"]
-            and rollout.flags_applied(running, expect["present"], expect["absent"]) and healthy())
-
-
-def _proven(record, healthy, wait=0):
-    """The interrupted change is fully written and (when it changed the manifest) a new process carries it."""
-    if not pending.fully_written(record):
-        return False
-    expect = record.get("expect")
-    if expect is None:
-        return bool(record.get("written"))
-    return rollout.wait_until(lambda: converged(expect, healthy), wait) if wait else converged(expect, healthy)
-
-
-def pending_change(params, path, healthy):
-    """Check mode: the change line for a change an interrupted run left unproven (None when there is none)."""
-    backup_root = rollout.check_backup_dir(params["backup_dir"], [os.path.dirname(path)])
-    record = pending.read(backup_root, _marker_name(path))
-    if record is None or _proven(record, healthy):
-        return None
-    return ("restore backup %s of a change an interrupted run left unproven (no new API server process runs it), "
-            "then make the change again" % record["backup"])
-
-
-def recover_pending(params, path, healthy):
-    """A run killed mid-change leaves a marker. Its change is accepted only once a new API server process is
-    proven to run it (waiting up to the timeout); otherwise its backup is restored so this run makes the change
-    again with a backup of the files as they were. Returns a note."""
-    backup_root = rollout.check_backup_dir(params["backup_dir"], [os.path.dirname(path)])
-    name = _marker_name(path)
-    record = pending.read(backup_root, name)
-    if record is None:
-        return None
-    if _proven(record, healthy, wait=params["timeout"]):
-        pending.finish(backup_root, name, record)
-        return ("a change an interrupted run left pending (backup %s) is done: a new API server process carries it"
-                % record["backup"])
-    try:
-        pending.restore(record)
-    except OSError as exc:
-        raise KubeCompassError("an interrupted run left a change it could not prove; restoring its backup %s failed "
-                               "(%s), the marker stays for the next run" % (record["backup"], exc.strerror or exc),
-                               "node") from None
-    recovered = rollout.wait_until(healthy, params["timeout"])
-    pending.finish(backup_root, name, record)
-    if not recovered:
-        raise KubeCompassError("an interrupted run left a change it could not prove; its backup %s was restored but "
-                               "the API server is STILL NOT HEALTHY" % record["backup"], "node")
-    return ("an interrupted run left a change no new API server process runs; its backup %s was restored first"
-            % record["backup"])
-
-
-def apply(module, path, current_text, new_text, files, directories):
-    """Back up, record the change, write, wait for a new process with the new flags; restore everything on timeout
-    or write failure. Returns result keys."""
-    params = module.params
-    backup_root = rollout.check_backup_dir(params["backup_dir"], [os.path.dirname(path)])
-
-    def healthy():
-        return rollout.endpoint_healthy(params["endpoint"], params["ca_cert"], params["client_cert"],
-                                        params["client_key"])
-
-    if not healthy():
-        raise KubeCompassError("the API server at %s is not healthy before the change; refusing to touch this node"
-                               % params["endpoint"], "node")
-    expect = expectation(params, current_text, new_text)
-    written = {entry["path"]: pending.digest(entry["content"].encode()) for entry in files}
-    written[path] = pending.digest(new_text.encode())
-    name = _marker_name(path)
-    record = pending.begin(backup_root, params["backup_dir"], name, written,
-                           [f["path"] for f in files if f.get("secret")], expect)
-    try:
-        result = _apply_and_wait(params, path, new_text, files, directories, record, expect, healthy)
-    except OSError as exc:
-        # The rollback itself failed: the marker and the backup stay, the next run restores them.
-        raise KubeCompassError("restoring the backup %s failed (%s); the next run restores it first"
-                               % (record["backup"], exc.strerror or exc), "node") from None
-    except KubeCompassError:
-        pending.finish(backup_root, name, record)  # rolled back: the node runs the backup again
-        raise
-    pending.finish(backup_root, name, record)
-    return result
-
-
-def _apply_and_wait(params, path, new_text, files, directories, record, expect, healthy):
-    backup = record["backup"]
-    try:
-        for directory in directories:
-            os.makedirs(directory, mode=0o700, exist_ok=True)
-        for entry in files:
-            _write(entry)
-        if expect is None:
-            return {"backup": backup}
-        started = time.monotonic()
-        rollout.atomic_write(path, new_text.encode())
-    except OSError as exc:
-        pending.restore(record)
-        raise KubeCompassError("writing the change failed (%s); every file was restored (backup %s)"
-                               % (exc.strerror or exc, backup), "node") from None
-    if rollout.wait_until(lambda: converged(expect, healthy), params["timeout"]):
-        return {"backup": backup, "restart_seconds": round(time.monotonic() - started, 1)}
-    # Roll back: the previous files and manifest, then wait for the old API server to be healthy again.
-    pending.restore(record)
-    recovered = rollout.wait_until(healthy, params["timeout"])
-    raise KubeCompassError(
-        "the API server did not come back healthy with the new flags within %ss; the previous manifest was "
-        "restored (backup %s) and the API server is %s" % (params["timeout"], backup,
-                                                           "healthy again" if recovered else "STILL NOT HEALTHY"),
-        "rolled_back")
 
 
 def main():
@@ -437,26 +205,22 @@ def main():
         },
         supports_check_mode=True,
     )
-    if not HAS_YAML:
+    if not node_change.HAS_YAML:
         module.fail_json(msg="PyYAML is required on the node")
     for entry in module.params["files"]:
         if entry.get("secret"):
             module.no_log_values.add(entry.get("content"))
     node = module.params["node_name"] or os.uname()[1]
     notes = []
-
-    def healthy():
-        return rollout.endpoint_healthy(module.params["endpoint"], module.params["ca_cert"],
-                                        module.params["client_cert"], module.params["client_key"])
-
+    healthy = node_change.healthy_probe(module.params)
     try:
         if module.check_mode:
-            unproven = pending_change(module.params, module.params["manifest"], healthy)
+            unproven = node_change.pending_change(module.params, module.params["manifest"], healthy)
         else:
             unproven = None
-            note = recover_pending(module.params, module.params["manifest"], healthy)
+            note = node_change.recover_pending(module.params, module.params["manifest"], healthy)
             notes.extend([note] if note else [])
-        path, current_text, new_text, files, directories, changes = plan(module.params)
+        path, current_text, new_text, files, directories, changes = node_change.plan(module.params)
         changes = ([unproven] if unproven else []) + changes
         result = {"changed": bool(changes), "changes": changes, "notes": notes,
                   "digest_before": file_digest(current_text), "digest_after": file_digest(new_text)}
@@ -467,7 +231,7 @@ def main():
                  "before": rollout.diff_text(f["existing"], f.get("secret")),
                  "after": rollout.diff_text(f["content"].encode(), f.get("secret"))} for f in files]
         if changes and not module.check_mode:
-            result.update(apply(module, path, current_text, new_text, files, directories))
+            result.update(node_change.apply(module, path, current_text, new_text, files, directories))
     except KubeCompassError as exc:
         module.fail_json(msg="%s: %s" % (node, exc), category=exc.category)
     module.exit_json(**result)

@@ -17,7 +17,7 @@ from ansible_collections.kubecompass.readiness.plugins.module_utils._control_pla
     new_change,
     render_yaml,
 )
-from ansible_collections.kubecompass.readiness.plugins.module_utils._node_facts import (
+from ansible_collections.kubecompass.readiness.plugins.module_utils._node.audit import (
     AUDIT_LEVELS,
     summarize_audit_policy,
 )

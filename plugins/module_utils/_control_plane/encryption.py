@@ -37,11 +37,8 @@ from ansible_collections.kubecompass.readiness.plugins.module_utils._k8s.encrypt
     covers_secrets,
     names_secrets,
 )
-from ansible_collections.kubecompass.readiness.plugins.module_utils._node_facts import (
-    DocumentError,
-    load_document,
-    summarize_encryption_config,
-)
+from ansible_collections.kubecompass.readiness.plugins.module_utils._node.encryption import summarize_encryption_config
+from ansible_collections.kubecompass.readiness.plugins.module_utils._node.files import DocumentError, load_document
 
 API_VERSION = "apiserver.config.k8s.io/v1"
 KIND = "EncryptionConfiguration"
@@ -51,7 +48,7 @@ KEY_BYTES = 32
 KEY_SIZES = {"secretbox": (32,), "aescbc": (16, 24, 32), "aesgcm": (16, 24, 32)}
 # Providers a new key may be generated for: aesgcm needs rotation every 200k writes, so it is read, never chosen.
 NEW_KEY_PROVIDERS = ("secretbox", "aescbc")
-# The etcd scan's class for values stored without encryption (_node_facts.classify_value), which only the identity
+# The etcd scan's class for values stored without encryption (_node.etcd.classify_value), which only the identity
 # provider reads; "unknown" is a value of no recognised format.
 PLAINTEXT = "plaintext"
 UNKNOWN = "unknown"
@@ -348,7 +345,7 @@ class EncryptionConfig:
         return "\n".join(_yaml_lines(self.to_document())) + "\n"
 
     def summary(self):
-        """Resources and providers with key names only (_node_facts.summarize_encryption_config)."""
+        """Resources and providers with key names only (_node.encryption.summarize_encryption_config)."""
         return summarize_encryption_config(self.to_document())
 
     def fingerprint(self):

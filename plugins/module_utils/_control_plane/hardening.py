@@ -25,7 +25,7 @@ from ansible_collections.kubecompass.readiness.plugins.module_utils._control_pla
     render_yaml,
     split_list,
 )
-from ansible_collections.kubecompass.readiness.plugins.module_utils._node_facts import DISTRIBUTIONS
+from ansible_collections.kubecompass.readiness.plugins.module_utils._node.config import DISTRIBUTIONS
 
 TLS_VERSIONS = ("VersionTLS10", "VersionTLS11", "VersionTLS12", "VersionTLS13")
 # TLS 1.2 suites with forward secrecy and AEAD, as Go names them (crypto/tls CipherSuites()).

@@ -23,7 +23,7 @@ from ansible_collections.kubecompass.readiness.plugins.module_utils._control_pla
     render_yaml,
     resolve_flag,
 )
-from ansible_collections.kubecompass.readiness.plugins.module_utils._node_facts import load_document
+from ansible_collections.kubecompass.readiness.plugins.module_utils._node.files import load_document
 
 DATA_KEY = "ClusterConfiguration"
 V1BETA4 = "kubeadm.k8s.io/v1beta4"

@@ -34,12 +34,12 @@ from ansible_collections.kubecompass.readiness.plugins.module_utils._control_pla
     resolve_flag,
     split_list,
 )
-from ansible_collections.kubecompass.readiness.plugins.module_utils._node_facts import (
+from ansible_collections.kubecompass.readiness.plugins.module_utils._node.config import (
     RANCHER,
-    load_document,
     merge_config_documents,
     rancher_apiserver_argv,
 )
+from ansible_collections.kubecompass.readiness.plugins.module_utils._node.files import load_document
 
 ARG_KEY = "kube-apiserver-arg"
 APPEND_KEY = ARG_KEY + "+"
@@ -72,7 +72,7 @@ def render_dropin(args, topic):
 
 
 def effective_flags(distribution, values, root="/"):
-    """kube-apiserver flags an RKE2/k3s server starts with, given its merged config values (see _node_facts
+    """kube-apiserver flags an RKE2/k3s server starts with, given its merged config values (see _node.config
     rancher_apiserver_argv). ``root`` is only consulted by k3s's datastore guess (etcd flags, not planned here)."""
     layout = _layout(distribution)
     data_dir = str(values.get("data-dir") or "").rstrip("/") or layout["data_dir"]

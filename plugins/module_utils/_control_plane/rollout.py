@@ -54,6 +54,20 @@ def check_backup_dir(backup_dir, watched_dirs):
     return backup
 
 
+def check_file_entry(index, entry):
+    """A files[] entry of a node change needs path and content; mode, when given, is octal text such as '0600'."""
+    missing = [key for key in ("path", "content") if not isinstance(entry.get(key), str) or not entry.get(key)]
+    if missing:
+        raise KubeCompassError("files[%d] needs %s" % (index, " and ".join(missing)), "input")
+    mode = entry.get("mode")
+    if mode is not None:
+        try:
+            int(str(mode), 8)
+        except ValueError:
+            raise KubeCompassError("files[%d]: mode %r is not octal (for example '0600')" % (index, mode),
+                                   "input") from None
+
+
 def atomic_write(path, data, mode=None):
     """Write bytes through a dot-file in the same directory and rename it over path.
 

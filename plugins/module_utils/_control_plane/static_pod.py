@@ -4,7 +4,7 @@
 #
 # PRIVATE to the kubecompass.readiness collection: may change at any time.
 """The kube-apiserver static pod of a kubeadm node as data: flags in the container's command, hostPath volumes and
-their mounts. Pure functions; rollout.py and the static_pod_manifest module read and write the file.
+their mounts. Pure functions; static_pod_change.py reads and writes the file (through rollout.py).
 
 Every planner of this package describes what the API server needs as a *change*, a JSON-friendly dict whose keys
 are the static_pod_manifest module's options (so a role can pass it through unchanged)::
@@ -33,7 +33,7 @@ import posixpath
 import re
 
 from ansible_collections.kubecompass.readiness.plugins.module_utils._cluster_facts import parse_flags
-from ansible_collections.kubecompass.readiness.plugins.module_utils._node_facts import (
+from ansible_collections.kubecompass.readiness.plugins.module_utils._node.config import (
     KUBEADM_MANIFESTS,
     RANCHER,
     pod_container,

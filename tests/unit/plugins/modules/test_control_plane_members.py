@@ -6,9 +6,9 @@ from __future__ import annotations
 import pytest
 
 from ansible_collections.kubecompass.readiness.plugins.module_utils._errors import KubeCompassError
-from ansible_collections.kubecompass.readiness.plugins.module_utils._node_facts import EtcdError
+from ansible_collections.kubecompass.readiness.plugins.module_utils._node.etcd import EtcdError
 from ansible_collections.kubecompass.readiness.plugins.modules import control_plane_identity, control_plane_members
-from tests.unit.plugins.module_utils.test_node_facts import KUBEADM, static_pod, write
+from tests.unit.plugins.module_utils._node.test_gather import KUBEADM, static_pod, write
 
 # etcd 3.6 JSON gateway, POST /v3/cluster/member/list on the local control plane (IDs shortened).
 MEMBER_LIST = {"header": {"cluster_id": "1", "member_id": "2", "raft_term": "2"}, "members": [

@@ -8,8 +8,9 @@ import json
 import pytest
 import yaml
 
+from ansible_collections.kubecompass.readiness.plugins.module_utils._control_plane import static_pod_change as module
 from ansible_collections.kubecompass.readiness.plugins.module_utils._errors import KubeCompassError
-from ansible_collections.kubecompass.readiness.plugins.modules import static_pod_manifest as module
+from ansible_collections.kubecompass.readiness.plugins.modules import static_pod_manifest
 from kclocal import manifests
 
 
@@ -280,7 +281,7 @@ def test_check_mode_reports_the_unproven_change_of_a_killed_run(tmp_path, monkey
     args = {key: value for key, value in p.items() if value is not None}
     snapshot = files_below(tmp_path)
     with patch_module_args(dict(args, _ansible_check_mode=True)), pytest.raises(SystemExit):
-        module.main()
+        static_pod_manifest.main()
     result = json.loads(capsys.readouterr().out)
     assert result["changed"] is True and any("interrupted run" in line for line in result["changes"]), result
     assert files_below(tmp_path) == snapshot
@@ -310,7 +311,7 @@ def test_the_manifest_digests_before_and_after_are_returned_for_the_change_recor
         before = handle.read()
     args = {key: value for key, value in p.items() if value is not None}
     with patch_module_args(dict(args, _ansible_check_mode=True)), pytest.raises(SystemExit):
-        module.main()
+        static_pod_manifest.main()
     result = json.loads(capsys.readouterr().out)
     after = module.plan(p)[2].encode()
     assert result["digest_before"] == "sha256:" + hashlib.sha256(before).hexdigest()

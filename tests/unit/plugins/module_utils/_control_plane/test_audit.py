@@ -5,8 +5,14 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from ansible_collections.kubecompass.readiness.plugins.module_utils import _node_facts as nf
+from ansible_collections.kubecompass.readiness.plugins.module_utils._cluster_facts import parse_flags
 from ansible_collections.kubecompass.readiness.plugins.module_utils._control_plane import audit, static_pod
+from ansible_collections.kubecompass.readiness.plugins.module_utils._node.audit import (
+    audit_level_for_secrets,
+    summarize_audit_policy,
+)
+from ansible_collections.kubecompass.readiness.plugins.module_utils._node.config import host_path, pod_argv
+from ansible_collections.kubecompass.readiness.plugins.module_utils._node.files import load_document
 from kclocal import manifests
 
 POLICY_PATH = "/etc/kubernetes/audit/policy.yaml"
@@ -27,9 +33,9 @@ def request(who, verb, resource=None, group="", namespace="", subresource="", na
 
 def test_default_policy_is_valid_and_keeps_secret_values_out_of_the_log():
     policy = audit.default_policy()
-    summary = nf.summarize_audit_policy(policy)
+    summary = summarize_audit_policy(policy)
     assert summary["valid"], summary["error"]
-    assert nf.audit_level_for_secrets(policy["rules"]) == "Metadata"
+    assert audit_level_for_secrets(policy["rules"]) == "Metadata"
     assert summary["secrets_level"] == "Metadata"
     assert summary["catch_all_level"] == "Metadata"
     assert summary["omit_stages"] == ["RequestReceived"]
@@ -148,7 +154,7 @@ def test_bad_overrides_are_refused(overrides, message):
 
 def test_secret_bodies_only_when_explicitly_allowed():
     policy = audit.default_policy({"rules": [{"level": "RequestResponse"}], "allow_secret_bodies": True})
-    assert nf.audit_level_for_secrets(policy["rules"]) == "RequestResponse"
+    assert audit_level_for_secrets(policy["rules"]) == "RequestResponse"
 
 
 def test_render_policy_is_stable_and_reads_back():
@@ -156,7 +162,7 @@ def test_render_policy_is_stable_and_reads_back():
     assert text == audit.render_policy(audit.default_policy())
     assert text.startswith("# Managed by kubecompass.readiness")
     assert yaml.safe_load(text) == audit.default_policy()
-    assert nf.load_document(text) == audit.default_policy()
+    assert load_document(text) == audit.default_policy()
 
 
 def test_audit_flags_meet_cis_and_mount_what_they_need():
@@ -217,7 +223,7 @@ def test_applied_to_a_kubeadm_manifest_node_facts_find_the_files_on_the_host():
     change = audit.audit_flags(POLICY_PATH, LOG_PATH)
     new, changes = static_pod.plan_manifest(manifest, change["set_flags"], change["remove_flags"], change["volumes"])
     assert len(changes) == 9  # five flags, two volumes, two mounts
-    flags = nf.parse_flags(nf.pod_argv(new, "kube-apiserver"))
-    assert nf.host_path(flags["audit-log-path"], new, "kube-apiserver") == LOG_PATH
-    assert nf.host_path(flags["audit-policy-file"], new, "kube-apiserver") == POLICY_PATH
+    flags = parse_flags(pod_argv(new, "kube-apiserver"))
+    assert host_path(flags["audit-log-path"], new, "kube-apiserver") == LOG_PATH
+    assert host_path(flags["audit-policy-file"], new, "kube-apiserver") == POLICY_PATH
     assert static_pod.plan_manifest(new, change["set_flags"], change["remove_flags"], change["volumes"])[1] == []

@@ -5,9 +5,13 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from ansible_collections.kubecompass.readiness.plugins.module_utils import _node_facts as nf
+from ansible_collections.kubecompass.readiness.plugins.module_utils._cluster_facts import parse_flags
 from ansible_collections.kubecompass.readiness.plugins.module_utils._control_plane import hardening, static_pod
-from ansible_collections.kubecompass.readiness.plugins.module_utils._node_facts import anonymous_access
+from ansible_collections.kubecompass.readiness.plugins.module_utils._node.config import (
+    anonymous_access,
+    host_path,
+    pod_argv,
+)
 from kclocal import manifests
 
 AUTHN = hardening.AUTH_CONFIG_PATH
@@ -19,7 +23,7 @@ def kubeadm_manifest():
 
 
 def flags_of(manifest):
-    return nf.parse_flags(nf.pod_argv(manifest, "kube-apiserver"))
+    return parse_flags(pod_argv(manifest, "kube-apiserver"))
 
 
 def test_default_restricts_anonymous_to_health_checks_instead_of_turning_it_off():
@@ -171,7 +175,7 @@ def test_hardening_a_kubeadm_manifest_converges():
     assert flags["profiling"] == "false" and flags["authorization-mode"] == "Node,RBAC"
     assert flags["enable-admission-plugins"] == "NodeRestriction"
     assert flags["tls-min-version"] == "VersionTLS12"
-    assert nf.host_path(AUTHN, new, "kube-apiserver") == AUTHN
+    assert host_path(AUTHN, new, "kube-apiserver") == AUTHN
     assert len(changes) == 6  # authentication-config, profiling, tls x2, volume, mount
     # A later run reads the new manifest, plans again, and changes nothing.
     again = hardening.hardening_flags(current_flags=flags, kubernetes_version="v1.36.3")

@@ -16,7 +16,7 @@ from ansible_collections.kubecompass.readiness.plugins.module_utils._control_pla
 FIXTURES = Path(__file__).resolve().parents[3] / "fixtures"
 KUBEADM = yaml.safe_load((FIXTURES / "kubeadm_3_nodes.yml").read_text())
 
-# POST /v3/cluster/member/list on the local control plane, reduced by _node_facts.etcd_member_list.
+# POST /v3/cluster/member/list on the local control plane, reduced by _node.etcd.etcd_member_list.
 ETCD_MEMBERS = [{"name": "kc-cp%d" % i, "peer_urls": ["https://127.0.10.%d:2380" % i],
                  "client_urls": ["https://127.0.10.%d:2379" % i], "learner": False} for i in (1, 2, 3)]
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from ansible_collections.kubecompass.readiness.plugins.module_utils import _node_facts as nf
 from ansible_collections.kubecompass.readiness.plugins.module_utils._control_plane import audit, hardening, rancher
+from ansible_collections.kubecompass.readiness.plugins.module_utils._node.config import merge_config_documents
+from ansible_collections.kubecompass.readiness.plugins.module_utils._node.files import load_document
 
 RKE2_CONFIG = "/etc/rancher/rke2/config.yaml"
 K3S_CONFIG = "/etc/rancher/k3s/config.yaml"
@@ -22,9 +23,9 @@ kube-apiserver-arg:
 
 
 def effective(distribution, documents, root):
-    """Flags as the server would start with these files (the _node_facts model of RKE2/k3s)."""
-    parsed = [nf.load_document(text) or {} for _path, text in documents]
-    return rancher.effective_flags(distribution, nf.merge_config_documents(parsed), str(root))
+    """Flags as the server would start with these files (the _node.config model of RKE2/k3s)."""
+    parsed = [load_document(text) or {} for _path, text in documents]
+    return rancher.effective_flags(distribution, merge_config_documents(parsed), str(root))
 
 
 def with_dropin(documents, plan):
@@ -56,7 +57,7 @@ def test_audit_dropin_appends_and_leaves_the_users_list_alone(tmp_path):
         assert flags[name] == value
     # The user's own flags are still there.
     assert flags["event-ttl"] == "2h" and flags["enable-admission-plugins"] == "PodSecurity"
-    merged = nf.merge_config_documents([nf.load_document(text) for _p, text in with_dropin(documents, plan)])
+    merged = merge_config_documents([load_document(text) for _p, text in with_dropin(documents, plan)])
     assert merged["kube-apiserver-arg"][:3] == yaml.safe_load(USER_CONFIG)["kube-apiserver-arg"]
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 
-from ansible_collections.kubecompass.readiness.plugins.module_utils import _node_facts as nf
+from ansible_collections.kubecompass.readiness.plugins.module_utils._node.etcd import EtcdError, etcd_scan
 
 
 def b64(data: bytes) -> str:
@@ -32,7 +32,7 @@ def test_every_page_is_read_at_the_first_answers_revision():
              for i in range(25)}
     store[b"/registry/configmaps/ns/c"] = b"k8s\x00"
     post, calls = range_server(store)
-    scan = nf.etcd_scan("https://127.0.0.1:2379", post, page_size=10)
+    scan = etcd_scan("https://127.0.0.1:2379", post, page_size=10)
     assert scan["complete"] and scan["error"] is None and scan["total"] == 25 and scan["revision"] == 42
     assert scan["by_prefix"] == {"plaintext": 9, "k8s:enc:secretbox:v1:key1": 16}
     assert len(calls) == 3 and "revision" not in calls[0] and all(c["revision"] == 42 for c in calls[1:])
@@ -41,13 +41,13 @@ def test_every_page_is_read_at_the_first_answers_revision():
 
 def test_an_unreachable_etcd_makes_the_scan_incomplete_with_the_cause():
     def post(url, body):
-        raise nf.EtcdError("cannot reach %s: connection refused" % url)
+        raise EtcdError("cannot reach %s: connection refused" % url)
 
-    scan = nf.etcd_scan("https://127.0.0.1:2379", post)
+    scan = etcd_scan("https://127.0.0.1:2379", post)
     assert not scan["complete"] and "connection refused" in scan["error"]
 
 
 def test_an_empty_prefix_is_a_complete_scan_of_nothing():
     post, _calls = range_server({})
-    scan = nf.etcd_scan("https://127.0.0.1:2379", post)
+    scan = etcd_scan("https://127.0.0.1:2379", post)
     assert scan["complete"] and scan["total"] == 0 and scan["by_prefix"] == {}

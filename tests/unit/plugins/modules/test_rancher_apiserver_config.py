@@ -18,7 +18,7 @@ import pytest
 import yaml
 from ansible.module_utils.testing import patch_module_args
 
-from ansible_collections.kubecompass.readiness.plugins.module_utils._control_plane import rollout
+from ansible_collections.kubecompass.readiness.plugins.module_utils._control_plane import rancher_change, rollout
 from ansible_collections.kubecompass.readiness.plugins.modules import rancher_apiserver_config as module
 
 x509 = pytest.importorskip("cryptography.x509")
@@ -449,9 +449,9 @@ def test_backups_and_files_stay_out_of_the_directories_the_server_reads(nodes, c
 
 
 def test_default_restart_commands_and_input_errors():
-    assert module.RESTART_COMMANDS == {"rke2": ["systemctl", "restart", "rke2-server"],
+    assert rancher_change.RESTART_COMMANDS == {"rke2": ["systemctl", "restart", "rke2-server"],
                                        "k3s": ["systemctl", "restart", "k3s"]}
-    assert module.render_content([], {}, "x") is None
+    assert rancher_change.render_content([], {}, "x") is None
     assert Path(module.__file__).read_text().count("KubeCompassError as exc") == 1
 
 
@@ -483,7 +483,7 @@ def killed_before_the_restart(node, monkeypatch, **args):
     still runs the old configuration."""
     import signal
 
-    monkeypatch.setattr(module, "_restart", lambda *a: os.kill(os.getpid(), signal.SIGKILL))
+    monkeypatch.setattr(rancher_change, "_restart", lambda *a: os.kill(os.getpid(), signal.SIGKILL))
     pid = os.fork()
     if pid == 0:  # pragma: no cover - the child is killed
         try:

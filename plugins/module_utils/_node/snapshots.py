@@ -3,8 +3,10 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 #
 # PRIVATE to the kubecompass.readiness collection: may change at any time.
-"""etcd snapshot files on a node: the newest one, its integrity, its age against the schedule, and the schedule
-as cron and systemd read it. Only ``status`` does I/O (the directory, the file, one etcdutl run)."""
+"""etcd snapshot files on a node: how many and the newest (read_etcd_snapshots, for the node facts); the newest
+one's integrity, its age against the schedule, and the schedule as cron and systemd read it (status, for the
+etcd_snapshot_status module). Only ``read_etcd_snapshots`` and ``status`` do I/O (the directories, the file, one
+etcdutl run)."""
 
 from __future__ import absolute_import, annotations, division, print_function
 
@@ -19,14 +21,6 @@ import stat
 import zipfile
 
 from ansible_collections.kubecompass.readiness.plugins.module_utils._errors import KubeCompassError
-from ansible_collections.kubecompass.readiness.plugins.module_utils._node_facts import (
-    KUBEADM_MANIFESTS,
-    KUBEADM_SNAPSHOT_DIR,
-    RANCHER,
-    rancher_datastore,
-    read_rancher_config_values,
-    rfc3339,
-)
 from ansible_collections.kubecompass.readiness.plugins.module_utils._k8s.cron import (
     CronError,
     field_values,
@@ -34,6 +28,14 @@ from ansible_collections.kubecompass.readiness.plugins.module_utils._k8s.cron im
     longest_interval,
     parse_schedule,
 )
+from ansible_collections.kubecompass.readiness.plugins.module_utils._node.config import (
+    KUBEADM_MANIFESTS,
+    KUBEADM_SNAPSHOT_DIR,
+    RANCHER,
+    rancher_datastore,
+    read_rancher_config_values,
+)
+from ansible_collections.kubecompass.readiness.plugins.module_utils._node.files import cause_of, is_missing, on_host, rfc3339
 
 # etcd's Maintenance.Snapshot stream is the bolt database (whole 512-byte pages here) followed by its sha256;
 # etcdutl snapshot restore checks the same trailer (size % 512 == 32).
@@ -61,6 +63,36 @@ _TRUE = ("1", "t", "true", "yes", "on")
 
 
 # -- inputs ---------------------------------------------------------------------------------------------------------
+
+def read_etcd_snapshots(root, dirs):
+    """(summary, failures): regular files (not dotfiles) directly in the snapshot directories and the newest by
+    mtime; failures lists (dir, cause) for directories that exist but cannot be read."""
+    summary = {"dirs": list(dirs), "count": 0, "newest": None}
+    failures = []
+    newest = None
+    for directory in dirs:
+        try:
+            with os.scandir(on_host(root, directory)) as listing:
+                entries = list(listing)
+        except OSError as exc:
+            if not is_missing(exc):
+                failures.append((directory, cause_of(exc)))
+            continue
+        for entry in entries:
+            try:
+                if entry.name.startswith(".") or not entry.is_file():
+                    continue
+                st = entry.stat()
+            except OSError:
+                continue
+            summary["count"] += 1
+            path = directory.rstrip("/") + "/" + entry.name
+            if newest is None or st.st_mtime > newest[0]:
+                newest = (st.st_mtime, path, st.st_size)
+    if newest is not None:
+        summary["newest"] = {"path": newest[1], "mtime": rfc3339(newest[0]), "size": newest[2]}
+    return summary, failures
+
 
 def check_snapshot_dir(path):
     """A normalised absolute directory outside REFUSED_DIRS; raises KubeCompassError (category input)."""

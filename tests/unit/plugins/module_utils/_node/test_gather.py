@@ -1,4 +1,5 @@
-"""Node facts read from crafted node filesystems under tmp_path (kubeadm, RKE2, k3s) and a fake /proc."""
+"""gather_node_facts on crafted node filesystems under tmp_path (kubeadm, RKE2, k3s) and a fake /proc. Also
+holds the node builders (write, static_pod, kubeadm_node, FakeEtcd, ...) the other _node tests use."""
 
 from __future__ import annotations
 
@@ -12,10 +13,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from ansible_collections.kubecompass.readiness.plugins.module_utils import _node_facts as nf
-from ansible_collections.kubecompass.readiness.plugins.module_utils._cluster_facts import parse_flags
+from ansible_collections.kubecompass.readiness.plugins.module_utils._node.files import missing_file
+from ansible_collections.kubecompass.readiness.plugins.module_utils._node.gather import gather_node_facts
 
-FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
+FIXTURES = Path(__file__).resolve().parents[3] / "fixtures"
 KUBEADM = yaml.safe_load((FIXTURES / "kubeadm_3_nodes.yml").read_text())
 
 KEY_MATERIAL = b"kubecompass-test-key-material-32"  # 32 bytes, recognisable in any output
@@ -171,7 +172,7 @@ def kubeadm(tmp_path):
     root, proc = tmp_path / "node", tmp_path / "proc"
     kubeadm_node(root, proc)
     etcd = FakeEtcd(dict(ETCD_KEYS))
-    facts = nf.gather_node_facts("kubeadm", root=str(root), proc=str(proc), etcd_sample_size=2, etcd_post=etcd)
+    facts = gather_node_facts("kubeadm", root=str(root), proc=str(proc), etcd_sample_size=2, etcd_post=etcd)
     return facts, etcd, root, proc
 
 
@@ -207,7 +208,7 @@ def test_kubeadm_file_modes_and_owners(kubeadm):
     assert manifest["exists"] is True and manifest["mode"] == "0600" and manifest["owner"] == me
     assert manifest["size"] > 0 and manifest["mtime"].endswith("Z")
     assert files["/etc/kubernetes/manifests/kube-scheduler.yaml"]["mode"] == "0644"
-    assert files["/etc/kubernetes/manifests/kube-controller-manager.yaml"] == nf.missing_file()
+    assert files["/etc/kubernetes/manifests/kube-controller-manager.yaml"] == missing_file()
     assert files["/etc/kubernetes/pki/secrets_encryption.yaml"]["mode"] == "0640"
     assert files["/etc/kubernetes/audit-policy/apiserver-audit-policy.yaml"]["exists"] is True
     assert files["/var/log/kubernetes/audit"]["mode"] == "0700"  # the log's host directory, not /var/log/audit
@@ -265,7 +266,7 @@ def test_the_running_apiservers_flags_decide_which_files_are_read(tmp_path):
             os.remove(proc / str(pid) / name)
         os.rmdir(proc / str(pid))
     fake_process(proc, 4242, "kube-apiserver", running)
-    facts = nf.gather_node_facts("kubeadm", root=str(root), proc=str(proc), etcd_sample_size=0)
+    facts = gather_node_facts("kubeadm", root=str(root), proc=str(proc), etcd_sample_size=0)
     assert "encryption-provider-config" in facts["apiserver"]["flags"]
     assert "encryption-provider-config" not in facts["apiserver"]["running_flags"]
     assert facts["encryption_config"] is None and facts["audit_policy"] is None and facts["audit_log"] is None
@@ -276,7 +277,7 @@ def test_missing_manifests_are_facts_and_unreadable_ones_errors(tmp_path):
     root, proc = tmp_path / "node", tmp_path / "proc"
     proc.mkdir()
     (root / "etc/kubernetes/manifests/kube-apiserver.yaml").mkdir(parents=True)  # unreadable: a directory
-    facts = nf.gather_node_facts("kubeadm", root=str(root), proc=str(proc), etcd_sample_size=0)
+    facts = gather_node_facts("kubeadm", root=str(root), proc=str(proc), etcd_sample_size=0)
     assert facts["apiserver"]["flags"] == {} and facts["apiserver"]["running_flags"] is None
     assert facts["etcd_flags"] is None
     assert facts["files"]["/etc/kubernetes/manifests/etcd.yaml"]["exists"] is False
@@ -290,7 +291,7 @@ def test_an_unparsable_encryption_config_is_an_error_without_its_content(tmp_pat
     write(root, "/etc/kubernetes/pki/secrets_encryption.yaml",
           "resources:\n  - resources: [secrets]\n    providers:\n      - aescbc:\n          keys:\n"
           "            - name: key1\n              secret: %s: broken\n" % SECRET)
-    facts = nf.gather_node_facts("kubeadm", root=str(root), proc=str(proc), etcd_sample_size=0)
+    facts = gather_node_facts("kubeadm", root=str(root), proc=str(proc), etcd_sample_size=0)
     encryption = facts["encryption_config"]
     assert encryption["exists"] is True and encryption["valid"] is False
     assert encryption["error"].startswith("not valid YAML: mapping values are not allowed here at line 7")
@@ -302,7 +303,7 @@ def test_an_unparsable_encryption_config_is_an_error_without_its_content(tmp_pat
 def test_no_key_material_anywhere_in_the_facts(tmp_path):
     root, proc = tmp_path / "node", tmp_path / "proc"
     kubeadm_node(root, proc)
-    facts = nf.gather_node_facts("kubeadm", root=str(root), proc=str(proc), etcd_post=FakeEtcd(dict(ETCD_KEYS)))
+    facts = gather_node_facts("kubeadm", root=str(root), proc=str(proc), etcd_post=FakeEtcd(dict(ETCD_KEYS)))
     dumped = json.dumps(facts)
     assert facts["encryption_config"]["resources"][0]["providers"][0]["key_names"] == ["key1"]
     for material in (SECRET, KEY_MATERIAL.decode(), "s3cr3t-password-in-etcd", b64(PLAINTEXT_SECRET_VALUE)):
@@ -346,7 +347,7 @@ RKE2_DROPINS = {
 def test_rke2_flags_merge_config_dropins_and_rke2_defaults(tmp_path):
     root, proc = tmp_path / "node", tmp_path / "proc"
     rke2_node(root, proc, RKE2_DROPINS)
-    facts = nf.gather_node_facts("rke2", root=str(root), proc=str(proc), etcd_sample_size=0)
+    facts = gather_node_facts("rke2", root=str(root), proc=str(proc), etcd_sample_size=0)
     apiserver = facts["apiserver"]
     assert apiserver["source"] == ("/etc/rancher/rke2/config.yaml, /etc/rancher/rke2/config.yaml.d/10-audit.yaml, "
                                    "/etc/rancher/rke2/config.yaml.d/30-tls.YML + rke2 built-in defaults")
@@ -368,7 +369,7 @@ def test_rke2_flags_merge_config_dropins_and_rke2_defaults(tmp_path):
 def test_rke2_reads_its_default_policy_json_encryption_config_and_snapshots(tmp_path):
     root, proc = tmp_path / "node", tmp_path / "proc"
     rke2_node(root, proc, RKE2_DROPINS)
-    facts = nf.gather_node_facts("rke2", root=str(root), proc=str(proc), etcd_sample_size=0)
+    facts = gather_node_facts("rke2", root=str(root), proc=str(proc), etcd_sample_size=0)
     policy = facts["audit_policy"]
     assert policy["valid"] is True and policy["catch_all_level"] == "None" and policy["secrets_level"] == "None"
     assert facts["encryption_config"]["resources"][0]["providers"][0] == {
@@ -388,7 +389,7 @@ def test_rke2_reads_its_default_policy_json_encryption_config_and_snapshots(tmp_
 def test_rke2_dropin_without_plus_replaces_the_whole_list(tmp_path):
     root, proc = tmp_path / "node", tmp_path / "proc"
     rke2_node(root, proc, {"50-replace.yaml": {"kube-apiserver-arg": ["request-timeout=300s"]}})
-    flags = nf.gather_node_facts("rke2", root=str(root), proc=str(proc), etcd_sample_size=0)["apiserver"]["flags"]
+    flags = gather_node_facts("rke2", root=str(root), proc=str(proc), etcd_sample_size=0)["apiserver"]["flags"]
     assert flags["request-timeout"] == "300s"
     assert flags["audit-log-maxage"] == "30"  # the user's 90 from config.yaml is gone; RKE2's cis default remains
     assert flags["enable-admission-plugins"] == "NodeRestriction"
@@ -403,7 +404,7 @@ def test_rke2_running_apiserver_and_etcd_sample(tmp_path):
         "--encryption-provider-config=/var/lib/rancher/rke2/server/cred/encryption-config.json",
         "--enable-admission-plugins=NodeRestriction", "--enable-admission-plugins=EventRateLimit"])
     etcd = FakeEtcd({"/registry/secrets/default/app": b"k8s:enc:aescbc:v1:aescbckey-2026-11-22T02:10:06Z:" + b"\x01"})
-    facts = nf.gather_node_facts("rke2", root=str(root), proc=str(proc), etcd_post=etcd)
+    facts = gather_node_facts("rke2", root=str(root), proc=str(proc), etcd_post=etcd)
     assert facts["apiserver"]["running_flags"]["enable-admission-plugins"] == "NodeRestriction,EventRateLimit"
     assert facts["etcd_sample"]["prefixes"] == [{"key": "/registry/secrets/default/app",
                                                  "encoding": "k8s:enc:aescbc:v1:aescbckey-2026-11-22T02:10:06Z"}]
@@ -413,7 +414,7 @@ def test_rke2_running_apiserver_and_etcd_sample(tmp_path):
 def test_rke2_without_audit_option_or_cis_profile_has_no_audit_flags(tmp_path):
     root = tmp_path / "node"
     write(root, "/etc/rancher/rke2/config.yaml", {"data-dir": "/data/rke2", "etcd-snapshot-dir": "/backup/etcd"})
-    facts = nf.gather_node_facts("rke2", root=str(root), proc=str(tmp_path), etcd_sample_size=0)
+    facts = gather_node_facts("rke2", root=str(root), proc=str(tmp_path), etcd_sample_size=0)
     flags = facts["apiserver"]["flags"]
     assert not any(name.startswith("audit-") for name in flags)
     assert flags["encryption-provider-config"] == "/data/rke2/server/cred/encryption-config.json"
@@ -441,7 +442,7 @@ def k3s_node(root, extra=None):
 def test_k3s_flags_from_config_and_appending_dropin(tmp_path):
     root = tmp_path / "node"
     k3s_node(root)
-    facts = nf.gather_node_facts("k3s", root=str(root), proc=str(tmp_path), etcd_sample_size=0)
+    facts = gather_node_facts("k3s", root=str(root), proc=str(tmp_path), etcd_sample_size=0)
     flags = facts["apiserver"]["flags"]
     assert flags["audit-policy-file"] == "/var/lib/rancher/k3s/server/audit.yaml"
     assert (flags["audit-log-maxage"], flags["audit-log-maxbackup"], flags["audit-log-maxsize"]) == ("30", "10", "100")
@@ -459,7 +460,7 @@ def test_k3s_flags_from_config_and_appending_dropin(tmp_path):
 def test_k3s_without_secrets_encryption_has_no_encryption_flag(tmp_path):
     root = tmp_path / "node"
     k3s_node(root, {"secrets-encryption": "false"})
-    facts = nf.gather_node_facts("k3s", root=str(root), proc=str(tmp_path), etcd_sample_size=0)
+    facts = gather_node_facts("k3s", root=str(root), proc=str(tmp_path), etcd_sample_size=0)
     assert "encryption-provider-config" not in facts["apiserver"]["flags"]
     assert facts["encryption_config"] is None
 
@@ -467,10 +468,10 @@ def test_k3s_without_secrets_encryption_has_no_encryption_flag(tmp_path):
 def test_k3s_on_sqlite_cannot_be_sampled_and_says_why(tmp_path):
     root = tmp_path / "node"
     k3s_node(root)
-    facts = nf.gather_node_facts("k3s", root=str(root), proc=str(tmp_path), etcd_post=FakeEtcd({}))
+    facts = gather_node_facts("k3s", root=str(root), proc=str(tmp_path), etcd_post=FakeEtcd({}))
     assert facts["etcd_sample"]["error"] == (
         "no etcd endpoint: the apiserver has no --etcd-servers flag and none was given")
-    facts = nf.gather_node_facts("k3s", root=str(root), proc=str(tmp_path), etcd_endpoint="https://10.0.0.1:2379",
+    facts = gather_node_facts("k3s", root=str(root), proc=str(tmp_path), etcd_endpoint="https://10.0.0.1:2379",
                                  etcd_post=FakeEtcd({}))
     assert facts["etcd_sample"]["error"].startswith("the datastore is kine (sqlite), not etcd")
     assert {"what": "etcd sample from https://10.0.0.1:2379", "cause": facts["etcd_sample"]["error"]} in facts["errors"]
@@ -479,7 +480,7 @@ def test_k3s_on_sqlite_cannot_be_sampled_and_says_why(tmp_path):
 def test_k3s_embedded_etcd_uses_the_k3s_client_certificate(tmp_path):
     root = tmp_path / "node"
     k3s_node(root, {"cluster-init": True, "etcd-arg": ["--heartbeat-interval=500"]})
-    facts = nf.gather_node_facts("k3s", root=str(root), proc=str(tmp_path))
+    facts = gather_node_facts("k3s", root=str(root), proc=str(tmp_path))
     assert facts["apiserver"]["flags"]["etcd-servers"] == "https://127.0.0.1:2379"
     assert facts["etcd_flags"] == {"heartbeat-interval": "500"}
     assert facts["etcd_sample"]["error"] == (
@@ -487,41 +488,9 @@ def test_k3s_embedded_etcd_uses_the_k3s_client_certificate(tmp_path):
         "/var/lib/rancher/k3s/server/tls/etcd/server-client.crt)")
     for name in ("client.crt", "client.key", "server-ca.crt"):
         write(root, "/var/lib/rancher/k3s/server/tls/etcd/" + name, "not a PEM file\n")
-    facts = nf.gather_node_facts("k3s", root=str(root), proc=str(tmp_path))
+    facts = gather_node_facts("k3s", root=str(root), proc=str(tmp_path))
     assert facts["etcd_sample"]["error"].startswith(
         "cannot load the etcd client certificate /var/lib/rancher/k3s/server/tls/etcd/client.crt")
-
-
-# -- config merging and argv building ------------------------------------------------------------------------------
-
-def test_merge_config_documents_replace_append_and_order():
-    merged = nf.merge_config_documents([
-        {"a": ["1"], "b": "x", "c": True},
-        {"a+": ["2"], "d+": ["new"]},
-        {"b": "y", "c+": "more"},
-    ])
-    assert merged == {"a": ["1", "2"], "b": "y", "c": ["true", "more"], "d": ["new"]}
-    assert list(merged) == ["a", "b", "c", "d"]
-
-
-def test_k3s_get_args_overrides_appends_prepends_and_repeats():
-    args = nf.k3s_get_args({"enable-admission-plugins": "NodeRestriction", "profiling": "false", "x": "1"},
-                           ["profiling=true", "enable-admission-plugins+=EventRateLimit", "x-=0", "v=2", "v=4",
-                            "bare"])
-    assert args == ["--bare=true", "--enable-admission-plugins=NodeRestriction",
-                    "--enable-admission-plugins=EventRateLimit", "--profiling=true", "--v=2", "--v=4",
-                    "--x=0", "--x=1"]
-    flags = parse_flags(args)
-    assert flags["enable-admission-plugins"] == "NodeRestriction,EventRateLimit" and flags["v"] == "4"
-
-
-def test_config_dropins_in_lexical_order_yaml_only(tmp_path):
-    for name in ("b.yml", "a.yaml", "C.YAML", "z.json", "d.yaml.bak"):
-        write(tmp_path, "/etc/rancher/k3s/config.yaml.d/" + name, "{}")
-    (tmp_path / "etc/rancher/k3s/config.yaml.d/dir.yaml").mkdir()
-    assert nf.config_files(str(tmp_path), "/etc/rancher/k3s/config.yaml") == [
-        "/etc/rancher/k3s/config.yaml.d/C.YAML", "/etc/rancher/k3s/config.yaml.d/a.yaml",
-        "/etc/rancher/k3s/config.yaml.d/b.yml"]
 
 
 def test_a_broken_dropin_is_an_error_and_the_rest_still_counts(tmp_path):
@@ -529,7 +498,7 @@ def test_a_broken_dropin_is_an_error_and_the_rest_still_counts(tmp_path):
     write(root, "/etc/rancher/k3s/config.yaml", {"kube-apiserver-arg": ["audit-log-maxage=30"]})
     write(root, "/etc/rancher/k3s/config.yaml.d/10-bad.yaml", "token: %s\nkube-apiserver-arg: [\n" % CLUSTER_TOKEN)
     write(root, "/etc/rancher/k3s/config.yaml.d/20-list.yaml", "- not a mapping\n")
-    facts = nf.gather_node_facts("k3s", root=str(root), proc=str(tmp_path), etcd_sample_size=0)
+    facts = gather_node_facts("k3s", root=str(root), proc=str(tmp_path), etcd_sample_size=0)
     assert facts["apiserver"]["flags"]["audit-log-maxage"] == "30"
     assert [e["what"] for e in facts["errors"]] == ["config file /etc/rancher/k3s/config.yaml.d/10-bad.yaml",
                                                     "config file /etc/rancher/k3s/config.yaml.d/20-list.yaml"]
@@ -537,375 +506,9 @@ def test_a_broken_dropin_is_an_error_and_the_rest_still_counts(tmp_path):
     assert CLUSTER_TOKEN not in json.dumps(facts)
 
 
-def test_datastore_endpoint_decides_etcd_or_kine(tmp_path):
-    kind, flags = nf.rancher_datastore("k3s", {"datastore-endpoint": "https://user:pw@etcd.example:2379",
-                                               "datastore-cafile": "/ca.pem"}, str(tmp_path), "/var/lib/rancher/k3s")
-    assert kind == "etcd" and flags == {"etcd-servers": "https://REDACTED@etcd.example:2379", "etcd-cafile": "/ca.pem"}
-    assert nf.rancher_datastore("rke2", {"datastore-endpoint": "postgres://u:p@db/k8s"}, str(tmp_path), "/x") == (
-        "kine (postgres)", {})
-    (tmp_path / "var/lib/rancher/k3s/server/db/etcd").mkdir(parents=True)
-    assert nf.rancher_datastore("k3s", {}, str(tmp_path), "/var/lib/rancher/k3s")[0] == "etcd"
-
-
-# -- audit policy first-match semantics -----------------------------------------------------------------------------
-
-def policy(*rules, **extra):
-    document = {"apiVersion": "audit.k8s.io/v1", "kind": "Policy", "rules": list(rules)}
-    document.update(extra)
-    return nf.summarize_audit_policy(document)
-
-
-def test_secrets_rule_at_metadata_before_catch_all_request_response():
-    summary = policy({"level": "Metadata", "resources": [{"group": "", "resources": ["secrets"]}]},
-                     {"level": "RequestResponse"})
-    assert summary["secrets_level"] == "Metadata"
-    assert summary["catch_all_level"] == "RequestResponse"
-    assert summary["valid"] is True and summary["error"] is None
-
-
-def test_catch_all_before_the_secrets_rule_wins():
-    summary = policy({"level": "RequestResponse"},
-                     {"level": "Metadata", "resources": [{"group": "", "resources": ["secrets"]}]})
-    assert summary["secrets_level"] == "RequestResponse"
-
-
-def test_a_rule_for_some_verbs_only_lets_other_verbs_fall_through():
-    summary = policy({"level": "None", "verbs": ["get", "list", "watch"],
-                      "resources": [{"group": "", "resources": ["secrets"]}]},
-                     {"level": "RequestResponse"})
-    assert summary["secrets_level"] == "RequestResponse"  # create/update/patch still log the secret's data
-
-
-def test_rules_that_cannot_match_core_secrets_are_skipped():
-    summary = policy({"level": "RequestResponse", "resources": [{"group": "apps", "resources": ["secrets"]}]},
-                     {"level": "RequestResponse", "nonResourceURLs": ["/api*"]},
-                     {"level": "RequestResponse", "verbs": ["impersonate"]},
-                     {"level": "RequestResponse", "namespaces": [""]},
-                     {"level": "RequestResponse", "resources": [{"group": "", "resources": ["pods/exec"]}]},
-                     {"level": "Metadata", "resources": [{"group": "", "resources": ["secrets/*"]}]},
-                     {"level": "Request"})
-    assert summary["secrets_level"] == "Metadata"
-    assert summary["catch_all_level"] == "Request"
-
-
-def test_user_and_namespace_rules_only_cover_some_secrets_requests():
-    summary = policy({"level": "None", "users": ["system:apiserver"]},
-                     {"level": "Request", "namespaces": ["kube-system"],
-                      "resources": [{"group": "", "resources": ["*"]}]},
-                     {"level": "Metadata", "resources": [{"group": ""}]},
-                     {"level": "RequestResponse"})
-    assert summary["secrets_level"] == "Request"
-
-
-def test_named_secrets_rule_is_conditional():
-    summary = policy({"level": "Metadata", "resources": [{"group": "", "resources": ["secrets"],
-                                                          "resourceNames": ["one"]}]},
-                     {"level": "Metadata", "resources": [{"group": "", "resources": ["secrets"]}]})
-    assert summary["secrets_level"] == "Metadata"
-
-
-def test_requests_no_rule_matches_are_not_logged():
-    summary = policy({"level": "RequestResponse", "resources": [{"group": "", "resources": ["pods"]}]})
-    assert summary["secrets_level"] == "None"
-    assert summary["catch_all_level"] is None
-
-
-def test_first_catch_all_is_the_effective_one():
-    summary = policy({"level": "None"}, {"level": "Metadata"})
-    assert summary["catch_all_level"] == "None" and summary["secrets_level"] == "None"
-    assert summary["levels"] == ["None", "Metadata"]
-
-
-@pytest.mark.parametrize("document, error", [
-    ({"apiVersion": "audit.k8s.io/v1", "kind": "Policy", "rules": []},
-     "the policy has no rules, which the apiserver rejects"),
-    ({"apiVersion": "audit.k8s.io/v1beta1", "kind": "Policy", "rules": [{"level": "Metadata"}]},
-     "apiVersion is audit.k8s.io/v1beta1, the apiserver reads audit.k8s.io/v1"),
-    ({"apiVersion": "audit.k8s.io/v1", "kind": "Policy", "rules": [{"level": "Everything"}]},
-     "rules[0].level Everything is not one of None, Metadata, Request, RequestResponse"),
-    ({"apiVersion": "audit.k8s.io/v1", "kind": "Policy", "omitStages": ["Done"], "rules": [{"level": "None"}]},
-     "omitStages has unknown stages Done"),
-])
-def test_invalid_policies(document, error):
-    summary = nf.summarize_audit_policy(document)
-    assert summary["valid"] is False and summary["error"] == error
-
-
-def test_missing_policy_file_is_a_fact(tmp_path):
-    assert nf.read_audit_policy(str(tmp_path), "/etc/none.yaml") == {
-        "path": "/etc/none.yaml", "exists": False, "valid": False, "error": None, "rule_count": 0, "levels": [],
-        "catch_all_level": None, "omit_stages": [], "secrets_level": None}
-
-
-# -- encryption configuration ---------------------------------------------------------------------------------------
-
-def encryption(*providers):
-    return nf.summarize_encryption_config({
-        "apiVersion": "apiserver.config.k8s.io/v1", "kind": "EncryptionConfiguration",
-        "resources": [{"resources": ["secrets", "configmaps"], "providers": list(providers)}]})
-
-
-def test_identity_first_then_aesgcm():
-    keys = [{"name": "new", "secret": SECRET}, {"name": "old", "secret": SECRET}]
-    summary = encryption({"identity": {}}, {"aesgcm": {"keys": keys}})
-    assert summary["valid"] is True
-    assert summary["resources"] == [{"resources": ["secrets", "configmaps"], "providers": [
-        {"type": "identity", "key_names": [], "kms_api_version": None},
-        {"type": "aesgcm", "key_names": ["new", "old"], "kms_api_version": None}]}]
-    assert SECRET not in json.dumps(summary)
-
-
-def test_kms_v2_and_defaulted_v1():
-    summary = encryption({"kms": {"apiVersion": "v2", "name": "vault", "endpoint": "unix:///run/kms.sock"}},
-                         {"kms": {"name": "legacy", "endpoint": "unix:///run/old.sock", "cachesize": 100}},
-                         {"secretbox": {"keys": [{"name": "sb", "secret": SECRET}]}})
-    assert list(summary["resources"][0]["providers"]) == [
-        {"type": "kms", "key_names": ["vault"], "kms_api_version": "v2"},
-        {"type": "kms", "key_names": ["legacy"], "kms_api_version": "v1"},
-        {"type": "secretbox", "key_names": ["sb"], "kms_api_version": None}]
-    assert "unix:///run/kms.sock" not in json.dumps(summary)
-
-
-def test_unknown_provider_and_keyless_provider_are_invalid_without_echoing_values():
-    summary = encryption({"aesgcn": {}}, {SECRET: {}}, {"aescbc": {"keys": [{"secret": SECRET}]}})
-    assert summary["valid"] is False
-    assert summary["error"] == ("resources[0].providers[0]: unknown provider type aesgcn; "
-                                "resources[0].providers[1]: unknown provider type (hidden); "
-                                "resources[0].providers[2]: keys[0] has no name")
-    assert SECRET not in json.dumps(summary)
-
-
-def test_encryption_config_as_json_file(tmp_path):
-    write(tmp_path, "/cred/encryption-config.json", RKE2_ENCRYPTION_JSON)
-    summary = nf.read_encryption_config(str(tmp_path), "/cred/encryption-config.json")
-    assert summary["exists"] is True and summary["valid"] is True
-    assert summary["resources"][0]["providers"][1]["type"] == "identity"
-
-
-# -- audit log tail -------------------------------------------------------------------------------------------------
-
-def test_last_complete_event_only(tmp_path):
-    partial = b'{"kind":"Event","stageTimestamp":"2026-11-22T03:00:00.000000Z"'  # still being written
-    write(tmp_path, "/log/audit.log", audit_log_bytes(AUDIT_EVENTS, partial))
-    summary = nf.read_audit_log(str(tmp_path), "/log/audit.log")
-    assert summary["last_event_time"] == "2026-11-22T02:59:59.300000Z"
-    assert summary["size"] == len(audit_log_bytes(AUDIT_EVENTS, partial)) and summary["error"] is None
-
-
-def test_tail_window_skips_the_cut_first_line(tmp_path):
-    events = [dict(AUDIT_EVENTS[0], stageTimestamp="2026-11-22T02:00:%02d.000000Z" % i) for i in range(50)]
-    write(tmp_path, "/log/audit.log", audit_log_bytes(events))
-    line = len(audit_log_bytes(events[:1]))
-    summary = nf.read_audit_log(str(tmp_path), "/log/audit.log", tail_bytes=line + 10)
-    assert summary["last_event_time"] == "2026-11-22T02:00:49.000000Z"
-    # A window holding only part of the last line finds no complete event and says so.
-    summary = nf.read_audit_log(str(tmp_path), "/log/audit.log", tail_bytes=line - 5)
-    assert summary["last_event_time"] is None
-    assert summary["error"] == "no complete JSON audit event in the last %d bytes" % (line - 5)
-
-
-def test_request_received_timestamp_when_stage_timestamp_is_absent():
-    data = json.dumps({"requestReceivedTimestamp": "2026-11-22T01:00:00Z"}).encode() + b"\nnot json\n"
-    assert nf.last_event_time(data, True) == "2026-11-22T01:00:00Z"
-
-
-def test_empty_missing_and_stdout_logs(tmp_path):
-    write(tmp_path, "/log/empty.log", b"")
-    empty = nf.read_audit_log(str(tmp_path), "/log/empty.log")
-    assert empty["exists"] is True and empty["size"] == 0 and empty["last_event_time"] is None
-    assert empty["error"] is None
-    assert nf.read_audit_log(str(tmp_path), "/log/none.log")["exists"] is False
-    assert nf.read_audit_log(str(tmp_path), "-")["error"].startswith("audit-log-path is '-'")
-
-
-# -- running apiserver from a fake /proc ----------------------------------------------------------------------------
-
-def test_single_apiserver_process_among_others(tmp_path):
-    fake_process(tmp_path, 10, "etcd", ["etcd", "--data-dir=/var/lib/etcd"])
-    fake_process(tmp_path, 11, "kube-apiserver", ["/usr/local/bin/kube-apiserver", "--anonymous-auth=false",
-                                                  "--v", "2", "--profiling=true", "--profiling=false"])
-    (tmp_path / "12").mkdir()  # a process that ended between listdir and open
-    assert nf.read_running_apiserver_flags(str(tmp_path)) == (
-        {"anonymous-auth": "false", "v": "2", "profiling": "false"}, None)
-
-
-def test_no_apiserver_process(tmp_path):
-    fake_process(tmp_path, 10, "kube-apiserver-x", ["kube-apiserver-x"])
-    assert nf.read_running_apiserver_flags(str(tmp_path)) == (None, None)
-
-
-def test_several_apiservers_without_a_unique_match_is_an_error(tmp_path):
-    fake_process(tmp_path, 10, "kube-apiserver", ["kube-apiserver", "--bind-address=127.0.10.1"])
-    fake_process(tmp_path, 11, "kube-apiserver", ["kube-apiserver", "--bind-address=127.0.10.2"])
-    flags, error = nf.read_running_apiserver_flags(str(tmp_path), {"bind-address": "127.0.10.9"})
-    assert flags is None and error.startswith("2 kube-apiserver processes run on this host")
-    flags, error = nf.read_running_apiserver_flags(str(tmp_path), {"bind-address": "127.0.10.2"})
-    assert flags == {"bind-address": "127.0.10.2"} and error is None
-
-
-# -- etcd request bodies and prefix classification ------------------------------------------------------------------
-
-def test_prefix_range_end():
-    assert nf.prefix_range_end(b"/registry/secrets/") == b"/registry/secrets0"
-    assert nf.prefix_range_end(b"a\xff\xff") == b"b"
-    assert nf.prefix_range_end(b"\xff") == b"\0"
-
-
-def test_range_request_bodies():
-    assert nf.etcd_range_request("/registry/secrets/", limit=20) == {
-        "key": base64.b64encode(b"/registry/secrets/").decode(),
-        "range_end": base64.b64encode(b"/registry/secrets0").decode(),
-        "limit": 20, "keys_only": False}
-    assert nf.etcd_range_request("/registry/secrets/", count_only=True) == {
-        "key": "L3JlZ2lzdHJ5L3NlY3JldHMv", "range_end": "L3JlZ2lzdHJ5L3NlY3JldHMw", "count_only": True}
-
-
-@pytest.mark.parametrize("value, encoding", [
-    (PLAINTEXT_SECRET_VALUE, "plaintext"),
-    (b'{"kind":"Secret","apiVersion":"v1","data":{"p":"cGFzcw=="}}', "plaintext"),
-    (b"k8s:enc:aescbc:v1:key1:\x00\x01binary", "k8s:enc:aescbc:v1:key1"),
-    (b"k8s:enc:aesgcm:v1:2026-rotation:\xff", "k8s:enc:aesgcm:v1:2026-rotation"),
-    (b"k8s:enc:secretbox:v1:sb:\x10", "k8s:enc:secretbox:v1:sb"),
-    (b"k8s:enc:kms:v2:vault-kms:\n\x10ciphertext", "k8s:enc:kms:v2:vault-kms"),
-    (b"k8s:enc:kms:v1:legacy:abc", "k8s:enc:kms:v1:legacy"),
-    (b"k8s:enc:aescbc:v1:key with spaces:", "unknown"),
-    (b"k8s:enc:rot13:v1:k:", "unknown"),
-    (b"k8s:enc:aescbc:v1:" + b"\x01" * 40, "unknown"),  # no key name terminator: never echo ciphertext
-    (b"\x00garbage", "unknown"),
-    (b"", "unknown"),
-])
-def test_classify_value(value, encoding):
-    assert nf.classify_value(value) == encoding
-
-
-def test_key_names_with_colons_need_the_configured_prefixes():
-    value = b"k8s:enc:aescbc:v1:aescbckey-2026-11-22T02:10:06Z:" + b"A:" + os.urandom(30)
-    assert nf.classify_value(value) == "k8s:enc:aescbc:v1:aescbckey-2026-11-22T02"  # first colon: never ciphertext
-    prefixes = nf.encryption_prefixes(nf.summarize_encryption_config(json.loads(RKE2_ENCRYPTION_JSON)))
-    assert prefixes == ["k8s:enc:aescbc:v1:aescbckey-2026-11-22T02:10:06Z:"]
-    assert nf.classify_value(value, prefixes) == "k8s:enc:aescbc:v1:aescbckey-2026-11-22T02:10:06Z"
-    kms = encryption({"kms": {"apiVersion": "v2", "name": "vault"}}, {"kms": {"name": "old"}}, {"identity": {}})
-    assert nf.encryption_prefixes(kms) == ["k8s:enc:kms:v2:vault:", "k8s:enc:kms:v1:old:"]
-
-
-def test_etcd_sample_with_custom_prefix_and_empty_keyspace():
-    etcd = FakeEtcd({"/custom/secrets/ns/a": b"k8s\x00x", "/registry/secrets/ns/b": b"k8s\x00y"})
-    sample = nf.etcd_sample("https://e:2379/", etcd, 5, prefix="/custom")
-    assert sample["total_keys"] == 1 and sample["prefixes"] == [{"key": "/custom/secrets/ns/a",
-                                                                 "encoding": "plaintext"}]
-    assert etcd.requests[0][0] == "https://e:2379/v3/kv/range"
-    empty = nf.etcd_sample("https://e:2379", FakeEtcd({}), 5)
-    assert (empty["total_keys"], empty["sampled"], empty["prefixes"], empty["error"]) == (0, 0, [], None)
-
-
-def test_etcd_errors_are_reported_not_raised():
-    def unreachable(url, body):
-        raise nf.EtcdError("cannot reach %s: Connection refused" % url)
-
-    sample = nf.etcd_sample("https://127.0.0.1:2379", unreachable, 5)
-    assert sample["error"] == "cannot reach https://127.0.0.1:2379/v3/kv/range: Connection refused"
-    assert sample["total_keys"] is None and sample["prefixes"] == []
-    garbled = nf.etcd_sample("https://127.0.0.1:2379", lambda url, body: {"count": "x"}, 5)
-    assert garbled["error"] == "unexpected answer from etcd at https://127.0.0.1:2379/v3/kv/range: ValueError"
-
-
-# -- files and snapshots ---------------------------------------------------------------------------------------------
-
-def test_file_stat_summary(tmp_path):
-    target = write(tmp_path, "/etc/kubernetes/pki/enc.yaml", b"12345", mode=0o640)
-    os.utime(target, (1763776800, 1763776800))
-    stat = nf.read_file_stat(str(tmp_path), "/etc/kubernetes/pki/enc.yaml")
-    me = pwd.getpwuid(os.getuid()).pw_name
-    assert stat == {"exists": True, "mode": "0640", "owner": me, "group": stat["group"], "size": 5,
-                    "mtime": "2025-11-22T02:00:00Z"}
-    assert stat["group"]
-    assert nf.read_file_stat(str(tmp_path), "/etc/kubernetes/pki/enc.yaml/below") == nf.missing_file()
-
-
-def test_snapshot_dirs_missing_and_unreadable(tmp_path):
-    write(tmp_path, "/snap/a/one", b"1")
-    (tmp_path / "snap/a/subdir").mkdir()
-    write(tmp_path, "/snap/file-not-dir", b"1")
-    summary, failures = nf.read_etcd_snapshots(str(tmp_path), ["/snap/a", "/snap/missing"])
-    assert summary["count"] == 1 and summary["newest"]["path"] == "/snap/a/one" and failures == []
-    summary, failures = nf.read_etcd_snapshots(str(tmp_path), ["/snap/none"])
-    assert summary == {"dirs": ["/snap/none"], "count": 0, "newest": None}
-
-
-def test_host_path_through_mounts_with_subpath():
-    pod = {"spec": {"containers": [{"name": "kube-apiserver", "volumeMounts": [
-        {"name": "logs", "mountPath": "/var/log/audit"},
-        {"name": "etc", "mountPath": "/etc/kubernetes"},
-        {"name": "policy", "mountPath": "/etc/kubernetes/policy.yaml", "subPath": "audit/policy.yaml"}]}],
-        "volumes": [{"name": "logs", "hostPath": {"path": "/var/log/kubernetes/audit"}},
-                    {"name": "etc", "hostPath": {"path": "/srv/k8s-etc"}},
-                    {"name": "policy", "hostPath": {"path": "/opt/conf/"}}]}}
-    assert nf.host_path("/var/log/audit/a.log", pod, "kube-apiserver") == "/var/log/kubernetes/audit/a.log"
-    assert nf.host_path("/var/log/auditx/a.log", pod, "kube-apiserver") == "/var/log/auditx/a.log"
-    assert nf.host_path("/etc/kubernetes/pki/enc.yaml", pod, "kube-apiserver") == "/srv/k8s-etc/pki/enc.yaml"
-    assert nf.host_path("/etc/kubernetes/policy.yaml", pod, "kube-apiserver") == "/opt/conf/audit/policy.yaml"
-
-
 def test_unknown_distribution_is_refused():
     with pytest.raises(ValueError):
-        nf.gather_node_facts("eks")
-
-
-# -- the module -------------------------------------------------------------------------------------------------------
-
-def test_module_returns_facts_unchanged_and_no_key_material(tmp_path, monkeypatch, capsys):
-    from ansible.module_utils.testing import patch_module_args
-
-    from ansible_collections.kubecompass.readiness.plugins.modules import node_facts
-
-    root, proc = tmp_path / "node", tmp_path / "proc"
-    kubeadm_node(root, proc)
-    seen = {}
-
-    def gather(distribution, **options):
-        seen.update(options, distribution=distribution)
-        return nf.gather_node_facts(distribution, root=str(root), proc=str(proc),
-                                    etcd_post=FakeEtcd(dict(ETCD_KEYS)), **options)
-
-    monkeypatch.setattr(node_facts, "gather_node_facts", gather)
-    args = {"distribution": "kubeadm", "etcd_sample_size": 3, "_ansible_check_mode": True}
-    with patch_module_args(args), pytest.raises(SystemExit) as exited:
-        node_facts.main()
-    assert exited.value.code == 0
-    output = capsys.readouterr().out
-    result = json.loads(output)
-    assert result["changed"] is False
-    assert set(result["facts"]) == NODE_SCHEMA_KEYS
-    assert result["facts"]["etcd_sample"]["sampled"] == 3
-    assert seen == {"distribution": "kubeadm", "etcd_sample_size": 3, "etcd_endpoint": None, "snapshot_dirs": None,
-                    "audit_log_tail_bytes": 65536}
-    for material in (SECRET, KEY_MATERIAL.decode(), "s3cr3t-password-in-etcd"):
-        assert material not in output
-
-
-def test_module_refuses_a_negative_sample_size(capsys):
-    from ansible.module_utils.testing import patch_module_args
-
-    from ansible_collections.kubecompass.readiness.plugins.modules import node_facts
-
-    with patch_module_args({"distribution": "rke2", "etcd_sample_size": -1}), pytest.raises(SystemExit) as exited:
-        node_facts.main()
-    assert exited.value.code == 1
-    assert json.loads(capsys.readouterr().out)["msg"] == "etcd_sample_size must be 0 (no sample) or more, got -1"
-
-
-def test_authentication_configuration_is_read_for_its_anonymous_rules(tmp_path):
-    write(tmp_path, "/etc/kubernetes/authn.yaml", yaml.safe_dump({
-        "apiVersion": "apiserver.config.k8s.io/v1", "kind": "AuthenticationConfiguration",
-        "anonymous": {"enabled": True, "conditions": [{"path": "/livez"}, {"path": "/readyz"}]}}))
-    summary = nf.read_authentication_config(str(tmp_path), "/etc/kubernetes/authn.yaml")
-    assert summary == {"path": "/etc/kubernetes/authn.yaml", "exists": True, "valid": True, "error": None,
-                       "anonymous": {"configured": True, "enabled": True, "paths": ["/livez", "/readyz"]}}
-    write(tmp_path, "/etc/kubernetes/other.yaml", yaml.safe_dump({"kind": "Policy"}))
-    other = nf.read_authentication_config(str(tmp_path), "/etc/kubernetes/other.yaml")
-    assert other["valid"] is False and other["error"] == "not an AuthenticationConfiguration"
-    missing = nf.read_authentication_config(str(tmp_path), "/etc/kubernetes/missing.yaml")
-    assert missing["exists"] is False and missing["anonymous"]["configured"] is False
+        gather_node_facts("eks")
 
 
 def test_kubeadm_without_authentication_config_reports_null(kubeadm):

@@ -13,9 +13,10 @@ import zipfile
 
 import pytest
 
-from ansible_collections.kubecompass.readiness.plugins.module_utils import _etcd_snapshot as snap
 from ansible_collections.kubecompass.readiness.plugins.module_utils._errors import KubeCompassError
 from ansible_collections.kubecompass.readiness.plugins.module_utils._k8s.cron import parse_schedule
+from ansible_collections.kubecompass.readiness.plugins.module_utils._node import snapshots as snap
+from tests.unit.plugins.module_utils._node.test_gather import write as write_node_file
 
 NOW = 1_800_000_000.0
 STATUS_JSON = '{"hash":574507497,"revision":48213,"totalKey":1372,"totalSize":20480,"version":"3.6.0"}'
@@ -370,3 +371,13 @@ def test_k3s_on_sqlite_is_healthy_with_nothing_to_check(tmp_path):
 def test_the_answer_is_json_serialisable(tmp_path, etcdutl):
     write(tmp_path / "snaps" / "etcd-snapshot-cp1-1.db", snapshot_bytes(), age=60)
     json.dumps(status(tmp_path, etcdutl=etcdutl, schedule="@daily"))
+
+
+def test_snapshot_dirs_missing_and_unreadable(tmp_path):
+    write_node_file(tmp_path, "/snap/a/one", b"1")
+    (tmp_path / "snap/a/subdir").mkdir()
+    write_node_file(tmp_path, "/snap/file-not-dir", b"1")
+    summary, failures = snap.read_etcd_snapshots(str(tmp_path), ["/snap/a", "/snap/missing"])
+    assert summary["count"] == 1 and summary["newest"]["path"] == "/snap/a/one" and failures == []
+    summary, failures = snap.read_etcd_snapshots(str(tmp_path), ["/snap/none"])
+    assert summary == {"dirs": ["/snap/none"], "count": 0, "newest": None}

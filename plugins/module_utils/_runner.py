@@ -22,10 +22,11 @@ from ansible_collections.kubecompass.readiness.plugins.module_utils._auth import
     mask_credentials,
 )
 from ansible_collections.kubecompass.readiness.plugins.module_utils._errors import KubeCompassError
+from ansible_collections.kubecompass.readiness.plugins.module_utils._k8s.vocabulary import TIERS
 from ansible_collections.kubecompass.readiness.plugins.module_utils._kubeclient import client_from_params
 from ansible_collections.kubecompass.readiness.plugins.module_utils._readiness import waivers as waiver_rules
 
-TIER_CHOICES = ["critical", "important", "best_effort"]
+TIER_CHOICES = list(TIERS)
 
 # The options the namespace_scope doc fragment documents: tier alone (TIER), or with tiers and excluded_namespaces.
 TIER_ARGUMENT_SPEC = {"tier": {"type": "str", "default": "important", "choices": TIER_CHOICES}}

@@ -83,7 +83,7 @@ def tests_of(check, tests: list) -> list[tuple[str, str]]:
         if pattern.search(text) or used:
             named = set(CHECK_ID.findall(text)) | {i for body in used for i in CHECK_ID.findall(body)}
             found.append((not file.endswith("/" + mirror), len(named), order, file, name))
-    return [(file, name) for *_rank, file, name in sorted(found)]
+    return [(entry[3], entry[4]) for entry in sorted(found)]
 
 
 def _tests_line(found: list[tuple[str, str]]) -> str:

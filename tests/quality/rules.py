@@ -342,8 +342,8 @@ def catalog_dead_ends(root: Path) -> list[str]:
             check = line[4:]
         if not line.startswith("- Code: "):
             continue
-        code, _, tests = line[len("- Code: "):].partition("; tests: ")
-        file, _, function = code.strip("`").partition(":")
+        code, tests = (line[len("- Code: "):].split("; tests: ", 1) + [""])[:2]
+        file, function = (code.strip("`").split(":", 1) + [""])[:2]
         if not _defines(root, file, function):
             violations.append(f"{check}: {file} defines no function {function}")
         named = [t.split("::") for t in tests.split("`")[1::2]]

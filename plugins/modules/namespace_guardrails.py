@@ -221,7 +221,6 @@ from ansible_collections.kubecompass.readiness.plugins.module_utils._runner impo
 )
 
 
-
 def service_account_object(namespace, patch):
     """The default ServiceAccount carrying only the fields kubecompass sets."""
     obj = {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "default", "namespace": namespace}}

@@ -114,7 +114,7 @@ def gather_node_facts(distribution, root="/", proc="/proc", etcd_sample_size=20,
     sample = None
     if etcd_sample_size > 0:
         sample = sample_etcd(root, config, effective, to_host, etcd_endpoint, etcd_sample_size, etcd_post,
-                              encryption_prefixes(encryption))
+                             encryption_prefixes(encryption))
         if sample["error"]:
             note("etcd sample from %s" % (sample["endpoint"] or "etcd"), sample["error"])
 

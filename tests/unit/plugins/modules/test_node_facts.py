@@ -16,8 +16,8 @@ from tests.unit.plugins.module_utils._node.test_gather import (
     kubeadm_node,
 )
 
-# -- the module -------------------------------------------------------------------------------------------------------
 
+# -- the module -------------------------------------------------------------------------------------------------------
 def test_module_returns_facts_unchanged_and_no_key_material(tmp_path, monkeypatch, capsys):
     from ansible.module_utils.testing import patch_module_args
 
@@ -30,7 +30,7 @@ def test_module_returns_facts_unchanged_and_no_key_material(tmp_path, monkeypatc
     def gather(distribution, **options):
         seen.update(options, distribution=distribution)
         return gather_node_facts(distribution, root=str(root), proc=str(proc),
-                                    etcd_post=FakeEtcd(dict(ETCD_KEYS)), **options)
+                                 etcd_post=FakeEtcd(dict(ETCD_KEYS)), **options)
 
     monkeypatch.setattr(node_facts, "gather_node_facts", gather)
     args = {"distribution": "kubeadm", "etcd_sample_size": 3, "_ansible_check_mode": True}

@@ -450,7 +450,7 @@ def test_backups_and_files_stay_out_of_the_directories_the_server_reads(nodes, c
 
 def test_default_restart_commands_and_input_errors():
     assert rancher_change.RESTART_COMMANDS == {"rke2": ["systemctl", "restart", "rke2-server"],
-                                       "k3s": ["systemctl", "restart", "k3s"]}
+                                               "k3s": ["systemctl", "restart", "k3s"]}
     assert rancher_change.render_content([], {}, "x") is None
     assert Path(module.__file__).read_text().count("KubeCompassError as exc") == 1
 

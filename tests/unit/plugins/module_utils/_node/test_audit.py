@@ -14,8 +14,8 @@ from ansible_collections.kubecompass.readiness.plugins.module_utils._node.audit 
 )
 from tests.unit.plugins.module_utils._node.test_gather import AUDIT_EVENTS, audit_log_bytes, write
 
-# -- audit policy first-match semantics -----------------------------------------------------------------------------
 
+# -- audit policy first-match semantics -----------------------------------------------------------------------------
 def policy(*rules, **extra):
     document = {"apiVersion": "audit.k8s.io/v1", "kind": "Policy", "rules": list(rules)}
     document.update(extra)

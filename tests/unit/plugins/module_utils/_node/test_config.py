@@ -17,8 +17,8 @@ from ansible_collections.kubecompass.readiness.plugins.module_utils._node.config
 )
 from tests.unit.plugins.module_utils._node.test_gather import fake_process, write
 
-# -- config merging and argv building ------------------------------------------------------------------------------
 
+# -- config merging and argv building ------------------------------------------------------------------------------
 def test_merge_config_documents_replace_append_and_order():
     merged = merge_config_documents([
         {"a": ["1"], "b": "x", "c": True},
@@ -31,8 +31,8 @@ def test_merge_config_documents_replace_append_and_order():
 
 def test_k3s_get_args_overrides_appends_prepends_and_repeats():
     args = k3s_get_args({"enable-admission-plugins": "NodeRestriction", "profiling": "false", "x": "1"},
-                           ["profiling=true", "enable-admission-plugins+=EventRateLimit", "x-=0", "v=2", "v=4",
-                            "bare"])
+                        ["profiling=true", "enable-admission-plugins+=EventRateLimit", "x-=0", "v=2", "v=4",
+                         "bare"])
     assert args == ["--bare=true", "--enable-admission-plugins=NodeRestriction",
                     "--enable-admission-plugins=EventRateLimit", "--profiling=true", "--v=2", "--v=4",
                     "--x=0", "--x=1"]
@@ -51,7 +51,7 @@ def test_config_dropins_in_lexical_order_yaml_only(tmp_path):
 
 def test_datastore_endpoint_decides_etcd_or_kine(tmp_path):
     kind, flags = rancher_datastore("k3s", {"datastore-endpoint": "https://user:pw@etcd.example:2379",
-                                               "datastore-cafile": "/ca.pem"}, str(tmp_path), "/var/lib/rancher/k3s")
+                                            "datastore-cafile": "/ca.pem"}, str(tmp_path), "/var/lib/rancher/k3s")
     assert kind == "etcd" and flags == {"etcd-servers": "https://REDACTED@etcd.example:2379", "etcd-cafile": "/ca.pem"}
     assert rancher_datastore("rke2", {"datastore-endpoint": "postgres://u:p@db/k8s"}, str(tmp_path), "/x") == (
         "kine (postgres)", {})

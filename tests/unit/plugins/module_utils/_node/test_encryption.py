@@ -15,8 +15,8 @@ from ansible_collections.kubecompass.readiness.plugins.module_utils._node.etcd i
 )
 from tests.unit.plugins.module_utils._node.test_gather import RKE2_ENCRYPTION_JSON, SECRET, write
 
-# -- encryption configuration ---------------------------------------------------------------------------------------
 
+# -- encryption configuration ---------------------------------------------------------------------------------------
 def encryption(*providers):
     return summarize_encryption_config({
         "apiVersion": "apiserver.config.k8s.io/v1", "kind": "EncryptionConfiguration",

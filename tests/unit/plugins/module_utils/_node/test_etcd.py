@@ -15,8 +15,8 @@ from ansible_collections.kubecompass.readiness.plugins.module_utils._node.etcd i
 )
 from tests.unit.plugins.module_utils._node.test_gather import PLAINTEXT_SECRET_VALUE, FakeEtcd
 
-# -- etcd request bodies and prefix classification ------------------------------------------------------------------
 
+# -- etcd request bodies and prefix classification ------------------------------------------------------------------
 def test_prefix_range_end():
     assert prefix_range_end(b"/registry/secrets/") == b"/registry/secrets0"
     assert prefix_range_end(b"a\xff\xff") == b"b"

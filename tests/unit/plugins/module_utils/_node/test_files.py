@@ -8,8 +8,8 @@ import pwd
 from ansible_collections.kubecompass.readiness.plugins.module_utils._node.files import missing_file, read_file_stat
 from tests.unit.plugins.module_utils._node.test_gather import write
 
-# -- files and snapshots ---------------------------------------------------------------------------------------------
 
+# -- files and snapshots ---------------------------------------------------------------------------------------------
 def test_file_stat_summary(tmp_path):
     target = write(tmp_path, "/etc/kubernetes/pki/enc.yaml", b"12345", mode=0o640)
     os.utime(target, (1763776800, 1763776800))

@@ -472,7 +472,7 @@ def test_k3s_on_sqlite_cannot_be_sampled_and_says_why(tmp_path):
     assert facts["etcd_sample"]["error"] == (
         "no etcd endpoint: the apiserver has no --etcd-servers flag and none was given")
     facts = gather_node_facts("k3s", root=str(root), proc=str(tmp_path), etcd_endpoint="https://10.0.0.1:2379",
-                                 etcd_post=FakeEtcd({}))
+                              etcd_post=FakeEtcd({}))
     assert facts["etcd_sample"]["error"].startswith("the datastore is kine (sqlite), not etcd")
     assert {"what": "etcd sample from https://10.0.0.1:2379", "cause": facts["etcd_sample"]["error"]} in facts["errors"]
 

@@ -9,7 +9,7 @@ import pytest
 
 from ansible_collections.kubecompass.readiness.plugins.module_utils._control_plane import rancher_secrets as rs
 
-FIXTURES = Path(__file__).parent / "fixtures" / "rancher"
+FIXTURES = Path(__file__).resolve().parents[3] / "fixtures" / "rancher"
 NOW = datetime.datetime(2026, 11, 22, 12, 0, tzinfo=datetime.UTC)
 V_RKE2 = rs.parse_version((FIXTURES / "rke2_version.txt").read_text())
 V_K3S = rs.parse_version((FIXTURES / "k3s_version.txt").read_text())

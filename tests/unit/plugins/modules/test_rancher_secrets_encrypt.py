@@ -12,7 +12,7 @@ from ansible.module_utils.testing import patch_module_args
 
 from ansible_collections.kubecompass.readiness.plugins.modules import rancher_secrets_encrypt
 
-FIXTURES = Path(__file__).parent / "fixtures" / "rancher"
+FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "rancher"
 KEY_MATERIAL = "c2VjcmV0LWtleS1tYXRlcmlhbC1uZXZlci1zaG93bg=="
 
 # The fake tool. State: version, enabled (true/false, null for no configuration), stage, hashes, keys

@@ -9,6 +9,7 @@ __metaclass__ = type
 from ansible_collections.kubecompass.readiness.plugins.module_utils._control_plane import audit, hardening, static_pod
 from ansible_collections.kubecompass.readiness.plugins.module_utils._errors import KubeCompassError
 from ansible_collections.kubecompass.readiness.plugins.plugin_utils._planner_action import PlannerAction
+from ansible_collections.kubecompass.readiness.plugins.module_utils._k8s.vocabulary import SELF_MANAGED
 
 AUDIT_SPEC = {
     "policy_path": {"type": "str", "default": "/etc/kubernetes/kubecompass/audit-policy.yaml"},
@@ -30,7 +31,7 @@ ARGUMENT_SPEC = {
     "hardening": {"type": "dict", "options": HARDENING_SPEC},
     "current_flags": {"type": "dict"},
     "kubernetes_version": {"type": "str"},
-    "distribution": {"type": "str", "default": "kubeadm", "choices": ["kubeadm", "rke2", "k3s"]},
+    "distribution": {"type": "str", "default": "kubeadm", "choices": list(SELF_MANAGED)},
 }
 
 

@@ -19,6 +19,7 @@ from ansible.plugins.action import ActionBase
 
 from ansible_collections.kubecompass.readiness.plugins.module_utils._control_plane import key_escrow
 from ansible_collections.kubecompass.readiness.plugins.module_utils._errors import KubeCompassError
+from ansible_collections.kubecompass.readiness.plugins.module_utils._k8s.encryption import KEYED_PROVIDERS
 
 ARGUMENT_SPEC = {
     "cluster": {"type": "str", "required": True},
@@ -27,7 +28,7 @@ ARGUMENT_SPEC = {
     "command": {"type": "list", "elements": "str"},
     "keys": {"type": "list", "elements": "dict", "default": [], "no_log": True, "options": {
         "name": {"type": "str", "required": True},
-        "provider": {"type": "str", "required": True, "choices": ["secretbox", "aescbc", "aesgcm"]},
+        "provider": {"type": "str", "required": True, "choices": list(KEYED_PROVIDERS)},
         "fingerprint": {"type": "str", "required": True},
         "secret": {"type": "str", "required": True, "no_log": True},
     }},

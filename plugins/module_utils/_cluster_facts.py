@@ -11,9 +11,10 @@ __metaclass__ = type
 
 import re
 
+from ansible_collections.kubecompass.readiness.plugins.module_utils._k8s.vocabulary import DISTRIBUTIONS
+
 MIRROR_ANNOTATION = "kubernetes.io/config.mirror"
 CONTROL_PLANE_COMPONENTS = ("kube-apiserver", "kube-controller-manager", "kube-scheduler", "etcd")
-DISTRIBUTIONS = ("kubeadm", "rke2", "k3s", "eks", "gke", "aks")
 
 
 # List-valued flags the components accumulate when repeated (RKE2 mirror pods and `flag+=` configs repeat them).

@@ -233,6 +233,7 @@ from ansible_collections.kubecompass.readiness.plugins.module_utils._errors impo
 from ansible_collections.kubecompass.readiness.plugins.module_utils._kubeclient import client_from_params
 from ansible_collections.kubecompass.readiness.plugins.module_utils._readiness import runs
 from ansible_collections.kubecompass.readiness.plugins.module_utils._readiness.assess import assess
+from ansible_collections.kubecompass.readiness.plugins.module_utils._k8s.vocabulary import DISTRIBUTIONS
 
 
 def argument_spec():
@@ -240,7 +241,7 @@ def argument_spec():
     spec.update(
         cluster_name={"type": "str", "required": True},
         tier={"type": "str", "required": True},
-        distribution={"type": "str", "choices": ["kubeadm", "rke2", "k3s", "eks", "gke", "aks"]},
+        distribution={"type": "str", "choices": list(DISTRIBUTIONS)},
         tier_thresholds={"type": "dict"},
         waivers={"type": "list", "elements": "dict"},
         settings={"type": "raw"},  # checked by validate_settings, which names kubecompass_settings

@@ -89,6 +89,7 @@ from ansible_collections.kubecompass.readiness.plugins.module_utils._node.config
 )
 from ansible_collections.kubecompass.readiness.plugins.module_utils._node.etcd import etcd_access, etcd_member_list
 from ansible_collections.kubecompass.readiness.plugins.module_utils._node.files import HAS_YAML, YAML_IMPORT_ERROR
+from ansible_collections.kubecompass.readiness.plugins.module_utils._k8s.vocabulary import SELF_MANAGED
 
 RANCHER_EMBEDDED_ETCD = "https://127.0.0.1:2379"
 
@@ -147,7 +148,7 @@ def read_identity(params, root="/", proc="/proc", post=None):
 def main():
     module = AnsibleModule(
         argument_spec={
-            "distribution": {"type": "str", "default": "kubeadm", "choices": ["kubeadm", "rke2", "k3s"]},
+            "distribution": {"type": "str", "default": "kubeadm", "choices": list(SELF_MANAGED)},
             "node_name": {"type": "str", "required": True},
             "addresses": {"type": "list", "elements": "str", "default": []},
             "list_etcd_members": {"type": "bool", "default": False},

@@ -100,6 +100,7 @@ from ansible_collections.kubecompass.readiness.plugins.module_utils._auth import
 from ansible_collections.kubecompass.readiness.plugins.module_utils._control_plane import membership
 from ansible_collections.kubecompass.readiness.plugins.module_utils._errors import KubeCompassError
 from ansible_collections.kubecompass.readiness.plugins.module_utils._kubeclient import client_from_params
+from ansible_collections.kubecompass.readiness.plugins.module_utils._k8s.vocabulary import SELF_MANAGED
 
 
 def read_sources(client, distribution, etcd):
@@ -135,7 +136,7 @@ def main():
     spec = auth_argument_spec()
     spec.update(
         cluster_name={"type": "str", "required": True},
-        distribution={"type": "str", "default": "kubeadm", "choices": ["kubeadm", "rke2", "k3s"]},
+        distribution={"type": "str", "default": "kubeadm", "choices": list(SELF_MANAGED)},
         nodes={"type": "list", "elements": "dict", "required": True},
         etcd={"type": "dict", "required": True},
         allow_unreadable={"type": "list", "elements": "str", "default": [],

@@ -124,6 +124,7 @@ from ansible_collections.kubecompass.readiness.plugins.module_utils._node.files 
     load_document,
     read_text,
 )
+from ansible_collections.kubecompass.readiness.plugins.module_utils._k8s.vocabulary import SELF_MANAGED
 
 FLAG = "encryption-provider-config"
 
@@ -188,7 +189,7 @@ def read_state(params, root="/", proc="/proc", post=None):
 def main():
     module = AnsibleModule(
         argument_spec={
-            "distribution": {"type": "str", "default": "kubeadm", "choices": ["kubeadm", "rke2", "k3s"]},
+            "distribution": {"type": "str", "default": "kubeadm", "choices": list(SELF_MANAGED)},
             "config_path": {"type": "path", "default": "/etc/kubernetes/kubecompass/encryption-config.yaml"},
             "scan_etcd": {"type": "bool", "default": False},
             "etcd_endpoint": {"type": "str"},

@@ -221,12 +221,13 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.kubecompass.readiness.plugins.module_utils._errors import KubeCompassError
 from ansible_collections.kubecompass.readiness.plugins.module_utils._node.snapshots import status
+from ansible_collections.kubecompass.readiness.plugins.module_utils._k8s.vocabulary import SELF_MANAGED
 
 
 def argument_spec():
     return {
         "dir": {"type": "path"},
-        "distribution": {"type": "str", "default": "kubeadm", "choices": ["kubeadm", "rke2", "k3s"]},
+        "distribution": {"type": "str", "default": "kubeadm", "choices": list(SELF_MANAGED)},
         "etcdutl": {"type": "path", "default": "/usr/local/bin/etcdutl"},
         "require_status": {"type": "bool", "default": True},
         "checksum": {"type": "bool", "default": True},

@@ -200,11 +200,12 @@ from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
 from ansible_collections.kubecompass.readiness.plugins.module_utils._node.files import HAS_YAML, YAML_IMPORT_ERROR
 from ansible_collections.kubecompass.readiness.plugins.module_utils._node.gather import gather_node_facts
+from ansible_collections.kubecompass.readiness.plugins.module_utils._k8s.vocabulary import SELF_MANAGED
 
 
 def argument_spec():
     return {
-        "distribution": {"type": "str", "required": True, "choices": ["kubeadm", "rke2", "k3s"]},
+        "distribution": {"type": "str", "required": True, "choices": list(SELF_MANAGED)},
         "etcd_sample_size": {"type": "int", "default": 20},
         "etcd_endpoint": {"type": "str"},
         "snapshot_dirs": {"type": "list", "elements": "path"},

@@ -248,13 +248,14 @@ from ansible_collections.kubecompass.readiness.plugins.module_utils._readiness.t
     validate_tier,
 )
 from ansible_collections.kubecompass.readiness.plugins.module_utils._velero import BACKUPS, drill, list_velero
+from ansible_collections.kubecompass.readiness.plugins.module_utils._k8s.vocabulary import TIERS
 
 try:
     from urllib.parse import quote
 except ImportError:  # pragma: no cover - Python 2 is not supported
     quote = None
 
-TIER_CHOICES = ["critical", "important", "best_effort"]
+TIER_CHOICES = list(TIERS)
 
 
 def _utcnow():

@@ -11,11 +11,12 @@ import datetime
 from ansible_collections.kubecompass.readiness.plugins.module_utils._control_plane import encryption
 from ansible_collections.kubecompass.readiness.plugins.module_utils._errors import KubeCompassError
 from ansible_collections.kubecompass.readiness.plugins.plugin_utils._planner_action import PlannerAction
+from ansible_collections.kubecompass.readiness.plugins.module_utils._k8s.encryption import STRONG_PROVIDERS
 
 ARGUMENT_SPEC = {
     "nodes": {"type": "dict", "required": True},
     "etcd_scan": {"type": "dict"},
-    "provider": {"type": "str", "choices": ["secretbox", "aescbc", "kms"]},
+    "provider": {"type": "str", "choices": list(STRONG_PROVIDERS)},
     "kms_name": {"type": "str"},
     "kms_endpoint": {"type": "str"},
     "kms_timeout": {"type": "str", "default": "3s"},

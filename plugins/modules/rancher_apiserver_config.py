@@ -281,12 +281,13 @@ from ansible_collections.kubecompass.readiness.plugins.module_utils._control_pla
 )
 from ansible_collections.kubecompass.readiness.plugins.module_utils._errors import KubeCompassError
 from ansible_collections.kubecompass.readiness.plugins.module_utils._evidence import file_digest
+from ansible_collections.kubecompass.readiness.plugins.module_utils._k8s.vocabulary import RANCHER
 
 
 def main():
     module = AnsibleModule(
         argument_spec={
-            "distribution": {"type": "str", "required": True, "choices": ["rke2", "k3s"]},
+            "distribution": {"type": "str", "required": True, "choices": list(RANCHER)},
             "topic": {"type": "str", "default": "kubecompass"},
             "set_flags": {"type": "dict", "default": {}},
             "remove_flags": {"type": "list", "elements": "str", "default": []},

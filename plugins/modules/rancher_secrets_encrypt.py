@@ -174,6 +174,7 @@ from ansible_collections.kubecompass.readiness.plugins.module_utils._control_pla
     rollout,
 )
 from ansible_collections.kubecompass.readiness.plugins.module_utils._errors import KubeCompassError
+from ansible_collections.kubecompass.readiness.plugins.module_utils._k8s.vocabulary import RANCHER
 
 BIN_DIRS = ["/usr/local/bin", "/opt/rke2/bin", "/usr/bin"]
 MAX_STEPS = 8
@@ -298,7 +299,7 @@ def converge(module, params):
 def main():
     module = AnsibleModule(
         argument_spec={
-            "distribution": {"type": "str", "required": True, "choices": ["rke2", "k3s"]},
+            "distribution": {"type": "str", "required": True, "choices": list(RANCHER)},
             "goal": {"type": "str", "default": "enabled", "choices": ["enabled", "rotated"]},
             "binary": {"type": "path"},
             "version": {"type": "str"},

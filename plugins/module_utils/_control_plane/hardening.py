@@ -26,6 +26,7 @@ from ansible_collections.kubecompass.readiness.plugins.module_utils._control_pla
     split_list,
 )
 from ansible_collections.kubecompass.readiness.plugins.module_utils._node.config import DISTRIBUTIONS
+from ansible_collections.kubecompass.readiness.plugins.module_utils._k8s.vocabulary import RANCHER
 
 TLS_VERSIONS = ("VersionTLS10", "VersionTLS11", "VersionTLS12", "VersionTLS13")
 # TLS 1.2 suites with forward secrecy and AEAD, as Go names them (crypto/tls CipherSuites()).
@@ -153,7 +154,7 @@ def hardening_flags(tls_min_version="VersionTLS12", cipher_suites=DEFAULT_CIPHER
         strong = current_suites and all(suite in STRONG_CIPHER_SUITES for suite in current_suites)
         set_flags["tls-cipher-suites"] = flags["tls-cipher-suites"] if strong else ",".join(suites)
 
-    mode = "off" if anonymous == "restrict" and distribution in ("rke2", "k3s") else anonymous
+    mode = "off" if anonymous == "restrict" and distribution in RANCHER else anonymous
     if mode == "restrict" and flags.get("anonymous-auth") == "false" and not flags.get("authentication-config"):
         mode = "off"  # already off (the probes were taken care of): restricting would loosen it
     if mode == "restrict":

@@ -34,7 +34,9 @@ __metaclass__ = type
 import datetime
 import re
 
-DISTRIBUTIONS = ("rke2", "k3s")
+from ansible_collections.kubecompass.readiness.plugins.module_utils._k8s.vocabulary import RANCHER
+
+DISTRIBUTIONS = RANCHER
 GOALS = ("enabled", "rotated")
 STAGES = ("start", "prepare", "rotate", "reencrypt_request", "reencrypt_active", "reencrypt_finished")
 # Stages during which the server re-encrypts on its own: wait, never start another step.

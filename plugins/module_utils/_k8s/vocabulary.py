@@ -14,6 +14,8 @@ TIERS = ("critical", "important", "best_effort")
 DISTRIBUTIONS = ("kubeadm", "rke2", "k3s", "eks", "gke", "aks")
 SELF_MANAGED = ("kubeadm", "rke2", "k3s")
 MANAGED = ("eks", "gke", "aks")
+# Rancher's distributions: API server flags in a config drop-in, Secrets encryption by their own tool.
+RANCHER = ("rke2", "k3s")
 # The label a namespace declares its tier with; namespaces without it take the cluster's tier.
 NAMESPACE_TIER_LABEL = "kubecompass.io/tier"
 # Namespaces Kubernetes itself creates and runs: never judged or remediated as application namespaces.

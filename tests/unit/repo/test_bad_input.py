@@ -122,7 +122,7 @@ ENCRYPTION_PLAN_TABLE = [
     ("retired_keys", {"k8s:enc:secretbox:v1:k0": "node:/snap"}, "retired_keys[k8s:enc:secretbox:v1:k0] must be a "
                                                                 "list of snapshot ids"),
     ("rotate", "maybe", "argument 'rotate' is of type str"),
-    ("provider", "aesgcm", "value of provider must be one of: secretbox, aescbc, kms, got: aesgcm"),
+    ("provider", "aesgcm", "value of provider must be one of: aescbc, secretbox, kms, got: aesgcm"),
     ("kms_timeout", "soon", "kms kms1: timeout must be a duration such as 3s"),
 ]
 

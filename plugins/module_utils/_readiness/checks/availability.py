@@ -40,6 +40,7 @@ from ansible_collections.kubecompass.readiness.plugins.module_utils._readiness.m
     from_objects,
     obj,
 )
+from ansible_collections.kubecompass.readiness.plugins.module_utils._k8s.vocabulary import RANCHER
 
 ZONE_LABEL = "topology.kubernetes.io/zone"
 ETCD_ROLE_LABEL = "node-role.kubernetes.io/etcd"
@@ -157,7 +158,7 @@ def _etcd_members(ctx):
         mirrors = [c for c in control_plane_components(pods) if c["component"] == "etcd"]
         members.update(c["node"] or c["pod"] for c in mirrors)
         sources.append("%d etcd mirror pod(s) in kube-system" % len(mirrors))
-    if ctx.distribution in ("rke2", "k3s"):
+    if ctx.distribution in RANCHER:
         labelled = [object_name(n) for n in ctx.items("nodes")
                     if (object_meta(n).get("labels") or {}).get(ETCD_ROLE_LABEL) == "true"]
         members.update(labelled)

@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from ansible_collections.kubecompass.readiness.plugins.module_utils._control_plane import encryption as planner
-from ansible_collections.kubecompass.readiness.plugins.module_utils._node_facts import summarize_encryption_config
+from ansible_collections.kubecompass.readiness.plugins.module_utils._node.encryption import summarize_encryption_config
 from ansible_collections.kubecompass.readiness.plugins.module_utils._readiness import engine, tiers
 from ansible_collections.kubecompass.readiness.plugins.module_utils._readiness.checks import control_plane
 from ansible_collections.kubecompass.readiness.plugins.module_utils._readiness.context import Context

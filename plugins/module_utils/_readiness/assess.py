@@ -19,7 +19,7 @@ from ansible_collections.kubecompass.readiness.plugins.module_utils._cluster_fac
 from ansible_collections.kubecompass.readiness.plugins.module_utils._errors import KubeCompassError
 from ansible_collections.kubecompass.readiness.plugins.module_utils._readiness import catalog, engine, gather
 from ansible_collections.kubecompass.readiness.plugins.module_utils._readiness import waivers as waiver_rules
-from ansible_collections.kubecompass.readiness.plugins.module_utils._readiness.model import DISTRIBUTIONS
+from ansible_collections.kubecompass.readiness.plugins.module_utils._k8s.vocabulary import DISTRIBUTIONS
 from ansible_collections.kubecompass.readiness.plugins.module_utils._readiness.tiers import tier_table, validate_tier
 
 

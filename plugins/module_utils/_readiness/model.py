@@ -9,12 +9,7 @@ from __future__ import absolute_import, annotations, division, print_function
 
 __metaclass__ = type
 
-from ansible_collections.kubecompass.readiness.plugins.module_utils._k8s.vocabulary import (  # noqa: F401 (engine words)
-    DISTRIBUTIONS,
-    MANAGED,
-    SELF_MANAGED,
-    TIERS,
-)
+from ansible_collections.kubecompass.readiness.plugins.module_utils._k8s.vocabulary import DISTRIBUTIONS, TIERS
 
 VERDICTS = ("pass", "fail", "waived", "unknown", "not_applicable")
 SEVERITIES = ("critical", "high", "medium", "low", "info")

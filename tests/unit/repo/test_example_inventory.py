@@ -7,8 +7,8 @@ import re
 
 import yaml
 
+from ansible_collections.kubecompass.readiness.plugins.module_utils._k8s.vocabulary import DISTRIBUTIONS, TIERS
 from ansible_collections.kubecompass.readiness.plugins.module_utils._providers import validate_target
-from ansible_collections.kubecompass.readiness.plugins.module_utils._readiness.model import DISTRIBUTIONS, TIERS
 from tests.helpers import REPO
 
 INVENTORY = yaml.safe_load((REPO / "inventories" / "example" / "hosts.yml").read_text())

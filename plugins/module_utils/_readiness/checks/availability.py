@@ -20,7 +20,7 @@ from ansible_collections.kubecompass.readiness.plugins.module_utils._k8s.objects
     object_namespace,
 )
 from ansible_collections.kubecompass.readiness.plugins.module_utils._k8s.selectors import matches
-from ansible_collections.kubecompass.readiness.plugins.module_utils._k8s.vocabulary import NAMESPACE_TIER_LABEL
+from ansible_collections.kubecompass.readiness.plugins.module_utils._k8s.vocabulary import MANAGED, NAMESPACE_TIER_LABEL
 from ansible_collections.kubecompass.readiness.plugins.module_utils._k8s.workloads import (
     int_or_percent,
     pdb_selector,
@@ -34,7 +34,6 @@ from ansible_collections.kubecompass.readiness.plugins.module_utils._readiness.c
     container_defaults,
 )
 from ansible_collections.kubecompass.readiness.plugins.module_utils._readiness.model import (
-    MANAGED,
     Check,
     Result,
     from_objects,

@@ -22,9 +22,8 @@ from ansible_collections.kubecompass.readiness.plugins.module_utils._readiness.c
     FRAMEWORK_AUDIT_RETENTION_DAYS,
 )
 from ansible_collections.kubecompass.readiness.plugins.module_utils._readiness.context import parse_time
+from ansible_collections.kubecompass.readiness.plugins.module_utils._k8s.vocabulary import MANAGED, SELF_MANAGED
 from ansible_collections.kubecompass.readiness.plugins.module_utils._readiness.model import (
-    MANAGED,
-    SELF_MANAGED,
     Check,
     Result,
     Unreadable,

@@ -36,8 +36,8 @@ from ansible_collections.kubecompass.readiness.plugins.module_utils._readiness.c
     find_workloads,
 )
 from ansible_collections.kubecompass.readiness.plugins.module_utils._readiness.context import parse_time
+from ansible_collections.kubecompass.readiness.plugins.module_utils._k8s.vocabulary import SELF_MANAGED
 from ansible_collections.kubecompass.readiness.plugins.module_utils._readiness.model import (
-    SELF_MANAGED,
     Check,
     Result,
     Unreadable,

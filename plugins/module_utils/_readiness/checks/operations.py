@@ -16,7 +16,8 @@ from ansible_collections.kubecompass.readiness.plugins.module_utils._k8s import 
 from ansible_collections.kubecompass.readiness.plugins.module_utils._k8s.objects import object_ref
 from ansible_collections.kubecompass.readiness.plugins.module_utils._k8s.versions import minor_version
 from ansible_collections.kubecompass.readiness.plugins.module_utils._readiness.checks import managed
-from ansible_collections.kubecompass.readiness.plugins.module_utils._readiness.model import MANAGED, Check, Result
+from ansible_collections.kubecompass.readiness.plugins.module_utils._k8s.vocabulary import MANAGED
+from ansible_collections.kubecompass.readiness.plugins.module_utils._readiness.model import Check, Result
 
 # Upstream end-of-life dates per minor release (kubernetes.io/releases, "End of Life" column). A cluster
 # newer than the table is judged supported; the table is extended with each release.
@@ -112,6 +113,11 @@ def crd_names(ctx):
 # -- monitoring and alerting (prometheus-operator) -----------------------------------------------------------------
 
 
+def _alertmanager_names(prometheus):
+    alerting = (prometheus.get("spec") or {}).get("alerting") or {}
+    return [a.get("name") for a in alerting.get("alertmanagers") or []]
+
+
 def _replicas(item):
     replicas = (item.get("spec") or {}).get("replicas")
     return 1 if replicas is None else replicas  # the operator's default
@@ -158,10 +164,7 @@ def monitoring_alerting(ctx):
     ignored = sorted(object_ref(r) for r in rules
                      if not any(prometheus_selects_rule(p, r, namespace_labels) for p in running))
     evidence = {
-        "prometheuses": {object_ref(p): {"replicas": _replicas(p),
-                                   "alertmanagers": [a.get("name") for a in
-                                                     ((p.get("spec") or {}).get("alerting") or {}).get(
-                                                         "alertmanagers") or []]}
+        "prometheuses": {object_ref(p): {"replicas": _replicas(p), "alertmanagers": _alertmanager_names(p)}
                          for p in prometheuses},
         "alertmanagers": {object_ref(a): {"replicas": _replicas(a)} for a in alertmanagers},
         "alerting_rules_loaded": loaded,

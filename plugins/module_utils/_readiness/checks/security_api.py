@@ -46,14 +46,12 @@ from ansible_collections.kubecompass.readiness.plugins.module_utils._k8s.rbac im
 )
 from ansible_collections.kubecompass.readiness.plugins.module_utils._k8s.selectors import is_empty
 from ansible_collections.kubecompass.readiness.plugins.module_utils._k8s.versions import minor_version
-from ansible_collections.kubecompass.readiness.plugins.module_utils._k8s.vocabulary import NAMESPACE_TIER_LABEL
+from ansible_collections.kubecompass.readiness.plugins.module_utils._k8s.vocabulary import MANAGED, NAMESPACE_TIER_LABEL, TIERS
 from ansible_collections.kubecompass.readiness.plugins.module_utils._k8s.workloads import (
     mounts_token,
     service_account_of,
 )
 from ansible_collections.kubecompass.readiness.plugins.module_utils._readiness.model import (
-    MANAGED,
-    TIERS,
     Check,
     Result,
     from_objects,

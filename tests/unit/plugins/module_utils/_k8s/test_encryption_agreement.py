@@ -55,7 +55,7 @@ def check_verdict(text):
     return engine.run_check(CHECK, Context(snap, tiers.tier_table(), {}, NOW)).verdict
 
 
-@pytest.mark.parametrize("names,covered", CASES, ids=[",".join(names) for names, _ in CASES])
+@pytest.mark.parametrize("names,covered", CASES, ids=[",".join(case[0]) for case in CASES])
 def test_check_and_planner_agree_on_what_covers_secrets(names, covered):
     text = config_text(names)
     assert planner_covers(text) is covered

@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""Local control plane for KubeCompass tests and demos: build | up [--nodes 1|3] | down | status | env."""
+"""Local control plane for KubeCompass tests and demos: build [--velero] | up [--nodes 1|3] [--velero] | down | status | env."""
 
 from __future__ import annotations
 
@@ -10,29 +10,37 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from kclocal import build, cluster  # noqa: E402
+from kclocal import build, cluster, velero  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="localcp", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("build", help="build (or find cached) control-plane binaries")
+    build_cmd = sub.add_parser("build", help="build (or find cached) control-plane binaries")
+    build_cmd.add_argument("--velero", action="store_true", help="also velero and the tests' object-store plugin")
     up = sub.add_parser("up", help="start the local control plane (reuses a running one of the same size)")
     up.add_argument("--nodes", type=int, default=1, choices=(1, 3))
     up.add_argument("--timeout", type=float, default=300)
+    up.add_argument("--velero", action="store_true",
+                    help="also run velero server out of cluster, backing up into a directory under the state dir")
     sub.add_parser("down", help="stop everything and remove what was created outside the state directory")
     sub.add_parser("status", help="print the state of every node and pod as JSON")
     sub.add_parser("env", help="print shell exports for the admin kubeconfig and the inventory")
     args = parser.parse_args(argv)
     try:
         if args.command == "build":
-            return build.main()
+            return build.main((build.CONTROL_PLANE, build.VELERO) if args.velero else (build.CONTROL_PLANE,))
         if args.command == "up":
             state = cluster.up(args.nodes, timeout=args.timeout)
             paths = cluster.Paths(cluster.state_dir())
             print(f"local control plane up: {len(state['nodes'])} node(s)")
             print(f"  kubeconfig: {paths.admin_conf}")
             print(f"  inventory:  {paths.inventory}")
+            if args.velero:
+                record = velero.up(paths)
+                print(f"  velero:     server pid {record['pid']}, metrics http://{record['metrics_address']}/metrics, "
+                      f"log {record['log']}")
+                print(f"  backups:    {record['bucket_dir']}")
             return 0
         if args.command == "down":
             problems = cluster.down()

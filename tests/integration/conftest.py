@@ -13,6 +13,7 @@ import pytest
 import yaml
 
 from kclocal import cluster
+from kclocal import velero as velero_runner
 from kclocal.kube import Client
 
 
@@ -77,3 +78,70 @@ def control_planes(keep_cluster):
 def control_plane(request, control_planes) -> LocalControlPlane:
     marker = request.node.get_closest_marker("nodes")
     return control_planes.get(marker.args[0] if marker else 1)
+
+
+@dataclass
+class LocalVelero:
+    """Velero v1.18 running out of cluster against the local control plane (kclocal.velero)."""
+
+    paths: cluster.Paths
+    namespace: str = velero_runner.NAMESPACE
+    location: str = velero_runner.LOCATION
+
+    @property
+    def bucket_dir(self) -> Path:
+        """Where the directory plugin keeps the location's objects (backups/<name>/… below it)."""
+        return velero_runner.bucket_dir(self.paths)
+
+    @property
+    def log(self) -> Path:
+        return velero_runner.root(self.paths) / "server.log"
+
+    @property
+    def pid(self) -> int:
+        """The server's pid, also the process group of its plugins."""
+        return (velero_runner.running(self.paths) or {})["pid"]
+
+    def path(self, plural: str, name: str = "") -> str:
+        return f"/apis/velero.io/v1/namespaces/{self.namespace}/{plural}" + (f"/{name}" if name else "")
+
+    def wait_phase(self, client: Client, plural: str, name: str, phases: set[str], timeout: float) -> dict:
+        """The object once its status.phase is one of `phases`; ClusterError naming the last phase otherwise."""
+        seen: dict = {}
+
+        def reached() -> bool:
+            seen.update(client.request("GET", self.path(plural, name)))
+            return (seen.get("status") or {}).get("phase") in phases
+
+        try:
+            cluster.wait_for(f"{plural}/{name} to reach {sorted(phases)}", reached, timeout)
+        except cluster.ClusterError as exc:
+            raise cluster.ClusterError(f"{exc}; last status {seen.get('status')}; server log {self.log}") from None
+        return seen
+
+
+class VeleroManager:
+    def __init__(self) -> None:
+        self.started: set[Path] = set()
+
+    def get(self, control_plane: LocalControlPlane) -> LocalVelero:
+        if not velero_runner.running(control_plane.paths):
+            velero_runner.up(control_plane.paths)
+            self.started.add(control_plane.paths.root)
+        return LocalVelero(control_plane.paths)
+
+
+@pytest.fixture(scope="session")
+def velero_servers(control_planes):
+    manager = VeleroManager()
+    yield manager
+    # Velero's backup sync deletes Completed Backup objects its store does not hold, such as those other tests
+    # write by hand: stop a server this run started, even when the control plane is kept.
+    if manager.started:
+        velero_runner.down(control_planes.paths)
+
+
+@pytest.fixture
+def velero(control_plane, velero_servers) -> LocalVelero:
+    """Velero server started once per run (again after a resize) on the control plane the test asked for."""
+    return velero_servers.get(control_plane)

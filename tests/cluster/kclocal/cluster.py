@@ -518,6 +518,11 @@ def down(timeout: float = 40) -> list[str]:
                     os.kill(entry["supervisor_pid"], signal.SIGTERM)
         if state.get("haproxy_pid") and _alive(state["haproxy_pid"]):
             os.kill(state["haproxy_pid"], signal.SIGTERM)
+        # Velero (`up --velero`, kclocal.velero) and its plugins: one process group.
+        velero_pid = (state.get("velero") or {}).get("pid")
+        if _alive(velero_pid):
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(velero_pid, signal.SIGTERM)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline and any(_alive(n.get("supervisor_pid")) for n in state["nodes"]):
             time.sleep(0.2)
@@ -560,6 +565,8 @@ def status() -> dict[str, Any]:
             "pods": {f: {"phase": p["phase"], "ready": p["ready"], "restarts": p["restart_count"], "pid": p["pid"]}
                      for f, p in pods.items()},
         })
+    if state.get("velero"):
+        result["velero"] = {**state["velero"], "running": _alive(state["velero"].get("pid"))}
     try:
         result["readyz"] = admin_client(paths, timeout=5).text("/readyz")
     except (ApiError, OSError) as exc:

@@ -91,6 +91,15 @@ def test_velero_backs_up_and_restores_a_namespace(control_plane, velero):
         secret = client.request("GET", f"/api/v1/namespaces/{namespace}/secrets/app-secret")
         assert base64.b64decode(secret["data"]["password"]).decode() == secret_value
         assert config["metadata"]["labels"]["velero.io/restore-name"] == restore_name
+        # Deleted as `velero backup delete` does, so no other test sees this backup: Velero removes its files, its
+        # restores and the Backup object.
+        client.request("POST", velero.path("deletebackuprequests"), {
+            "apiVersion": "velero.io/v1", "kind": "DeleteBackupRequest",
+            "metadata": {"name": f"{backup_name}-delete", "namespace": velero.namespace},
+            "spec": {"backupName": backup_name}})
+        wait_for(f"backup {backup_name} to be deleted", lambda: _gone(client, velero.path("backups", backup_name))
+                 and not stored.exists(), 120)
+        assert _gone(client, velero.path("restores", restore_name))
     finally:
         try:
             client.request("DELETE", f"/api/v1/namespaces/{namespace}")

@@ -4,11 +4,13 @@ plane, brought up once per run or reused), tests/quality (lint, sanity, packagin
 from __future__ import annotations
 
 import os
+import signal
+import subprocess
 import sys
 
 import pytest
 
-from tests.helpers import DEV_COLLECTIONS
+from tests.helpers import CLUSTER_DIR, DEV_COLLECTIONS
 
 # Import the collection as Ansible does (hack/setup.sh links this checkout under .venv/collections).
 if str(DEV_COLLECTIONS) not in sys.path:
@@ -23,6 +25,32 @@ def pytest_collection_modifyitems(config, items):
         return (item.get_closest_marker("last") is not None, nodes.args[0] if nodes else 0)
 
     items.sort(key=order)
+    _prebuild_velero(config, items)
+
+
+def _prebuild_velero(config, items):
+    """A cold Velero build takes minutes: start it now, at the lowest CPU priority, so it runs in the time the
+    tests before the first Velero test leave idle (they wait on API servers); the `velero` fixture then waits
+    for it through the build lock instead of building in the foreground."""
+    from kclocal import build
+
+    if not any("velero" in item.fixturenames for item in items) or build.VELERO.is_cached():
+        return
+    build.cache_root().mkdir(parents=True, exist_ok=True)
+    log = open(build.cache_root() / "velero-prebuild.log", "w")  # noqa: SIM115 - closed at unconfigure
+    config._velero_prebuild = (subprocess.Popen(
+        [sys.executable, str(CLUSTER_DIR / "localcp.py"), "build", "--velero"],
+        stdout=log, stderr=subprocess.STDOUT, start_new_session=True), log)
+
+
+def pytest_unconfigure(config):
+    prebuild = getattr(config, "_velero_prebuild", None)
+    if prebuild:
+        process, log = prebuild
+        if process.poll() is None:  # the run ended first: stop the build and its `go build` children
+            os.killpg(process.pid, signal.SIGTERM)
+            process.wait(30)
+        log.close()
 
 
 @pytest.fixture(scope="session")

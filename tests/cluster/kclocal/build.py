@@ -9,6 +9,7 @@ rebuilt only when one of those changes.
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import os
 import re
@@ -112,11 +113,23 @@ class GoModule:
     def binary_dir(self) -> Path:
         return cache_root() / self.cache_name / self.key()
 
+    def is_cached(self) -> bool:
+        return all((self.binary_dir() / name).is_file() for name in self.binaries)
+
     def ensure(self) -> Path:
-        """Return the directory holding the binaries, building them first if the cache has none."""
+        """Return the directory holding the binaries, building them first if the cache has none. One build at a
+        time per module: a second caller (the tests' background prebuild and a fixture) waits, then finds them."""
         target = self.binary_dir()
-        if all((target / name).is_file() for name in self.binaries):
+        if self.is_cached():
             return target
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with open(target.parent / ".build.lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            if self.is_cached():
+                return target
+            return self._build(target)
+
+    def _build(self, target: Path) -> Path:
         staging = target.with_name(target.name + ".tmp")
         staging.mkdir(parents=True, exist_ok=True)
         print(f"building {self.what} into {target} (cold build: several minutes)", file=sys.stderr)

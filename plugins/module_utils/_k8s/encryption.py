@@ -9,7 +9,8 @@ kube-apiserver reads each name of a ``resources`` entry with schema.ParseGroupRe
 the first dot) and serves a resource from its exact group/resource entry, else ``*.<group>``, else ``*.*``; an entry
 masked by an earlier wildcard is refused at load, so the first entry that covers Secrets is the one they use.
 Secrets are core/v1: ``secrets`` and ``secrets.`` (the core group written out) name them, ``*.`` and ``*.*`` cover
-them, ``secrets.apps`` and ``*.apps`` do not."""
+them, ``secrets.apps`` and ``*.apps`` do not. A bare ``*`` is refused at load (validation: "use '*.' ... or *.*"),
+and names are never trimmed, so ``" secrets"`` names no resource."""
 
 from __future__ import absolute_import, annotations, division, print_function
 
@@ -20,10 +21,16 @@ PROVIDER_KINDS = ("secretbox", "aescbc", "aesgcm", "kms", "identity")
 KEYED_PROVIDERS = ("aescbc", "aesgcm", "secretbox")
 # Providers whose writes KC-SEC-004 accepts: aesgcm needs a new key every 200k writes, identity stores plaintext.
 STRONG_PROVIDERS = ("aescbc", "secretbox", "kms")
+# Providers that encrypt: their values in etcd start with k8s:enc:<kind>:<version>:<key name>:.
+ENCRYPTING_PROVIDERS = ("secretbox", "aescbc", "aesgcm", "kms")
+# Decoded key lengths kube-apiserver accepts per keyed provider (secretbox 32 bytes, AES 16, 24 or 32).
+KEY_SIZES = {"secretbox": (32,), "aescbc": (16, 24, 32), "aesgcm": (16, 24, 32)}
 
+# Every name whose entry serves Secrets: what ParseGroupResource reads as core/secrets, core/* or */*, without the
+# bare "*" kube-apiserver refuses.
+NAMES_COVERING_SECRETS = ("secrets", "secrets.", "*.", "*.*")
+_REFUSED_STAR = "*"
 _SECRETS = ("", "secrets")
-_WHOLE_CORE_GROUP = ("", "*")
-_EVERYTHING = ("*", "*")
 
 
 def group_resource(name):
@@ -39,7 +46,14 @@ def names_secrets(name):
 
 def covers_secrets(name):
     """True when kube-apiserver serves Secrets with the providers of an entry listing this name."""
-    return group_resource(name) in (_SECRETS, _WHOLE_CORE_GROUP, _EVERYTHING)
+    return str(name) in NAMES_COVERING_SECRETS
+
+
+def refused_name(name):
+    """Why kube-apiserver refuses to load a config whose resources list this name, or None."""
+    if str(name) == _REFUSED_STAR:
+        return "* is refused by kube-apiserver: write *. for the core group or *.* for every resource"
+    return None
 
 
 def secrets_entry(entries, names_of=lambda entry: entry.get("resources") or []):

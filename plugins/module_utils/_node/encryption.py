@@ -12,7 +12,11 @@ __metaclass__ = type
 
 import re
 
-from ansible_collections.kubecompass.readiness.plugins.module_utils._k8s.encryption import KEYED_PROVIDERS, PROVIDER_KINDS
+from ansible_collections.kubecompass.readiness.plugins.module_utils._k8s.encryption import (
+    KEYED_PROVIDERS,
+    PROVIDER_KINDS,
+    refused_name,
+)
 from ansible_collections.kubecompass.readiness.plugins.module_utils._node.config import to_string
 from ansible_collections.kubecompass.readiness.plugins.module_utils._node.files import read_document
 
@@ -77,6 +81,10 @@ def summarize_encryption_config(document):
         if not isinstance(names, list) or not names:
             problems.append("%s lists no resources" % where)
             names = []
+        for position, name in enumerate(names):
+            refusal = refused_name(name)
+            if refusal:
+                problems.append("%s.resources[%d]: %s" % (where, position, refusal))
         providers = entry.get("providers")
         if not isinstance(providers, list) or not providers:
             problems.append("%s has no providers" % where)

@@ -297,7 +297,7 @@ def test_a_flag_that_stops_the_api_server_is_rolled_back_on_that_node_only(cp):
     try:
         result, _seconds = playbook(cp, "remediate", "--tags", "hardening", "-e", json.dumps({
             "control_plane_rollout_test_inject_flags": {"kubecompass-test-bogus-flag": "1"},
-            "control_plane_rollout_timeout": 30}))
+            "apiserver_hardening_timeout": 30}))
     finally:
         done.set()
         reader.join()

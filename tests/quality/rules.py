@@ -20,8 +20,8 @@ ASSESSMENT = "plugins/module_utils/_readiness/"
 CHECKS = "plugins/module_utils/_readiness/checks/"
 PROVIDERS = "plugins/module_utils/_providers/"
 
-# Each vocabulary by its words. A literal listing two or more of one vocabulary's words (and nothing else) is a
-# copy of (part of) that vocabulary; each such set of words may be written once in plugins/.
+# Each vocabulary by its words. Outside the vocabulary home, a literal whose words of one vocabulary are the whole
+# vocabulary or a part the home names as a constant is a copy of it (vocabulary_copies).
 VOCABULARIES = {
     "tiers": {"critical", "important", "best_effort"},
     "distributions": {"kubeadm", "rke2", "k3s", "eks", "gke", "aks"},
@@ -31,6 +31,9 @@ VOCABULARIES = {
 
 # Where the vocabularies live, each as one constant (whole vocabularies and the named parts of one).
 VOCABULARY_HOME = "plugins/module_utils/_k8s"
+# Vocabularies of which any two words outside the home are a copy: which names cover Secrets is Kubernetes meaning
+# (KC-SEC-004 and the planner once read it differently), never a check's or a planner's own data.
+ANY_TWO_WORDS = ("resources that cover Secrets",)
 
 AUTH_FRAGMENT = "kubecompass.readiness.auth_options"
 ACTION_GROUP = "readiness"
@@ -200,27 +203,47 @@ def _vocabulary_of(words) -> str | None:
     return None
 
 
-def vocabulary_literals(root: Path) -> dict[tuple[str, frozenset], list[str]]:
-    """Every literal in plugins/ listing words of one vocabulary: (vocabulary, words) -> places."""
-    found: dict[tuple[str, frozenset], list[str]] = {}
-    for file in python_files(root):
-        for node in ast.walk(ast.parse(file.read_text(), str(file))):
-            words = _string_literal(node)
-            name = words and _vocabulary_of(words)
-            if name:
-                found.setdefault((name, frozenset(words)), []).append(f"{_relative(root, file)}:{node.lineno}")
-    return found
+def _strings_written_together(node: ast.AST, tables: bool) -> list[str]:
+    """The string constants a node writes as one collection: a tuple, list or set literal (``frozenset((...))``
+    included), a condition testing words one by one (``"a" in x or "b" in x``, ``x == "a" or x == "b"``), and with
+    ``tables`` the keys of a dict literal."""
+    if isinstance(node, (ast.Tuple, ast.List, ast.Set)):
+        elements = node.elts
+    elif isinstance(node, ast.Dict) and tables:
+        elements = [key for key in node.keys if key is not None]
+    elif isinstance(node, ast.BoolOp):
+        elements = []
+        for test in node.values:
+            if isinstance(test, ast.Compare) and len(test.ops) == 1:
+                if isinstance(test.ops[0], (ast.In, ast.NotIn)):
+                    elements.append(test.left)
+                elif isinstance(test.ops[0], (ast.Eq, ast.NotEq)):
+                    elements.extend((test.left, test.comparators[0]))
+    else:
+        return []
+    return [e.value for e in elements if isinstance(e, ast.Constant) and isinstance(e.value, str)]
 
 
 def vocabulary_copies(root: Path) -> list[str]:
-    """Rule 2: one constant per vocabulary. A vocabulary here is a whole vocabulary, or a part of one that the
-    vocabulary home names as a constant (``SELF_MANAGED = ("kubeadm", "rke2", "k3s")``); each is written in one place
-    only. A part the home does not name (a check's ``required_for=("critical", "important")``) is that check's data."""
-    named = {(name, frozenset(words)) for name, sets in vocabulary_constants(root).items() for words in sets}
-    named |= {(name, frozenset(words)) for name, words in VOCABULARIES.items()}
-    return [f"{name} {sorted(words)} written {len(places)} times: {', '.join(places)}"
-            for (name, words), places in sorted(vocabulary_literals(root).items(), key=str)
-            if len(places) > 1 and (name, words) in named]
+    """Rule 2: one constant per vocabulary. Outside the vocabulary home, a literal collection whose words of one
+    vocabulary (two or more) are the whole vocabulary or a part the home names as a constant (``SELF_MANAGED =
+    ("kubeadm", "rke2", "k3s")``) is a copy, even the only one; for ANY_TWO_WORDS vocabularies any two words are. A
+    part the home does not name (a check's ``required_for=("critical", "important")``) is that check's data. A dict
+    keyed by a vocabulary's words is a table of per-word data (tier targets, provider domains, restart commands)
+    that belongs with its user, not in the home; only ANY_TWO_WORDS vocabularies are counted in dict keys."""
+    named = {name: [set(words)] + vocabulary_constants(root).get(name, []) for name, words in VOCABULARIES.items()}
+    violations = []
+    for file in python_files(root):
+        place = _relative(root, file)
+        if place.startswith(VOCABULARY_HOME + "/"):
+            continue
+        for node in ast.walk(ast.parse(file.read_text(), str(file))):
+            for name, vocabulary in VOCABULARIES.items():
+                words = set(_strings_written_together(node, tables=name in ANY_TWO_WORDS)) & vocabulary
+                if len(words) >= 2 and (name in ANY_TWO_WORDS or words in named[name]):
+                    violations.append(f"{place}:{node.lineno} writes {name} {sorted(words)} outside {VOCABULARY_HOME}"
+                                      f": import its constant from there")
+    return violations
 
 
 def vocabulary_constants(root: Path) -> dict[str, list[set]]:

@@ -34,7 +34,9 @@ GOOD = {
         f"from {PKG}._k8s import vocabulary\nfrom {PKG}._k8s.vocabulary import name\n"
         f"from {PKG}._readiness import model\nREQUIRED = (\"critical\", \"important\")\n",
     "plugins/module_utils/_guardrails/__init__.py": "",
-    "plugins/module_utils/_guardrails/plan.py": f"from {PKG}._k8s.vocabulary import name, TIERS\n",
+    "plugins/module_utils/_guardrails/plan.py": f"from {PKG}._k8s.vocabulary import name, TIERS\n"
+                                                'BACKED_UP = ("secrets", "configmaps")\n'
+                                                'PORTS = {"kubeadm": 6443, "rke2": 9345, "k3s": 6443}\n',
     "plugins/module_utils/_providers/__init__.py": "",
     "plugins/modules/thing.py": MODULE_DOC.format(name="thing", fragments="[kubecompass.readiness.auth_options]",
                                                   choices="[critical, important, best_effort]")
@@ -107,11 +109,33 @@ BAD = {
     "a second copy of the tiers": (
         rules.vocabulary_copies,
         {"plugins/modules/local.py": 'TIER_CHOICES = ["critical", "important", "best_effort"]\n'},
-        "tiers ['best_effort', 'critical', 'important'] written 2 times"),
+        "plugins/modules/local.py:1 writes tiers ['best_effort', 'critical', 'important'] outside"),
     "a second copy of a named part of a vocabulary": (
         rules.vocabulary_copies,
         {"plugins/module_utils/_readiness/model.py": 'NODES = {"kubeadm", "k3s", "rke2"}\n'},
-        "distributions ['k3s', 'kubeadm', 'rke2'] written 2 times"),
+        "plugins/module_utils/_readiness/model.py:1 writes distributions ['k3s', 'kubeadm', 'rke2'] outside"),
+    "the only copy of a whole vocabulary, outside the vocabulary home": (
+        rules.vocabulary_copies,
+        {"plugins/module_utils/_guardrails/plan.py": 'KINDS = frozenset(("eks", "gke", "aks", "kubeadm", "rke2", '
+                                                     '"k3s"))\n'},
+        "plugins/module_utils/_guardrails/plan.py:1 writes distributions"),
+    "what covers Secrets as the keys of a dict": (
+        rules.vocabulary_copies,
+        {"plugins/module_utils/_guardrails/plan.py": 'GROUPS = {"secrets": "", "*.*": "*"}\n'},
+        "plugins/module_utils/_guardrails/plan.py:1 writes resources that cover Secrets ['*.*', 'secrets'] outside"),
+    "a named part with another word beside it": (
+        rules.vocabulary_copies,
+        {"plugins/modules/local.py": 'NODES = ("kubeadm", "rke2", "k3s", "openshift")\n'},
+        "plugins/modules/local.py:1 writes distributions ['k3s', 'kubeadm', 'rke2'] outside"),
+    "a check holding what covers Secrets": (
+        rules.vocabulary_copies,
+        {"plugins/module_utils/_readiness/checks/area.py": 'SECRETS = ("secrets", "*.", "*.*")\n'},
+        "plugins/module_utils/_readiness/checks/area.py:1 writes resources that cover Secrets ['*.', '*.*', 'secrets']"),
+    "a condition testing what covers Secrets word by word": (
+        rules.vocabulary_copies,
+        {"plugins/module_utils/_readiness/checks/area.py":
+            'def covered(names):\n    return "secrets" in names or "*.*" in names or "*." in names\n'},
+        "plugins/module_utils/_readiness/checks/area.py:2 writes resources that cover Secrets"),
     "documented choices no vocabulary constant names": (
         rules.choices_off_vocabulary,
         {"roles/base/meta/argument_specs.yml": "argument_specs:\n  main:\n    options:\n      base_tier:\n"

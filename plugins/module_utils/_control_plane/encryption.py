@@ -32,8 +32,10 @@ import re
 
 from ansible_collections.kubecompass.readiness.plugins.module_utils._errors import KubeCompassError
 from ansible_collections.kubecompass.readiness.plugins.module_utils._k8s.encryption import (
+    KEY_SIZES,
     KEYED_PROVIDERS,
     PROVIDER_KINDS,
+    STRONG_PROVIDERS,
     covers_secrets,
     names_secrets,
 )
@@ -44,10 +46,9 @@ API_VERSION = "apiserver.config.k8s.io/v1"
 KIND = "EncryptionConfiguration"
 KEY_NAME_PREFIX = "kubecompass-"
 KEY_BYTES = 32
-# Accepted decoded key lengths per keyed provider (encrypt-data.md: secretbox 32 bytes, AES 16, 24 or 32).
-KEY_SIZES = {"secretbox": (32,), "aescbc": (16, 24, 32), "aesgcm": (16, 24, 32)}
-# Providers a new key may be generated for: aesgcm needs rotation every 200k writes, so it is read, never chosen.
-NEW_KEY_PROVIDERS = ("secretbox", "aescbc")
+# Providers a new key may be generated for: the keyed strong ones (secretbox, aescbc); aesgcm needs rotation every
+# 200k writes, so it is read, never chosen.
+NEW_KEY_PROVIDERS = tuple(kind for kind in PROVIDER_KINDS if kind in KEYED_PROVIDERS and kind in STRONG_PROVIDERS)
 # The etcd scan's class for values stored without encryption (_node.etcd.classify_value), which only the identity
 # provider reads; "unknown" is a value of no recognised format.
 PLAINTEXT = "plaintext"

@@ -20,6 +20,7 @@ import ssl
 from urllib.error import HTTPError, URLError
 from urllib.request import HTTPSHandler, ProxyHandler, Request, build_opener
 
+from ansible_collections.kubecompass.readiness.plugins.module_utils._k8s.encryption import ENCRYPTING_PROVIDERS
 from ansible_collections.kubecompass.readiness.plugins.module_utils._node.files import on_host
 
 
@@ -65,7 +66,7 @@ def encryption_prefixes(encryption_summary):
     for entry in (encryption_summary or {}).get("resources") or []:
         for provider in entry.get("providers") or []:
             version = provider.get("kms_api_version") if provider.get("type") == "kms" else "v1"
-            if provider.get("type") in ("aescbc", "aesgcm", "secretbox", "kms"):
+            if provider.get("type") in ENCRYPTING_PROVIDERS:
                 for name in provider.get("key_names") or []:
                     prefixes.add("k8s:enc:%s:%s:%s:" % (provider["type"], version, name))
     return sorted(prefixes, key=len, reverse=True)

@@ -1,6 +1,6 @@
-"""Bad input: every kubecompass_settings option and every encryption_plan option fed a wrong type gives one line
-naming the variable, never a traceback; the assess playbook reports such a cluster as `error`, never
-`unreachable`."""
+"""Bad input: every kubecompass_settings option and every encryption_plan option fed a wrong type (and a wrong
+encryption_key_escrow provider) gives one line naming the variable, never a traceback; the assess playbook reports
+such a cluster as `error`, never `unreachable`."""
 
 from __future__ import annotations
 
@@ -8,9 +8,10 @@ import json
 
 import pytest
 import yaml
+from ansible.errors import AnsibleActionFail
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 
-from ansible_collections.kubecompass.readiness.plugins.action import encryption_plan
+from ansible_collections.kubecompass.readiness.plugins.action import encryption_key_escrow, encryption_plan
 from ansible_collections.kubecompass.readiness.plugins.module_utils._errors import KubeCompassError
 from ansible_collections.kubecompass.readiness.plugins.module_utils._readiness.assess import SETTINGS, assess
 from tests.helpers import REPO, VENV_BIN, ansible_env, run
@@ -134,6 +135,22 @@ def test_a_wrong_encryption_plan_option_is_one_line_naming_it(option, value, mes
         args.update(provider="kms", kms_name="kms1", kms_endpoint="unix:///run/kms.sock")
     kind, text = plan_outcome(args)
     assert kind != "planned" and message in text and "\n" not in text
+
+
+# encryption_key_escrow: a key's provider is one of the keyed providers, listed in _k8s.encryption's order.
+ESCROW_KEY = {"name": "k1", "provider": "aescbc", "fingerprint": "0" * 16, "secret": "c2VjcmV0"}
+ESCROW_TABLE = [
+    ("keys", [dict(ESCROW_KEY, provider="kms")],
+     "encryption_key_escrow: value of provider must be one of: aescbc, aesgcm, secretbox, got: kms found in keys"),
+]
+
+
+@pytest.mark.parametrize("option, value, message", ESCROW_TABLE)
+def test_a_wrong_encryption_key_escrow_option_is_one_line_naming_it(option, value, message):
+    with pytest.raises(AnsibleActionFail) as failure:
+        encryption_key_escrow.validated({"cluster": "prod", "path": "/tmp/prod.vault.json", option: value})
+    text = str(failure.value)
+    assert message in text and "\n" not in text and ESCROW_KEY["secret"] not in text
 
 
 def test_a_wrong_node_value_is_named_by_its_type_never_echoed():

@@ -65,14 +65,34 @@ class NodeChange:
         raise NotImplementedError
 
 
+class _Stopped(Exception):
+    """An OSError stopped the change at ``step``; ``restored`` whether the backup had been restored by then."""
+
+    def __init__(self, step, error, restored):
+        super(_Stopped, self).__init__(step)
+        self.step, self.error, self.restored = step, error, restored
+
+
+def _step(step, restored, function, *args):
+    try:
+        return function(*args)
+    except OSError as exc:
+        raise _Stopped(step, exc, restored) from None
+
+
+def _probe(change):
+    return "the health probe of the API server at %s" % change.endpoint
+
+
 def _roll_back(change, record, reason, written):
-    """Restore the backup, restart again, wait for health; the error to raise. A failing restore raises OSError:
-    the marker and the backup stay for the next run."""
-    pending.restore(record)
-    change.undo()
-    restarted = change.restart() if change.restart_command else None
+    """Restore the backup, restart again, wait for health; the error to raise. An OSError on the way raises
+    _Stopped: the marker and the backup stay for the next run."""
+    _step("restoring the backup", False, pending.restore, record)
+    _step("cleaning up after the restore", True, change.undo)
+    restarted = _step("restarting after the restore", True, change.restart) if change.restart_command else None
     # Health is awaited once something restarted: our restart, or kubelet after a written manifest.
-    recovered = rollout.wait_until(change.healthy, change.timeout) if restarted or written else None
+    recovered = _step(_probe(change), True, rollout.wait_until, change.healthy, change.timeout) \
+        if restarted or written else None
     return change.failure(reason, record, restarted, recovered)
 
 
@@ -85,11 +105,11 @@ def _write_restart_wait(change, record):
         return {"backup": change.backup_label(record)}
     started = time.monotonic()
     if change.restart_command:
-        rc, detail = change.restart()
+        rc, detail = _step("restarting the API server", False, change.restart)
         if rc != 0:
             raise _roll_back(change, record, "%s exited %d (%s)" % (" ".join(change.restart_command), rc, detail),
                              True)
-    if rollout.wait_until(change.converged, change.timeout):
+    if _step(_probe(change), False, rollout.wait_until, change.converged, change.timeout):
         return {"backup": change.backup_label(record), "restart_seconds": round(time.monotonic() - started, 1)}
     raise _roll_back(change, record, "the API server did not come back healthy%s within %ss" % (
         " with the new flags" if change.expects_new_process else "", change.timeout), True)
@@ -105,10 +125,21 @@ def apply_with_rollback(change, written, secrets=(), expect=None):
     record = change.begin(written, secrets, expect)
     try:
         result = _write_restart_wait(change, record)
+    except _Stopped as stop:
+        # The marker and the backup stay: the next run restores them first.
+        error = stop.error.strerror or stop.error
+        if stop.step == "restoring the backup":
+            message = "restoring the backup %s failed (%s); the next run restores it first" % (record["backup"], error)
+        elif stop.restored:
+            message = "the backup %s was restored, then %s failed (%s); the next run restores it again first" % (
+                record["backup"], stop.step, error)
+        else:
+            message = "%s failed (%s) before any restore was attempted; the next run restores %s first" % (
+                stop.step, error, record["backup"])
+        raise KubeCompassError(message, "node") from None
     except OSError as exc:
-        # The rollback itself failed: the marker and the backup stay, the next run restores them.
-        raise KubeCompassError("restoring the backup %s failed (%s); the next run restores it first"
-                               % (record["backup"], exc.strerror or exc), "node") from None
+        raise KubeCompassError("the change stopped (%s); the next run restores the backup %s first"
+                               % (exc.strerror or exc, record["backup"]), "node") from None
     except KubeCompassError:
         change.finish(record)  # rolled back: the node runs the backup again
         raise

@@ -64,6 +64,18 @@ _TRUE = ("1", "t", "true", "yes", "on")
 
 # -- inputs ---------------------------------------------------------------------------------------------------------
 
+def snapshot_files(entries):
+    """(name, os.stat_result) of the regular files not starting with a dot among directory entries: what counts as a
+    snapshot, for the node facts and the snapshot role alike. Entries that vanish or cannot be stat'ed are skipped."""
+    for entry in entries:
+        try:
+            if entry.name.startswith(".") or not entry.is_file():
+                continue
+            yield entry.name, entry.stat()
+        except OSError:
+            continue
+
+
 def read_etcd_snapshots(root, dirs):
     """(summary, failures): regular files (not dotfiles) directly in the snapshot directories and the newest by
     mtime; failures lists (dir, cause) for directories that exist but cannot be read."""
@@ -78,15 +90,9 @@ def read_etcd_snapshots(root, dirs):
             if not is_missing(exc):
                 failures.append((directory, cause_of(exc)))
             continue
-        for entry in entries:
-            try:
-                if entry.name.startswith(".") or not entry.is_file():
-                    continue
-                st = entry.stat()
-            except OSError:
-                continue
+        for name, st in snapshot_files(entries):
             summary["count"] += 1
-            path = directory.rstrip("/") + "/" + entry.name
+            path = directory.rstrip("/") + "/" + name
             if newest is None or st.st_mtime > newest[0]:
                 newest = (st.st_mtime, path, st.st_size)
     if newest is not None:
@@ -184,16 +190,10 @@ def newest_snapshot(directory):
         raise KubeCompassError("cannot read snapshot directory %s: %s" % (directory, exc.strerror or exc),
                                "unreadable") from None
     count, newest = 0, None
-    for entry in entries:
-        try:
-            if entry.name.startswith(".") or not entry.is_file():
-                continue
-            st = entry.stat()
-        except OSError:
-            continue
+    for name, st in snapshot_files(entries):
         count += 1
         if newest is None or st.st_mtime > newest[1].st_mtime:
-            newest = (posixpath.join(directory, entry.name), st)
+            newest = (posixpath.join(directory, name), st)
     return True, count, newest
 
 

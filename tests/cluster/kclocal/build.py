@@ -114,18 +114,21 @@ class GoModule:
         return cache_root() / self.cache_name / self.key()
 
     def is_cached(self) -> bool:
-        return all((self.binary_dir() / name).is_file() for name in self.binaries)
+        return self._complete(self.binary_dir())
+
+    def _complete(self, target: Path) -> bool:
+        return all((target / name).is_file() for name in self.binaries)
 
     def ensure(self) -> Path:
         """Return the directory holding the binaries, building them first if the cache has none. One build at a
         time per module: a second caller (the tests' background prebuild and a fixture) waits, then finds them."""
         target = self.binary_dir()
-        if self.is_cached():
+        if self._complete(target):
             return target
         target.parent.mkdir(parents=True, exist_ok=True)
         with open(target.parent / ".build.lock", "w") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
-            if self.is_cached():
+            if self._complete(target):
                 return target
             return self._build(target)
 

@@ -39,16 +39,22 @@ description:
     kind and by name (ConfigMaps, Secrets, ServiceAccounts, Services, PersistentVolumeClaims, Deployments,
     StatefulSets, DaemonSets, CronJobs, Jobs, Roles, RoleBindings, NetworkPolicies, PodDisruptionBudgets, Ingresses;
     less what the Restore excludes). Expected are the objects created before the backup started, not labelled
-    C(velero.io/exclude-from-backup=true) and not owned by a controller. Only metadata is read, never a Secret's
-    value.
+    C(velero.io/exclude-from-backup=true) and not owned by a controller.
+  - The content of each expected ConfigMap (C(data), C(binaryData)) and Secret (C(data), C(type)) found in both
+    namespaces is compared with its restored copy by sha256 digests computed in the module. Secret values are read
+    for that alone; neither a value nor a digest is returned, recorded or logged. An object whose
+    C(metadata.managedFields) show a write after the backup started is not compared (the backup may hold an older
+    content), nor is a service account token Secret (Velero restores it without its token for Kubernetes to issue
+    a new one). Content that differs makes the data C(incomplete), naming the object.
   - Each restored claim's volume data counts as restored when a Completed PodVolumeRestore of the Restore carries
     its C(velero.io/pvc-uid), or its PersistentVolume carries the Restore's C(velero.io/restore-name) label, or it
     was provisioned from a CSI VolumeSnapshot. A claim backed up by a PodVolumeBackup or a volume snapshot and not
     restored makes the data C(incomplete); data in file-system backups without O(live_workloads), or a claim whose
     data is in no backup, leaves it C(unverified).
   - The record keeps C(data_restored) (complete, incomplete, unverified), C(census) (per kind, expected and
-    restored counts), C(volumes) and C(data_problems); KC-DR-005 passes no drill whose data is incomplete or
-    unverified.
+    restored counts), C(content) (per kind, objects compared and equal), C(content_changed_since_backup) (objects
+    not compared because they changed after the backup, when any), C(volumes) and C(data_problems); KC-DR-005
+    passes no drill whose data is incomplete or unverified.
   - A restore that does not end C(Completed), or whose data is not complete, is recorded as what it is, then the
     module fails saying so.
   - The scratch namespace must not exist before the drill, because the drill deletes it afterwards.
@@ -213,12 +219,15 @@ data_restored:
   type: str
   sample: complete
 record:
-  description: The drill record ConfigMap (C(namespace/name)) and its data; null in check mode.
+  description: The drill record ConfigMap (C(namespace/name)) and its data (the keys the description lists, C(content)
+    among them); null in check mode.
   returned: success
   type: dict
   sample: {"name": "velero/kubecompass-drill-shop-20260310120000", "data": {"outcome": "Completed",
            "completed_at": "2026-03-10T12:05:12Z", "backup": "kubecompass-important-20260310114500",
-           "namespace": "shop", "duration_seconds": "312", "rto_met": "true"}}
+           "namespace": "shop", "duration_seconds": "312", "rto_met": "true", "data_restored": "complete",
+           "census": "{\"ConfigMap\": [2, 2], \"Secret\": [1, 1]}",
+           "content": "{\"ConfigMap\": [2, 2], \"Secret\": [1, 1]}"}}
 cleanup:
   description: What became of the scratch namespace - C(state) (deleted, absent, kept, timeout, failed) and C(message).
   returned: success
@@ -315,8 +324,10 @@ def remove_scratch(client, scratch, timeout, poll, clock, sleep):
 
 
 def _read_census(client, namespace, kinds):
-    """{kind: items} of one namespace; metadata only but for claims (their phase and volume are needed)."""
-    return {kind: client.list(path % quote(namespace, safe=""), metadata_only=kind != drill.PVC_KIND)
+    """{kind: items} of one namespace; metadata only but for claims (their phase and volume are needed) and for
+    ConfigMaps and Secrets, whose content is compared in-process and never returned."""
+    full = (drill.PVC_KIND,) + tuple(drill.CONTENT_FIELDS)
+    return {kind: client.list(path % quote(namespace, safe=""), metadata_only=kind not in full)
             for kind, path in kinds}
 
 
@@ -333,13 +344,15 @@ def _list_volume_transfers(client, velero_namespace, resource, label, name):
 
 def what_came_back(client, restore, backup, namespace, scratch, source_present, velero_namespace, live):
     """The drill record's keys for what came back: the namespace counted against its restored copy, kind by kind,
-    and each claim's volume data. What cannot be read leaves the data unverified, never a silent pass."""
+    the content of its ConfigMaps and Secrets compared, and each claim's volume data. What cannot be read leaves the
+    data unverified, never a silent pass."""
     try:
         kinds = drill.census_kinds(restore)
         source = _read_census(client, namespace, kinds) if source_present else {kind: [] for kind, _path in kinds}
         restored = _read_census(client, scratch, kinds)
         started = drill.backup_started(backup)
         counts = drill.census(source, restored, started)
+        contents = drill.compare_content(source, restored, started)
         volumes = {}
         if drill.expected(source.get(drill.PVC_KIND) or [], started):
             name = restore["metadata"]["name"]
@@ -356,8 +369,8 @@ def what_came_back(client, restore, backup, namespace, scratch, source_present, 
                                         name, started, live)
     except KubeCompassError as exc:
         return {"data_restored": drill.UNVERIFIED, "data_problems": "what came back could not be read: %s" % exc}
-    state, problems = drill.data_verdict(counts, volumes, restore, source_present)
-    return drill.data_evidence(state, problems, counts, volumes, backup)
+    state, problems = drill.data_verdict(counts, volumes, restore, source_present, contents)
+    return drill.data_evidence(state, problems, counts, volumes, backup, contents)
 
 
 def run(client, params, check_mode, clock=None, sleep=None, now=None):

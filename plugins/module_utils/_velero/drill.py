@@ -23,6 +23,7 @@ from __future__ import absolute_import, annotations, division, print_function
 __metaclass__ = type
 
 import datetime
+import hashlib
 import json
 import re
 
@@ -350,6 +351,76 @@ def census_shortfalls(counts):
     return short
 
 
+# -- is the content the same ----------------------------------------------------------------------------------------
+#
+# Counting by name proves an object came back, not what it holds. For ConfigMaps and Secrets the drill also compares
+# the content of each expected object with its restored copy, by sha256 digests computed in the module and never kept:
+# a digest of a low-entropy Secret value can be brute-forced, so neither a value nor a digest leaves the comparison.
+
+CONTENT_FIELDS = {"ConfigMap": ("data", "binaryData"), "Secret": ("data", "type")}
+# Velero restores a service account token Secret without its token and ca.crt, for the token controller to issue
+# new ones in the scratch namespace (restore action SecretAction): its content differs by design.
+SERVICE_ACCOUNT_TOKEN = "kubernetes.io/service-account-token"
+
+
+def _content_digest(item, fields):
+    """sha256 of the content fields in canonical JSON; an empty map and none are the same (the API drops either)."""
+    canonical = json.dumps({field: item.get(field) or None for field in fields}, sort_keys=True,
+                           separators=(",", ":"))
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+def changed_since(item, started):
+    """Whether a manager wrote the object after ``started`` (its metadata.managedFields times). The times have
+    whole seconds, so a write in the very second the backup started counts as after: the backup may not hold it."""
+    for entry in object_meta(item).get("managedFields") or []:
+        written = parse_time(entry.get("time"))
+        if written is not None and started is not None and written >= started:
+            return True
+    return False
+
+
+def compare_content(source, restored, started):
+    """{kind: {"compared", "equal", "differ", "changed"}} for the ConfigMaps and Secrets of both namespaces ({kind:
+    [items]}, full objects): each object the backup holds (``expected``) and found in both namespaces is compared by
+    content, unless it changed after the backup started ("changed" counts those; they prove nothing either way).
+    "differ" names the objects whose content is not the source's. Missing objects are the census's to name."""
+    result = {}
+    for kind, fields in sorted(CONTENT_FIELDS.items()):
+        if kind not in source:
+            continue
+        wanted = expected(source[kind], started)
+        copies = {object_meta(item).get("name"): item for item in restored.get(kind) or ()}
+        counts = {"compared": 0, "equal": 0, "differ": [], "changed": 0}
+        for item in source[kind]:
+            name = object_meta(item).get("name")
+            if name not in wanted or name not in copies or item.get("type") == SERVICE_ACCOUNT_TOKEN:
+                continue
+            if changed_since(item, started):
+                counts["changed"] += 1
+                continue
+            counts["compared"] += 1
+            if _content_digest(item, fields) == _content_digest(copies[name], fields):
+                counts["equal"] += 1
+            else:
+                counts["differ"].append(name)
+        counts["differ"].sort()
+        result[kind] = counts
+    return result
+
+
+def content_mismatches(contents):
+    """One text per kind whose restored content differs: 'ConfigMap app-config content differs from the source'.
+    Names only: never a value or a digest."""
+    texts = []
+    for kind, count in sorted((contents or {}).items()):
+        if count["differ"]:
+            names = count["differ"][:_MAX_NAMED]
+            more = " and %d more" % (len(count["differ"]) - len(names)) if len(count["differ"]) > len(names) else ""
+            texts.append("%s %s%s content differs from the source" % (kind, ", ".join(names), more))
+    return texts
+
+
 def _snapshots_completed(backup):
     status = object_status(backup)
     return sum(int(status.get(field) or 0) for field in ("volumeSnapshotsCompleted", "csiVolumeSnapshotsCompleted"))
@@ -413,11 +484,11 @@ def volume_data(source_claims, restored_claims, volumes, backup, pod_volume_back
     return result
 
 
-def data_verdict(counts, volumes, restore, source_present=True):
-    """(COMPLETE | INCOMPLETE | UNVERIFIED, problems): whether the drill proves the data came back. Objects missing
-    and volume data not restored make it incomplete; what this drill cannot prove makes it unverified; never a
-    silent pass."""
-    incomplete = census_shortfalls(counts)
+def data_verdict(counts, volumes, restore, source_present=True, contents=None):
+    """(COMPLETE | INCOMPLETE | UNVERIFIED, problems): whether the drill proves the data came back. Objects missing,
+    content that differs (``contents``, from compare_content) and volume data not restored make it incomplete; what
+    this drill cannot prove makes it unverified; never a silent pass."""
+    incomplete = census_shortfalls(counts) + content_mismatches(contents)
     progress = object_status(restore).get("progress") or {}
     total, done = progress.get("totalItems"), progress.get("itemsRestored")
     if isinstance(total, int) and isinstance(done, int) and done < total:
@@ -435,12 +506,19 @@ def data_verdict(counts, volumes, restore, source_present=True):
     return COMPLETE, []
 
 
-def data_evidence(state, problems, counts, volumes, backup):
-    """The drill record's data keys for what came back (strings, as a ConfigMap holds them)."""
+def data_evidence(state, problems, counts, volumes, backup, contents=None):
+    """The drill record's data keys for what came back (strings, as a ConfigMap holds them). ``content`` counts,
+    per kind, the objects compared and those equal; never a value or a digest."""
     data = {"data_restored": state,
             "census": json.dumps({kind: [c["expected"], c["restored"]] for kind, c in counts.items()},
                                  sort_keys=True),
             "volumes": json.dumps(volumes, sort_keys=True)}
+    if contents is not None:
+        data["content"] = json.dumps({kind: [c["compared"], c["equal"]] for kind, c in contents.items()},
+                                     sort_keys=True)
+        changed = sum(c["changed"] for c in contents.values())
+        if changed:
+            data["content_changed_since_backup"] = str(changed)
     if problems:
         data["data_problems"] = "; ".join(problems)
     backed_up = (object_status(backup).get("progress") or {}).get("itemsBackedUp")

@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import datetime
+import hashlib
 import json
 import re
 import types
@@ -124,11 +125,12 @@ class Velero:
     """Plays the Velero controller: each sleep moves the drill's Restore to the next of ``phases`` (InProgress
     creates the scratch namespace, as the restore of the Namespace object does) and advances the clock."""
 
-    def __init__(self, client, phases=("InProgress", "Completed"), lose=(), **status):
+    def __init__(self, client, phases=("InProgress", "Completed"), lose=(), alter=None, **status):
         self.client = client
         self.phases = list(phases)
         self.status = status
         self.lose = lose  # (kind, name) Velero does not bring back
+        self.alter = alter or {}  # (kind, name): fields Velero brings back other than the backup held them
         self.now = 1000.0
         self.sleeps = []
 
@@ -165,6 +167,7 @@ class Velero:
             twin["metadata"].update(namespace="shop-drill", creationTimestamp="2026-03-10T12:01:00Z",
                                     labels={"velero.io/restore-name": restore["metadata"]["name"]})
             twin["metadata"].pop("uid", None)
+            twin.update(self.alter.get((source["kind"], meta["name"]), {}))
             self.client.add(twin)
 
 
@@ -558,16 +561,82 @@ def test_the_record_counts_each_kind_the_backup_held_against_the_restored_copy()
         "ConfigMap": [2, 2], "Secret": [1, 1], "ServiceAccount": [1, 1], "Service": [1, 1], "Deployment": [1, 1],
         "CronJob": [1, 1]}
     assert "Ingress" not in counts and "Pod" not in counts and "data_problems" not in record["data"]
+    # The content of both ConfigMaps (kube-root-ca.crt too) and of the Secret came back as it was.
+    assert json.loads(record["data"]["content"]) == {"ConfigMap": [2, 2], "Secret": [1, 1]}
+    assert "content_changed_since_backup" not in record["data"]
     assert assessed(record).verdict == "pass"
 
 
-def test_secrets_are_counted_from_their_metadata_never_read():
+def test_secret_values_are_read_to_compare_their_content_and_never_returned():
     client = cluster()
     result = drill(client)
-    secret_lists = [c for c in client.calls if c[0] == "LIST" and c[1].endswith("/secrets")]
-    assert [c[1] for c in secret_lists] == ["/api/v1/namespaces/shop/secrets", "/api/v1/namespaces/shop-drill/secrets"]
-    assert all(c[3] == "metadata-only" for c in secret_lists)
+    lists = {c[1]: c[3] for c in client.calls if c[0] == "LIST"}
+    # ConfigMaps and Secrets whole (their content is compared), every other kind but claims as metadata alone.
+    for ns in ("shop", "shop-drill"):
+        assert lists["/api/v1/namespaces/%s/secrets" % ns] is None
+        assert lists["/api/v1/namespaces/%s/configmaps" % ns] is None
+        assert lists["/api/v1/namespaces/%s/serviceaccounts" % ns] == "metadata-only"
+    assert json.loads(client.stored(RECORD)["data"]["content"])["Secret"] == [1, 1]
     assert SECRET_VALUE not in json.dumps(result) and SECRET_VALUE not in json.dumps(client.stored(RECORD))
+
+
+def secret_digests(*values):
+    """The sha256 of each value and of each form the module could hash a Secret's content in."""
+    digests = set()
+    for value in values:
+        for form in (value, json.dumps({"data": {"password": value}, "type": "Opaque"}, sort_keys=True),
+                     json.dumps({"data": {"password": value}, "type": "Opaque"}, sort_keys=True,
+                                separators=(",", ":"))):
+            digests.add(hashlib.sha256(form.encode()).hexdigest())
+    return digests
+
+
+def test_a_config_map_restored_with_other_content_fails_the_drill_naming_it(monkeypatch, capsys):
+    client = cluster()
+    velero = Velero(client, alter={("ConfigMap", "app-config"): {"data": {"mode": "staging"}}})
+    monkeypatch.setattr(restore_drill, "time", types.SimpleNamespace(monotonic=velero.clock, sleep=velero.sleep))
+    monkeypatch.setattr(restore_drill, "_utcnow", lambda: NOW)
+    code, result, _warned = run_main(restore_drill, monkeypatch, capsys, client, namespace="shop")
+    record = client.stored(RECORD)
+    assert code == 1 and result["outcome"] == "Completed" and result["data_restored"] == "incomplete"
+    assert census_of(record)["ConfigMap"] == [2, 2]  # it came back, with other content
+    assert json.loads(record["data"]["content"]) == {"ConfigMap": [2, 1], "Secret": [1, 1]}
+    assert record["data"]["data_problems"] == "ConfigMap app-config content differs from the source"
+    assert result["msg"].endswith("completed, but the data restored is incomplete: ConfigMap app-config content "
+                                  "differs from the source; recorded in ConfigMap "
+                                  "velero/kubecompass-drill-shop-20260310120000")
+    # KC-DR-005 (restore_tested) reads the record alone, and fails the drill naming the object.
+    verdict = assessed(record)
+    assert verdict.verdict == "fail" and "ConfigMap app-config content differs from the source" in verdict.message
+
+
+def test_a_secret_restored_with_another_value_fails_and_neither_value_nor_digest_is_anywhere(monkeypatch, capsys):
+    other = "b3RoZXItcGFzc3dvcmQ="
+    client = cluster()
+    velero = Velero(client, alter={("Secret", "db-password"): {"data": {"password": other}}})
+    monkeypatch.setattr(restore_drill, "time", types.SimpleNamespace(monotonic=velero.clock, sleep=velero.sleep))
+    monkeypatch.setattr(restore_drill, "_utcnow", lambda: NOW)
+    code, result, warned = run_main(restore_drill, monkeypatch, capsys, client, namespace="shop")
+    record = client.stored(RECORD)
+    assert code == 1 and result["data_restored"] == "incomplete"
+    assert record["data"]["data_problems"] == "Secret db-password content differs from the source"
+    verdict = assessed(record)
+    assert verdict.verdict == "fail" and "Secret db-password content differs" in verdict.message
+    everything = json.dumps([result, record, warned, verdict.message, capsys.readouterr()])
+    for secret in (SECRET_VALUE, other, "hunter2", "other-password", *secret_digests(SECRET_VALUE, other)):
+        assert secret not in everything
+
+
+def test_a_config_map_changed_after_the_backup_is_not_compared_but_counted():
+    changed = item("v1", "ConfigMap", "feature-flags", data={"beta": "on"}, metadata={
+        "name": "feature-flags", "namespace": "shop", "creationTimestamp": BEFORE,
+        "managedFields": [{"manager": "kubectl-edit", "operation": "Update", "time": "2026-03-10T11:20:00Z"}]})
+    client = cluster(source=SHOP + [changed])
+    result = drill(client, Velero(client, alter={("ConfigMap", "feature-flags"): {"data": {"beta": "off"}}}))
+    record = client.stored(RECORD)["data"]
+    assert result["data_restored"] == "complete", record.get("data_problems")
+    assert json.loads(record["content"]) == {"ConfigMap": [2, 2], "Secret": [1, 1]}
+    assert record["content_changed_since_backup"] == "1"
 
 
 def test_a_missing_config_map_fails_the_drill_naming_it(monkeypatch, capsys):

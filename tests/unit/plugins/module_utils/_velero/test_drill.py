@@ -4,6 +4,7 @@ a drill record the assessment's KC-DR-005 reads."""
 from __future__ import annotations
 
 import datetime
+import hashlib
 import json
 
 import pytest
@@ -302,3 +303,125 @@ def test_a_namespace_that_is_gone_leaves_the_data_unverified():
     state, problems = drill.data_verdict({"ConfigMap": {"expected": 0, "restored": 0, "missing": []}}, {},
                                          completed_restore(), source_present=False)
     assert state == "unverified" and "namespace is gone" in problems[0]
+
+
+# -- is the content the same ---------------------------------------------------------------------------------------
+
+SECRET_VALUE = "czNjcjN0"  # base64 of a low-entropy password: neither it nor its digest may leave the comparison
+
+
+def config_map(name, data=None, binary=None, written=None, **meta_fields):
+    item = meta(name, **meta_fields)
+    if data is not None:
+        item["data"] = data
+    if binary is not None:
+        item["binaryData"] = binary
+    if written:
+        item["metadata"]["managedFields"] = [
+            {"manager": "kubectl-client-side-apply", "operation": "Update", "time": at(days=2)},
+            {"manager": "kubectl-edit", "operation": "Update", "time": written}]
+    return item
+
+
+def secret(name, value=SECRET_VALUE, kind_of="Opaque", **fields):
+    return dict(config_map(name, data={"password": value}, **fields), type=kind_of)
+
+
+def test_equal_content_is_compared_and_counted():
+    source = {"ConfigMap": [config_map("app-config", {"mode": "prod"}), config_map("empty")],
+              "Secret": [secret("db-password")]}
+    restored = {"ConfigMap": [config_map("app-config", {"mode": "prod"}), config_map("empty", {})],
+                "Secret": [secret("db-password")]}
+    contents = drill.compare_content(source, restored, STARTED)
+    assert contents == {"ConfigMap": {"compared": 2, "equal": 2, "differ": [], "changed": 0},
+                        "Secret": {"compared": 1, "equal": 1, "differ": [], "changed": 0}}
+    counts = drill.census(source, restored, STARTED)
+    assert drill.data_verdict(counts, {}, completed_restore(), contents=contents) == ("complete", [])
+    evidence = drill.data_evidence("complete", [], counts, {}, BACKUP, contents)
+    assert json.loads(evidence["content"]) == {"ConfigMap": [2, 2], "Secret": [1, 1]}
+    assert "content_changed_since_backup" not in evidence
+
+
+def test_a_config_map_whose_data_changed_in_the_restore_is_named_and_incomplete():
+    source = {"ConfigMap": [config_map("app-config", {"mode": "prod"}), config_map("flags", {"beta": "on"})]}
+    restored = {"ConfigMap": [config_map("app-config", {"mode": "staging"}), config_map("flags", {"beta": "on"})]}
+    contents = drill.compare_content(source, restored, STARTED)
+    assert contents["ConfigMap"] == {"compared": 2, "equal": 1, "differ": ["app-config"], "changed": 0}
+    state, problems = drill.data_verdict(drill.census(source, restored, STARTED), {}, completed_restore(),
+                                         contents=contents)
+    assert state == "incomplete" and problems == ["ConfigMap app-config content differs from the source"]
+
+
+def test_binary_data_is_content_too():
+    source = {"ConfigMap": [config_map("logo", binary={"logo.png": "iVBORw0KGgo="})]}
+    restored = {"ConfigMap": [config_map("logo", binary={"logo.png": "iVBORw0KGgp="})]}
+    assert drill.compare_content(source, restored, STARTED)["ConfigMap"]["differ"] == ["logo"]
+    moved = {"ConfigMap": [config_map("logo", data={"logo.png": "iVBORw0KGgo="})]}  # same bytes, other field
+    assert drill.compare_content(source, moved, STARTED)["ConfigMap"]["differ"] == ["logo"]
+
+
+def test_a_secret_that_differs_is_named_and_neither_its_value_nor_its_digest_is_anywhere():
+    source = {"Secret": [secret("db-password")]}
+    restored = {"Secret": [secret("db-password", value="b3RoZXI=")]}
+    contents = drill.compare_content(source, restored, STARTED)
+    counts = drill.census(source, restored, STARTED)
+    state, problems = drill.data_verdict(counts, {}, completed_restore(), contents=contents)
+    assert state == "incomplete" and problems == ["Secret db-password content differs from the source"]
+    evidence = drill.data_evidence(state, problems, counts, {}, BACKUP, contents)
+    text = json.dumps([contents, problems, evidence])
+    for secret_text in (SECRET_VALUE, "b3RoZXI=", "s3cr3t", "other"):
+        assert secret_text not in text
+    for item in source["Secret"] + restored["Secret"]:
+        for fields in (("data", "type"), ("data",)):
+            canonical = {field: item.get(field) for field in fields}
+            for form in (json.dumps(canonical, sort_keys=True), json.dumps(canonical, sort_keys=True,
+                                                                              separators=(",", ":"))):
+                assert hashlib.sha256(form.encode()).hexdigest() not in text
+    # A Secret of another type, same data, differs too (type is content).
+    typed = drill.compare_content(source, {"Secret": [secret("db-password", kind_of="kubernetes.io/basic-auth")]},
+                                  STARTED)
+    assert typed["Secret"]["differ"] == ["db-password"]
+
+
+def test_an_object_written_after_the_backup_started_is_not_compared_but_counted():
+    source = {"ConfigMap": [config_map("app-config", {"mode": "canary"}, written=at(minutes=10)),
+                            config_map("at-the-start", {"k": "v2"}, written=at(hours=1)),
+                            config_map("before", {"k": "v"}, written=at(hours=2))]}
+    restored = {"ConfigMap": [config_map("app-config", {"mode": "prod"}), config_map("at-the-start", {"k": "v"}),
+                              config_map("before", {"k": "v"})]}
+    contents = drill.compare_content(source, restored, STARTED)
+    assert contents["ConfigMap"] == {"compared": 1, "equal": 1, "differ": [], "changed": 2}
+    counts = drill.census(source, restored, STARTED)
+    assert drill.data_verdict(counts, {}, completed_restore(), contents=contents) == ("complete", [])
+    evidence = drill.data_evidence("complete", [], counts, {}, BACKUP, contents)
+    assert json.loads(evidence["content"]) == {"ConfigMap": [1, 1]}
+    assert evidence["content_changed_since_backup"] == "2"
+
+
+def test_a_missing_object_is_the_census_s_to_name_not_a_content_mismatch():
+    source = {"ConfigMap": [config_map("app-config", {"mode": "prod"}), config_map("later", {"x": "1"},
+                                                                                     created=at(minutes=5))],
+              "Secret": [secret("db-password"), secret("cache", labels={"velero.io/exclude-from-backup": "true"})]}
+    restored = {"ConfigMap": [], "Secret": [secret("cache", value="b3RoZXI=")]}
+    contents = drill.compare_content(source, restored, STARTED)
+    assert contents == {"ConfigMap": {"compared": 0, "equal": 0, "differ": [], "changed": 0},
+                        "Secret": {"compared": 0, "equal": 0, "differ": [], "changed": 0}}
+    state, problems = drill.data_verdict(drill.census(source, restored, STARTED), {}, completed_restore(),
+                                         contents=contents)
+    assert state == "incomplete" and problems == ["ConfigMap 0 of 1 (missing app-config)",
+                                                  "Secret 0 of 1 (missing db-password)"]
+
+
+def test_service_account_token_secrets_are_not_compared():
+    # Velero restores them without token and ca.crt, for the token controller to issue new ones.
+    source = {"Secret": [secret("ci-token", kind_of="kubernetes.io/service-account-token")]}
+    restored = {"Secret": [secret("ci-token", value="bmV3", kind_of="kubernetes.io/service-account-token")]}
+    assert drill.compare_content(source, restored, STARTED)["Secret"] == {
+        "compared": 0, "equal": 0, "differ": [], "changed": 0}
+
+
+def test_long_lists_of_differing_names_are_cut():
+    source = {"ConfigMap": [config_map("cm-%d" % i, {"v": "1"}) for i in range(7)]}
+    restored = {"ConfigMap": [config_map("cm-%d" % i, {"v": "2"}) for i in range(7)]}
+    assert drill.content_mismatches(drill.compare_content(source, restored, STARTED)) == [
+        "ConfigMap cm-0, cm-1, cm-2, cm-3, cm-4 and 2 more content differs from the source"]

@@ -57,6 +57,27 @@ def test_the_latest_completed_backup_covering_the_namespace_whole():
     assert drill.latest_backup(backups, "shop", "velero")["metadata"]["name"] == "newest-completed"
 
 
+def test_what_velero_itself_excludes_from_every_backup_still_covers_the_namespace_whole():
+    """Velero 1.18 writes its automatic exclusions of CSI snapshot objects into the spec of every Backup it runs
+    (backup_controller.go autoExclude*): the new scoped filters for a template without resource filters, the old
+    ones for a template with them. Recorded from a backup of real Velero on the local control plane."""
+    made_by_velero = backup("kubecompass-important-20261207185207", completed=at(minutes=1),
+                            includedNamespaces=["shop"], storageLocation="default", ttl="720h0m0s",
+                            excludedNamespaceScopedResources=["volumesnapshots.snapshot.storage.k8s.io"],
+                            excludedClusterScopedResources=["volumesnapshotcontents.snapshot.storage.k8s.io"])
+    old_filters = backup("old-filters", completed=at(minutes=2), includedNamespaces=["shop"], includedResources=["*"],
+                         excludedResources=["volumesnapshots.snapshot.storage.k8s.io",
+                                            "volumesnapshotcontents.snapshot.storage.k8s.io"])
+    assert drill.latest_backup([made_by_velero], "shop", "velero")["metadata"]["name"] == made_by_velero[
+        "metadata"]["name"]
+    assert drill.latest_backup([old_filters], "shop", "velero")["metadata"]["name"] == "old-filters"
+    # An exclusion of the user's own still leaves part of the namespace out.
+    secrets_left_out = backup("no-secrets", completed=at(minutes=1), includedNamespaces=["shop"],
+                              excludedNamespaceScopedResources=["volumesnapshots.snapshot.storage.k8s.io", "secrets"])
+    with pytest.raises(KubeCompassError, match="excludedNamespaceScopedResources secrets select"):
+        drill.latest_backup([secrets_left_out], "shop", "velero")
+
+
 def test_a_schedule_narrows_the_choice():
     backups = [backup("mine", completed=at(hours=2)),
                backup("theirs", completed=at(minutes=1), schedule="team-nightly"),

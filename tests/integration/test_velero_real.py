@@ -8,6 +8,7 @@ from __future__ import annotations
 import base64
 import re
 import subprocess
+import tarfile
 import uuid
 from pathlib import Path
 
@@ -106,3 +107,119 @@ def test_velero_backs_up_and_restores_a_namespace(control_plane, velero):
         except ApiError as exc:
             if exc.status != 404:
                 raise
+
+
+# The test fault plugin (tests/velero/faults) acts only on objects carrying this label; its value names the fault.
+FAULT_LABEL = "kubecompass.test/fault"
+
+
+def _configmap(client, namespace: str, name: str, data: dict, fault: str | None = None) -> None:
+    labels = {FAULT_LABEL: fault} if fault else {}
+    client.request("POST", f"/api/v1/namespaces/{namespace}/configmaps",
+                   {"metadata": {"name": name, "labels": labels}, "data": data})
+
+
+def _backup(client, velero, name: str, namespace: str) -> dict:
+    client.request("POST", velero.path("backups"), {
+        "apiVersion": "velero.io/v1", "kind": "Backup",
+        "metadata": {"name": name, "namespace": velero.namespace},
+        "spec": {"includedNamespaces": [namespace], "storageLocation": velero.location, "ttl": "1h0m0s"}})
+    return velero.wait_phase(client, "backups", name, TERMINAL_BACKUP, timeout=180)
+
+
+def _backed_up_names(velero, backup_name: str, namespace: str) -> set[str]:
+    """The ConfigMaps of `namespace` in the backup's tarball, as the directory plugin stored it."""
+    prefix = f"resources/configmaps/namespaces/{namespace}/"
+    with tarfile.open(velero.bucket_dir / "backups" / backup_name / f"{backup_name}.tar.gz") as tar:
+        return {Path(n).stem for n in tar.getnames() if n.startswith(prefix)}
+
+
+def _delete_backup(client, velero, name: str) -> None:
+    """As `velero backup delete` does: Velero removes the files, the restores and the Backup object."""
+    if _gone(client, velero.path("backups", name)):
+        return
+    client.request("POST", velero.path("deletebackuprequests"), {
+        "apiVersion": "velero.io/v1", "kind": "DeleteBackupRequest",
+        "metadata": {"name": f"{name}-delete", "namespace": velero.namespace},
+        "spec": {"backupName": name}})
+    wait_for(f"backup {name} to be deleted", lambda: _gone(client, velero.path("backups", name))
+             and not (velero.bucket_dir / "backups" / name).exists(), 120)
+
+
+def _delete_namespaces(client, *namespaces: str) -> None:
+    for namespace in namespaces:
+        try:
+            client.request("DELETE", f"/api/v1/namespaces/{namespace}")
+        except ApiError as exc:
+            if exc.status != 404:
+                raise
+
+
+def test_velero_backup_fault_on_an_item_ends_partially_failed(control_plane, velero):
+    client = control_plane.client()
+    suffix = uuid.uuid4().hex[:6]
+    namespace, backup_name = f"kc-vfault-{suffix}", f"kc-backup-fault-{suffix}"
+    client.request("POST", "/api/v1/namespaces", {"metadata": {"name": namespace}})
+    try:
+        _configmap(client, namespace, "plain", {"k": "v"})
+        _configmap(client, namespace, "broken", {"k": "v"}, fault="backup-error")
+
+        backup = _backup(client, velero, backup_name, namespace)
+
+        assert backup["status"]["phase"] == "PartiallyFailed", backup["status"]
+        assert backup["status"]["errors"] >= 1, backup["status"]
+        # Velero still stores the backup, with every item but the one its action failed on.
+        names = _backed_up_names(velero, backup_name, namespace)
+        assert "plain" in names and "broken" not in names, names
+    finally:
+        _delete_backup(client, velero, backup_name)
+        _delete_namespaces(client, namespace)
+
+
+def test_velero_restore_faults_fail_skip_and_alter_items(control_plane, velero):
+    client = control_plane.client()
+    suffix = uuid.uuid4().hex[:6]
+    source, backup_name = f"kc-vfault-{suffix}", f"kc-backup-rfault-{suffix}"
+    failed_ns, completed_ns = f"{source}-failed", f"{source}-completed"
+    data = {"greeting": "hello from the backup"}
+    client.request("POST", "/api/v1/namespaces", {"metadata": {"name": source}})
+    try:
+        _configmap(client, source, "plain", data)
+        _configmap(client, source, "fails", data, fault="restore-error")
+        _configmap(client, source, "skipped", data, fault="restore-skip")
+        _configmap(client, source, "altered", data, fault="restore-alter")
+        # The restore faults do not touch the backup.
+        backup = _backup(client, velero, backup_name, source)
+        assert backup["status"]["phase"] == "Completed", backup["status"]
+        assert {"plain", "fails", "skipped", "altered"} <= _backed_up_names(velero, backup_name, source)
+
+        # One backup, two restores into fresh namespaces: the failing item alone, then everything else.
+        restores = {
+            "failed": (failed_ns, {"matchLabels": {FAULT_LABEL: "restore-error"}}),
+            "completed": (completed_ns, {"matchExpressions": [
+                {"key": FAULT_LABEL, "operator": "NotIn", "values": ["restore-error"]}]}),
+        }
+        for kind, (target, selector) in restores.items():
+            client.request("POST", velero.path("restores"), {
+                "apiVersion": "velero.io/v1", "kind": "Restore",
+                "metadata": {"name": f"kc-restore-{kind}-{suffix}", "namespace": velero.namespace},
+                "spec": {"backupName": backup_name, "includedNamespaces": [source],
+                         "namespaceMapping": {source: target}, "labelSelector": selector}})
+
+        failed = velero.wait_phase(client, "restores", f"kc-restore-failed-{suffix}", TERMINAL_RESTORE, timeout=180)
+        assert failed["status"]["phase"] == "PartiallyFailed", failed["status"]
+        assert failed["status"]["errors"] >= 1, failed["status"]
+        assert _gone(client, f"/api/v1/namespaces/{failed_ns}/configmaps/fails")
+
+        completed = velero.wait_phase(client, "restores", f"kc-restore-completed-{suffix}", TERMINAL_RESTORE,
+                                      timeout=180)
+        assert completed["status"]["phase"] == "Completed", completed["status"]
+        assert not completed["status"].get("errors"), completed["status"]
+        configmaps = f"/api/v1/namespaces/{completed_ns}/configmaps"
+        assert client.request("GET", f"{configmaps}/plain")["data"] == data
+        assert _gone(client, f"{configmaps}/skipped")
+        altered = client.request("GET", f"{configmaps}/altered")["data"]
+        assert altered == {"greeting": "hello from the backup-altered"}, altered
+    finally:
+        _delete_backup(client, velero, backup_name)
+        _delete_namespaces(client, source, failed_ns, completed_ns)

@@ -37,6 +37,8 @@ VELERO_PLUGIN = "plugins/velero-plugin-kubecompass-directory"
 VELERO_BINARIES = {
     "velero": "github.com/vmware-tanzu/velero/cmd/velero",
     VELERO_PLUGIN: "./objectstore",
+    # Fault injection for the tests only (objects labelled kubecompass.test/fault); see tests/velero/README.md.
+    "plugins/velero-plugin-kubecompass-faults": "./faults",
 }
 # The release tag's commit, stamped as `velero version` reports it for the official build.
 VELERO_GIT_SHA = "26ef8fa7df68dfa9ab8aa4669b8ac47340b0c510"
@@ -176,7 +178,7 @@ def _env() -> dict[str, str]:
 
 CONTROL_PLANE = GoModule("cluster-bin", MODULE_DIR, BINARIES, _ldflags, RECIPE, "control-plane binaries")
 VELERO = GoModule("velero-bin", VELERO_MODULE_DIR, VELERO_BINARIES, _velero_ldflags, VELERO_RECIPE,
-                  "velero and its test object-store plugin")
+                  "velero and its test plugins")
 
 
 def build_key() -> str:

@@ -102,6 +102,10 @@ class LocalVelero:
         """The server's pid, also the process group of its plugins."""
         return (velero_runner.running(self.paths) or {})["pid"]
 
+    def cli(self, *args: str) -> str:
+        """The velero CLI of the same build, as an operator runs it (``backup create --from-schedule …``)."""
+        return velero_runner.cli(self.paths, *args)
+
     def path(self, plural: str, name: str = "") -> str:
         return f"/apis/velero.io/v1/namespaces/{self.namespace}/{plural}" + (f"/{name}" if name else "")
 

@@ -59,6 +59,14 @@ def _velero(bin_dir: Path, *args: str) -> str:
     return result.stdout
 
 
+def cli(paths: cluster.Paths, *args: str) -> str:
+    """Run the velero CLI of the running server against the local control plane (``backup create …``); its stdout."""
+    record = running(paths)
+    if not record:
+        raise cluster.ClusterError("velero is not running; run `up --velero` first")
+    return _velero(Path(record["bin_dir"]), *args, "--kubeconfig", str(paths.admin_conf), "--namespace", NAMESPACE)
+
+
 def location(paths: cluster.Paths) -> dict[str, Any]:
     return {
         "apiVersion": "velero.io/v1", "kind": "BackupStorageLocation",

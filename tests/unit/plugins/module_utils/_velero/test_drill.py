@@ -395,8 +395,8 @@ def test_a_secret_that_differs_is_named_and_neither_its_value_nor_its_digest_is_
     for item in source["Secret"] + restored["Secret"]:
         for fields in (("data", "type"), ("data",)):
             canonical = {field: item.get(field) for field in fields}
-            for form in (json.dumps(canonical, sort_keys=True), json.dumps(canonical, sort_keys=True,
-                                                                              separators=(",", ":"))):
+            compact = json.dumps(canonical, sort_keys=True, separators=(",", ":"))
+            for form in (json.dumps(canonical, sort_keys=True), compact):
                 assert hashlib.sha256(form.encode()).hexdigest() not in text
     # A Secret of another type, same data, differs too (type is content).
     typed = drill.compare_content(source, {"Secret": [secret("db-password", kind_of="kubernetes.io/basic-auth")]},
@@ -420,8 +420,8 @@ def test_an_object_written_after_the_backup_started_is_not_compared_but_counted(
 
 
 def test_a_missing_object_is_the_census_s_to_name_not_a_content_mismatch():
-    source = {"ConfigMap": [config_map("app-config", {"mode": "prod"}), config_map("later", {"x": "1"},
-                                                                                     created=at(minutes=5))],
+    later = config_map("later", {"x": "1"}, created=at(minutes=5))
+    source = {"ConfigMap": [config_map("app-config", {"mode": "prod"}), later],
               "Secret": [secret("db-password"), secret("cache", labels={"velero.io/exclude-from-backup": "true"})]}
     restored = {"ConfigMap": [], "Secret": [secret("cache", value="b3RoZXI=")]}
     contents = drill.compare_content(source, restored, STARTED)

@@ -30,8 +30,9 @@ ACCUMULATING_FLAGS = frozenset((
 def parse_flags(argv):
     """Command-line flags of a component as it sees them: ``--name=value`` and bare ``--name`` (true).
 
-    The last occurrence wins, except for ACCUMULATING_FLAGS, whose repeated values are comma-joined in order.
-    Arguments that are not flags (the binary name, positional values) are skipped.
+    The last occurrence wins, as pflag's scalar Set does, except for ACCUMULATING_FLAGS, whose repeated values
+    are comma-joined in order. ``--name value`` is read as pflag reads it: the next argument is the value unless the
+    flag is boolean. Arguments that are not flags (the binary name, positional values) are skipped.
     """
     flags = {}
     seen = set()
@@ -44,7 +45,7 @@ def parse_flags(argv):
             continue
         name, sep, value = arg[2:].partition("=")
         if not sep:
-            if index < len(args) and not str(args[index]).startswith("-") and name in _FLAGS_WITH_SEPARATE_VALUE:
+            if index < len(args) and not str(args[index]).startswith("-") and name not in BOOLEAN_FLAGS:
                 value = str(args[index])
                 index += 1
             else:
@@ -57,9 +58,35 @@ def parse_flags(argv):
     return flags
 
 
-# Kubernetes components accept "--flag value"; kubeadm and RKE2 always write "--flag=value", so a separate
-# value is only taken for flags known to need one, to avoid swallowing a positional argument.
-_FLAGS_WITH_SEPARATE_VALUE = frozenset(("config", "kubeconfig", "v", "data-dir", "name"))
+# Boolean flags of the control-plane components, etcd and the kubelet: pflag reads a bare "--flag" as true and
+# never takes the next argument as their value. Every other flag written "--flag value" takes the next argument
+# (the components accept no positional arguments, so a running one has none to confuse with a value).
+BOOLEAN_FLAGS = frozenset((
+    "help", "version", "add-dir-header", "alsologtostderr", "logtostderr", "one-output", "skip-headers",
+    "skip-log-headers", "profiling", "contention-profiling", "enable-contention-profiling", "leader-elect",
+    "permit-port-sharing", "permit-address-sharing", "disable-http2-serving", "authentication-skip-lookup",
+    "authentication-tolerate-lookup-failure",
+    # kube-apiserver
+    "allow-privileged", "anonymous-auth", "enable-aggregator-routing", "enable-bootstrap-token-auth",
+    "enable-garbage-collector", "enable-priority-and-fairness", "encryption-provider-config-automatic-reload",
+    "service-account-lookup", "service-account-extend-token-expiration", "enable-logs-handler", "watch-cache",
+    "audit-log-compress", "audit-log-batch-throttle-enable", "audit-webhook-batch-throttle-enable",
+    "audit-log-truncate-enabled", "audit-webhook-truncate-enabled", "aggregator-reject-forwarding-redirect",
+    # kube-controller-manager
+    "allocate-node-cidrs", "configure-cloud-routes", "use-service-account-credentials",
+    "enable-dynamic-provisioning", "enable-hostpath-provisioner", "enable-leader-migration",
+    # etcd
+    "client-cert-auth", "peer-client-cert-auth", "auto-tls", "peer-auto-tls", "enable-pprof",
+    "strict-reconfig-check", "enable-v2", "force-new-cluster", "debug", "socket-reuse-port", "socket-reuse-address",
+    "enable-grpc-gateway", "experimental-initial-corrupt-check", "experimental-enable-lease-checkpoint",
+    "experimental-compact-hash-check-enabled", "experimental-enable-distributed-tracing",
+    # kubelet
+    "fail-swap-on", "rotate-certificates", "rotate-server-certificates", "protect-kernel-defaults",
+    "make-iptables-util-chains", "register-node", "register-schedulable", "serialize-image-pulls",
+    "cgroups-per-qos", "exit-on-lock-contention", "kernel-memcg-notification", "keep-terminated-pod-volumes",
+    "enable-server", "enable-debugging-handlers", "enable-controller-attach-detach", "fail-cgroupv1",
+    "seccomp-default",
+))
 
 
 def _component_of(pod):

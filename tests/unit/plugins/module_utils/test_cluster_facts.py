@@ -102,3 +102,20 @@ def test_repeated_list_flags_accumulate_like_the_apiserver():
     flags = parse_flags(["kube-apiserver", "--enable-admission-plugins=NodeRestriction",
                          "--enable-admission-plugins=EventRateLimit", "--profiling=true", "--profiling=false"])
     assert flags == {"enable-admission-plugins": "NodeRestriction,EventRateLimit", "profiling": "false"}
+
+
+def test_a_separate_value_is_read_for_any_flag_that_is_not_boolean():
+    # pflag takes the next argument as the value of a non-boolean flag: "--disable-admission-plugins X" disables
+    # X, and reading it as a bare "true" would pass CIS 1.2.12 while ServiceAccount is off.
+    flags = parse_flags(["kube-apiserver", "--disable-admission-plugins", "ServiceAccount", "--profiling",
+                         "--bind-address", "0.0.0.0", "--feature-gates", "RotateKubeletServerCertificate=false"])
+    assert flags == {"disable-admission-plugins": "ServiceAccount", "profiling": "true", "bind-address": "0.0.0.0",
+                     "feature-gates": "RotateKubeletServerCertificate=false"}
+
+
+def test_repeated_flags_last_wins_for_scalars_and_accumulate_for_lists_in_either_form():
+    flags = parse_flags(["kube-controller-manager", "--profiling=true", "--profiling=false",
+                         "--bind-address", "0.0.0.0", "--bind-address=127.0.0.1",
+                         "--feature-gates=RotateKubeletServerCertificate=false", "--feature-gates", "A=true"])
+    assert flags == {"profiling": "false", "bind-address": "127.0.0.1",
+                     "feature-gates": "RotateKubeletServerCertificate=false,A=true"}

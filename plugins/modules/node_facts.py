@@ -25,6 +25,8 @@ description:
     to host paths through the manifest's volume mounts.
   - A sample of raw Secret values read from etcd's JSON gateway with the node's etcd client certificate, reduced
     to the prefix that tells whether and how each value is encrypted; and the etcd snapshot files on the node.
+  - The flags of kube-controller-manager and kube-scheduler, from their running processes and static pod
+    manifests.
   - Read-only. Key material never leaves the node; encryption keys are reported by name only, raw etcd values
     by their prefix class only, config files by the flags derived from them.
   - A missing file is reported as a fact (C(exists=false)). A file that cannot be read or parsed, an etcd that
@@ -134,6 +136,21 @@ facts:
           a local etcd.
       type: dict
       sample: {"data-dir": "/var/lib/etcd", "client-cert-auth": "true"}
+    controller_manager:
+      description:
+        - C(kube-controller-manager) flags, read like C(apiserver)'s. C(source) is the static pod manifest
+          (kubeadm C(/etc/kubernetes/manifests), RKE2 C(<data-dir>/agent/pod-manifests)); C(flags) its flags, or
+          null when it is missing or unreadable; C(running_flags) those of the running process (null when none
+          runs); C(missing) says why there are no configured flags (k3s runs the component inside its own
+          process, whose flags are not read).
+      type: dict
+      sample: {"source": "/etc/kubernetes/manifests/kube-controller-manager.yaml", "missing": null,
+               "flags": {"bind-address": "127.0.0.1"}, "running_flags": {"bind-address": "127.0.0.1"}}
+    scheduler:
+      description: C(kube-scheduler) flags, in the shape of C(controller_manager).
+      type: dict
+      sample: {"source": "/etc/kubernetes/manifests/kube-scheduler.yaml", "missing": null,
+               "flags": {"profiling": "false"}, "running_flags": {"profiling": "false"}}
     files:
       description: Per host path, C(exists), C(mode) (for example C(0600)), C(owner), C(group), C(size), C(mtime).
       type: dict

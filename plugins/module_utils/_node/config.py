@@ -45,6 +45,11 @@ RKE2_CIS_AUDIT_POLICY = "/etc/rancher/rke2/audit-policy.yaml"
 # Flags that tell one kube-apiserver from another on a host running several (the local control plane runs every
 # node's processes in one PID namespace).
 IDENTITY_FLAGS = ("advertise-address", "bind-address", "secure-port", "etcd-servers")
+# The components whose flags node facts carry besides the apiserver: {component: (facts key, identity flags)}.
+COMPONENTS = {
+    "kube-controller-manager": ("controller_manager", ("bind-address", "secure-port", "kubeconfig")),
+    "kube-scheduler": ("scheduler", ("bind-address", "secure-port", "kubeconfig")),
+}
 
 
 def to_string(value):
@@ -119,6 +124,31 @@ def host_path(path, pod, container_name):
     return base.rstrip("/") + "/" + rest if rest else base
 
 
+def _read_static_pod(root, path, errors):
+    """The Pod at ``path``, or None when it is missing or unreadable (then noted in ``errors``)."""
+    try:
+        exists, pod = read_document(root, path)
+    except (OSError, DocumentError) as exc:
+        errors.append({"what": "static pod manifest %s" % path, "cause": cause_of(exc)})
+        return None
+    if exists and not isinstance(pod, dict):
+        errors.append({"what": "static pod manifest %s" % path, "cause": "not a Pod object"})
+        return None
+    return pod if exists else None
+
+
+def read_static_pod_flags(root, directory, component, errors):
+    """{"source": manifest path, "flags": flags or None, "missing": why there are none} of a component's static
+    pod manifest in ``directory``."""
+    path = "%s/%s.yaml" % (directory, component)
+    before = len(errors)
+    pod = _read_static_pod(root, path, errors)
+    if pod is None:
+        cause = errors[before]["cause"] if len(errors) > before else "does not exist"
+        return {"source": path, "flags": None, "missing": "%s %s" % (path, cause)}
+    return {"source": path, "flags": parse_flags(pod_argv(pod, component)), "missing": None}
+
+
 def read_kubeadm_config(root):
     """Configured flags of a kubeadm node, from its static pod manifests."""
     apiserver_manifest = KUBEADM_MANIFESTS + "/kube-apiserver.yaml"
@@ -132,16 +162,11 @@ def read_kubeadm_config(root):
         "etcd_clients": [(KUBEADM_PKI + "/apiserver-etcd-client.crt", KUBEADM_PKI + "/apiserver-etcd-client.key",
                           KUBEADM_PKI + "/etcd/ca.crt")],
     }
+    config["components"] = {component: read_static_pod_flags(root, KUBEADM_MANIFESTS, component, config["errors"])
+                            for component in COMPONENTS}
     for path, component in ((apiserver_manifest, "kube-apiserver"), (etcd_manifest, "etcd")):
-        try:
-            exists, pod = read_document(root, path)
-        except (OSError, DocumentError) as exc:
-            config["errors"].append({"what": "static pod manifest %s" % path, "cause": cause_of(exc)})
-            continue
-        if not exists:
-            continue
-        if not isinstance(pod, dict):
-            config["errors"].append({"what": "static pod manifest %s" % path, "cause": "not a Pod object"})
+        pod = _read_static_pod(root, path, config["errors"])
+        if pod is None:
             continue
         flags = parse_flags(pod_argv(pod, component))
         if component == "kube-apiserver":
@@ -352,19 +377,36 @@ def read_rancher_config(root, distribution):
     if distribution == "k3s":
         pairs.reverse()
     source = ", ".join(read) if read else "no config file"
+    if distribution == "rke2":
+        # RKE2 renders these static pods from its config and defaults: the manifest is what the kubelet runs.
+        components = {c: read_static_pod_flags(root, data_dir + "/agent/pod-manifests", c, errors)
+                      for c in COMPONENTS}
+    else:
+        components = {c: {"source": "k3s server process", "flags": None, "missing": (
+            "k3s runs %s inside the k3s server process; its flags appear only in the k3s journal, which is not "
+            "read" % c)} for c in COMPONENTS}
     return {"source": "%s + %s built-in defaults" % (source, distribution), "flags": flags,
+            "components": components,
             "etcd_flags": etcd_flags, "pod": None, "errors": errors, "datastore": datastore,
-            "snapshot_dirs": [snapshot_dir], "files": files, "etcd_clients": pairs}
+            "snapshot_dirs": [snapshot_dir], "files": files, "etcd_clients": pairs,
+            "cert_dirs": [server_dir + "/tls", server_dir + "/tls/etcd"]}
 
 
 # -- running apiserver ---------------------------------------------------------------------------------------------
 
 def read_running_apiserver_flags(proc, configured=None):
-    """(flags, error) of the kube-apiserver process on this host, from /proc/<pid>/cmdline.
+    """(flags, error) of the kube-apiserver process on this host (see read_running_flags)."""
+    return read_running_flags(proc, "kube-apiserver", configured)
+
+
+def read_running_flags(proc, component, configured=None):
+    """(flags, error) of the ``component`` process on this host, from /proc/<pid>/cmdline.
 
     (None, None) when no such process runs. When several run (a host carrying several nodes), the one whose
     identity flags (address, port, etcd) match the configured flags is taken; an ambiguous match is an error.
     """
+    identity = COMPONENTS[component][1] if component in COMPONENTS else IDENTITY_FLAGS
+    comm = component[:15].encode()  # the kernel keeps 15 characters: "kube-controller"
     try:
         entries = os.listdir(proc)
     except OSError as exc:
@@ -376,7 +418,7 @@ def read_running_apiserver_flags(proc, configured=None):
         base = os.path.join(proc, entry)
         try:
             with open(os.path.join(base, "comm"), "rb") as handle:
-                if handle.read().strip() != b"kube-apiserver":
+                if handle.read().strip() != comm:
                     continue
             with open(os.path.join(base, "cmdline"), "rb") as handle:
                 raw = handle.read()
@@ -390,13 +432,13 @@ def read_running_apiserver_flags(proc, configured=None):
     if len(candidates) == 1:
         return candidates[0][1], None
     configured = configured or {}
-    scored = sorted(((sum(1 for name in IDENTITY_FLAGS
+    scored = sorted(((sum(1 for name in identity
                           if configured.get(name) is not None and flags.get(name) == configured.get(name)), pid, flags)
                      for pid, flags in candidates), key=lambda item: (-item[0], item[1]))
     if scored[0][0] > 0 and scored[0][0] > scored[1][0]:
         return scored[0][2], None
-    return None, "%d kube-apiserver processes run on this host and none matches the configured %s alone" % (
-        len(candidates), "/".join(IDENTITY_FLAGS))
+    return None, "%d %s processes run on this host and none matches the configured %s alone" % (
+        len(candidates), component, "/".join(identity))
 
 
 # -- authentication configuration ----------------------------------------------------------------------------------

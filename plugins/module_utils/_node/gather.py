@@ -17,6 +17,7 @@ from ansible_collections.kubecompass.readiness.plugins.module_utils._node.audit 
     summarize_audit_policy,
 )
 from ansible_collections.kubecompass.readiness.plugins.module_utils._node.config import (
+    COMPONENTS,
     DISTRIBUTIONS,
     anonymous_access,
     host_path,
@@ -24,6 +25,7 @@ from ansible_collections.kubecompass.readiness.plugins.module_utils._node.config
     read_kubeadm_config,
     read_rancher_config,
     read_running_apiserver_flags,
+    read_running_flags,
 )
 from ansible_collections.kubecompass.readiness.plugins.module_utils._node.encryption import (
     read_encryption_config,
@@ -74,6 +76,16 @@ def gather_node_facts(distribution, root="/", proc="/proc", etcd_sample_size=20,
         if problem:
             note("running kube-apiserver flags", problem)
     effective = running if running is not None else config["flags"]
+    components = {}
+    for component, (key, _identity) in COMPONENTS.items():
+        configured = config["components"][component]
+        component_running = None
+        if distribution != "k3s":
+            component_running, problem = read_running_flags(proc, component, configured["flags"])
+            if problem:
+                note("running %s flags" % component, problem)
+        components[key] = {"source": configured["source"], "flags": configured["flags"],
+                           "running_flags": component_running, "missing": configured["missing"]}
 
     def to_host(path):
         return host_path(path, config["pod"], "kube-apiserver") if path and path != "-" else path
@@ -126,6 +138,8 @@ def gather_node_facts(distribution, root="/", proc="/proc", etcd_sample_size=20,
         "distribution": distribution,
         "apiserver": {"source": config["source"], "flags": config["flags"], "running_flags": running},
         "etcd_flags": config["etcd_flags"],
+        "controller_manager": components["controller_manager"],
+        "scheduler": components["scheduler"],
         "files": files,
         "audit_policy": audit_policy,
         "audit_log": audit_log,

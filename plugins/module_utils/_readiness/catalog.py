@@ -14,6 +14,7 @@ import re
 from ansible_collections.kubecompass.readiness.plugins.module_utils._errors import KubeCompassError
 from ansible_collections.kubecompass.readiness.plugins.module_utils._readiness.checks import (
     availability,
+    cis_flags,
     control_plane,
     disaster_recovery,
     guardrails,
@@ -65,7 +66,8 @@ def all_checks():
     from ansible_collections.kubecompass.readiness.plugins.module_utils._readiness.gather import KIND_SPECS
 
     checks = []
-    for module in (availability, guardrails, security_api, control_plane, managed, disaster_recovery, operations):
+    for module in (availability, guardrails, security_api, control_plane, cis_flags, managed, disaster_recovery,
+                   operations):
         checks.extend(module.CHECKS)
     return validate(_ordered(checks), KIND_SPECS)
 

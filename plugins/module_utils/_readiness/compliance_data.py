@@ -23,7 +23,25 @@ FRAMEWORK_VERSIONS = {'cis_kubernetes': 'CIS Kubernetes Benchmark v2.0.1 (IDs us
                       'pci_dss_v4': 'PCI DSS v4.0',
                       'soc2_tsc': 'AICPA SOC 2 Trust Services Criteria (2017, revised points of focus)'}
 
-ITEMS = {'anonymous-auth-disabled': {'controls': {'cis_kubernetes': [{'basis': 'direct',
+ITEMS = {'admission-always-admit-off': {'controls': {'cis_kubernetes': [{'basis': 'direct',
+                                                                         'id': '1.2.10',
+                                                                         'title': 'Ensure that the admission control '
+                                                                                  'plugin AlwaysAdmit is not set'}]},
+                                        'title': 'AlwaysAdmit admission plugin not enabled'},
+         'admission-namespace-lifecycle-on': {'controls': {'cis_kubernetes': [{'basis': 'direct',
+                                                                               'id': '1.2.13',
+                                                                               'title': 'Ensure that the admission '
+                                                                                        'control plugin '
+                                                                                        'NamespaceLifecycle is '
+                                                                                        'set'}]},
+                                              'title': 'NamespaceLifecycle admission plugin not disabled'},
+         'admission-service-account-on': {'controls': {'cis_kubernetes': [{'basis': 'direct',
+                                                                           'id': '1.2.12',
+                                                                           'title': 'Ensure that the admission '
+                                                                                    'control plugin ServiceAccount '
+                                                                                    'is set'}]},
+                                          'title': 'ServiceAccount admission plugin not disabled'},
+         'anonymous-auth-disabled': {'controls': {'cis_kubernetes': [{'basis': 'direct',
                                                                       'id': '1.2.1',
                                                                       'title': 'Ensure that the --anonymous-auth '
                                                                                'argument is set to false'},
@@ -77,6 +95,47 @@ ITEMS = {'anonymous-auth-disabled': {'controls': {'cis_kubernetes': [{'basis': '
                                                                          'assets to protect them from security '
                                                                          "events to meet the entity's objectives"}]},
                                      'title': 'Anonymous authentication disabled (kube-apiserver and kubelet)'},
+         'apiserver-client-ca': {'controls': {'cis_kubernetes': [{'basis': 'direct',
+                                                                  'id': '1.2.25',
+                                                                  'title': 'Ensure that the --client-ca-file '
+                                                                           'argument is set as appropriate'}]},
+                                 'title': 'API server verifies client certificates'},
+         'apiserver-kubelet-certificate-authority': {'controls': {'cis_kubernetes': [{'basis': 'direct',
+                                                                                      'id': '1.2.5',
+                                                                                      'title': 'Ensure that the '
+                                                                                               '--kubelet-certificate-authority '
+                                                                                               'argument is set as '
+                                                                                               'appropriate'}]},
+                                                     'title': 'API server verifies kubelet serving certificates'},
+         'apiserver-kubelet-client-certificate': {'controls': {'cis_kubernetes': [{'basis': 'direct',
+                                                                                   'id': '1.2.4',
+                                                                                   'title': 'Ensure that the '
+                                                                                            '--kubelet-client-certificate '
+                                                                                            'and '
+                                                                                            '--kubelet-client-key '
+                                                                                            'arguments are set as '
+                                                                                            'appropriate'}]},
+                                                  'title': 'API server authenticates to kubelets with a client '
+                                                           'certificate'},
+         'apiserver-no-static-token-file': {'controls': {'cis_kubernetes': [{'basis': 'direct',
+                                                                             'id': '1.2.2',
+                                                                             'title': 'Ensure that the '
+                                                                                      '--token-auth-file parameter '
+                                                                                      'is not set'}]},
+                                            'title': 'API server has no static token file'},
+         'apiserver-profiling-disabled': {'controls': {'cis_kubernetes': [{'basis': 'direct',
+                                                                           'id': '1.2.15',
+                                                                           'title': 'Ensure that the --profiling '
+                                                                                    'argument is set to false'}]},
+                                          'title': 'API server profiling disabled'},
+         'apiserver-tls-serving-certificate': {'controls': {'cis_kubernetes': [{'basis': 'direct',
+                                                                                'id': '1.2.24',
+                                                                                'title': 'Ensure that the '
+                                                                                         '--tls-cert-file and '
+                                                                                         '--tls-private-key-file '
+                                                                                         'arguments are set as '
+                                                                                         'appropriate'}]},
+                                               'title': 'API server serves TLS with a configured certificate'},
          'audit-log-retention': {'controls': {'cis_kubernetes': [{'basis': 'direct',
                                                                   'id': '1.2.17',
                                                                   'title': 'Ensure that the --audit-log-maxage '
@@ -332,6 +391,41 @@ ITEMS = {'anonymous-auth-disabled': {'controls': {'cis_kubernetes': [{'basis': '
                                                                      'analyzed to determine whether they represent '
                                                                      'security events'}]},
                                  'title': 'Centralized (off-node) logging of audit, node and container logs'},
+         'controller-manager-bind-localhost': {'controls': {'cis_kubernetes': [{'basis': 'direct',
+                                                                                'id': '1.3.7',
+                                                                                'title': 'Ensure that the '
+                                                                                         '--bind-address argument is '
+                                                                                         'set to 127.0.0.1'}]},
+                                               'title': 'Controller manager serves on localhost only'},
+         'controller-manager-profiling-disabled': {'controls': {'cis_kubernetes': [{'basis': 'direct',
+                                                                                    'id': '1.3.2',
+                                                                                    'title': 'Ensure that the '
+                                                                                             '--profiling argument '
+                                                                                             'is set to false'}]},
+                                                   'title': 'Controller manager profiling disabled'},
+         'controller-manager-root-ca': {'controls': {'cis_kubernetes': [{'basis': 'direct',
+                                                                         'id': '1.3.5',
+                                                                         'title': 'Ensure that the --root-ca-file '
+                                                                                  'argument is set as appropriate'}]},
+                                        'title': 'Controller manager publishes the root CA to service accounts'},
+         'controller-manager-service-account-credentials': {'controls': {'cis_kubernetes': [{'basis': 'direct',
+                                                                                             'id': '1.3.3',
+                                                                                             'title': 'Ensure that '
+                                                                                                      'the '
+                                                                                                      '--use-service-account-credentials '
+                                                                                                      'argument is '
+                                                                                                      'set to '
+                                                                                                      'true'}]},
+                                                            'title': 'Controller manager uses a service account per '
+                                                                     'controller'},
+         'controller-manager-service-account-key': {'controls': {'cis_kubernetes': [{'basis': 'direct',
+                                                                                     'id': '1.3.4',
+                                                                                     'title': 'Ensure that the '
+                                                                                              '--service-account-private-key-file '
+                                                                                              'argument is set as '
+                                                                                              'appropriate'}]},
+                                                    'title': 'Controller manager signs service account tokens with a '
+                                                             'configured key'},
          'external-secrets-store': {'controls': {'cis_kubernetes': [{'basis': 'direct',
                                                                      'id': '5.4.2',
                                                                      'title': 'Consider external secret storage'},
@@ -597,6 +691,13 @@ ITEMS = {'anonymous-auth-disabled': {'controls': {'cis_kubernetes': [{'basis': '
                                                                        'vulnerabilities, and (2) susceptibilities to '
                                                                        'newly discovered vulnerabilities'}]},
                                    'title': 'Control-plane version supported and patched'},
+         'kubelet-server-certificate-rotation': {'controls': {'cis_kubernetes': [{'basis': 'direct',
+                                                                                  'id': '1.3.6',
+                                                                                  'title': 'Ensure that the '
+                                                                                           'RotateKubeletServerCertificate '
+                                                                                           'argument is set to '
+                                                                                           'true'}]},
+                                                 'title': 'Kubelet serving certificate rotation not disabled'},
          'monitoring-alerting': {'controls': {'disa_k8s_stig': [{'basis': 'direct',
                                                                  'id': 'SRG-APP-000109-CTR-000215'}],
                                               'gdpr': [{'basis': 'analog',
@@ -1366,6 +1467,16 @@ ITEMS = {'anonymous-auth-disabled': {'controls': {'cis_kubernetes': [{'basis': '
                                                                           'of unauthorized or malicious software to '
                                                                           "meet the entity's objectives"}]},
                                       'title': 'Runtime threat detection (Falco or equivalent)'},
+         'scheduler-bind-localhost': {'controls': {'cis_kubernetes': [{'basis': 'direct',
+                                                                       'id': '1.4.2',
+                                                                       'title': 'Ensure that the --bind-address '
+                                                                                'argument is set to 127.0.0.1'}]},
+                                      'title': 'Scheduler serves on localhost only'},
+         'scheduler-profiling-disabled': {'controls': {'cis_kubernetes': [{'basis': 'direct',
+                                                                           'id': '1.4.1',
+                                                                           'title': 'Ensure that the --profiling '
+                                                                                    'argument is set to false'}]},
+                                          'title': 'Scheduler profiling disabled'},
          'secrets-encryption-at-rest': {'controls': {'cis_kubernetes': [{'basis': 'direct',
                                                                          'id': '1.2.27',
                                                                          'title': 'Ensure that the '
@@ -1442,6 +1553,26 @@ ITEMS = {'anonymous-auth-disabled': {'controls': {'cis_kubernetes': [{'basis': '
                                                                             'objectives'}]},
                                         'title': 'Encryption of Secrets at rest in etcd (EncryptionConfiguration / '
                                                  'KMS)'},
+         'service-account-key-file': {'controls': {'cis_kubernetes': [{'basis': 'direct',
+                                                                       'id': '1.2.22',
+                                                                       'title': 'Ensure that the '
+                                                                                '--service-account-key-file argument '
+                                                                                'is set as appropriate'}]},
+                                      'title': 'API server has service account verification keys'},
+         'service-account-lookup': {'controls': {'cis_kubernetes': [{'basis': 'direct',
+                                                                     'id': '1.2.21',
+                                                                     'title': 'Ensure that the '
+                                                                              '--service-account-lookup argument is '
+                                                                              'set to true'}]},
+                                    'title': 'API server checks service account tokens against stored accounts'},
+         'service-account-token-expiration': {'controls': {'cis_kubernetes': [{'basis': 'direct',
+                                                                               'id': '1.2.30',
+                                                                               'title': 'Ensure that the '
+                                                                                        '--service-account-extend-token-expiration '
+                                                                                        'parameter is set to '
+                                                                                        'false'}]},
+                                              'title': 'Service account tokens are not extended beyond their '
+                                                       'requested lifetime'},
          'tls-apiserver-etcd': {'controls': {'cis_kubernetes': [{'basis': 'direct',
                                                                  'id': '1.2.23',
                                                                  'title': 'Ensure that the --etcd-certfile and '

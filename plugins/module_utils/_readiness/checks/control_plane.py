@@ -49,22 +49,35 @@ def _node_facts_or_none(ctx):
         return None
 
 
+# Node facts section of each component whose running process and configured flags are read.
+FLAG_SECTIONS = {"kube-apiserver": "apiserver", "kube-controller-manager": "controller_manager",
+                 "kube-scheduler": "scheduler"}
+
+
 def flag_sets(ctx, component="kube-apiserver"):
-    """[(node, flags, source)] for every control-plane node; raises Unreadable when no source exists."""
+    """[(node, flags, source)] for every control-plane node; raises Unreadable when no source exists.
+
+    From node facts the running process's flags win over the configured ones (manifest, RKE2/k3s config); both
+    were parsed as the component parses them (last occurrence of a scalar flag wins, list flags accumulate)."""
     facts = _node_facts_or_none(ctx)
     if facts:
         result = []
         for host in sorted(facts):
             node = facts[host] or {}
-            if component == "kube-apiserver":
-                section = node.get("apiserver") or {}
+            if component in FLAG_SECTIONS:
+                section = node.get(FLAG_SECTIONS[component]) or {}
                 flags = section.get("running_flags") or section.get("flags")
-                source = "running process" if section.get("running_flags") else section.get("source") or "config"
+                source = ("running process" if section.get("running_flags")
+                          else section.get("source") or "config")
+                missing = section.get("missing")
             else:
                 flags = node.get("etcd_flags")
                 source = "etcd configuration"
+                missing = None
             if flags is None:
-                raise Unreadable("%s flags on %s" % (component, host), _node_errors(node) or "not found on the node")
+                raise Unreadable("%s flags on %s" % (component, host), "; ".join(filter(None, (
+                    "no running %s process" % component if missing else "", missing, _node_errors(node))))
+                    or "not found on the node")
             result.append((host, flags, source))
         return result
     components = [c for c in control_plane_components(ctx.items("pods")) if c["component"] == component]
@@ -518,8 +531,10 @@ CHECKS = [
           runbook="AlwaysAllow lets every authenticated request do anything; without Node, kubelets are not "
                   "confined to their own objects. Set --authorization-mode=Node,RBAC."),
     Check("KC-SEC-008", "API server profiling disabled", "security", "low",
-          item="tls-apiserver-etcd", distributions=SELF_MANAGED, evaluate=profiling, needs=("pods", "node_facts"), remediation=HARDENING_ROLE,
-          runbook="Profiling endpoints expose internals and cost CPU. Set --profiling=false (CIS 1.2.15)."),
+          item="apiserver-profiling-disabled", distributions=SELF_MANAGED, evaluate=profiling, needs=("pods", "node_facts"), remediation=HARDENING_ROLE,
+          runbook="Profiling endpoints expose internals and cost CPU. Set --profiling=false (CIS 1.2.15). The "
+                  "collection judges the value the API server uses: with --profiling repeated the last occurrence "
+                  "wins, while kube-bench reads the first, so remove the duplicates."),
     Check("KC-SEC-009", "NodeRestriction admission plugin enabled", "security", "high",
           item="rbac-least-privilege", distributions=SELF_MANAGED, evaluate=node_restriction, needs=("pods", "node_facts"),
           remediation=HARDENING_ROLE,

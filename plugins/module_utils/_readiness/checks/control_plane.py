@@ -74,7 +74,9 @@ def flag_sets(ctx, component="kube-apiserver"):
                 flags = node.get("etcd_flags")
                 source = "etcd configuration"
                 missing = None
-            if flags is None:
+            # No component runs without flags: empty ones were never read (an unparsable manifest), and judging
+            # them would pass every "flag not set" item.
+            if flags is None or (component in FLAG_SECTIONS and not flags):
                 raise Unreadable("%s flags on %s" % (component, host), "; ".join(filter(None, (
                     "no running %s process" % component if missing else "", missing, _node_errors(node))))
                     or "not found on the node")

@@ -200,3 +200,16 @@ def test_repeated_flags_are_judged_as_the_component_reads_them(check_id, key, ar
 def test_runbooks_warn_about_kube_bench_reading_the_first_occurrence():
     for check_id in sorted(CIS) + ["KC-SEC-008"]:
         assert "kube-bench reads the first" in CHECKS[check_id].runbook
+
+
+def test_an_unparsable_manifest_without_a_running_process_is_unknown_not_an_empty_pass():
+    # read_kubeadm_config leaves the apiserver's configured flags empty when its manifest does not parse; an
+    # absence-based item (no --token-auth-file) must not pass on flags that were never read.
+    facts = node(running=False)
+    facts["apiserver"]["flags"] = {}
+    facts["errors"] = [{"what": "static pod manifest /etc/kubernetes/manifests/kube-apiserver.yaml",
+                        "cause": "not valid YAML: line 3, column 1"}]
+    for check_id in ("KC-SEC-026", "KC-SEC-029", "KC-SEC-032"):
+        result = run(check_id, {"cp1": facts})
+        assert result.verdict == "unknown", (check_id, result.message)
+        assert "line 3, column 1" in result.message

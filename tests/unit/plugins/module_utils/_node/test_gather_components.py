@@ -61,7 +61,8 @@ def test_kubeadm_unparsable_manifest_is_an_error_and_no_flags(tmp_path):
     write(root, CM_MANIFEST, "spec: [unclosed\n")
     facts = gather_node_facts("kubeadm", root=str(root), proc=str(proc), etcd_sample_size=0)
     assert facts["controller_manager"]["flags"] is None
-    assert facts["controller_manager"]["missing"].startswith(CM_MANIFEST + " ")
+    assert facts["controller_manager"]["missing"].startswith(CM_MANIFEST + " not valid YAML: ")
+    assert "line 2, column 1" in facts["controller_manager"]["missing"]  # the parse position
     assert [e["what"] for e in facts["errors"]] == ["static pod manifest " + CM_MANIFEST]
 
 

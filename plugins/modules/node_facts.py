@@ -27,6 +27,8 @@ description:
     to the prefix that tells whether and how each value is encrypted; and the etcd snapshot files on the node.
   - The flags of kube-controller-manager and kube-scheduler, from their running processes and static pod
     manifests.
+  - The validity of the node's control-plane certificates (kubeadm's PKI and kubeconfig client certificates,
+    RKE2/k3s TLS directories) and the certificates its apiserver and etcd serve over TLS.
   - Read-only. Key material never leaves the node; encryption keys are reported by name only, raw etcd values
     by their prefix class only, config files by the flags derived from them.
   - A missing file is reported as a fact (C(exists=false)). A file that cannot be read or parsed, an etcd that
@@ -206,6 +208,35 @@ facts:
       sample: {"dirs": ["/var/lib/rancher/rke2/server/db/snapshots"], "count": 5,
                "newest": {"path": "/var/lib/rancher/rke2/server/db/snapshots/etcd-snapshot-cp1-1763780400",
                           "mtime": "2026-11-22T03:00:00Z", "size": 20971552}}
+    certificates:
+      description:
+        - The node's certificates, public facts only (private keys are never read into the facts; from a PEM
+          bundle such as C(kubelet-client-current.pem) only the CERTIFICATE block is decoded).
+        - On kubeadm every certificate C(kubeadm certs check-expiration) lists, under its names (C(ca), C(etcd-ca),
+          C(front-proxy-ca), C(apiserver), ..., C(admin.conf), C(super-admin.conf), C(controller-manager.conf),
+          C(scheduler.conf)), plus the client certificate of C(kubelet.conf); on RKE2/k3s every C(*.crt) in
+          C(<data-dir>/server/tls) and C(tls/etcd), named by their path below C(tls) without C(.crt).
+        - C(missing) is true for a file that does not exist (C(super-admin.conf) on joined nodes); C(error) names
+          why a file could not be read or parsed.
+      type: dict
+      sample: {"dirs": ["/etc/kubernetes/pki", "/etc/kubernetes/pki/etcd", "/etc/kubernetes"], "entries": [
+               {"name": "apiserver", "path": "/etc/kubernetes/pki/apiserver.crt", "source": "file", "missing": false,
+                "error": null, "not_before": "2026-11-22T02:05:00Z", "not_after": "2027-11-22T02:10:00Z",
+                "is_ca": false, "subject_cn": "kube-apiserver", "issuer_cn": "kubernetes",
+                "sha256": "9f2c..."}]}
+    serving_certificates:
+      description:
+        - The certificate the node's kube-apiserver (its C(--tls-cert-file), at its bind or advertise address and
+          C(--secure-port)) and its local etcd (C(--cert-file), at its client URL, with the etcd client certificate
+          the sample uses) serve over TLS, compared with the file on disk by SHA-256 fingerprint.
+        - C(matches) is null and C(error) says why when either side could not be read (no apiserver process, k3s,
+          connection refused).
+      type: list
+      elements: dict
+      sample: [{"component": "kube-apiserver", "endpoint": "198.51.100.1:6443",
+                "path": "/etc/kubernetes/pki/apiserver.crt", "matches": false, "error": null,
+                "served": {"not_after": "2026-12-01T00:00:00Z", "sha256": "1a0b..."},
+                "on_disk": {"not_after": "2027-12-01T00:00:00Z", "sha256": "9f2c..."}}]
     errors:
       description: What could not be read, each with the cause; empty when everything was read.
       type: list

@@ -208,7 +208,18 @@ def first_existing_client(root, candidates):
 
 # -- one node ------------------------------------------------------------------------------------------------------
 
-def _first_url(value):
+def etcd_client_files(root, config, effective, to_host):
+    """((cert, key, ca) host paths of the first client certificate present, or None), candidates looked at: the
+    distribution's own, then the apiserver's --etcd-certfile/--etcd-keyfile/--etcd-cafile."""
+    candidates = list(config["etcd_clients"])
+    if all(effective.get(flag) for flag in ("etcd-certfile", "etcd-keyfile", "etcd-cafile")):
+        own = tuple(to_host(effective[flag]) for flag in ("etcd-certfile", "etcd-keyfile", "etcd-cafile"))
+        if own not in candidates:
+            candidates.append(own)
+    return first_existing_client(root, candidates), candidates
+
+
+def first_url(value):
     return next((url.strip() for url in str(value or "").split(",") if url.strip()), None)
 
 
@@ -216,19 +227,14 @@ def etcd_access(root, config, effective, to_host, endpoint=None, post=None):
     """(endpoint, post, error) for reading the node's etcd with its own client certificate: the endpoint is the
     first --etcd-servers URL unless given; ``post`` (etcd_json_client) unless given (tests); error says why etcd
     cannot be read (no endpoint, kine/SQL datastore, no client certificate)."""
-    endpoint = endpoint or _first_url(effective.get("etcd-servers"))
+    endpoint = endpoint or first_url(effective.get("etcd-servers"))
     if not endpoint:
         return endpoint, None, "no etcd endpoint: the apiserver has no --etcd-servers flag and none was given"
     if endpoint.startswith("unix:") or config["datastore"] != "etcd":
         return endpoint, None, ("the datastore is %s, not etcd: raw values cannot be read through etcd's JSON "
                                 "gateway" % config["datastore"])
     if post is None:
-        candidates = list(config["etcd_clients"])
-        if all(effective.get(flag) for flag in ("etcd-certfile", "etcd-keyfile", "etcd-cafile")):
-            own = tuple(to_host(effective[flag]) for flag in ("etcd-certfile", "etcd-keyfile", "etcd-cafile"))
-            if own not in candidates:
-                candidates.append(own)
-        client = first_existing_client(root, candidates)
+        client, candidates = etcd_client_files(root, config, effective, to_host)
         if client is None:
             return endpoint, None, "no etcd client certificate found (looked for %s)" % ", ".join(
                 cert for cert, _key, _ca in candidates)

@@ -11,6 +11,7 @@ __metaclass__ = type
 
 import os
 
+from ansible_collections.kubecompass.readiness.plugins.module_utils._node import certificates
 from ansible_collections.kubecompass.readiness.plugins.module_utils._node.audit import (
     read_audit_log,
     read_audit_policy,
@@ -31,7 +32,12 @@ from ansible_collections.kubecompass.readiness.plugins.module_utils._node.encryp
     read_encryption_config,
     summarize_encryption_config,
 )
-from ansible_collections.kubecompass.readiness.plugins.module_utils._node.etcd import encryption_prefixes, sample_etcd
+from ansible_collections.kubecompass.readiness.plugins.module_utils._node.etcd import (
+    encryption_prefixes,
+    etcd_client_files,
+    first_url,
+    sample_etcd,
+)
 from ansible_collections.kubecompass.readiness.plugins.module_utils._node.files import (
     DocumentError,
     cause_of,
@@ -41,13 +47,14 @@ from ansible_collections.kubecompass.readiness.plugins.module_utils._node.snapsh
 
 
 def gather_node_facts(distribution, root="/", proc="/proc", etcd_sample_size=20, etcd_endpoint=None,
-                      snapshot_dirs=None, audit_log_tail_bytes=65536, etcd_post=None):
+                      snapshot_dirs=None, audit_log_tail_bytes=65536, etcd_post=None, tls_fetch=None):
     """Facts of one control-plane node in the node facts schema. Never raises for what it reads: a missing file
     is a fact (exists false), an unreadable or unparsable one adds an entry to ``errors``.
 
     The files the apiserver points at (audit policy and log, encryption config) and the etcd endpoint come from
     the running apiserver's flags when one runs here, else from the configured ones; static pod paths are
-    translated to host paths through the manifest's mounts. ``etcd_post`` replaces the etcd client (tests).
+    translated to host paths through the manifest's mounts. ``etcd_post`` replaces the etcd client and
+    ``tls_fetch`` the reader of served certificates (tests).
     """
     if distribution not in DISTRIBUTIONS:
         raise ValueError("distribution must be one of %s" % ", ".join(DISTRIBUTIONS))
@@ -134,6 +141,16 @@ def gather_node_facts(distribution, root="/", proc="/proc", etcd_sample_size=20,
     for directory, cause in failures:
         note("etcd snapshot directory %s" % directory, cause)
 
+    node_certificates = certificates.read_node_certificates(root, distribution, config.get("cert_dirs") or ())
+    for entry in node_certificates["entries"]:
+        if entry["error"]:
+            note("certificate %s" % entry["path"], entry["error"])
+    serving = certificates.read_serving_certificates(
+        root, distribution, running, config["etcd_flags"], to_host,
+        etcd_endpoint or first_url(effective.get("etcd-servers")),
+        etcd_client_files(root, config, effective, to_host)[0], config.get("cert_dirs") or (),
+        tls_fetch or certificates.served_certificate)
+
     return {
         "distribution": distribution,
         "apiserver": {"source": config["source"], "flags": config["flags"], "running_flags": running},
@@ -147,5 +164,7 @@ def gather_node_facts(distribution, root="/", proc="/proc", etcd_sample_size=20,
         "authentication_config": authentication,
         "etcd_sample": sample,
         "etcd_snapshots": snapshots,
+        "certificates": node_certificates,
+        "serving_certificates": serving,
         "errors": errors,
     }

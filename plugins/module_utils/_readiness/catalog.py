@@ -14,6 +14,7 @@ import re
 from ansible_collections.kubecompass.readiness.plugins.module_utils._errors import KubeCompassError
 from ansible_collections.kubecompass.readiness.plugins.module_utils._readiness.checks import (
     availability,
+    certificates,
     cis_flags,
     control_plane,
     disaster_recovery,
@@ -67,7 +68,7 @@ def all_checks():
 
     checks = []
     for module in (availability, guardrails, security_api, control_plane, cis_flags, managed, disaster_recovery,
-                   operations):
+                   operations, certificates):
         checks.extend(module.CHECKS)
     return validate(_ordered(checks), KIND_SPECS)
 

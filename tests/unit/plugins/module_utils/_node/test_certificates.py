@@ -289,3 +289,27 @@ def test_unreachable_apiserver_is_an_error_naming_the_endpoint(tmp_path, pki):
 def test_no_apiserver_process_and_k3s():
     results = certificates.read_serving_certificates("/nonexistent", "k3s", None, None, lambda p: p, None, None)
     assert results[0]["error"] == "no kube-apiserver process runs on this node (k3s serves it from its own process)"
+
+
+def test_etcd_is_read_at_its_own_client_url_with_the_etcd_client_certificate(tmp_path, pki):
+    """etcd's advertised client URL and --cert-file; the client certificate's paths go to the TLS library only."""
+    kubeadm_certificates(tmp_path, pki)
+    calls = []
+
+    def fetch(host, port, client=None):
+        calls.append((host, port, client))
+        return pki["etcd-server"][0].public_bytes(serialization.Encoding.DER)
+
+    etcd_flags = {"advertise-client-urls": "https://198.51.100.1:2379", "cert-file": "/etc/kubernetes/pki/etcd/server.crt",
+                  "listen-client-urls": "https://127.0.0.1:2379,https://198.51.100.1:2379"}
+    client = ("/etc/kubernetes/pki/apiserver-etcd-client.crt", "/etc/kubernetes/pki/apiserver-etcd-client.key",
+              "/etc/kubernetes/pki/etcd/ca.crt")
+    results = certificates.read_serving_certificates(str(tmp_path), "kubeadm", None, etcd_flags, lambda p: p,
+                                                     "https://127.0.0.1:2379", client, fetch=fetch)
+    etcd = results[1]
+    assert etcd["component"] == "etcd" and etcd["endpoint"] == "198.51.100.1:2379" and etcd["matches"] is True
+    assert calls == [("198.51.100.1", "2379", (str(tmp_path / "etc/kubernetes/pki/apiserver-etcd-client.crt"),
+                                               str(tmp_path / "etc/kubernetes/pki/apiserver-etcd-client.key")))]
+    # External etcd (no local etcd flags): nothing local to compare.
+    assert len(certificates.read_serving_certificates(str(tmp_path), "kubeadm", None, None, lambda p: p,
+                                                      "https://10.0.0.5:2379", client, fetch=fetch)) == 1

@@ -25,27 +25,34 @@ def pytest_collection_modifyitems(config, items):
         return (item.get_closest_marker("last") is not None, nodes.args[0] if nodes else 0)
 
     items.sort(key=order)
-    _prebuild_velero(config, items)
+    _prebuild(config, items)
 
 
-def _prebuild_velero(config, items):
-    """A cold Velero build takes minutes: start it now, at the lowest CPU priority, so it runs in the time the
-    tests before the first Velero test leave idle (they wait on API servers); the `velero` fixture then waits
-    for it through the build lock instead of building in the foreground."""
+# Go builds the tests need besides the control plane: (localcp build flag, module, fixtures that need it).
+PREBUILDS = (("--velero", "VELERO", {"velero", "velero_servers"}),  # test_backups reaches it via velero_servers
+             ("--kube-bench", "KUBE_BENCH", {"kube_bench"}))
+
+
+def _prebuild(config, items):
+    """A cold Velero or kube-bench build takes minutes: start the ones the collected tests need now, at the lowest
+    CPU priority, so they run in the time the tests before them leave idle (they wait on API servers); the fixtures
+    then wait for them through the build lock instead of building in the foreground."""
     from kclocal import build
 
-    wanted = {"velero", "velero_servers"}  # test_backups' story reaches the server through velero_servers
-    if not any(wanted & set(item.fixturenames) for item in items) or build.VELERO.is_cached():
+    fixtures = set().union(*(item.fixturenames for item in items)) if items else set()
+    flags = [flag for flag, module, needed in PREBUILDS
+             if needed & fixtures and not getattr(build, module).is_cached()]
+    if not flags:
         return
     build.cache_root().mkdir(parents=True, exist_ok=True)
-    log = open(build.cache_root() / "velero-prebuild.log", "w")  # noqa: SIM115 - closed at unconfigure
-    config._velero_prebuild = (subprocess.Popen(
-        [sys.executable, str(CLUSTER_DIR / "localcp.py"), "build", "--velero"],
+    log = open(build.cache_root() / "prebuild.log", "w")  # noqa: SIM115 - closed at unconfigure
+    config._prebuild = (subprocess.Popen(
+        [sys.executable, str(CLUSTER_DIR / "localcp.py"), "build", *flags],
         stdout=log, stderr=subprocess.STDOUT, start_new_session=True), log)
 
 
 def pytest_unconfigure(config):
-    prebuild = getattr(config, "_velero_prebuild", None)
+    prebuild = getattr(config, "_prebuild", None)
     if prebuild:
         process, log = prebuild
         if process.poll() is None:  # the run ended first: stop the build and its `go build` children

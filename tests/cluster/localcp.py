@@ -1,5 +1,6 @@
 #!/usr/bin/env python
-"""Local control plane for KubeCompass tests and demos: build [--velero] | up [--nodes 1|3] [--velero] | down | status | env."""
+"""Local control plane for KubeCompass tests and demos: build [--velero] [--kube-bench] | up [--nodes 1|3] [--velero] |
+down | status | env."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     build_cmd = sub.add_parser("build", help="build (or find cached) control-plane binaries")
     build_cmd.add_argument("--velero", action="store_true", help="also velero and the tests' object-store plugin")
+    build_cmd.add_argument("--kube-bench", action="store_true", help="also kube-bench, the CIS benchmark's judge")
     up = sub.add_parser("up", help="start the local control plane (reuses a running one of the same size)")
     up.add_argument("--nodes", type=int, default=1, choices=(1, 3))
     up.add_argument("--timeout", type=float, default=300)
@@ -29,7 +31,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         if args.command == "build":
-            return build.main((build.CONTROL_PLANE, build.VELERO) if args.velero else (build.CONTROL_PLANE,))
+            extra = (build.VELERO,) * args.velero + (build.KUBE_BENCH,) * args.kube_bench
+            return build.main((build.CONTROL_PLANE, *extra))
         if args.command == "up":
             state = cluster.up(args.nodes, timeout=args.timeout)
             paths = cluster.Paths(cluster.state_dir())

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from kclocal import cluster
+from kclocal import cluster, kubebench
 from kclocal import velero as velero_runner
 from kclocal.kube import Client
 
@@ -149,3 +149,13 @@ def velero_servers(control_planes):
 def velero(control_plane, velero_servers) -> LocalVelero:
     """Velero server started once per run (again after a resize) on the control plane the test asked for."""
     return velero_servers.get(control_plane)
+
+
+@pytest.fixture
+def kube_bench(control_plane):
+    """kube-bench's JSON report for a node of the control plane the test asked for (the first by default)."""
+
+    def run(node: str | None = None, checks: tuple[str, ...] = ()) -> dict:
+        return kubebench.run(control_plane.node_root(node or control_plane.nodes[0]["name"]), checks=checks)
+
+    return run

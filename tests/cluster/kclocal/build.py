@@ -23,6 +23,7 @@ from pathlib import Path
 
 MODULE_DIR = Path(__file__).resolve().parent.parent
 VELERO_MODULE_DIR = MODULE_DIR.parent / "velero"
+KUBE_BENCH_MODULE_DIR = MODULE_DIR.parent / "kubebench"
 BINARIES = {
     "kube-apiserver": "k8s.io/kubernetes/cmd/kube-apiserver",
     "kube-controller-manager": "k8s.io/kubernetes/cmd/kube-controller-manager",
@@ -44,9 +45,15 @@ VELERO_BINARIES = {
 VELERO_GIT_SHA = "26ef8fa7df68dfa9ab8aa4669b8ac47340b0c510"
 
 
+KUBE_BENCH_BINARIES = {"kube-bench": "github.com/aquasecurity/kube-bench"}
+# kube-bench embeds none of its benchmark definitions: cfg/ is copied from the module next to the binary.
+KUBE_BENCH_DATA = (("cfg", "github.com/aquasecurity/kube-bench", "cfg"),)
+
+
 # Bump when the build command changes, so cached binaries built the old way are not reused.
 RECIPE = "2"
 VELERO_RECIPE = "1"
+KUBE_BENCH_RECIPE = "1"
 
 
 class BuildError(Exception):
@@ -76,6 +83,11 @@ def _ldflags() -> str:
     ])
 
 
+def _kube_bench_ldflags() -> str:
+    version = pinned_version("github.com/aquasecurity/kube-bench", KUBE_BENCH_MODULE_DIR)
+    return f"-s -w -X github.com/aquasecurity/kube-bench/cmd.KubeBenchVersion={version}"
+
+
 def _velero_ldflags() -> str:
     # As velero's hack/build.sh stamps a release. Its controller-runtime manager is created without a metrics
     # address, so it would also listen on :8080 on every interface: "0" turns that server off, leaving only
@@ -100,6 +112,8 @@ class GoModule:
     ldflags: Callable[[], str]
     recipe: str
     what: str
+    # (directory in the cache, module, directory in that module) copied after the build: files a binary reads.
+    data: tuple[tuple[str, str, str], ...] = ()
 
     def key(self) -> str:
         version = subprocess.run([_go(), "version"], capture_output=True, text=True, check=True, env=_env()).stdout
@@ -119,7 +133,8 @@ class GoModule:
         return self._complete(self.binary_dir())
 
     def _complete(self, target: Path) -> bool:
-        return all((target / name).is_file() for name in self.binaries)
+        return (all((target / name).is_file() for name in self.binaries)
+                and all((target / name).is_dir() for name, _module, _source in self.data))
 
     def ensure(self) -> Path:
         """Return the directory holding the binaries, building them first if the cache has none. One build at a
@@ -154,6 +169,14 @@ class GoModule:
                 raise BuildError(f"go build {package} failed:\n{result.stderr.strip()[-2000:]}")
             partial.rename(output)
             print(f"  built {name} in {time.monotonic() - t0:.0f}s", file=sys.stderr)
+        for name, module, source in self.data:
+            if not (staging / name).is_dir():
+                module_dir = subprocess.run([_go(), "list", "-m", "-f", "{{.Dir}}", module], cwd=self.directory,
+                                            env=_env(), capture_output=True, text=True, check=True).stdout.strip()
+                shutil.copytree(Path(module_dir) / source, staging / name)
+                # The module cache is read-only; the copy need not be.
+                for path in (staging / name).rglob("*"):
+                    path.chmod(0o755 if path.is_dir() else 0o644)
         staging.rename(target)
         print(f"built in {time.monotonic() - started:.0f}s", file=sys.stderr)
         return target
@@ -179,6 +202,8 @@ def _env() -> dict[str, str]:
 CONTROL_PLANE = GoModule("cluster-bin", MODULE_DIR, BINARIES, _ldflags, RECIPE, "control-plane binaries")
 VELERO = GoModule("velero-bin", VELERO_MODULE_DIR, VELERO_BINARIES, _velero_ldflags, VELERO_RECIPE,
                   "velero and its test plugins")
+KUBE_BENCH = GoModule("kube-bench-bin", KUBE_BENCH_MODULE_DIR, KUBE_BENCH_BINARIES, _kube_bench_ldflags,
+                      KUBE_BENCH_RECIPE, "kube-bench, the CIS benchmark's judge", KUBE_BENCH_DATA)
 
 
 def build_key() -> str:

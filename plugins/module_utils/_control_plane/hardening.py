@@ -17,9 +17,13 @@ from __future__ import absolute_import, annotations, division, print_function
 
 __metaclass__ = type
 
+import ipaddress
 import re
 
 from ansible_collections.kubecompass.readiness.plugins.module_utils._control_plane.static_pod import (
+    CONTROLLER_MANAGER,
+    SCHEDULER,
+    WILDCARD_ADDRESSES,
     check_path,
     new_change,
     render_yaml,
@@ -96,7 +100,8 @@ def _list_flag(current_flags, flag, add=(), remove=()):
 
 def hardening_flags(tls_min_version="VersionTLS12", cipher_suites=DEFAULT_CIPHER_SUITES, anonymous="restrict",
                     current_flags=None, kubernetes_version=None, distribution="kubeadm",
-                    auth_config_path=AUTH_CONFIG_PATH):
+                    auth_config_path=AUTH_CONFIG_PATH, extend_token_expiration=False,
+                    kubelet_certificate_authority=None):
     """The change (see static_pod: set_flags, remove_flags, volumes, files, notes) that hardens the API server.
 
     - profiling=false; authorization-mode gains Node and RBAC and loses AlwaysAllow, keeping the user's other
@@ -110,10 +115,19 @@ def hardening_flags(tls_min_version="VersionTLS12", cipher_suites=DEFAULT_CIPHER
       first authenticate, which the notes say. "keep" leaves anonymous access alone. RKE2 (exec probes with a
       client certificate) and k3s (no HTTP probes) need no exception: "restrict" means "off" there.
 
+    - service-account-extend-token-expiration=false (CIS 1.2.30) unless ``extend_token_expiration``: projected
+      tokens then live as long as they say (an hour for kubelet-mounted ones) instead of a year; clients must
+      refresh them (client-go does).
+    - kubelet-certificate-authority (CIS 1.2.5) only when ``kubelet_certificate_authority`` names the CA file: the
+      API server then verifies the kubelets' serving certificates, which kubeadm leaves self-signed, so logs, exec
+      and port-forward break unless serverTLSBootstrap is on and the kubelet-serving CSRs are approved.
+
     ``current_flags`` (the node's configured flags) turns list merges into concrete values and lets the stronger
     or already compliant current values stand; without it list flags are list merges.
     """
     check_path("authentication configuration path", auth_config_path)
+    if kubelet_certificate_authority:
+        check_path("kubelet certificate authority", kubelet_certificate_authority)
     if distribution not in DISTRIBUTIONS:
         raise ValueError("distribution must be one of %s, not %r" % (", ".join(DISTRIBUTIONS), distribution))
     if anonymous not in ANONYMOUS_MODES:
@@ -128,6 +142,15 @@ def hardening_flags(tls_min_version="VersionTLS12", cipher_suites=DEFAULT_CIPHER
     flags = dict(current or {})
     set_flags = {"profiling": "false"}
     remove_flags, volumes, files, notes = [], [], [], []
+    if not extend_token_expiration:
+        set_flags["service-account-extend-token-expiration"] = "false"
+    if kubelet_certificate_authority:
+        set_flags["kubelet-certificate-authority"] = kubelet_certificate_authority
+        if flags.get("kubelet-certificate-authority") != kubelet_certificate_authority:
+            notes.append("--kubelet-certificate-authority=%s: the API server now verifies kubelet serving "
+                         "certificates; kubelets serving self-signed ones (kubeadm's default) can no longer be "
+                         "reached for logs, exec and port-forward until serverTLSBootstrap is on and their "
+                         "kubelet-serving CSRs are approved" % kubelet_certificate_authority)
 
     if flags.get("authorization-config"):
         notes.append("--authorization-config=%s replaces --authorization-mode: make sure its authorizers include "
@@ -190,3 +213,30 @@ def _restrict_anonymous(flags, kubernetes_version, path, set_flags, remove_flags
                     "type": "File"})
     set_flags["authentication-config"] = path
     remove_flags.append("anonymous-auth")
+
+
+SECURE_PORTS = {CONTROLLER_MANAGER: "10257", SCHEDULER: "10259"}
+
+
+def component_hardening_flags(component, profiling=False, bind_address="127.0.0.1", current_flags=None):
+    """The change (see static_pod) that hardens kube-controller-manager or kube-scheduler: --profiling=false (CIS
+    1.3.2, 1.4.1) unless ``profiling``, and --bind-address (CIS 1.3.7, 1.4.2: 127.0.0.1, kubeadm's default) unless
+    ``bind_address`` is empty. The secure port then answers on that address only; its probes follow it
+    (static_pod.plan_manifest)."""
+    if component not in SECURE_PORTS:
+        raise ValueError("component must be one of %s, not %r" % (", ".join(sorted(SECURE_PORTS)), component))
+    set_flags, notes = {}, []
+    if not profiling:
+        set_flags["profiling"] = "false"
+    if bind_address:
+        try:
+            ipaddress.ip_address(bind_address)
+        except ValueError:
+            raise ValueError("%s bind_address %r is not an IP address" % (component, bind_address)) from None
+        set_flags["bind-address"] = bind_address
+        current = (current_flags or {}).get("bind-address")
+        if current != bind_address and current in WILDCARD_ADDRESSES + (None,):
+            port = (current_flags or {}).get("secure-port") or SECURE_PORTS[component]
+            notes.append("%s served port %s on every interface (--bind-address=%s): a metrics scraper reaching it "
+                         "over the network loses it; scrape it on the node" % (component, port, current or "0.0.0.0"))
+    return new_change(set_flags, notes=notes)

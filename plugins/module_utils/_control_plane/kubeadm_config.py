@@ -28,6 +28,9 @@ from ansible_collections.kubecompass.readiness.plugins.module_utils._node.files 
 DATA_KEY = "ClusterConfiguration"
 V1BETA4 = "kubeadm.k8s.io/v1beta4"
 V1BETA3 = "kubeadm.k8s.io/v1beta3"
+# The ClusterConfiguration section of each control-plane component.
+SECTIONS = {"kube-apiserver": "apiServer", "kube-controller-manager": "controllerManager",
+            "kube-scheduler": "scheduler"}
 
 
 def _load(data):
@@ -50,9 +53,9 @@ def _section(document, key, default):
     return value
 
 
-def extra_args(document):
-    """apiServer.extraArgs as flags (repeated v1beta4 entries read as the API server reads them)."""
-    args = (document.get("apiServer") or {}).get("extraArgs") or {}
+def extra_args(document, section="apiServer"):
+    """<section>.extraArgs as flags (repeated v1beta4 entries read as the component reads them: the last)."""
+    args = (document.get(section) or {}).get("extraArgs") or {}
     if isinstance(args, dict):
         return {str(name): str(value) for name, value in args.items()}
     return parse_flags(["--%s=%s" % (entry.get("name"), entry.get("value", "")) for entry in args
@@ -108,28 +111,38 @@ def _put_volume(api_server, volume):
     return True
 
 
-def plan_cluster_configuration(data, set_flags, remove_flags=(), volumes=(), base_flags=None):
-    """(new ConfigMap data, changed) with the change's flags in apiServer.extraArgs and its volumes in
-    apiServer.extraVolumes. Other keys of ``data`` and of the document are kept; unchanged input comes back as
-    is (no re-rendering), so a second application reports no change.
+def _repeated(section, name):
+    args = section.get("extraArgs")
+    return isinstance(args, list) and sum(isinstance(e, dict) and e.get("name") == name for e in args) > 1
+
+
+def plan_cluster_configuration(data, set_flags, remove_flags=(), volumes=(), base_flags=None,
+                               component="kube-apiserver"):
+    """(new ConfigMap data, changed) with the change's flags in the component's extraArgs (apiServer,
+    controllerManager or scheduler) and its volumes in its extraVolumes. Other keys of ``data`` and of the
+    document are kept; unchanged input comes back as is (no re-rendering), so a second application reports no
+    change. A flag the change sets that is repeated in a v1beta4 list ends as one entry, as in the manifest.
 
     List merges (see static_pod) are resolved against ``base_flags`` when given (the manifest's flags, which
     include kubeadm's defaults such as authorization-mode=Node,RBAC), else against extraArgs.
     """
+    if component not in SECTIONS:
+        raise ValueError("component must be one of %s, not %r" % (", ".join(SECTIONS), component))
     change = new_change(set_flags, remove_flags, volumes)
     document = _load(data)
     new = copy.deepcopy(document)
-    api_server = _section(new, "apiServer", {})
+    key = SECTIONS[component]
+    api_server = _section(new, key, {})
     if not isinstance(api_server, dict):
-        raise ValueError("ClusterConfiguration apiServer is not a mapping")
+        raise ValueError("ClusterConfiguration %s is not a mapping" % key)
     args = api_server.get("extraArgs")
     as_list = isinstance(args, list) or (args is None and new["apiVersion"] == V1BETA4)
-    current = extra_args(new)
+    current = extra_args(new, key)
     base = current if base_flags is None else base_flags
     changed = False
     for name in sorted(change["set_flags"]):
         wanted = resolve_flag(base.get(name), change["set_flags"][name])
-        if current.get(name) != wanted:
+        if current.get(name) != wanted or (wanted is not None and _repeated(api_server, name)):
             _set_arg(api_server, as_list, name, wanted)
             changed = True
     for name in change["remove_flags"]:

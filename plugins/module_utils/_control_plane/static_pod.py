@@ -47,6 +47,11 @@ except ImportError:  # pragma: no cover - the node_facts and static_pod_manifest
     HAS_YAML = False
 
 APISERVER = "kube-apiserver"
+CONTROLLER_MANAGER = "kube-controller-manager"
+SCHEDULER = "kube-scheduler"
+COMPONENTS = (APISERVER, CONTROLLER_MANAGER, SCHEDULER)
+PROBES = ("livenessProbe", "readinessProbe", "startupProbe")
+WILDCARD_ADDRESSES = ("0.0.0.0", "::")
 # Directories kubelet reads as static pods: kubeadm's staticPodPath and RKE2's.
 STATIC_POD_DIRS = (KUBEADM_MANIFESTS, RANCHER["rke2"]["data_dir"] + "/agent/pod-manifests")
 CHANGE_KEYS = ("set_flags", "remove_flags", "volumes", "files", "notes")
@@ -233,6 +238,11 @@ def _first_occurrence(lists, name):
     raise KeyError(name)
 
 
+def _occurrences(argv, name):
+    """Values of every occurrence of a flag, in order (a bare flag reads as true, as parse_flags reads it)."""
+    return [parse_flags([arg]).get(name) for arg in argv if _flag_name(arg) == name]
+
+
 def _edit_flags(container, set_flags, remove_flags, changes):
     command = list(container.get("command") or [])
     args = list(container.get("args") or [])
@@ -240,6 +250,15 @@ def _edit_flags(container, set_flags, remove_flags, changes):
     lists = (command, args)
     for name in sorted(set_flags):
         wanted = resolve_flag(current.get(name), set_flags[name])
+        repeated = _occurrences(command + args, name)
+        if wanted == current.get(name) and len(repeated) > 1 and wanted is not None:
+            # The component runs with the last occurrence, kube-bench reads the first: leave exactly one.
+            first, index = _first_occurrence(lists, name)
+            for argv in lists:
+                argv[:] = _without(argv, name, index if argv is first else None)
+            first[index] = "--%s=%s" % (name, wanted)
+            changes.append("set --%s=%s (was repeated: %s)" % (name, wanted, ", ".join(repeated)))
+            continue
         if wanted == current.get(name):
             continue
         if wanted is None:
@@ -337,14 +356,30 @@ def file_checksum_annotations(files):
     return annotations
 
 
-def plan_manifest(manifest, set_flags, remove_flags=(), volumes=(), annotations=None):
-    """(new manifest, changes) for the kube-apiserver static pod ``manifest`` (a dict as loaded from YAML).
+def _edit_probes(container, changes):
+    """kubelet's HTTP probes of kube-controller-manager and kube-scheduler follow a specific --bind-address (kubeadm
+    points them at it): probing another address would fail and kubelet would restart the component in a loop."""
+    bind = parse_flags(list(container.get("command") or []) + list(container.get("args") or [])).get("bind-address")
+    if not bind or bind in WILDCARD_ADDRESSES:
+        return
+    for name in PROBES:
+        get = (container.get(name) or {}).get("httpGet")
+        if isinstance(get, dict) and get.get("host") != bind:
+            get["host"] = bind
+            changes.append("probe %s host %s" % (name, bind))
+
+
+def plan_manifest(manifest, set_flags, remove_flags=(), volumes=(), annotations=None, component=APISERVER):
+    """(new manifest, changes) for the static pod ``manifest`` (a dict as loaded from YAML) of ``component``
+    (kube-apiserver, kube-controller-manager or kube-scheduler).
 
     Flags live in the kube-apiserver container's ``command`` (kubeadm) or ``args``: a flag that is present keeps
-    its position and gets the new value (repeats collapse into that one), a new flag is appended to ``command``
+    its position and gets the new value (repeats collapse into that one, also when the last one already has the
+    value: the component reads the last occurrence, kube-bench the first), a new flag is appended to ``command``
     (in name order, so the result does not depend on dict order), untouched flags keep their order. Volumes are
     added by name, or replaced in place when the same name has another path or type; ``annotations`` are set on
-    the pod (see file_checksum_annotations). Nothing else is touched.
+    the pod (see file_checksum_annotations). For the controller manager and the scheduler, the probes' host
+    follows a specific --bind-address. Nothing else is touched.
     ``changes`` lists one line per edit; applying the result again yields no changes.
     """
     change = new_change(set_flags, remove_flags, volumes)
@@ -352,11 +387,15 @@ def plan_manifest(manifest, set_flags, remove_flags=(), volumes=(), annotations=
         raise ValueError("the manifest is not a Pod")
     new = copy.deepcopy(manifest)
     spec = new.get("spec")
-    container = pod_container(new, APISERVER) if isinstance(spec, dict) else {}
+    if component not in COMPONENTS:
+        raise ValueError("component must be one of %s, not %r" % (", ".join(COMPONENTS), component))
+    container = pod_container(new, component) if isinstance(spec, dict) else {}
     if not container:
         raise ValueError("the manifest has no containers")
     changes = []
     _edit_flags(container, change["set_flags"], change["remove_flags"], changes)
+    if component != APISERVER:
+        _edit_probes(container, changes)
     _edit_volumes(spec, container, change["volumes"], changes)
     _edit_annotations(new, annotations or {}, changes)
     return (new if changes else manifest), changes

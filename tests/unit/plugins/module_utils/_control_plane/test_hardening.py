@@ -176,7 +176,8 @@ def test_hardening_a_kubeadm_manifest_converges():
     assert flags["enable-admission-plugins"] == "NodeRestriction"
     assert flags["tls-min-version"] == "VersionTLS12"
     assert host_path(AUTHN, new, "kube-apiserver") == AUTHN
-    assert len(changes) == 6  # authentication-config, profiling, tls x2, volume, mount
+    assert flags["service-account-extend-token-expiration"] == "false"
+    assert len(changes) == 7  # authentication-config, profiling, token expiration, tls x2, volume, mount
     # A later run reads the new manifest, plans again, and changes nothing.
     again = hardening.hardening_flags(current_flags=flags, kubernetes_version="v1.36.3")
     assert again == change

@@ -131,7 +131,8 @@ def test_list_merges_resolve_against_the_manifest_flags():
     assert changed
     args = {a["name"]: a["value"] for a in cluster_configuration(new_data)["apiServer"]["extraArgs"]}
     assert args == {"authorization-mode": "Node,RBAC", "enable-admission-plugins": "NodeRestriction",
-                    "profiling": "false", "tls-min-version": "VersionTLS12"}
+                    "profiling": "false", "service-account-extend-token-expiration": "false",
+                    "tls-min-version": "VersionTLS12"}
     assert plan(new_data, change, base_flags=manifest_flags) == (new_data, False)
     user = v1beta4_data({"extraArgs": [{"name": "enable-admission-plugins", "value": "PodSecurity"}]})
     merged = {a["name"]: a["value"] for a in cluster_configuration(plan(user, change)[0])["apiServer"]["extraArgs"]}

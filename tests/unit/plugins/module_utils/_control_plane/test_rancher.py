@@ -72,8 +72,8 @@ def test_replanning_over_our_own_dropin_changes_nothing(tmp_path):
 
 def test_flags_already_effective_need_no_dropin(tmp_path):
     # RKE2 defaults: profiling=false, NodeRestriction, anonymous-auth=false, Node,RBAC.
-    config = "kube-apiserver-arg:\n  - tls-min-version=VersionTLS12\n  - tls-cipher-suites=%s\n" % ",".join(
-        hardening.DEFAULT_CIPHER_SUITES)
+    config = ("kube-apiserver-arg:\n  - tls-min-version=VersionTLS12\n  - tls-cipher-suites=%s\n"
+              "  - service-account-extend-token-expiration=false\n" % ",".join(hardening.DEFAULT_CIPHER_SUITES))
     documents = [(RKE2_CONFIG, config)]
     change = hardening.hardening_flags(distribution="rke2", current_flags=effective("rke2", documents, tmp_path))
     plan = rancher.plan_dropin("rke2", documents, "hardening", change["set_flags"], change["remove_flags"],

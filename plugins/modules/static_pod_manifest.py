@@ -9,16 +9,20 @@ __metaclass__ = type
 
 DOCUMENTATION = r"""
 module: static_pod_manifest
-short_description: Change a kubeadm kube-apiserver static pod on one node, health-gated, with automatic rollback
+short_description: Change a kubeadm control-plane static pod on one node, health-gated, with automatic rollback
 version_added: 0.1.0
 description:
-  - Runs on one control-plane node (over SSH, as root). Computes the new C(kube-apiserver) manifest from the
+  - Runs on one control-plane node (over SSH, as root). Computes the new manifest of O(component) from the
     current one (flags to set or remove, hostPath volumes to add) and the files it needs (audit policy,
-    encryption configuration, authentication configuration).
+    encryption configuration, authentication configuration). A flag it sets that the manifest repeats ends as one
+    occurrence (the component reads the last, kube-bench the first). For C(kube-controller-manager) and
+    C(kube-scheduler) the probes' host follows a specific C(--bind-address).
   - Outside check mode it refuses to start unless the node's API server is healthy, backs up the manifest and
     every file it replaces into O(backup_dir) (which must be outside the manifests directory), writes each file
-    atomically through a dot-file, then waits until the running API server process carries the new flags and
-    answers C(/livez) and C(/readyz) on O(endpoint). When that does not happen within O(timeout) seconds it
+    atomically through a dot-file, then waits until a new process of the component carries the new flags and
+    is healthy - the API server answers C(/livez) and C(/readyz) on O(endpoint); the controller manager and the
+    scheduler answer C(/healthz) on their secure port (10257, 10259) at the C(--bind-address) of the manifest on
+    disk (127.0.0.1 when they bind every interface). When that does not happen within O(timeout) seconds it
     restores the backups, waits for the API server to be healthy again, and fails naming the node.
   - In check mode it changes nothing and returns the exact diff of every file it would write (file contents
     marked secret are shown only as their size and a digest).
@@ -37,10 +41,14 @@ description:
 author:
   - KubeCompass contributors (@kubecompass)
 options:
+  component:
+    description: The control-plane component whose static pod changes.
+    type: str
+    choices: [kube-apiserver, kube-controller-manager, kube-scheduler]
+    default: kube-apiserver
   manifest:
-    description: Path of the kube-apiserver static pod manifest.
+    description: Path of the static pod manifest (defaults to C(/etc/kubernetes/manifests/<component>.yaml)).
     type: path
-    default: /etc/kubernetes/manifests/kube-apiserver.yaml
   set_flags:
     description: Flags (without the leading C(--)) and the values they must have.
     type: dict
@@ -92,9 +100,10 @@ options:
     type: path
     default: /var/lib/kubecompass/backups
   endpoint:
-    description: The node's own API server URL, for example C(https://10.0.0.11:6443).
+    description:
+      - The node's own API server URL, for example C(https://10.0.0.11:6443). Required for C(kube-apiserver);
+        the other components' health gate is derived from their manifest.
     type: str
-    required: true
   ca_cert:
     description: CA bundle that signs the API server's serving certificate.
     type: path
@@ -184,7 +193,9 @@ from ansible_collections.kubecompass.readiness.plugins.module_utils._evidence im
 def main():
     module = AnsibleModule(
         argument_spec={
-            "manifest": {"type": "path", "default": "/etc/kubernetes/manifests/kube-apiserver.yaml"},
+            "component": {"type": "str", "default": "kube-apiserver",
+                          "choices": ["kube-apiserver", "kube-controller-manager", "kube-scheduler"]},
+            "manifest": {"type": "path"},
             "set_flags": {"type": "dict", "default": {}},
             "remove_flags": {"type": "list", "elements": "str", "default": []},
             "volumes": {"type": "list", "elements": "dict", "default": []},
@@ -195,7 +206,7 @@ def main():
                 "mode": {"type": "str", "default": "0600"},
             }},
             "backup_dir": {"type": "path", "default": "/var/lib/kubecompass/backups"},
-            "endpoint": {"type": "str", "required": True},
+            "endpoint": {"type": "str"},
             "ca_cert": {"type": "path", "default": "/etc/kubernetes/pki/ca.crt"},
             "client_cert": {"type": "path", "default": "/etc/kubernetes/pki/apiserver-kubelet-client.crt"},
             "client_key": {"type": "path", "default": "/etc/kubernetes/pki/apiserver-kubelet-client.key"},
@@ -203,6 +214,7 @@ def main():
             "node_name": {"type": "str"},
             "inject_flags": {"type": "dict"},
         },
+        required_if=[("component", "kube-apiserver", ["endpoint"])],
         supports_check_mode=True,
     )
     if not node_change.HAS_YAML:
@@ -215,10 +227,10 @@ def main():
     healthy = node_change.healthy_probe(module.params)
     try:
         if module.check_mode:
-            unproven = node_change.pending_change(module.params, module.params["manifest"], healthy)
+            unproven = node_change.pending_change(module.params, node_change.manifest_path(module.params), healthy)
         else:
             unproven = None
-            note = node_change.recover_pending(module.params, module.params["manifest"], healthy)
+            note = node_change.recover_pending(module.params, node_change.manifest_path(module.params), healthy)
             notes.extend([note] if note else [])
         path, current_text, new_text, files, directories, changes = node_change.plan(module.params)
         changes = ([unproven] if unproven else []) + changes

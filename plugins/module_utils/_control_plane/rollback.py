@@ -28,6 +28,7 @@ class NodeChange:
 
     restart_command = None  # argv run after the write, or None when writing is the restart (a static pod manifest)
     expects_new_process = True  # the change is effective only once a new API server process runs it
+    subject = "the API server"  # what restarts, as messages name it
 
     def __init__(self, backup_root, backup_dir, marker, endpoint, healthy, timeout):
         self.backup_root, self.backup_dir, self.marker = backup_root, backup_dir, marker
@@ -81,7 +82,7 @@ def _step(step, restored, function, *args):
 
 
 def _probe(change):
-    return "the health probe of the API server at %s" % change.endpoint
+    return "the health probe of %s at %s" % (change.subject, change.endpoint)
 
 
 def _roll_back(change, record, reason, written):
@@ -105,14 +106,14 @@ def _write_restart_wait(change, record):
         return {"backup": change.backup_label(record)}
     started = time.monotonic()
     if change.restart_command:
-        rc, detail = _step("restarting the API server", False, change.restart)
+        rc, detail = _step("restarting %s" % change.subject, False, change.restart)
         if rc != 0:
             raise _roll_back(change, record, "%s exited %d (%s)" % (" ".join(change.restart_command), rc, detail),
                              True)
     if _step(_probe(change), False, rollout.wait_until, change.converged, change.timeout):
         return {"backup": change.backup_label(record), "restart_seconds": round(time.monotonic() - started, 1)}
-    raise _roll_back(change, record, "the API server did not come back healthy%s within %ss" % (
-        " with the new flags" if change.expects_new_process else "", change.timeout), True)
+    raise _roll_back(change, record, "%s did not come back healthy%s within %ss" % (
+        change.subject, " with the new flags" if change.expects_new_process else "", change.timeout), True)
 
 
 def apply_with_rollback(change, written, secrets=(), expect=None):
@@ -120,8 +121,8 @@ def apply_with_rollback(change, written, secrets=(), expect=None):
     write, restart, wait until the change is effective; on failure restore and raise the change's failure.
     Returns result keys (backup, restart_seconds when the node restarted)."""
     if not change.healthy():
-        raise KubeCompassError("the API server at %s is not healthy before the change; refusing to touch this node"
-                               % change.endpoint, "node")
+        raise KubeCompassError("%s at %s is not healthy before the change; refusing to touch this node"
+                               % (change.subject, change.endpoint), "node")
     record = change.begin(written, secrets, expect)
     try:
         result = _write_restart_wait(change, record)

@@ -124,6 +124,12 @@ def manifest_flags(manifest):
 
 def apiserver_processes(proc="/proc"):
     """[(pid, flags)] of every kube-apiserver process under ``proc`` (none when it cannot be read)."""
+    return component_processes("kube-apiserver", proc)
+
+
+def component_processes(component, proc="/proc"):
+    """[(pid, flags)] of every process of ``component`` (its command name: kube-apiserver, kube-scheduler;
+    the kernel cuts it to 15 characters, so kube-controller-manager is kube-controller) under ``proc``."""
     found = []
     try:
         entries = os.listdir(proc)
@@ -134,7 +140,7 @@ def apiserver_processes(proc="/proc"):
             continue
         try:
             with open(os.path.join(proc, entry, "comm")) as handle:
-                if handle.read().strip() != "kube-apiserver":
+                if handle.read().strip() != component[:15]:
                     continue
             with open(os.path.join(proc, entry, "cmdline"), "rb") as handle:
                 argv = handle.read().decode("utf-8", "replace").split("\0")
@@ -147,7 +153,12 @@ def apiserver_processes(proc="/proc"):
 def running_apiserver(identity, proc="/proc"):
     """(pid, flags) of the kube-apiserver process whose identity flags (bind/advertise address, port) match, or
     (None, None). The pid tells a restarted process from the one that ran before a change."""
-    for pid, flags in apiserver_processes(proc):
+    return running_component(identity, "kube-apiserver", proc)
+
+
+def running_component(identity, component, proc="/proc"):
+    """(pid, flags) of the ``component`` process whose identity flags match, or (None, None)."""
+    for pid, flags in component_processes(component, proc):
         if all(flags.get(key) == value for key, value in identity.items() if value):
             return pid, flags
     return None, None
@@ -177,6 +188,18 @@ def endpoint_healthy(base_url, ca_file, cert_file=None, key_file=None, timeout=3
         except (HTTPError, URLError, OSError, ValueError):
             return False
     return True
+
+
+def healthz_ok(base_url, timeout=3):
+    """True when /healthz answers 200 at base_url. kube-controller-manager and kube-scheduler serve a certificate
+    they make themselves at start (kubeadm gives them none), so it cannot be verified; kubelet's own probe does
+    not verify it either. Nothing is sent but the request."""
+    try:
+        response = open_url(base_url.rstrip("/") + "/healthz", timeout=timeout, validate_certs=False,
+                            use_proxy=False)
+        return response.getcode() == 200
+    except (HTTPError, URLError, OSError, ValueError):
+        return False
 
 
 def wait_until(predicate, timeout, interval=1.0, clock=time.monotonic, sleep=time.sleep):

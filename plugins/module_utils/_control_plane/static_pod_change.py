@@ -3,9 +3,13 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 #
 # PRIVATE to the kubecompass.readiness collection: may change at any time.
-"""The change of the kube-apiserver static pod on this kubeadm node, for the static_pod_manifest module: plan it
-from the files on the node, recover what an interrupted run left, and apply it through
-rollback.apply_with_rollback (kubelet restarts the pod when its manifest changes)."""
+"""The change of a control-plane static pod (kube-apiserver, kube-controller-manager, kube-scheduler) on this
+kubeadm node, for the static_pod_manifest module: plan it from the files on the node, recover what an interrupted
+run left, and apply it through rollback.apply_with_rollback (kubelet restarts the pod when its manifest changes).
+
+The API server's health gate is /livez and /readyz on the node's own endpoint; the controller manager's and the
+scheduler's is /healthz on their secure port (10257, 10259) at the bind address of the manifest on disk, so the
+gate follows a --bind-address the change moves, and the rollback moves back."""
 
 from __future__ import absolute_import, annotations, division, print_function
 
@@ -29,9 +33,31 @@ except ImportError:  # pragma: no cover - the module reports the missing PyYAML
     HAS_YAML = False
 
 
-def _identity(manifest_flags):
-    """Flags that tell this node's API server from the others sharing the host (the local control plane)."""
-    return {key: manifest_flags.get(key) for key in ("bind-address", "advertise-address", "secure-port")}
+APISERVER = static_pod.APISERVER
+IDENTITY_FLAGS = {APISERVER: ("bind-address", "advertise-address", "secure-port"),
+                  static_pod.CONTROLLER_MANAGER: ("bind-address", "secure-port"),
+                  static_pod.SCHEDULER: ("bind-address", "secure-port")}
+SECURE_PORTS = {static_pod.CONTROLLER_MANAGER: "10257", static_pod.SCHEDULER: "10259"}
+MANIFEST_DIR = "/etc/kubernetes/manifests"
+
+
+def _identity(manifest_flags, component=APISERVER):
+    """Flags that tell this node's component from the others sharing the host (the local control plane)."""
+    return {key: manifest_flags.get(key) for key in IDENTITY_FLAGS[component]}
+
+
+def component_of(params):
+    return params.get("component") or APISERVER
+
+
+def subject(component):
+    """The component as messages name it."""
+    return "the API server" if component == APISERVER else component
+
+
+def manifest_path(params):
+    """The manifest option, else kubeadm's path of the component's manifest."""
+    return params.get("manifest") or "%s/%s.yaml" % (MANIFEST_DIR, component_of(params))
 
 
 def _check_file_entry(index, entry, watched_dirs):
@@ -61,7 +87,7 @@ def all_files(params):
 def plan(params):
     """Read the current files and compute what must change:
     (manifest path, old text, new text, files to write, directories to create, changes)."""
-    path = params["manifest"]
+    path = manifest_path(params)
     try:
         with open(path) as handle:
             current_text = handle.read()
@@ -77,7 +103,7 @@ def plan(params):
     try:
         new_manifest, changes = static_pod.plan_manifest(
             current, set_flags, params["remove_flags"], params["volumes"],
-            static_pod.file_checksum_annotations(managed))
+            static_pod.file_checksum_annotations(managed), component_of(params))
     except ValueError as exc:
         raise KubeCompassError("cannot plan the change of %s: %s" % (path, exc), "input") from None
     new_text = static_pod.render_manifest(new_manifest) if changes else current_text
@@ -125,17 +151,24 @@ def expectation(params, current_text, new_text):
     new manifest's flags (values normalised, list merges resolved). None when the manifest does not change."""
     if new_text == current_text:
         return None
-    new_flags = rollout.manifest_flags(yaml.safe_load(new_text))
-    old_identity = _identity(rollout.manifest_flags(yaml.safe_load(current_text)))
-    return {"identity": _identity(new_flags),
-            "previous_pid": rollout.running_apiserver(old_identity)[0],
+    component = component_of(params)
+    new_flags = _flags(new_text)
+    old_identity = _identity(_flags(current_text), component)
+    return {"component": component, "identity": _identity(new_flags, component),
+            "previous_pid": rollout.running_component(old_identity, component)[0],
             "present": {flag: new_flags[flag] for flag in params["set_flags"] if flag in new_flags},
             "absent": [flag for flag in params["set_flags"] if flag not in new_flags] + list(params["remove_flags"])}
 
 
+def _flags(text):
+    """Flags of a kubeadm static pod manifest's text (one container)."""
+    return rollout.manifest_flags(yaml.safe_load(text))
+
+
 def converged(expect, healthy):
-    """A new process (the old one may still answer with the old files loaded) runs the new flags, healthy."""
-    pid, running = rollout.running_apiserver(expect["identity"])
+    """A new process (the old one may still answer with the old files loaded) runs the new flags, healthy. A
+    record without a component predates them: the API server's."""
+    pid, running = rollout.running_component(expect["identity"], expect.get("component") or APISERVER)
     return (pid is not None and pid != expect["previous_pid"]
             and rollout.flags_applied(running, expect["present"], expect["absent"]) and healthy())
 
@@ -150,14 +183,19 @@ def _proven(record, healthy, wait=0):
     return rollout.wait_until(lambda: converged(expect, healthy), wait) if wait else converged(expect, healthy)
 
 
+def _process(params):
+    component = component_of(params)
+    return "API server" if component == APISERVER else component
+
+
 def pending_change(params, path, healthy):
     """Check mode: the change line for a change an interrupted run left unproven (None when there is none)."""
     backup_root = rollout.check_backup_dir(params["backup_dir"], [os.path.dirname(path)])
     record = pending.read(backup_root, _marker_name(path))
     if record is None or _proven(record, healthy):
         return None
-    return ("restore backup %s of a change an interrupted run left unproven (no new API server process runs it), "
-            "then make the change again" % record["backup"])
+    return ("restore backup %s of a change an interrupted run left unproven (no new %s process runs it), "
+            "then make the change again" % (record["backup"], _process(params)))
 
 
 def recover_pending(params, path, healthy):
@@ -171,8 +209,8 @@ def recover_pending(params, path, healthy):
         return None
     if _proven(record, healthy, wait=params["timeout"]):
         pending.finish(backup_root, name, record)
-        return ("a change an interrupted run left pending (backup %s) is done: a new API server process carries it"
-                % record["backup"])
+        return ("a change an interrupted run left pending (backup %s) is done: a new %s process carries it"
+                % (record["backup"], _process(params)))
     try:
         pending.restore(record)
     except OSError as exc:
@@ -183,9 +221,9 @@ def recover_pending(params, path, healthy):
     pending.finish(backup_root, name, record)
     if not recovered:
         raise KubeCompassError("an interrupted run left a change it could not prove; its backup %s was restored but "
-                               "the API server is STILL NOT HEALTHY" % record["backup"], "node")
-    return ("an interrupted run left a change no new API server process runs; its backup %s was restored first"
-            % record["backup"])
+                               "%s is STILL NOT HEALTHY" % (record["backup"], subject(component_of(params))), "node")
+    return ("an interrupted run left a change no new %s process runs; its backup %s was restored first"
+            % (_process(params), record["backup"]))
 
 
 class StaticPodChange(rollback.NodeChange):
@@ -194,7 +232,8 @@ class StaticPodChange(rollback.NodeChange):
 
     def __init__(self, params, path, new_text, files, directories, expect, healthy):
         super().__init__(rollout.check_backup_dir(params["backup_dir"], [os.path.dirname(path)]), params["backup_dir"],
-                         _marker_name(path), params["endpoint"], healthy, params["timeout"])
+                         _marker_name(path), endpoint_of(params, path), healthy, params["timeout"])
+        self.subject = subject(component_of(params))
         self.path, self.new_text, self.files, self.directories, self.expect = path, new_text, files, directories, expect
 
     def write(self):
@@ -213,12 +252,33 @@ class StaticPodChange(rollback.NodeChange):
     def failure(self, reason, record, restarted, recovered):
         if recovered is None:  # nothing was restarted: the manifest was never written
             return KubeCompassError("%s; every file was restored (backup %s)" % (reason, record["backup"]), "node")
-        return KubeCompassError("%s; the previous manifest was restored (backup %s) and the API server is %s" % (
-            reason, record["backup"], "healthy again" if recovered else "STILL NOT HEALTHY"), "rolled_back")
+        return KubeCompassError("%s; the previous manifest was restored (backup %s) and %s is %s" % (
+            reason, record["backup"], self.subject, "healthy again" if recovered else "STILL NOT HEALTHY"), "rolled_back")
+
+
+def endpoint_of(params, path=None):
+    """The URL of the health gate. The API server's is given (the node's own address); a controller manager's or
+    scheduler's is its secure port at the --bind-address of the manifest on disk now (127.0.0.1 when it binds
+    every interface or the manifest cannot be read)."""
+    component = component_of(params)
+    if component == APISERVER:
+        return params["endpoint"]
+    try:
+        with open(path or manifest_path(params)) as handle:
+            flags = _flags(handle.read())
+    except (OSError, yaml.YAMLError, AttributeError):
+        flags = {}
+    host = flags.get("bind-address")
+    host = "127.0.0.1" if not host or host in static_pod.WILDCARD_ADDRESSES else host
+    host = "[%s]" % host if ":" in host else host
+    return "https://%s:%s" % (host, flags.get("secure-port") or SECURE_PORTS[component])
 
 
 def healthy_probe(params):
-    """The node's own API server answers /livez and /readyz (verified with the node's CA and client pair)."""
+    """The node's own API server answers /livez and /readyz (verified with the node's CA and client pair); a
+    controller manager or scheduler answers /healthz where its manifest on disk says it serves."""
+    if component_of(params) != APISERVER:
+        return lambda: rollout.healthz_ok(endpoint_of(params))
     return lambda: rollout.endpoint_healthy(params["endpoint"], params["ca_cert"], params["client_cert"],
                                             params["client_key"])
 

@@ -164,12 +164,12 @@ def node(monkeypatch):
     class Node:
         process = "old"
 
-    def running(identity, proc="/proc"):
+    def running(identity, component, proc="/proc"):
         if Node.process == "old":
             return OLD_PID, {"bind-address": identity.get("bind-address")}
         return NEW_PID, {"bind-address": identity.get("bind-address"), "profiling": "false"}
 
-    monkeypatch.setattr(module.rollout, "running_apiserver", running)
+    monkeypatch.setattr(module.rollout, "running_component", running)
     monkeypatch.setattr(module.rollout, "endpoint_healthy", lambda *args, **kwargs: True)
     return Node
 
@@ -244,7 +244,7 @@ def test_a_killed_run_is_not_accepted_while_the_old_api_server_still_runs(tmp_pa
     assert "--profiling=false" in manifest.read_text()
     node.process = "old"  # healthy, but the process that runs is the one from before the change
     monkeypatch.setattr(module.rollout, "endpoint_healthy", lambda *args, **kwargs: True)
-    monkeypatch.setattr(module.rollout, "running_apiserver", lambda identity, proc="/proc": (
+    monkeypatch.setattr(module.rollout, "running_component", lambda identity, component, proc="/proc": (
         OLD_PID, {"bind-address": identity.get("bind-address")}))
     assert module.pending_change(p, p["manifest"], lambda: True), "check mode must report the unproven change"
     note = module.recover_pending(p, p["manifest"], lambda: True)
@@ -260,7 +260,7 @@ def test_a_killed_run_is_accepted_once_the_new_process_carries_the_flags(tmp_pat
     killed_mid_change(tmp_path, monkeypatch, p)
     after = manifest.read_text()
     monkeypatch.setattr(module.rollout, "endpoint_healthy", lambda *args, **kwargs: True)
-    monkeypatch.setattr(module.rollout, "running_apiserver", lambda identity, proc="/proc": (
+    monkeypatch.setattr(module.rollout, "running_component", lambda identity, component, proc="/proc": (
         NEW_PID, {"bind-address": identity.get("bind-address"), "profiling": "false"}))
     assert module.pending_change(p, p["manifest"], lambda: True) is None
     note = module.recover_pending(p, p["manifest"], lambda: True)
@@ -276,7 +276,7 @@ def test_check_mode_reports_the_unproven_change_of_a_killed_run(tmp_path, monkey
     p = change_params(tmp_path)
     killed_mid_change(tmp_path, monkeypatch, p)
     monkeypatch.setattr(module.rollout, "endpoint_healthy", lambda *args, **kwargs: True)
-    monkeypatch.setattr(module.rollout, "running_apiserver", lambda identity, proc="/proc": (
+    monkeypatch.setattr(module.rollout, "running_component", lambda identity, component, proc="/proc": (
         OLD_PID, {"bind-address": identity.get("bind-address")}))
     args = {key: value for key, value in p.items() if value is not None}
     snapshot = files_below(tmp_path)

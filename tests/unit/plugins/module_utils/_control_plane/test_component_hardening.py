@@ -173,3 +173,118 @@ def test_repeated_extra_args_collapse_to_one_even_when_the_last_value_is_right()
     assert changed
     assert yaml.safe_load(new["ClusterConfiguration"])["scheduler"]["extraArgs"] == [
         {"name": "profiling", "value": "false"}]
+
+
+# -- applying a component change: health gate on its own /healthz, rollback -----------------------------------------
+
+class _Module:
+    def __init__(self, params):
+        self.params = params
+
+
+def component_params(tmp_path, component="kube-scheduler", **overrides):
+    from ansible_collections.kubecompass.readiness.plugins.module_utils._control_plane import hardening as planner
+
+    path = tmp_path / "manifests" / ("%s.yaml" % component)
+    path.parent.mkdir(exist_ok=True)
+    path.write_text(manifests.dump(BUILDERS[component](NODE)))
+    change = planner.component_hardening_flags(component)
+    base = {"component": component, "manifest": str(path), "set_flags": change["set_flags"], "remove_flags": [],
+            "volumes": [], "files": [], "secret_files": [], "backup_dir": str(tmp_path / "backups"),
+            "endpoint": None, "ca_cert": "/ca", "client_cert": None, "client_key": None, "timeout": 1,
+            "inject_flags": None, "node_name": "cp1"}
+    base.update(overrides)
+    return base
+
+
+def test_the_health_gate_follows_the_bind_address_of_the_manifest_on_disk(tmp_path):
+    from ansible_collections.kubecompass.readiness.plugins.module_utils._control_plane import static_pod_change
+
+    p = component_params(tmp_path, "kube-controller-manager")
+    assert static_pod_change.endpoint_of(p) == "https://127.0.10.1:10257"
+    path, before, after, _files, _dirs, _changes = static_pod_change.plan(p)
+    (tmp_path / "manifests" / "kube-controller-manager.yaml").write_text(after)
+    assert static_pod_change.endpoint_of(p) == "https://127.0.0.1:10257"
+    wildcard = before.replace("--bind-address=127.0.10.1", "--bind-address=0.0.0.0")
+    (tmp_path / "manifests" / "kube-controller-manager.yaml").write_text(wildcard)
+    assert static_pod_change.endpoint_of(p) == "https://127.0.0.1:10257"
+
+
+def test_a_component_change_converges_on_a_new_healthy_process_with_the_new_flags(tmp_path, monkeypatch):
+    from ansible_collections.kubecompass.readiness.plugins.module_utils._control_plane import static_pod_change
+
+    p = component_params(tmp_path)
+    probed, seen = [], {}
+
+    def running(identity, component, proc="/proc"):
+        seen[component] = identity
+        if identity.get("bind-address") == "127.0.0.1":
+            return 200, {"bind-address": "127.0.0.1", "profiling": "false"}
+        return 100, {"bind-address": "127.0.10.1"}
+
+    monkeypatch.setattr(static_pod_change.rollout, "running_component", running)
+    monkeypatch.setattr(static_pod_change.rollout, "healthz_ok", lambda url: probed.append(url) or True)
+    monkeypatch.setattr(static_pod_change.rollout, "endpoint_healthy", lambda *a, **k: pytest.fail("API server"))
+    planned = static_pod_change.plan(p)
+    result = static_pod_change.apply(_Module(p), *planned[:5])
+    assert "restart_seconds" in result
+    assert seen == {"kube-scheduler": {"bind-address": "127.0.0.1", "secure-port": None}}
+    assert probed[0] == "https://127.0.10.1:10259" and probed[-1] == "https://127.0.0.1:10259"
+    assert "--bind-address=127.0.0.1" in (tmp_path / "manifests" / "kube-scheduler.yaml").read_text()
+
+
+def test_a_component_that_does_not_come_back_is_rolled_back_and_named(tmp_path, monkeypatch):
+    from ansible_collections.kubecompass.readiness.plugins.module_utils._control_plane import static_pod_change
+    from ansible_collections.kubecompass.readiness.plugins.module_utils._errors import KubeCompassError
+
+    p = component_params(tmp_path, bind_address=None)
+    p["set_flags"] = {"bind-address": "192.0.2.1"}  # not on this host: the scheduler cannot bind and crashes
+    manifest = tmp_path / "manifests" / "kube-scheduler.yaml"
+    before = manifest.read_text()
+    monkeypatch.setattr(static_pod_change.rollout, "running_component", lambda identity, component, proc="/proc": (
+        (100, {"bind-address": "127.0.10.1"}) if identity.get("bind-address") == "127.0.10.1" else (None, None)))
+    monkeypatch.setattr(static_pod_change.rollout, "healthz_ok", lambda url: "127.0.10.1" in url)
+    monkeypatch.setattr(static_pod_change.rollout, "wait_until", lambda predicate, timeout, **kw: predicate())
+    planned = static_pod_change.plan(p)
+    with pytest.raises(KubeCompassError, match=r"kube-scheduler did not come back healthy with the new flags within "
+                                               r"1s; the previous manifest was restored \(backup .*\) and "
+                                               r"kube-scheduler is healthy again") as caught:
+        static_pod_change.apply(_Module(p), *planned[:5])
+    assert caught.value.category == "rolled_back"
+    assert manifest.read_text() == before
+    assert not list((tmp_path / "backups").glob("pending-*"))
+
+
+def test_the_module_needs_an_endpoint_only_for_the_api_server(tmp_path, capsys):
+    import json
+
+    from ansible.module_utils.testing import patch_module_args
+
+    from ansible_collections.kubecompass.readiness.plugins.modules import static_pod_manifest
+
+    p = component_params(tmp_path)
+    del p["endpoint"]
+    args = dict(p, _ansible_check_mode=True, _ansible_diff=True)
+    with patch_module_args(args), pytest.raises(SystemExit):
+        static_pod_manifest.main()
+    result = json.loads(capsys.readouterr().out)
+    assert result["changed"] and "set --bind-address=127.0.0.1 (was 127.0.10.1)" in result["changes"]
+    assert "--bind-address=127.0.0.1" in result["diff"][0]["after"]
+    assert "--bind-address=127.0.10.1" in (tmp_path / "manifests" / "kube-scheduler.yaml").read_text()
+    with patch_module_args({"set_flags": {"profiling": "false"}, "manifest": p["manifest"]}), \
+            pytest.raises(SystemExit):
+        static_pod_manifest.main()
+    assert "missing: endpoint" in json.loads(capsys.readouterr().out)["msg"]
+
+
+def test_component_processes_are_found_by_their_cut_command_name(tmp_path):
+    from ansible_collections.kubecompass.readiness.plugins.module_utils._control_plane import rollout
+
+    for pid, comm, argv_ in ((10, "kube-controller", ["kube-controller-manager", "--bind-address=127.0.0.1"]),
+                             (11, "kube-scheduler", ["kube-scheduler", "--bind-address=127.0.0.1"])):
+        directory = tmp_path / str(pid)
+        directory.mkdir()
+        (directory / "comm").write_text(comm + "\n")
+        (directory / "cmdline").write_bytes("\0".join(argv_).encode() + b"\0")
+    assert rollout.running_component({"bind-address": "127.0.0.1"}, "kube-controller-manager", str(tmp_path))[0] == 10
+    assert rollout.running_component({"bind-address": "127.0.0.1"}, "kube-scheduler", str(tmp_path))[0] == 11

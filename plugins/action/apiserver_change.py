@@ -25,11 +25,21 @@ HARDENING_SPEC = {
     "cipher_suites": {"type": "list", "elements": "str", "default": list(hardening.DEFAULT_CIPHER_SUITES)},
     "anonymous": {"type": "str", "default": "restrict", "choices": list(hardening.ANONYMOUS_MODES)},
     "auth_config_path": {"type": "str", "default": hardening.AUTH_CONFIG_PATH},
+    "extend_token_expiration": {"type": "bool", "default": False},
+    "kubelet_certificate_authority": {"type": "str", "default": ""},
+}
+COMPONENTS_SPEC = {
+    "names": {"type": "list", "elements": "str", "default": sorted(hardening.SECURE_PORTS),
+              "choices": sorted(hardening.SECURE_PORTS)},
+    "profiling": {"type": "bool", "default": False},
+    "bind_address": {"type": "str", "default": "127.0.0.1"},
 }
 ARGUMENT_SPEC = {
     "audit": {"type": "dict", "options": AUDIT_SPEC},
     "hardening": {"type": "dict", "options": HARDENING_SPEC},
+    "components": {"type": "dict", "options": COMPONENTS_SPEC},
     "current_flags": {"type": "dict"},
+    "component_flags": {"type": "dict", "default": {}},
     "kubernetes_version": {"type": "str"},
     "distribution": {"type": "str", "default": "kubeadm", "choices": list(SELF_MANAGED)},
 }
@@ -48,10 +58,24 @@ def plan(args):
             options = args["hardening"]
             changes.append(hardening.hardening_flags(
                 options["tls_min_version"], options["cipher_suites"], options["anonymous"], args["current_flags"],
-                args["kubernetes_version"], args["distribution"], options["auth_config_path"]))
-        if not changes:
-            raise KubeCompassError("give at least one of audit, hardening", "input")
+                args["kubernetes_version"], args["distribution"], options["auth_config_path"],
+                options["extend_token_expiration"], options["kubelet_certificate_authority"] or None))
+        if not changes and not args.get("components"):
+            raise KubeCompassError("give at least one of audit, hardening, components", "input")
         return static_pod.merge_changes(*changes)
+    except ValueError as exc:
+        raise KubeCompassError(str(exc), "input") from None
+
+
+def plan_components(args):
+    """{component: change} for kube-controller-manager and kube-scheduler (each restarts on its own)."""
+    options = args.get("components")
+    if not options:
+        return {}
+    try:
+        return {name: hardening.component_hardening_flags(
+            name, options["profiling"], options["bind_address"], (args.get("component_flags") or {}).get(name))
+            for name in options["names"]}
     except ValueError as exc:
         raise KubeCompassError(str(exc), "input") from None
 
@@ -62,4 +86,4 @@ class ActionModule(PlannerAction):
     ARGUMENT_SPEC = ARGUMENT_SPEC
 
     def planned(self, args):
-        return {"change": plan(args)}
+        return {"change": plan(args), "component_changes": plan_components(args)}

@@ -9,7 +9,7 @@ __metaclass__ = type
 
 DOCUMENTATION = r"""
 module: apiserver_change
-short_description: Plan the kube-apiserver flags, volumes and files for audit logging and hardening
+short_description: Plan the control-plane flags, volumes and files for audit logging and hardening
 version_added: 0.1.0
 description:
   - An action that runs on the controller and changes nothing. It turns the audit logging and hardening options
@@ -22,7 +22,11 @@ description:
   - Hardening - profiling off, authorization mode with Node and RBAC (never AlwaysAllow; the user's other modes
     kept), NodeRestriction admission, TLS minimum version and cipher suites (a stronger current value stays), and
     anonymous access limited to the health paths through an AuthenticationConfiguration (so kubeadm's
-    unauthenticated probes keep working) or turned off.
+    unauthenticated probes keep working) or turned off; C(--service-account-extend-token-expiration=false)
+    (CIS 1.2.30) and, opt-in, C(--kubelet-certificate-authority) (CIS 1.2.5).
+  - Components - C(--profiling=false) and C(--bind-address) for kube-controller-manager and kube-scheduler (CIS
+    1.3.2, 1.3.7, 1.4.1, 1.4.2), one change per component in RV(component_changes), applied by
+    M(kubecompass.readiness.static_pod_manifest) with its O(kubecompass.readiness.static_pod_manifest#module:component).
 author:
   - KubeCompass contributors (@kubecompass)
 options:
@@ -83,6 +87,44 @@ options:
         description: Where the AuthenticationConfiguration goes with O(hardening.anonymous=restrict).
         type: str
         default: /etc/kubernetes/kubecompass/authentication-config.yaml
+      extend_token_expiration:
+        description:
+          - C(false) sets C(--service-account-extend-token-expiration=false) (CIS 1.2.30), so projected service
+            account tokens expire when they say (an hour for kubelet-mounted ones) instead of after a year;
+            clients must refresh them (client-go does). C(true) leaves the flag alone.
+        type: bool
+        default: false
+      kubelet_certificate_authority:
+        description:
+          - The CA file for C(--kubelet-certificate-authority) (CIS 1.2.5); empty leaves the flag alone. Only when
+            the kubelets' serving certificates are signed by it (serverTLSBootstrap and approved CSRs): otherwise
+            logs, exec and port-forward break.
+        type: str
+        default: ""
+  components:
+    description: kube-controller-manager and kube-scheduler hardening; omit to leave them alone.
+    type: dict
+    suboptions:
+      names:
+        description: The components to change.
+        type: list
+        elements: str
+        choices: [kube-controller-manager, kube-scheduler]
+        default: [kube-controller-manager, kube-scheduler]
+      profiling:
+        description: C(false) sets C(--profiling=false); C(true) leaves it alone.
+        type: bool
+        default: false
+      bind_address:
+        description: The C(--bind-address) of their secure ports (CIS 127.0.0.1); empty leaves it alone.
+        type: str
+        default: 127.0.0.1
+  component_flags:
+    description:
+      - The components' configured flags by component name, for the notes (for example a wildcard bind address
+        given up).
+    type: dict
+    default: {}
   current_flags:
     description: The node's configured API server flags (RV(kubecompass.readiness.node_facts#module:facts.apiserver.flags)).
     type: dict
@@ -112,6 +154,10 @@ EXAMPLES = r"""
 RETURN = r"""
 change:
   description: C(set_flags), C(remove_flags), C(volumes), C(files) and C(notes), the options of the modules that apply it.
+  returned: success
+  type: dict
+component_changes:
+  description: One change (as RV(change)) per component of O(components), by component name; empty without it.
   returned: success
   type: dict
 """

@@ -9,13 +9,15 @@ __metaclass__ = type
 
 DOCUMENTATION = r"""
 module: kubeadm_config
-short_description: Keep kubeadm's ClusterConfiguration in step with a change of the kube-apiserver static pods
+short_description: Keep kubeadm's ClusterConfiguration in step with a change of the control-plane static pods
 version_added: 0.1.0
 description:
   - C(kubeadm upgrade) and C(kubeadm init phase control-plane) rebuild the kube-apiserver static pod manifests from
     the C(ClusterConfiguration) stored in the ConfigMap C(kube-system/kubeadm-config). A flag or volume added to
     the manifests by hand (or by M(kubecompass.readiness.static_pod_manifest)) is lost at the next upgrade unless
-    it is there too. This module puts the same change into C(apiServer.extraArgs) and C(apiServer.extraVolumes).
+    it is there too. This module puts the same change into C(apiServer.extraArgs) and C(apiServer.extraVolumes)
+    (C(controllerManager) or C(scheduler) for those components, see O(component)). A flag it sets that a
+    C(v1beta4) list repeats ends as one entry.
   - Supports C(kubeadm.k8s.io/v1beta4) (C(extraArgs) as a list of C(name)/C(value)) and C(kubeadm.k8s.io/v1beta3)
     (C(extraArgs) as a map). Everything else in the ConfigMap and the document is kept; nothing is written when
     the configuration already has the change.
@@ -25,9 +27,14 @@ description:
 author:
   - KubeCompass contributors (@kubecompass)
 options:
+  component:
+    description: The component whose section (C(apiServer), C(controllerManager), C(scheduler)) changes.
+    type: str
+    choices: [kube-apiserver, kube-controller-manager, kube-scheduler]
+    default: kube-apiserver
   set_flags:
     description:
-      - API server flags (without the leading C(--)) and the values they must have, as for
+      - Flags (without the leading C(--)) and the values they must have, as for
         M(kubecompass.readiness.static_pod_manifest).
       - A value can be a list merge C({add, remove}) for comma-list flags such as C(enable-admission-plugins).
     type: dict
@@ -158,6 +165,7 @@ from ansible_collections.kubecompass.readiness.plugins.module_utils._node.files 
 def argspec():
     spec = auth_argument_spec()
     spec.update(
+        component={"type": "str", "default": "kube-apiserver", "choices": sorted(kubeadm_config.SECTIONS)},
         set_flags={"type": "dict", "default": {}},
         remove_flags={"type": "list", "elements": "str", "default": []},
         volumes={"type": "list", "elements": "dict", "default": []},
@@ -176,19 +184,27 @@ def _document(data):
     return document if isinstance(document, dict) else {}
 
 
-def _volumes(document):
-    entries = (document.get("apiServer") or {}).get("extraVolumes") or []
+def _volumes(document, section="apiServer"):
+    entries = (document.get(section) or {}).get("extraVolumes") or []
     return {entry.get("name"): entry for entry in entries if isinstance(entry, dict)}
 
 
-def describe_changes(before_data, after_data):
+def _count(document, section, name):
+    args = (document.get(section) or {}).get("extraArgs")
+    return sum(isinstance(e, dict) and e.get("name") == name for e in args) if isinstance(args, list) else 1
+
+
+def describe_changes(before_data, after_data, component="kube-apiserver"):
     """One line per extraArg and extraVolume that differs between two versions of the ConfigMap data."""
+    section = kubeadm_config.SECTIONS[component]
     before, after = _document(before_data), _document(after_data)
-    old_args, new_args = kubeadm_config.extra_args(before), kubeadm_config.extra_args(after)
+    old_args, new_args = kubeadm_config.extra_args(before, section), kubeadm_config.extra_args(after, section)
     lines = []
     for name in sorted(set(old_args) | set(new_args)):
         old, new = old_args.get(name), new_args.get(name)
         if old == new:
+            if _count(before, section, name) != _count(after, section, name):
+                lines.append("set --%s=%s (was repeated)" % (name, new))
             continue
         if old is None:
             lines.append("add --%s=%s" % (name, new))
@@ -196,7 +212,7 @@ def describe_changes(before_data, after_data):
             lines.append("remove --%s (was %s)" % (name, old))
         else:
             lines.append("set --%s=%s (was %s)" % (name, new, old))
-    old_volumes, new_volumes = _volumes(before), _volumes(after)
+    old_volumes, new_volumes = _volumes(before, section), _volumes(after, section)
     for name in sorted(set(old_volumes) | set(new_volumes), key=str):
         if name not in old_volumes:
             lines.append("add extraVolume %s" % name)
@@ -221,11 +237,14 @@ def plan(configmap, params):
     data = configmap.get("data") or {}
     try:
         new_data, changed = kubeadm_config.plan_cluster_configuration(
-            data, params["set_flags"], params["remove_flags"], params["volumes"], params.get("base_flags"))
+            data, params["set_flags"], params["remove_flags"], params["volumes"], params.get("base_flags"),
+            params.get("component") or "kube-apiserver")
     except ValueError as exc:
         raise KubeCompassError("cannot plan the change of %s: %s" % (where, exc), "kubeadm_config") from None
     before = data.get(kubeadm_config.DATA_KEY) or ""
-    result = {"changed": changed, "changes": describe_changes(data, new_data) if changed else [],
+    result = {"changed": changed,
+              "changes": describe_changes(data, new_data, params.get("component") or "kube-apiserver")
+              if changed else [],
               "api_version": _document(data).get("apiVersion"), "before": before,
               "after": new_data.get(kubeadm_config.DATA_KEY) or "", "body": None}
     if changed:

@@ -235,7 +235,8 @@ def component_hardening_flags(component, profiling=False, bind_address="127.0.0.
             raise ValueError("%s bind_address %r is not an IP address" % (component, bind_address)) from None
         set_flags["bind-address"] = bind_address
         current = (current_flags or {}).get("bind-address")
-        if current != bind_address and current in WILDCARD_ADDRESSES + (None,):
+        # Unset, the flag defaults to every interface; unknown flags (None) say nothing.
+        if current_flags is not None and current != bind_address and current in WILDCARD_ADDRESSES + (None,):
             port = (current_flags or {}).get("secure-port") or SECURE_PORTS[component]
             notes.append("%s served port %s on every interface (--bind-address=%s): a metrics scraper reaching it "
                          "over the network loses it; scrape it on the node" % (component, port, current or "0.0.0.0"))

@@ -244,3 +244,23 @@ def test_a_refused_write_fails_with_its_category():
     with pytest.raises(KubeCompassError, match="cannot update kube-system/kubeadm-config: API error 403") as caught:
         module.reconcile(FakeConfigMaps(KUBEADM_CONFIG, put_status=403), params(), check_mode=False)
     assert caught.value.category == "forbidden"
+
+
+def test_component_flags_go_to_their_section_and_repeats_are_described():
+    scheduler = params(component="kube-scheduler", set_flags={"profiling": "false", "bind-address": "127.0.0.1"},
+                       volumes=[])
+    planned = module.plan(copy.deepcopy(KUBEADM_CONFIG), scheduler)
+    assert planned["changes"] == ["add --bind-address=127.0.0.1", "add --profiling=false"]
+    after = document(planned["after"])
+    assert after["scheduler"]["extraArgs"] == [{"name": "bind-address", "value": "127.0.0.1"},
+                                               {"name": "profiling", "value": "false"}]
+    assert after["apiServer"] == document(planned["before"])["apiServer"]
+    assert module.plan(planned["body"], scheduler)["changed"] is False
+    repeated = copy.deepcopy(planned["body"])
+    config = document(repeated["data"]["ClusterConfiguration"])
+    config["scheduler"]["extraArgs"].insert(0, {"name": "profiling", "value": "true"})
+    repeated["data"]["ClusterConfiguration"] = yaml.safe_dump(config)
+    again = module.plan(repeated, scheduler)
+    assert again["changes"] == ["set --profiling=false (was repeated)"]
+    assert document(again["after"])["scheduler"]["extraArgs"] == [{"name": "profiling", "value": "false"},
+                                                                  {"name": "bind-address", "value": "127.0.0.1"}]

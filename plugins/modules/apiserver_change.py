@@ -97,7 +97,7 @@ options:
       kubelet_certificate_authority:
         description:
           - The CA file for C(--kubelet-certificate-authority) (CIS 1.2.5); empty leaves the flag alone. Only when
-            the kubelets' serving certificates are signed by it (serverTLSBootstrap and approved CSRs): otherwise
+            the kubelets' serving certificates are signed by it (serverTLSBootstrap and approved CSRs), otherwise
             logs, exec and port-forward break.
         type: str
         default: ""

@@ -17,7 +17,10 @@ from __future__ import absolute_import, annotations, division, print_function
 __metaclass__ = type
 
 from ansible_collections.kubecompass.readiness.plugins.module_utils._k8s.vocabulary import SELF_MANAGED
-from ansible_collections.kubecompass.readiness.plugins.module_utils._readiness.checks.control_plane import flag_sets
+from ansible_collections.kubecompass.readiness.plugins.module_utils._readiness.checks.control_plane import (
+    HARDENING_ROLE,
+    flag_sets,
+)
 from ansible_collections.kubecompass.readiness.plugins.module_utils._readiness.model import (
     Check,
     from_objects,
@@ -121,7 +124,8 @@ ITEMS = (
      "Without --kubelet-certificate-authority the API server does not verify the kubelet it talks to, so a "
      "man-in-the-middle can read exec and log streams. Set it to the CA that signs kubelet serving certificates; "
      "kubeadm's kubelets serve self-signed certificates, so first enable serverTLSBootstrap and approve the "
-     "kubelet-serving CSRs, or the API server can no longer reach the kubelets."),
+     "kubelet-serving CSRs, or the API server can no longer reach the kubelets. The apiserver_hardening role sets it "
+     "only when apiserver_hardening_kubelet_certificate_authority names the CA (off by default, for that reason)."),
     ("KC-SEC-029", "1.2.10", APISERVER, plugin_not_in("enable-admission-plugins", "AlwaysAdmit"),
      "AlwaysAdmit admission plugin not enabled", "critical", "admission-always-admit-off",
      "AlwaysAdmit admits every request and defeats every other admission control. Remove it from "
@@ -211,9 +215,13 @@ def flag_check(component, judge, cis_id):
     return evaluate
 
 
+# The checks apiserver_hardening fixes (KC-SEC-028 opt-in; the controller manager and scheduler on kubeadm).
+REMEDIATED = ("KC-SEC-028", "KC-SEC-036", "KC-SEC-037", "KC-SEC-042", "KC-SEC-043", "KC-SEC-044")
+
 CHECKS = [
     Check(check_id, title, "security", severity, item=item, evaluate=flag_check(component, judge, cis_id),
           needs=("pods", "node_facts"), distributions=SELF_MANAGED,
+          remediation=HARDENING_ROLE if check_id in REMEDIATED else None,
           runbook="%s (CIS %s) %s" % (runbook, cis_id, REPEATED_FLAGS_NOTE))
     for check_id, cis_id, component, judge, title, severity, item, runbook in ITEMS
 ]

@@ -288,3 +288,14 @@ def test_component_processes_are_found_by_their_cut_command_name(tmp_path):
         (directory / "cmdline").write_bytes("\0".join(argv_).encode() + b"\0")
     assert rollout.running_component({"bind-address": "127.0.0.1"}, "kube-controller-manager", str(tmp_path))[0] == 10
     assert rollout.running_component({"bind-address": "127.0.0.1"}, "kube-scheduler", str(tmp_path))[0] == 11
+
+
+def test_the_checks_name_the_role_that_fixes_them_and_1_2_5_says_it_is_opt_in():
+    from ansible_collections.kubecompass.readiness.plugins.module_utils._readiness.checks import cis_flags
+
+    checks = {check.id: check for check in cis_flags.CHECKS}
+    fixed = sorted(check_id for check_id, check in checks.items() if check.remediation)
+    assert fixed == ["KC-SEC-028", "KC-SEC-036", "KC-SEC-037", "KC-SEC-042", "KC-SEC-043", "KC-SEC-044"]
+    assert {checks[c].remediation["role"] for c in fixed} == {"apiserver_hardening"}
+    assert "apiserver_hardening_kubelet_certificate_authority" in checks["KC-SEC-028"].runbook
+    assert "off by default" in checks["KC-SEC-028"].runbook

@@ -241,6 +241,10 @@ def write_inventory(paths: Paths, nodes: list[Node], bin_dir: Path | None = None
             # Keys escrowed through a command (no vault password in the tests): every record appended, 0600.
             "encryption_at_rest_escrow": {"mode": "command", "command": [
                 "/bin/sh", "-c", f"umask 077 && cat >> {paths.root / 'escrow.jsonl'}"]},
+            # Rig limit: the nodes share one loopback, so --bind-address=127.0.0.1 would give every node's controller
+            # manager and scheduler the same socket and the second node's could not bind (rolled back). Several
+            # nodes keep their 127.0.10.N bind address; one node takes 127.0.0.1 as a real kubeadm node does.
+            **({"apiserver_hardening_component_bind_address": ""} if len(nodes) > 1 else {}),
         }}},
         CONTROL_PLANE_GROUP: {"hosts": {n.name: {
             "ansible_host": n.ip,

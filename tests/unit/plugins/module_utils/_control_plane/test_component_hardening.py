@@ -299,3 +299,13 @@ def test_the_checks_name_the_role_that_fixes_them_and_1_2_5_says_it_is_opt_in():
     assert {checks[c].remediation["role"] for c in fixed} == {"apiserver_hardening"}
     assert "apiserver_hardening_kubelet_certificate_authority" in checks["KC-SEC-028"].runbook
     assert "off by default" in checks["KC-SEC-028"].runbook
+
+
+@pytest.mark.parametrize("count, bind_address", [(1, None), (3, "")])
+def test_the_rig_inventory_keeps_node_addresses_only_where_nodes_share_the_loopback(tmp_path, count, bind_address):
+    from kclocal import cluster
+
+    paths = cluster.Paths(tmp_path)
+    cluster.write_inventory(paths, cluster.node_list(count))
+    host = next(iter(yaml.safe_load(paths.inventory.read_text())["all"]["children"]["k8s_clusters"]["hosts"].values()))
+    assert host.get("apiserver_hardening_component_bind_address") == bind_address

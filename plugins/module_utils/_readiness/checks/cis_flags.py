@@ -202,6 +202,7 @@ ITEMS = (
      "component then binds 0.0.0.0, so the collection fails it."),
 )
 
+
 def flag_check(component, judge, cis_id):
     """evaluate(ctx) judging one flag rule on every control-plane node."""
     def evaluate(ctx):

@@ -91,5 +91,5 @@ def entries(checks):
         "id": c.id, "title": c.title, "area": c.area, "severity": c.severity, "item": c.item,
         "required_for": list(c.required_for), "thresholds": list(c.thresholds),
         "distributions": list(c.distributions), "needs": list(c.needs), "scope": c.scope,
-        "remediation": c.remediation, "runbook": c.runbook, "controls": controls_for(c.item),
+        "remediation": c.remediation, "runbook": c.runbook, "controls": controls_for(c.item, c.controls),
     } for c in checks]

@@ -11,6 +11,8 @@ __metaclass__ = type
 
 from ansible_collections.kubecompass.readiness.plugins.module_utils._readiness.compliance_data import ITEMS
 
+CIS = "cis_kubernetes"
+
 # Frameworks an inventory may declare (kubecompass_frameworks), with the audit-log history each requires.
 FRAMEWORK_AUDIT_RETENTION_DAYS = {
     "cis_kubernetes": 30,       # CIS 1.2.17: --audit-log-maxage >= 30
@@ -22,15 +24,21 @@ FRAMEWORK_AUDIT_RETENTION_DAYS = {
 }
 
 
-def controls_for(item):
-    """[{framework, id, basis, title?}] for an item, or [] for an item the map does not list."""
-    entry = ITEMS.get(item)
-    if entry is None:
-        return []
+def controls_for(item, only=None):
+    """[{framework, id, basis, title?}] for an item, or [] for an item the map does not list. ``only``
+    ({framework: IDs}) keeps, in the frameworks it names, just those IDs; each must be one the item maps to."""
+    entry = ITEMS.get(item) or {"controls": {}}
+    only = only or {}
     result = []
-    for framework in sorted(entry["controls"]):
-        for control in entry["controls"][framework]:
-            result.append(dict(control, framework=framework))
+    for framework in sorted(set(entry["controls"]) | set(only)):
+        controls = entry["controls"].get(framework) or []
+        if framework in only:
+            mapped = {control["id"] for control in controls}
+            unknown = sorted(set(only[framework]) - mapped)
+            if unknown:
+                raise ValueError("item %s maps no %s control %s" % (item, framework, ", ".join(unknown)))
+            controls = [control for control in controls if control["id"] in only[framework]]
+        result.extend(dict(control, framework=framework) for control in controls)
     return result
 
 

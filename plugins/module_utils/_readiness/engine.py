@@ -71,7 +71,7 @@ def evaluate(checks, snapshot, tier_table, settings=None, active_waivers=(), now
             "evidence": result.evidence,
             "objects": objects,
             "tier_rule": result.tier_rule,
-            "controls": controls_for(check.item),
+            "controls": controls_for(check.item, check.controls),
             "item": check.item,
             "remediation": check.remediation,
             "waivers": used,

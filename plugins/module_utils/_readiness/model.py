@@ -46,10 +46,10 @@ class Check:
     """
 
     __slots__ = ("id", "title", "area", "severity", "item", "required_for", "thresholds", "distributions",
-                 "needs", "remediation", "runbook", "evaluate", "scope")
+                 "needs", "remediation", "runbook", "evaluate", "scope", "controls")
 
     def __init__(self, id, title, area, severity, item, evaluate, needs, required_for=TIERS, thresholds=(),
-                 distributions=DISTRIBUTIONS, remediation=None, runbook="", scope="cluster"):
+                 distributions=DISTRIBUTIONS, remediation=None, runbook="", scope="cluster", controls=None):
         for value, allowed, what in ((area, AREAS, "area"), (severity, SEVERITIES, "severity")):
             if value not in allowed:
                 raise ValueError("check %s: %s %r is not one of %s" % (id, what, value, ", ".join(allowed)))
@@ -69,6 +69,9 @@ class Check:
         self.remediation = remediation
         self.runbook = runbook
         self.scope = scope
+        # {framework: (control IDs)}: of the item's controls in that framework, the ones this check tests (several
+        # checks share an item, and each tests only part of what the item's controls ask). None: all of them.
+        self.controls = controls
 
 
 class Result:

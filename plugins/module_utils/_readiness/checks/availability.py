@@ -9,6 +9,7 @@ from __future__ import absolute_import, annotations, division, print_function
 
 __metaclass__ = type
 
+from ansible_collections.kubecompass.readiness.plugins.module_utils._readiness.compliance import CIS
 from ansible_collections.kubecompass.readiness.plugins.module_utils._cluster_facts import (
     api_endpoints,
     control_plane_components,
@@ -574,7 +575,7 @@ CHECKS = [
     ),
     Check(
         "KC-AVL-011", "Resource requests and memory limits on workload containers", "availability", "medium",
-        item="resource-quotas-limitranges", evaluate=resource_requests,
+        controls={CIS: ()}, item="resource-quotas-limitranges", evaluate=resource_requests,
         needs=("namespaces", "deployments", "statefulsets", "daemonsets", "limitranges"), required_for=HA_TIERS,
         scope="namespace",
         runbook="Containers without cpu/memory requests are scheduled blind and evicted first under pressure, and "

@@ -15,6 +15,7 @@ from __future__ import absolute_import, annotations, division, print_function
 
 __metaclass__ = type
 
+from ansible_collections.kubecompass.readiness.plugins.module_utils._readiness.compliance import CIS
 from ansible_collections.kubecompass.readiness.plugins.module_utils._cluster_facts import control_plane_components
 from ansible_collections.kubecompass.readiness.plugins.module_utils._k8s.encryption import STRONG_PROVIDERS, secrets_entry
 from ansible_collections.kubecompass.readiness.plugins.module_utils._readiness.checks import managed
@@ -506,6 +507,7 @@ CHECKS = [
           runbook="Short rotation settings delete audit history before anyone reads it. Set --audit-log-maxage>=30, "
                   "--audit-log-maxbackup>=10 and --audit-log-maxsize>=100 (CIS 1.2.17-1.2.19)."),
     Check("KC-SEC-003", "Audit events are actually being written", "security", "high",
+          controls={CIS: ("1.2.16",)},
           item="audit-logging", distributions=SELF_MANAGED, evaluate=audit_events_written, needs=("node_facts",), remediation=AUDIT_ROLE,
           runbook="A configured audit log that stays empty is as good as none: check that the log path is mounted "
                   "into the API server container and writable, and that the policy does not drop everything."),
@@ -522,12 +524,14 @@ CHECKS = [
                   "rewritten. Rewrite every Secret (kubectl get secrets -A -o json | kubectl replace -f -) and "
                   "sample etcd again."),
     Check("KC-SEC-006", "Anonymous authentication disabled on the API server", "security", "high",
+          controls={CIS: ("1.2.1",)},
           item="anonymous-auth-disabled", distributions=SELF_MANAGED, evaluate=anonymous_auth, needs=("pods", "node_facts"),
           remediation=HARDENING_ROLE,
           runbook="With anonymous auth on, unauthenticated requests reach authorization as system:anonymous. Set "
                   "--anonymous-auth=false and give kubeadm's probes an authenticated path (the apiserver_hardening "
                   "role handles the probes)."),
     Check("KC-SEC-007", "Authorization mode includes Node and RBAC, never AlwaysAllow", "security", "critical",
+          controls={CIS: ("1.2.6", "1.2.7", "1.2.8")},
           item="rbac-least-privilege", distributions=SELF_MANAGED, evaluate=authorization_mode, needs=("pods", "node_facts"),
           remediation=HARDENING_ROLE,
           runbook="AlwaysAllow lets every authenticated request do anything; without Node, kubelets are not "
@@ -538,22 +542,26 @@ CHECKS = [
                   "collection judges the value the API server uses: with --profiling repeated the last occurrence "
                   "wins, while kube-bench reads the first, so remove the duplicates."),
     Check("KC-SEC-009", "NodeRestriction admission plugin enabled", "security", "high",
+          controls={CIS: ()},
           item="rbac-least-privilege", distributions=SELF_MANAGED, evaluate=node_restriction, needs=("pods", "node_facts"),
           remediation=HARDENING_ROLE,
           runbook="Without NodeRestriction a compromised kubelet can modify other nodes and their pods. Add "
                   "NodeRestriction to --enable-admission-plugins (CIS 1.2.14)."),
     Check("KC-SEC-010", "API server TLS minimum version 1.2 or newer", "security", "medium",
+          controls={CIS: ()},
           item="tls-apiserver-etcd", distributions=SELF_MANAGED, evaluate=tls_min_version, needs=("pods", "node_facts"),
           remediation=HARDENING_ROLE,
           runbook="Set --tls-min-version=VersionTLS12 (or 13) and a strong --tls-cipher-suites list so clients "
                   "cannot negotiate legacy TLS."),
     Check("KC-SEC-015", "OIDC/SSO authentication for people", "security", "medium",
+          controls={CIS: ("3.1.1", "3.1.2", "3.1.3")},
           item="oidc-sso", evaluate=oidc_sso, needs=("pods", "node_facts"), required_for=("critical", "important"),
           runbook="Client certificates and static tokens for people cannot be revoked individually. Configure an "
                   "OIDC issuer (--oidc-issuer-url or a structured --authentication-config) and give people "
                   "short-lived tokens from your identity provider."),
     Check("KC-SEC-024", "TLS with client certificates between API server and etcd, and between etcd peers",
           "security", "critical", item="tls-apiserver-etcd", evaluate=etcd_tls, needs=("pods", "node_facts"),
+          controls={CIS: ("1.2.23", "1.2.26", "2.1", "2.2", "2.3", "2.5", "2.6")},
           distributions=SELF_MANAGED,
           runbook="etcd holds every Secret; plain-text or unauthenticated access to it bypasses all Kubernetes "
                   "authorization. Use https etcd URLs with --etcd-certfile/--etcd-keyfile/--etcd-cafile, and "

@@ -9,6 +9,7 @@ from __future__ import absolute_import, annotations, division, print_function
 
 __metaclass__ = type
 
+from ansible_collections.kubecompass.readiness.plugins.module_utils._readiness.compliance import CIS
 from ansible_collections.kubecompass.readiness.plugins.module_utils._k8s.objects import object_name
 from ansible_collections.kubecompass.readiness.plugins.module_utils._k8s.workloads import container_items
 from ansible_collections.kubecompass.readiness.plugins.module_utils._readiness.model import Check, from_objects, obj
@@ -85,6 +86,7 @@ def limit_ranges(ctx):
 CHECKS = [
     Check(
         "KC-CMP-002", "ResourceQuota in every application namespace", "compliance", "medium",
+        controls={CIS: ()},
         item="resource-quotas-limitranges", evaluate=resource_quotas, needs=("namespaces", "resourcequotas"),
         remediation=GUARDRAILS_REMEDIATION, scope="namespace",
         runbook="An application namespace has no ResourceQuota with hard limits, so one team's workloads can "
@@ -94,6 +96,7 @@ CHECKS = [
     ),
     Check(
         "KC-CMP-003", "LimitRange with container defaults in every application namespace", "compliance", "medium",
+        controls={CIS: ()},
         item="resource-quotas-limitranges", evaluate=limit_ranges, needs=("namespaces", "limitranges"),
         remediation=GUARDRAILS_REMEDIATION, scope="namespace",
         runbook="An application namespace has no LimitRange item of type Container with both default and "

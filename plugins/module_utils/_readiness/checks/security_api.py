@@ -11,6 +11,7 @@ from __future__ import absolute_import, annotations, division, print_function
 __metaclass__ = type
 
 
+from ansible_collections.kubecompass.readiness.plugins.module_utils._readiness.compliance import CIS
 from ansible_collections.kubecompass.readiness.plugins.module_utils._k8s.netpol import (
     CALICO_KEYS,
     DIRECTIONS,
@@ -631,7 +632,7 @@ def cni_enforces_network_policy(ctx):
 CHECKS = [
     Check(
         "KC-SEC-011", "cluster-admin bound only to system subjects", "security", "critical",
-        item="rbac-least-privilege", evaluate=cluster_admin_subjects,
+        controls={CIS: ("5.1.1",)}, item="rbac-least-privilege", evaluate=cluster_admin_subjects,
         needs=("clusterrolebindings", "rolebindings", "clusterroles"), remediation=RBAC_REMEDIATION,
         runbook="A ClusterRoleBinding, or a RoleBinding to the ClusterRole cluster-admin (or to a ClusterRole "
                 "granting '*' on everything), gives a person, group or service account full control. Standing "
@@ -641,6 +642,7 @@ CHECKS = [
     ),
     Check(
         "KC-SEC-012", "No wildcard or escalating rules in non-system roles", "security", "high",
+        controls={CIS: ("5.1.3", "5.1.8")},
         item="rbac-least-privilege", evaluate=wildcard_rules, needs=("clusterroles", "roles"),
         remediation=RBAC_REMEDIATION,
         runbook="Roles with '*' in verbs, resources or apiGroups grant every current and future permission, and "
@@ -650,6 +652,7 @@ CHECKS = [
     ),
     Check(
         "KC-SEC-013", "No bindings to system:anonymous or system:unauthenticated", "security", "critical",
+        controls={CIS: ()},
         item="anonymous-auth-disabled", evaluate=anonymous_bindings, needs=("clusterrolebindings", "rolebindings"),
         remediation=RBAC_REMEDIATION,
         runbook="A binding whose subjects include the user system:anonymous or the group system:unauthenticated "
@@ -659,7 +662,7 @@ CHECKS = [
     ),
     Check(
         "KC-SEC-014", "Default ServiceAccount does not automount its token", "security", "medium",
-        item="rbac-least-privilege", evaluate=default_service_account_automount,
+        controls={CIS: ("5.1.6",)}, item="rbac-least-privilege", evaluate=default_service_account_automount,
         needs=("namespaces", "serviceaccounts", "pods"), scope="namespace",
         remediation={"role": "namespace_guardrails", "tag": "serviceaccount"},
         runbook="Every pod that does not name a ServiceAccount runs as 'default' and, unless told otherwise, gets "
@@ -692,6 +695,7 @@ CHECKS = [
     ),
     Check(
         "KC-SEC-018", "TLS on every Ingress host", "security", "high",
+        controls={CIS: ()},
         item="tls-apiserver-etcd", evaluate=ingress_tls, needs=("namespaces", "ingresses"), scope="namespace",
         runbook="An Ingress host not listed under spec.tls[].hosts is served over plain HTTP, exposing credentials "
                 "and session data in transit. Add a tls entry with a certificate Secret for every host (cert-manager "
@@ -708,7 +712,7 @@ CHECKS = [
     ),
     Check(
         "KC-SEC-020", "Image verification or scanning admission present", "security", "medium",
-        item="image-scanning-signing", evaluate=image_admission, required_for=ADDON_TIERS,
+        controls={CIS: ("5.5.1",)}, item="image-scanning-signing", evaluate=image_admission, required_for=ADDON_TIERS,
         needs=("customresourcedefinitions", "validatingwebhookconfigurations", "mutatingwebhookconfigurations"),
         runbook="Nothing verifies image signatures or scans images, so a tampered or vulnerable image runs "
                 "unchallenged. Install the Sigstore policy-controller, Kyverno image verification, Ratify or "

@@ -237,6 +237,18 @@ facts:
                 "path": "/etc/kubernetes/pki/apiserver.crt", "matches": false, "error": null,
                 "served": {"not_after": "2026-12-01T00:00:00Z", "sha256": "1a0b..."},
                 "on_disk": {"not_after": "2027-12-01T00:00:00Z", "sha256": "9f2c..."}}]
+    file_modes:
+      description:
+        - Mode and ownership of the files the CIS benchmark audits (cis-1.11 1.1.1-1.1.21, 4.1.5-4.1.10), per target
+          (C(apiserver_manifest), C(etcd_data_dir), C(pki_keys), C(kubelet_config), ...). C(entries) lists each
+          path (the PKI trees expanded on the node, as C(find) lists them) with C(exists), C(mode), C(owner),
+          C(group), C(uid), C(gid); C(error) when it could not be read (also in C(errors)); C(optional) for a file
+          only some nodes have (super-admin.conf). C(not_applicable) gives the reason a target does not exist on
+          this distribution (k3s has no pod specification files).
+      type: dict
+      sample: {"apiserver_manifest": {"entries": [{"path": "/etc/kubernetes/manifests/kube-apiserver.yaml",
+               "exists": true, "mode": "0600", "owner": "root", "group": "root", "uid": 0, "gid": 0}]},
+               "kubelet_config": {"not_applicable": "rke2 configures the kubelet with flags ..."}}
     errors:
       description: What could not be read, each with the cause; empty when everything was read.
       type: list

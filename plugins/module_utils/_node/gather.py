@@ -43,6 +43,7 @@ from ansible_collections.kubecompass.readiness.plugins.module_utils._node.files 
     cause_of,
     read_file_stat,
 )
+from ansible_collections.kubecompass.readiness.plugins.module_utils._node.file_modes import read_file_modes
 from ansible_collections.kubecompass.readiness.plugins.module_utils._node.snapshots import read_etcd_snapshots
 
 
@@ -137,6 +138,13 @@ def gather_node_facts(distribution, root="/", proc="/proc", etcd_sample_size=20,
         if sample["error"]:
             note("etcd sample from %s" % (sample["endpoint"] or "etcd"), sample["error"])
 
+    file_modes = read_file_modes(root, distribution, config)
+    unreadable = {}
+    for target in file_modes.values():
+        unreadable.update((entry["path"], entry["error"]) for entry in target.get("entries") or () if entry.get("error"))
+    for path, cause in sorted(unreadable.items()):
+        note("file %s" % path, cause)
+
     snapshots, failures = read_etcd_snapshots(root, list(snapshot_dirs or config["snapshot_dirs"]))
     for directory, cause in failures:
         note("etcd snapshot directory %s" % directory, cause)
@@ -166,5 +174,6 @@ def gather_node_facts(distribution, root="/", proc="/proc", etcd_sample_size=20,
         "etcd_snapshots": snapshots,
         "certificates": node_certificates,
         "serving_certificates": serving,
+        "file_modes": file_modes,
         "errors": errors,
     }

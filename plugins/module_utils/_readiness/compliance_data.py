@@ -391,6 +391,115 @@ ITEMS = {'admission-always-admit-off': {'controls': {'cis_kubernetes': [{'basis'
                                                                      'analyzed to determine whether they represent '
                                                                      'security events'}]},
                                  'title': 'Centralized (off-node) logging of audit, node and container logs'},
+         'control-plane-file-permissions': {'controls': {'cis_kubernetes': [{'basis': 'direct',
+                                                                             'id': '1.1.1',
+                                                                             'title': 'Ensure that the API server '
+                                                                                      'pod specification file '
+                                                                                      'permissions are set to 600 or '
+                                                                                      'more restrictive'},
+                                                                            {'basis': 'direct',
+                                                                             'id': '1.1.2',
+                                                                             'title': 'Ensure that the API server '
+                                                                                      'pod specification file '
+                                                                                      'ownership is set to '
+                                                                                      'root:root'},
+                                                                            {'basis': 'direct',
+                                                                             'id': '1.1.3',
+                                                                             'title': 'Ensure that the controller '
+                                                                                      'manager pod specification '
+                                                                                      'file permissions are set to '
+                                                                                      '600 or more restrictive'},
+                                                                            {'basis': 'direct',
+                                                                             'id': '1.1.4',
+                                                                             'title': 'Ensure that the controller '
+                                                                                      'manager pod specification '
+                                                                                      'file ownership is set to '
+                                                                                      'root:root'},
+                                                                            {'basis': 'direct',
+                                                                             'id': '1.1.5',
+                                                                             'title': 'Ensure that the scheduler pod '
+                                                                                      'specification file '
+                                                                                      'permissions are set to 600 or '
+                                                                                      'more restrictive'},
+                                                                            {'basis': 'direct',
+                                                                             'id': '1.1.6',
+                                                                             'title': 'Ensure that the scheduler pod '
+                                                                                      'specification file ownership '
+                                                                                      'is set to root:root'},
+                                                                            {'basis': 'direct',
+                                                                             'id': '1.1.7',
+                                                                             'title': 'Ensure that the etcd pod '
+                                                                                      'specification file '
+                                                                                      'permissions are set to 600 or '
+                                                                                      'more restrictive'},
+                                                                            {'basis': 'direct',
+                                                                             'id': '1.1.8',
+                                                                             'title': 'Ensure that the etcd pod '
+                                                                                      'specification file ownership '
+                                                                                      'is set to root:root'},
+                                                                            {'basis': 'direct',
+                                                                             'id': '1.1.11',
+                                                                             'title': 'Ensure that the etcd data '
+                                                                                      'directory permissions are set '
+                                                                                      'to 700 or more restrictive'},
+                                                                            {'basis': 'direct',
+                                                                             'id': '1.1.12',
+                                                                             'title': 'Ensure that the etcd data '
+                                                                                      'directory ownership is set to '
+                                                                                      'etcd:etcd'},
+                                                                            {'basis': 'direct',
+                                                                             'id': '1.1.13',
+                                                                             'title': 'Ensure that the default '
+                                                                                      'administrative credential '
+                                                                                      'file permissions are set to '
+                                                                                      '600'},
+                                                                            {'basis': 'direct',
+                                                                             'id': '1.1.14',
+                                                                             'title': 'Ensure that the default '
+                                                                                      'administrative credential '
+                                                                                      'file ownership is set to '
+                                                                                      'root:root'},
+                                                                            {'basis': 'direct',
+                                                                             'id': '1.1.15',
+                                                                             'title': 'Ensure that the '
+                                                                                      'scheduler.conf file '
+                                                                                      'permissions are set to 600 or '
+                                                                                      'more restrictive'},
+                                                                            {'basis': 'direct',
+                                                                             'id': '1.1.16',
+                                                                             'title': 'Ensure that the '
+                                                                                      'scheduler.conf file ownership '
+                                                                                      'is set to root:root'},
+                                                                            {'basis': 'direct',
+                                                                             'id': '1.1.17',
+                                                                             'title': 'Ensure that the '
+                                                                                      'controller-manager.conf file '
+                                                                                      'permissions are set to 600 or '
+                                                                                      'more restrictive'},
+                                                                            {'basis': 'direct',
+                                                                             'id': '1.1.18',
+                                                                             'title': 'Ensure that the '
+                                                                                      'controller-manager.conf file '
+                                                                                      'ownership is set to '
+                                                                                      'root:root'},
+                                                                            {'basis': 'direct',
+                                                                             'id': '1.1.19',
+                                                                             'title': 'Ensure that the Kubernetes '
+                                                                                      'PKI directory and file '
+                                                                                      'ownership is set to '
+                                                                                      'root:root'},
+                                                                            {'basis': 'direct',
+                                                                             'id': '1.1.20',
+                                                                             'title': 'Ensure that the Kubernetes '
+                                                                                      'PKI certificate file '
+                                                                                      'permissions are set to 644 or '
+                                                                                      'more restrictive'},
+                                                                            {'basis': 'direct',
+                                                                             'id': '1.1.21',
+                                                                             'title': 'Ensure that the Kubernetes '
+                                                                                      'PKI key file permissions are '
+                                                                                      'set to 600'}]},
+                                            'title': 'Control-plane files have restrictive modes and root ownership'},
          'controller-manager-bind-localhost': {'controls': {'cis_kubernetes': [{'basis': 'direct',
                                                                                 'id': '1.3.7',
                                                                                 'title': 'Ensure that the '
@@ -691,6 +800,39 @@ ITEMS = {'admission-always-admit-off': {'controls': {'cis_kubernetes': [{'basis'
                                                                        'vulnerabilities, and (2) susceptibilities to '
                                                                        'newly discovered vulnerabilities'}]},
                                    'title': 'Control-plane version supported and patched'},
+         'kubelet-file-permissions': {'controls': {'cis_kubernetes': [{'basis': 'direct',
+                                                                       'id': '4.1.5',
+                                                                       'title': 'Ensure that the --kubeconfig '
+                                                                                'kubelet.conf file permissions are '
+                                                                                'set to 600 or more restrictive'},
+                                                                      {'basis': 'direct',
+                                                                       'id': '4.1.6',
+                                                                       'title': 'Ensure that the --kubeconfig '
+                                                                                'kubelet.conf file ownership is set '
+                                                                                'to root:root'},
+                                                                      {'basis': 'direct',
+                                                                       'id': '4.1.7',
+                                                                       'title': 'Ensure that the certificate '
+                                                                                'authorities file permissions are '
+                                                                                'set to 644 or more restrictive'},
+                                                                      {'basis': 'direct',
+                                                                       'id': '4.1.8',
+                                                                       'title': 'Ensure that the client certificate '
+                                                                                'authorities file ownership is set '
+                                                                                'to root:root'},
+                                                                      {'basis': 'direct',
+                                                                       'id': '4.1.9',
+                                                                       'title': 'If the kubelet config.yaml '
+                                                                                'configuration file is being used '
+                                                                                'validate permissions set to 600 or '
+                                                                                'more restrictive'},
+                                                                      {'basis': 'direct',
+                                                                       'id': '4.1.10',
+                                                                       'title': 'If the kubelet config.yaml '
+                                                                                'configuration file is being used '
+                                                                                'validate file ownership is set to '
+                                                                                'root:root'}]},
+                                      'title': 'Kubelet files have restrictive modes and root ownership'},
          'kubelet-server-certificate-rotation': {'controls': {'cis_kubernetes': [{'basis': 'direct',
                                                                                   'id': '1.3.6',
                                                                                   'title': 'Ensure that the '

@@ -48,6 +48,16 @@ TESTED = {
     "KC-SEC-038": ({"1.3.3"}, None), "KC-SEC-039": ({"1.3.4"}, None), "KC-SEC-040": ({"1.3.5"}, None),
     "KC-SEC-041": ({"1.3.6"}, None), "KC-SEC-042": ({"1.3.7"}, None), "KC-SEC-043": ({"1.4.1"}, None),
     "KC-SEC-044": ({"1.4.2"}, None),
+    # File items, one CIS ID each (plugins/module_utils/_readiness/checks/cis_files.py ITEMS).
+    "KC-SEC-045": ({"1.1.1"}, None), "KC-SEC-046": ({"1.1.2"}, None), "KC-SEC-047": ({"1.1.3"}, None),
+    "KC-SEC-048": ({"1.1.4"}, None), "KC-SEC-049": ({"1.1.5"}, None), "KC-SEC-050": ({"1.1.6"}, None),
+    "KC-SEC-051": ({"1.1.7"}, None), "KC-SEC-052": ({"1.1.8"}, None), "KC-SEC-053": ({"1.1.11"}, None),
+    "KC-SEC-054": ({"1.1.12"}, None), "KC-SEC-055": ({"1.1.13"}, None), "KC-SEC-056": ({"1.1.14"}, None),
+    "KC-SEC-057": ({"1.1.15"}, None), "KC-SEC-058": ({"1.1.16"}, None), "KC-SEC-059": ({"1.1.17"}, None),
+    "KC-SEC-060": ({"1.1.18"}, None), "KC-SEC-061": ({"1.1.19"}, None), "KC-SEC-062": ({"1.1.20"}, None),
+    "KC-SEC-063": ({"1.1.21"}, None), "KC-SEC-064": ({"4.1.5"}, None), "KC-SEC-065": ({"4.1.6"}, None),
+    "KC-SEC-066": ({"4.1.7"}, None), "KC-SEC-067": ({"4.1.8"}, None), "KC-SEC-068": ({"4.1.9"}, None),
+    "KC-SEC-069": ({"4.1.10"}, None),
     "KC-CMP-001": ({"1.2.17", "1.2.18", "1.2.19"}, "retention the frameworks need, from the same flags"),
     # KC-AVL-011, KC-CMP-002, KC-CMP-003 share resource-quotas-limitranges, mapped to 4.2.13 (the kubelet's pod
     # PID limit), which none of them reads.

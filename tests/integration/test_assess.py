@@ -32,6 +32,13 @@ EXPECTED = {
     "KC-SEC-016": "fail", "KC-SEC-017": "fail", "KC-SEC-018": "fail", "KC-SEC-019": "fail", "KC-SEC-020": "fail",
     "KC-SEC-021": "fail", "KC-SEC-022": "fail", "KC-SEC-023": "unknown", "KC-SEC-024": "pass",
     "KC-SEC-025": "not_applicable",
+    # CIS flag items: the rig renders kubeadm's defaults, so the items kubeadm leaves unset fail (1.2.5, 1.2.30,
+    # 1.3.2, 1.4.1); the controller manager and scheduler bind each node's own loopback address (all nodes share one
+    # network namespace), not 127.0.0.1 (1.3.7, 1.4.2).
+    "KC-SEC-026": "pass", "KC-SEC-027": "pass", "KC-SEC-028": "fail", "KC-SEC-029": "pass", "KC-SEC-030": "pass",
+    "KC-SEC-031": "pass", "KC-SEC-032": "pass", "KC-SEC-033": "pass", "KC-SEC-034": "pass", "KC-SEC-035": "pass",
+    "KC-SEC-036": "fail", "KC-SEC-037": "fail", "KC-SEC-038": "pass", "KC-SEC-039": "pass", "KC-SEC-040": "pass",
+    "KC-SEC-041": "pass", "KC-SEC-042": "fail", "KC-SEC-043": "fail", "KC-SEC-044": "fail",
     "KC-CMP-001": "fail", "KC-CMP-002": "fail", "KC-CMP-003": "fail",
     "KC-DR-001": "pass", "KC-DR-002": "pass", "KC-DR-003": "fail", "KC-DR-004": "fail", "KC-DR-005": "pass",
     "KC-DR-006": "fail",
@@ -275,6 +282,14 @@ def test_every_check_has_its_exact_verdict(seeded, tmp_path):
     # Every finding carries controls, a tier rule where it applied, and its evidence.
     audit = _finding(cluster, "KC-SEC-001")
     assert any(c["framework"] == "cis_kubernetes" and c["id"] == "1.2.16" for c in audit["controls"])
+    # Controller-manager and scheduler flags come from each node's own running process (three of each run in one
+    # PID namespace here), and each CIS flag check names its one CIS ID.
+    for check_id, cis_id in (("KC-SEC-042", "1.3.7"), ("KC-SEC-044", "1.4.2")):
+        bind = _finding(cluster, check_id)
+        assert [c["id"] for c in bind["controls"] if c["framework"] == "cis_kubernetes"] == [cis_id]
+        assert len(bind["objects"]) == 3 and all(
+            "--bind-address=127.0.10." in o["reason"] and o["reason"].endswith("(running process)")
+            for o in bind["objects"]), bind["objects"]
     assert {"KC-AVL-003", "KC-SEC-016"} <= {f["check_id"] for f in cluster["findings"] if f["tier_rule"]}
     # Speed is designed in: O(kinds) requests.
     gather = cluster["gather"]

@@ -43,6 +43,7 @@ EXPECTED = {
     "KC-DR-001": "pass", "KC-DR-002": "pass", "KC-DR-003": "fail", "KC-DR-004": "fail", "KC-DR-005": "pass",
     "KC-DR-006": "fail",
     "KC-OPS-001": "pass", "KC-OPS-002": "pass", "KC-OPS-003": "waived", "KC-OPS-004": "pass",
+    "KC-OPS-005": "pass", "KC-OPS-006": "pass", "KC-OPS-007": "pass",
 }
 
 

@@ -245,6 +245,9 @@ def write_inventory(paths: Paths, nodes: list[Node], bin_dir: Path | None = None
             # manager and scheduler the same socket and the second node's could not bind (rolled back). Several
             # nodes keep their 127.0.10.N bind address; one node takes 127.0.0.1 as a real kubeadm node does.
             **({"apiserver_hardening_component_bind_address": ""} if len(nodes) > 1 else {}),
+            # Rig limit: no kubelet runs on the nodes (a runner starts the static pods), so there is no
+            # /var/lib/kubelet/config.yaml for control_plane_files to fix (KC-SEC-068/069 stay unknown naming it).
+            "control_plane_files_kubelet": False,
         }}},
         CONTROL_PLANE_GROUP: {"hosts": {n.name: {
             "ansible_host": n.ip,

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import shlex
 import subprocess
 from pathlib import Path
@@ -22,6 +23,9 @@ BENCHMARK = "cis-1.11"
 # The control-plane targets; "node" audits a kubelet, which this control plane does not run.
 TARGETS = ("master", "etcd", "controlplane")
 NODE_DIRS = ("etc/kubernetes", "var/lib/etcd", "var/lib/kubelet")
+# What kube-bench's `ps -C` must find, or it audits a literal "$apiserverbin" and FAILs every flag item: the
+# process names (comm, 15 characters) of the components once they run.
+COMPONENTS = ("kube-apiserver", "kube-controller", "kube-scheduler", "etcd")
 
 
 class KubeBenchError(Exception):
@@ -32,6 +36,10 @@ def run(node_root: Path, targets: tuple[str, ...] = TARGETS, checks: tuple[str, 
         timeout: float = 300) -> dict[str, Any]:
     """kube-bench's JSON report for the node whose private tree is ``node_root``."""
     bin_dir = build.KUBE_BENCH.ensure()
+    # Right after a start or a restart, a component may still be in its launcher under another name.
+    cluster.wait_for(f"{', '.join(COMPONENTS)} to run", lambda: all(subprocess.run(
+        ["ps", "-C", name, "-o", "pid="], capture_output=True, check=False).returncode == 0
+        for name in COMPONENTS), 60, interval=0.5)
     mounts, created = [], []
     for relative in NODE_DIRS:
         source = node_root / relative
@@ -51,8 +59,10 @@ def run(node_root: Path, targets: tuple[str, ...] = TARGETS, checks: tuple[str, 
         command += ["--check", ",".join(checks)]
     script = " && ".join([*mounts, "exec " + shlex.join(command)])
     try:
+        # ps cuts its lines at $COLUMNS (pytest sets it), and kube-bench reads flags from those lines.
+        env = {key: value for key, value in os.environ.items() if key not in ("COLUMNS", "LINES")}
         result = subprocess.run(["unshare", "--mount", "--propagation", "private", "sh", "-c", script],
-                                capture_output=True, text=True, timeout=timeout, check=False)
+                                capture_output=True, text=True, timeout=timeout, check=False, env=env)
     finally:
         for path in reversed(created):
             with contextlib.suppress(OSError):  # not empty: something else put files there meanwhile

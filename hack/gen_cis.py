@@ -57,8 +57,8 @@ def render() -> str:
     for target, title in SECTIONS.items():
         items = [item for item in data["items"] if item["target"] == target]
         automated = [item for item in items if item["kind"] == "automated"]
-        summary.append("| %s | %d | %d | %d |" % (title, len(automated), sum(1 for i in automated if i["id"] in judged),
-                                                   len(items) - len(automated)))
+        covered = sum(1 for item in automated if item["id"] in judged)
+        summary.append("| %s | %d | %d | %d |" % (title, len(automated), covered, len(items) - len(automated)))
         body += ["", "## %s" % title, "", "| ID | Item | Kind | Checks | Remediation |",
                  "| --- | --- | --- | --- | --- |"]
         for item in items:

@@ -148,8 +148,8 @@ def test_remediation_makes_the_checks_pass_with_every_flag_once(cp, tmp_path):
             assert [entry for entry in args if entry[0] == flag] == [(flag, value)], (section, flag)
     report_dir = tmp_path / "reports"
     run([str(VENV_BIN / "ansible-playbook"), "-i", str(cp.inventory), "playbooks/assess.yml", "--check",
-                  "-e", f"kubecompass_report_dir={report_dir}",
-                  "-e", json.dumps({"kubecompass_include_checks": CHECKS})], env=ansible_env(), timeout=600)
+         "-e", f"kubecompass_report_dir={report_dir}",
+         "-e", json.dumps({"kubecompass_include_checks": CHECKS})], env=ansible_env(), timeout=600)
     report = json.loads((report_dir / "kubecompass-report.json").read_text())
     verdicts = {f["check_id"]: f["verdict"] for f in report["clusters"][0]["findings"]}
     assert verdicts == {check: "pass" for check in CHECKS}, verdicts

@@ -28,8 +28,8 @@ def test_kubeadm_running_controller_manager_and_scheduler_of_this_node(tmp_path)
     kubeadm_node(root, proc)
     write(root, CM_MANIFEST, static_pod("kube-controller-manager"))
     # the kernel shortens the process name to 15 characters; a second node's processes run alongside
-    fake_process(proc, 5001, "kube-controller", command("kube-controller-manager") + ["--profiling=true",
-                                                                                     "--profiling=false"])
+    repeated = command("kube-controller-manager") + ["--profiling=true", "--profiling=false"]
+    fake_process(proc, 5001, "kube-controller", repeated)
     fake_process(proc, 5002, "kube-controller", command("kube-controller-manager", "kc-cp2"))
     fake_process(proc, 5003, "kube-scheduler", command("kube-scheduler"))
     fake_process(proc, 5004, "kube-scheduler", command("kube-scheduler", "kc-cp2"))

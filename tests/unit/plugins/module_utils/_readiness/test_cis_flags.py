@@ -137,8 +137,8 @@ def test_the_manifest_is_read_when_no_process_runs():
     facts["scheduler"]["flags"]["profiling"] = "true"
     result = run("KC-SEC-043", {"cp1": facts})
     assert result.verdict == "fail"
-    assert result.objects[0]["reason"] == ("kube-scheduler: --profiling=true (want false) "
-                                              "(/etc/kubernetes/manifests/kube-scheduler.yaml)")
+    assert result.objects[0]["reason"] == (
+        "kube-scheduler: --profiling=true (want false) (/etc/kubernetes/manifests/kube-scheduler.yaml)")
 
 
 def test_flags_that_cannot_be_read_are_unknown_never_pass():

@@ -65,6 +65,14 @@ class ControlPlaneManager:
             cluster.write_inventory(self.paths, cluster.node_list(nodes), Path(state["bin_dir"]))
         return LocalControlPlane(self.paths, state["nodes"])
 
+    def fresh(self, nodes: int) -> tuple[LocalControlPlane, dict]:
+        """A control plane started anew (kubeadm defaults, no other test's leftovers), and its state record."""
+        if cluster.is_running(self.paths):
+            cluster.down()
+        state = cluster.up(nodes)
+        self.started_here = True
+        return LocalControlPlane(self.paths, state["nodes"]), state
+
 
 @pytest.fixture(scope="session")
 def control_planes(keep_cluster):

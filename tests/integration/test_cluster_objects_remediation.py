@@ -18,7 +18,6 @@ from kclocal import cluster
 from kclocal.kube import ApiError
 from tests.helpers import VENV_BIN, ansible_env, run
 from tests.integration import seed
-from tests.integration.conftest import LocalControlPlane
 
 pytestmark = pytest.mark.nodes(1)
 
@@ -53,11 +52,7 @@ def workload(kind, namespace, name, replicas):
 @pytest.fixture(scope="module")
 def cp(control_planes):
     """A fresh cluster with application namespaces that fail every related check; stopped afterwards."""
-    if cluster.is_running(control_planes.paths):
-        cluster.down()
-    state = cluster.up(1)
-    control_planes.started_here = True
-    control_plane = LocalControlPlane(control_planes.paths, state["nodes"])
+    control_plane, _state = control_planes.fresh(1)
     client = control_plane.client()
     for name, tier in (("flip-shop", "important"), ("flip-vault", "critical")):
         seed.create(client, {"apiVersion": "v1", "kind": "Namespace",

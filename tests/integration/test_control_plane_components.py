@@ -27,7 +27,6 @@ import yaml
 from kclocal import cluster
 from kclocal.cluster import wait_for
 from tests.helpers import VENV_BIN, ansible_env, run
-from tests.integration.conftest import LocalControlPlane
 
 NODE = "kc-cp1"
 COMPONENTS = ("kube-apiserver", "kube-controller-manager", "kube-scheduler")
@@ -45,11 +44,7 @@ def cp(control_planes):
     """A fresh 1-node cluster whose API server and controller manager repeat --profiling (true, then false: they
     run with false, kube-bench reads true: CIS 1.2.15 and 1.3.2 FAIL); stopped afterwards, so later tests start
     from defaults again."""
-    if cluster.is_running(control_planes.paths):
-        cluster.down()
-    state = cluster.up(1)
-    control_planes.started_here = True
-    control_plane = LocalControlPlane(control_planes.paths, state["nodes"])
+    control_plane, _state = control_planes.fresh(1)
     for component, port, path in (("kube-apiserver", 6443, "/livez"), ("kube-controller-manager", 10257, "/healthz")):
         manifest = control_plane.manifest(NODE, component)
         first = pid(control_plane, component)

@@ -24,7 +24,6 @@ from kclocal.cluster import wait_for
 from kclocal.kube import ApiError
 from tests.helpers import REPO, VENV_BIN, ansible_env, run
 from tests.integration import seed
-from tests.integration.conftest import LocalControlPlane
 from tests.integration.test_local_control_plane import apiserver_pid
 
 NAMESPACES = [f"vault-{i}" for i in range(4)]
@@ -40,11 +39,7 @@ pytestmark = pytest.mark.nodes(3)
 def cp(control_planes):
     """A fresh 3-node cluster with kubeadm defaults and 200 Secrets; stopped afterwards, so later tests start
     from defaults again."""
-    if cluster.is_running(control_planes.paths):
-        cluster.down()
-    state = cluster.up(3)
-    control_planes.started_here = True
-    control_plane = LocalControlPlane(control_planes.paths, state["nodes"])
+    control_plane, _state = control_planes.fresh(3)
     client = control_plane.client()
     for namespace in NAMESPACES:
         seed.create(client, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}})

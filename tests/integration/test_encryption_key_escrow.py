@@ -21,7 +21,6 @@ from ansible_collections.kubecompass.readiness.plugins.module_utils._control_pla
 from kclocal import cluster
 from tests.helpers import VENV_BIN, ansible_env, run
 from tests.integration import restore, seed
-from tests.integration.conftest import LocalControlPlane
 from tests.integration.test_control_plane_remediation import (
     encryption_keys,
     playbook,
@@ -44,11 +43,7 @@ STORY: dict = {"timings": {}}
 @pytest.fixture(scope="module")
 def cp(control_planes):
     """A fresh 1-node cluster with N Secrets of known content; stopped afterwards (it ends encrypted)."""
-    if cluster.is_running(control_planes.paths):
-        cluster.down()
-    state = cluster.up(1)
-    control_planes.started_here = True
-    control_plane = LocalControlPlane(control_planes.paths, state["nodes"])
+    control_plane, state = control_planes.fresh(1)
     client = control_plane.client()
     for namespace in NAMESPACES:
         seed.create(client, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}})

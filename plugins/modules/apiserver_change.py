@@ -26,7 +26,9 @@ description:
     (CIS 1.2.30) and, opt-in, C(--kubelet-certificate-authority) (CIS 1.2.5).
   - Components - C(--profiling=false) and C(--bind-address) for kube-controller-manager and kube-scheduler (CIS
     1.3.2, 1.3.7, 1.4.1, 1.4.2), one change per component in RV(component_changes), applied by
-    M(kubecompass.readiness.static_pod_manifest) with its O(kubecompass.readiness.static_pod_manifest#module:component).
+    M(kubecompass.readiness.static_pod_manifest) with its O(kubecompass.readiness.static_pod_manifest#module:component)
+    on kubeadm, or by M(kubecompass.readiness.rancher_apiserver_config) with its
+    O(kubecompass.readiness.rancher_apiserver_config#module:component_flags) on RKE2 and k3s.
 author:
   - KubeCompass contributors (@kubecompass)
 options:

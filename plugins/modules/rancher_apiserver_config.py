@@ -17,11 +17,16 @@ description:
     C(config.yaml.d/50-kubecompass-<topic>.yaml) that makes the API server run with O(set_flags). The drop-in only
     says C(kube-apiserver-arg+:), which appends to the user's own list instead of replacing it; flags already
     effective without it need nothing, so a compliant node gets no drop-in. It may also set top-level O(settings).
+  - The same drop-in carries C(kube-controller-manager-arg+:) and C(kube-scheduler-arg+:) entries for
+    O(component_flags), planned the same way, so one restart of the service covers all three components.
   - Outside check mode it refuses to start unless the node's API server answers C(/livez) and C(/readyz) on
     O(endpoint), backs up the drop-in and every file it replaces into O(backup_dir), writes the O(files) and then
     the drop-in atomically (through dot-files), runs O(restart_command), and waits until the API server is healthy
     again. On RKE2, whose API server is a static pod that survives the service restart, it also waits for a new
-    C(kube-apiserver) process running the new flags. When the restart command fails or health does not come
+    C(kube-apiserver) process running the new flags. When O(component_flags) change a component's flags, it also
+    waits until that component answers C(/healthz) on its secure port (C(https://127.0.0.1:10257) and
+    C(https://127.0.0.1:10259) by default, following its C(bind-address) and C(secure-port)) and, on RKE2, until
+    a new process of it runs the new flags. When the restart command fails or health does not come
     back within O(timeout) seconds it restores the backups (deleting files that did not exist), runs
     O(restart_command) again, waits for health and fails naming the node.
   - Before the first write it records the change in a marker in O(backup_dir) (written atomically). A run killed
@@ -52,6 +57,16 @@ options:
     description:
       - kube-apiserver flags (without the leading C(--)) and the values they must have. A comma-list flag
         (C(enable-admission-plugins) and similar) is appended to with C(flag+=items).
+    type: dict
+    default: {}
+  component_flags:
+    description:
+      - Flags of C(kube-controller-manager) and C(kube-scheduler) (by component name; flags without the leading
+        C(--)) and the values they must have, for example C(profiling) C(false) under C(kube-scheduler) (CIS 1.3.2,
+        1.3.7, 1.4.1, 1.4.2). RKE2 and k3s default to C(profiling=false) and C(bind-address=127.0.0.1), so a
+        drop-in entry is only written where the user's C(kube-controller-manager-arg) or C(kube-scheduler-arg)
+        says otherwise; that setting stays in the user's file, overridden (a note says so), and a later config
+        file that overrides the drop-in makes the module fail naming the flag instead of fighting it.
     type: dict
     default: {}
   remove_flags:
@@ -237,8 +252,15 @@ settings:
   description: The top-level settings the drop-in sets (those not already effective without it).
   returned: always
   type: dict
+component_args:
+  description: The C(kube-controller-manager-arg+) and C(kube-scheduler-arg+) entries of the drop-in, by component.
+  returned: always
+  type: dict
+  sample: {"kube-scheduler": ["bind-address=127.0.0.1"]}
 already_effective:
-  description: Flags of O(set_flags) the API server already gets without the drop-in.
+  description:
+    - Flags of O(set_flags) the API server already gets without the drop-in, and those of O(component_flags)
+      prefixed with the component's name (C(kube-scheduler profiling)).
   returned: always
   type: list
   elements: str
@@ -290,6 +312,7 @@ def main():
             "distribution": {"type": "str", "required": True, "choices": list(RANCHER)},
             "topic": {"type": "str", "default": "kubecompass"},
             "set_flags": {"type": "dict", "default": {}},
+            "component_flags": {"type": "dict", "default": {}},
             "remove_flags": {"type": "list", "elements": "str", "default": []},
             "files": {"type": "list", "elements": "dict", "default": []},
             "secret_files": {"type": "list", "elements": "dict", "default": [], "no_log": False, "options": {
@@ -338,7 +361,7 @@ def main():
         # A recovery's restart is a change of its own; only the plan's changes are applied below.
         changes = ([unproven] if unproven else []) + change["changes"]
         result = {"changed": bool(changes), "changes": changes, "path": change["path"], "args": change["args"],
-                  "settings": change["settings"], "already_effective": change["already_effective"],
+                  "component_args": change["component_args"], "settings": change["settings"], "already_effective": change["already_effective"],
                   "notes": notes + change["notes"], "digest_before": file_digest(change["existing"]),
                   "digest_after": file_digest(change["content"])}
         if module._diff and change["changes"]:

@@ -26,6 +26,7 @@ from ansible_collections.kubecompass.readiness.plugins.module_utils._control_pla
 from ansible_collections.kubecompass.readiness.plugins.module_utils._errors import KubeCompassError
 from ansible_collections.kubecompass.readiness.plugins.module_utils._node.config import (
     RANCHER,
+    RANCHER_COMPONENT_DEFAULTS,
     config_files,
     merge_config_documents,
     to_string,
@@ -168,16 +169,17 @@ def _in_read_order(distribution, documents, ours, our_document):
     return main + sorted(dropins, key=lambda item: posixpath.basename(item[0]))
 
 
-def render_content(args, settings, topic):
+def render_content(args, settings, topic, component_args=None):
     """The drop-in text: rancher.render_dropin for flags only, else a header, the settings, then the flags."""
+    lists = rancher.dropin_document(args, component_args)
     if not settings:
-        return rancher.render_dropin(args, topic) if args else None
+        return rancher.render_dropin(args, topic, component_args) if lists else None
     document = {key: settings[key] for key in sorted(settings)}
-    if args:
-        document[rancher.APPEND_KEY] = list(args)
+    document.update(lists)
     header = ("# Managed by kubecompass.readiness (%s). Sets %s%s;\n"
               "# edit your own config files, not this one: it is rewritten by the next remediation.\n"
-              % (topic, ", ".join(sorted(settings)), " and appends to kube-apiserver-arg" if args else ""))
+              % (topic, ", ".join(sorted(settings)),
+                 " and appends to %s" % rancher.appended_keys_text(lists) if lists else ""))
     return header + yaml.safe_dump(document, default_flow_style=False, sort_keys=False, width=1 << 16)
 
 
@@ -194,12 +196,14 @@ def _describe(existing, content, path):
         old = None
     if not isinstance(old, dict):
         return ["rewrite %s (it does not parse)" % path]
-    old_args = [str(arg) for arg in old.get(rancher.APPEND_KEY) or []]
-    new_args = [str(arg) for arg in new.get(rancher.APPEND_KEY) or []]
-    changes = ["add %s %s" % (rancher.APPEND_KEY, arg) for arg in new_args if arg not in old_args]
-    changes += ["drop %s %s" % (rancher.APPEND_KEY, arg) for arg in old_args if arg not in new_args]
+    changes = []
+    for key in [rancher.append_key(component) for component in rancher.COMPONENTS]:
+        old_args = [str(arg) for arg in old.get(key) or []]
+        new_args = [str(arg) for arg in new.get(key) or []]
+        changes += ["add %s %s" % (key, arg) for arg in new_args if arg not in old_args]
+        changes += ["drop %s %s" % (key, arg) for arg in old_args if arg not in new_args]
     for key in sorted(set(old) | set(new)):
-        if key == rancher.APPEND_KEY:
+        if key in (rancher.append_key(component) for component in rancher.COMPONENTS):
             continue
         if key not in new:
             changes.append("unset %s" % key)
@@ -239,11 +243,11 @@ def plan(params):
         plan_docs.append((ours + "#settings", yaml.safe_dump(needed)))
     try:
         dropin = rancher.plan_dropin(distribution, plan_docs, topic, params["set_flags"], params["remove_flags"],
-                                     root)
+                                     root, params["component_flags"])
     except ValueError as exc:
         raise KubeCompassError("cannot plan the drop-in: %s" % exc, "input") from None
     problems = list(dropin["problems"])
-    content = render_content(dropin["args"], needed, topic)
+    content = render_content(dropin["args"], needed, topic, dropin["component_args"])
     new_document = load_document(content) if content else None
     after_docs = _in_read_order(distribution, others, ours, new_document)
     after = merge_config_documents([doc for _path, doc in after_docs])
@@ -280,14 +284,29 @@ def plan(params):
     changes = _describe(existing, content, ours) + changes
 
     current_docs = _in_read_order(distribution, others, ours, current[0][1] if current else None)
-    before_flags = rancher.effective_flags(distribution, merge_config_documents([d for _p, d in current_docs]), root)
-    after_flags = rancher.effective_flags(distribution, after, root)
-    changed_flags = {name: after_flags.get(name) for name in set(before_flags) | set(after_flags)
-                     if before_flags.get(name) != after_flags.get(name)}
-    return {"path": ours, "existing": existing, "content": content, "args": dropin["args"], "settings": needed,
+    before = merge_config_documents([d for _p, d in current_docs])
+    flags = {}  # component: (flags it changes, flags after)
+    for component in rancher.COMPONENTS:
+        before_flags = rancher.effective_flags(distribution, before, root, component)
+        after_flags = rancher.effective_flags(distribution, after, root, component)
+        flags[component] = ({name: after_flags.get(name) for name in set(before_flags) | set(after_flags)
+                             if before_flags.get(name) != after_flags.get(name)}, after_flags)
+    changed_flags, after_flags = flags[rancher.APISERVER]
+    # The components whose flags the change gives or takes are gated on their own /healthz too.
+    gated = {component: {"changed_flags": flags[component][0], "healthz": component_healthz(component, flags[component][1])}
+             for component in rancher.COMPONENTS[1:] if flags[component][0]}
+    return {"path": ours, "existing": existing, "content": content, "args": dropin["args"],
+            "component_args": dropin["component_args"], "settings": needed,
             "changes": changes, "files": files, "notes": dropin["notes"],
             "already_effective": dropin["already_effective"], "data_dir": data_dir, "refused_dirs": refused_dirs,
-            "changed_flags": changed_flags, "after_flags": after_flags}
+            "changed_flags": changed_flags, "after_flags": after_flags, "components": gated}
+
+
+def component_healthz(component, flags):
+    """Where ``component`` answers /healthz after the change; None when --secure-port=0 turns the port off."""
+    if str(flags.get("secure-port")) == "0":
+        return None
+    return rollout.component_healthz_url(flags, RANCHER_COMPONENT_DEFAULTS[component]["secure-port"])
 
 
 def diff_of(change):
@@ -334,15 +353,25 @@ def _node(params, change):
             _check_backup_dir(root, params["backup_dir"], change["refused_dirs"]), on_host(root, "/proc"))
 
 
+def _new_process_runs(proc, component, old_pids, changed_flags):
+    return any(pid not in old_pids and all(flags.get(name) == value for name, value in changed_flags.items())
+               for pid, flags in rollout.component_processes(component, proc))
+
+
 def converged(expect, healthy, proc):
     """Healthy, and on RKE2 (when the pod spec changes) a kube-apiserver process started after the change began
-    runs the new flags: RKE2 keeps the old pod across the service restart."""
-    if expect["new_process"] and not any(
-            pid not in expect["old_pids"] and all(flags.get(name) == value
-                                                  for name, value in expect["changed_flags"].items())
-            for pid, flags in rollout.apiserver_processes(proc)):
+    runs the new flags: RKE2 keeps the old pod across the service restart. The same for each component of
+    ``expect["components"]``, which must also answer its /healthz (k3s runs them in its own process: health only)."""
+    if expect["new_process"] and not _new_process_runs(proc, rancher.APISERVER, expect["old_pids"],
+                                                       expect["changed_flags"]):
         return False
-    return healthy()
+    components = expect.get("components") or {}
+    if any(wanted["new_process"] and not _new_process_runs(proc, component, wanted["old_pids"],
+                                                           wanted["changed_flags"])
+           for component, wanted in components.items()):
+        return False
+    return healthy() and all(rollout.healthz_ok(wanted["healthz"]) for wanted in components.values()
+                             if wanted["healthz"])
 
 
 def pending_change(params, change):
@@ -421,10 +450,18 @@ class DropinChange(rollback.NodeChange):
         # new flags when the flags or a file a flag names change (the pod spec then changes). k3s restarts it
         # in-process.
         named = {entry["path"] for entry in change["files"]} & {str(v) for v in change["after_flags"].values()}
-        self.expects_new_process = params["distribution"] == "rke2" and bool(change["changed_flags"] or named)
-        self.expect = {"new_process": self.expects_new_process, "changed_flags": change["changed_flags"],
+        rke2 = params["distribution"] == "rke2"
+        self.expects_new_process = rke2 and bool(change["changed_flags"] or named or change["components"])
+        self.expect = {"new_process": rke2 and bool(change["changed_flags"] or named),
+                       "changed_flags": change["changed_flags"],
                        "old_pids": sorted(pid for pid, _flags in rollout.apiserver_processes(self.proc))
-                       if self.expects_new_process else []}
+                       if rke2 and (change["changed_flags"] or named) else [],
+                       "components": {component: dict(
+                           wanted, new_process=rke2,
+                           old_pids=sorted(pid for pid, _flags in rollout.component_processes(component, self.proc))
+                           if rke2 else []) for component, wanted in change["components"].items()}}
+        if change["components"]:
+            self.subject = "the API server, %s" % ", ".join(sorted(change["components"]))
 
     def backup_label(self, record):
         return posixpath.join(self.backup_dir, os.path.basename(record["backup"]))

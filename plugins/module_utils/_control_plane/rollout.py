@@ -190,6 +190,14 @@ def endpoint_healthy(base_url, ca_file, cert_file=None, key_file=None, timeout=3
     return True
 
 
+def component_healthz_url(flags, default_port):
+    """https://<host>:<port> of a controller manager's or scheduler's secure port from its flags: its --bind-address
+    (127.0.0.1 when it binds every interface or sets none) and --secure-port (``default_port`` when unset)."""
+    host = (flags or {}).get("bind-address")
+    host = "127.0.0.1" if not host or host in ("0.0.0.0", "::") else host
+    return "https://%s:%s" % ("[%s]" % host if ":" in host else host, (flags or {}).get("secure-port") or default_port)
+
+
 def healthz_ok(base_url, timeout=3):
     """True when /healthz answers 200 at base_url. kube-controller-manager and kube-scheduler serve a certificate
     they make themselves at start (kubeadm gives them none), so it cannot be verified; kubelet's own probe does

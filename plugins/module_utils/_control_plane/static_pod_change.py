@@ -268,10 +268,7 @@ def endpoint_of(params, path=None):
             flags = _flags(handle.read())
     except (OSError, yaml.YAMLError, AttributeError):
         flags = {}
-    host = flags.get("bind-address")
-    host = "127.0.0.1" if not host or host in static_pod.WILDCARD_ADDRESSES else host
-    host = "[%s]" % host if ":" in host else host
-    return "https://%s:%s" % (host, flags.get("secure-port") or SECURE_PORTS[component])
+    return rollout.component_healthz_url(flags, SECURE_PORTS[component])
 
 
 def healthy_probe(params):

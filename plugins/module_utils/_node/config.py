@@ -353,6 +353,27 @@ def rancher_apiserver_argv(distribution, values, root, data_dir):
     return ["kube-apiserver"] + args
 
 
+# k3s pkg/daemons/control/server.go controllerManager() and scheduler(): the defaults of the flags our checks read
+# (bind-address is cfg.Loopback(false): ::1 on an IPv6-only server, which this reading does not model). RKE2 passes
+# the same arguments into its static pods.
+RANCHER_COMPONENT_DEFAULTS = {
+    "kube-controller-manager": {"profiling": "false", "bind-address": "127.0.0.1", "secure-port": "10257"},
+    "kube-scheduler": {"profiling": "false", "bind-address": "127.0.0.1", "secure-port": "10259"},
+}
+
+
+def rancher_arg_key(component):
+    """The config option that passes flags to ``component``: kube-apiserver-arg, kube-scheduler-arg..."""
+    return component + "-arg"
+
+
+def rancher_component_argv(component, values):
+    """kube-controller-manager or kube-scheduler argv as an RKE2/k3s server would start it from these config values
+    (the defaults above, then the ``<component>-arg`` list merged as k3s_get_args does)."""
+    return [component] + k3s_get_args(RANCHER_COMPONENT_DEFAULTS[component],
+                                      _arg_list(values, rancher_arg_key(component)))
+
+
 def read_rancher_config(root, distribution):
     """Configured flags of an RKE2 or k3s server from /etc/rancher/<dist>/config.yaml(.d) and the built-in
     defaults (see rancher_apiserver_argv)."""

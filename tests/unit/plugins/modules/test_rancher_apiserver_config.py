@@ -121,11 +121,11 @@ def pick(name, default):
 with open(os.path.join(directory, "health"), "w") as handle:
     handle.write(pick("health", "up"))
 process = pick("proc", None)
-if process:
+for process in (process if isinstance(process, list) else [process] if process else []):
     entry = os.path.join(root, "proc", str(process["pid"]))
     os.makedirs(entry, exist_ok=True)
     with open(os.path.join(entry, "comm"), "w") as handle:
-        handle.write("kube-apiserver\n")
+        handle.write(process["argv"][0][:15] + "\n")
     with open(os.path.join(entry, "cmdline"), "wb") as handle:
         handle.write("\0".join(process["argv"]).encode() + b"\0")
 sys.exit(pick("rc", 0))
@@ -590,3 +590,95 @@ def test_a_run_killed_between_two_writes_is_restored_restarted_and_made_again(no
     assert rc == 0, result
     assert "half-written change" in result["notes"][0] and node.restarts() == 2  # the restore, then the change
     assert node.dropin().exists() and not [name for name in backups_of(node) if "pending-" in name]
+
+
+# -- kube-controller-manager and kube-scheduler in the same drop-in ------------------------------------------------
+
+CIS_COMPONENTS = {"kube-controller-manager": {"profiling": "false", "bind-address": "127.0.0.1"},
+                  "kube-scheduler": {"profiling": "false", "bind-address": "127.0.0.1"}}
+METRICS_CONFIG = USER_CONFIG + "kube-controller-manager-arg: [bind-address=0.0.0.0]\nkube-scheduler-arg:\n" \
+                               "  - bind-address=0.0.0.0\n  - profiling=true\n"
+HEALTHZ = {"kube-controller-manager": "https://127.0.0.1:10257", "kube-scheduler": "https://127.0.0.1:10259"}
+
+
+@pytest.fixture
+def healthz(monkeypatch):
+    """The components' /healthz: every probed URL is recorded; those listed in ``down`` answer 500."""
+    probed, down = [], set()
+
+    def fake(url, timeout=3):
+        probed.append(url)
+        return url not in down
+
+    monkeypatch.setattr(rollout, "healthz_ok", fake)
+    return probed, down
+
+
+@pytest.mark.parametrize("distribution", ["k3s", "rke2"])
+def test_component_flags_join_the_dropin_one_restart_and_a_second_run_changes_nothing(nodes, capsys, healthz,
+                                                                                      distribution):
+    scheduler_argv = ["kube-scheduler", "--bind-address=127.0.0.1", "--profiling=false"]
+    manager_argv = ["kube-controller-manager", "--bind-address=127.0.0.1"]
+    node = nodes(distribution=distribution, config=METRICS_CONFIG,
+                 proc=[[{"pid": 4301, "argv": scheduler_argv}, {"pid": 4302, "argv": manager_argv}]])
+    args = {"topic": "hardening", "set_flags": {"profiling": "false"}, "component_flags": CIS_COMPONENTS}
+    before = node.snapshot()
+    rc, checked, _out = node.run(capsys, check=True, **args)
+    assert rc == 0 and checked["changed"] is True, checked
+    assert node.snapshot() == before and node.restarts() == 0 and healthz[0] == []
+    assert checked["changes"] == ["add kube-controller-manager-arg+ bind-address=127.0.0.1",
+                                  "add kube-scheduler-arg+ bind-address=127.0.0.1",
+                                  "add kube-scheduler-arg+ profiling=false"]
+    rc, result, _out = node.run(capsys, **args)
+    assert rc == 0, result
+    assert node.restarts() == 1  # one restart covers the API server and both components
+    assert yaml.safe_load(node.dropin("hardening").read_text()) == {
+        "kube-controller-manager-arg+": ["bind-address=127.0.0.1"],
+        "kube-scheduler-arg+": ["bind-address=127.0.0.1", "profiling=false"]}
+    assert node.dropin("hardening").read_text() == checked["diff"][0]["after"]
+    assert result["component_args"] == {"kube-controller-manager": ["bind-address=127.0.0.1"],
+                                        "kube-scheduler": ["bind-address=127.0.0.1", "profiling=false"]}
+    assert (node.config_dir / "config.yaml").read_text() == METRICS_CONFIG  # the user's file is left alone
+    assert any("kube-scheduler --profiling=true from /etc/rancher/%s/config.yaml is overridden" % distribution in note
+               for note in result["notes"])
+    assert set(healthz[0]) == set(HEALTHZ.values())
+    after = node.snapshot()
+    rc, again, _out = node.run(capsys, **args)
+    assert rc == 0 and again["changed"] is False and again["changes"] == []
+    assert node.restarts() == 1 and node.snapshot() == after
+
+
+def test_a_component_not_healthy_after_the_restart_is_rolled_back(nodes, capsys, healthz):
+    node = nodes(config=METRICS_CONFIG)
+    healthz[1].add(HEALTHZ["kube-scheduler"])
+    before = node.snapshot()
+    rc, result, _out = node.run(capsys, timeout=2, topic="hardening", component_flags=CIS_COMPONENTS)
+    assert rc == 1 and result["category"] == "rolled_back", result
+    assert "the API server, kube-controller-manager, kube-scheduler did not come back healthy within 2s" in result["msg"]
+    assert node.restarts() == 2 and node.snapshot() == before
+
+
+def test_rke2_waits_for_a_new_scheduler_with_the_new_flags(nodes, capsys, healthz):
+    node = nodes(distribution="rke2", config=METRICS_CONFIG)  # the restart starts no new component process
+    old = node.root / "proc/200"
+    old.mkdir(parents=True)
+    (old / "comm").write_text("kube-scheduler\n")
+    (old / "cmdline").write_bytes(b"kube-scheduler\0--bind-address=127.0.0.1\0--profiling=false\0")
+    before = node.snapshot()
+    rc, result, _out = node.run(capsys, timeout=2, topic="hardening",
+                                component_flags={"kube-scheduler": CIS_COMPONENTS["kube-scheduler"]})
+    assert rc == 1 and result["category"] == "rolled_back", result
+    assert "did not come back healthy with the new flags within 2s" in result["msg"]
+    assert node.restarts() == 2 and node.snapshot() == before
+
+
+def test_a_later_user_file_overriding_a_component_flag_fails_before_any_change(nodes, capsys, healthz):
+    node = nodes()
+    node.dropins.mkdir()
+    (node.dropins / "90-metrics.yaml").write_text("kube-controller-manager-arg:\n  - bind-address=0.0.0.0\n")
+    before = node.snapshot()
+    rc, result, _out = node.run(capsys, topic="hardening", component_flags=CIS_COMPONENTS)
+    assert rc == 1 and result["category"] == "conflict"
+    assert result["msg"] == ("server-1: with the drop-in kube-controller-manager --bind-address would be 0.0.0.0, "
+                             "not 127.0.0.1: a later config file replaces or overrides it")
+    assert node.restarts() == 0 and node.snapshot() == before

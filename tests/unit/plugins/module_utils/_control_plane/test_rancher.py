@@ -154,3 +154,72 @@ def test_a_config_that_is_not_a_mapping_is_refused(tmp_path):
     with pytest.raises(ValueError, match="not a mapping"):
         rancher.plan_dropin("rke2", [(RKE2_CONFIG, "- a\n- b\n")], "audit", {"profiling": "false"},
                             root=str(tmp_path))
+
+
+# -- kube-controller-manager and kube-scheduler (CIS 1.3.2, 1.3.7, 1.4.1, 1.4.2) ---------------------------------
+
+CIS_COMPONENTS = {"kube-controller-manager": {"profiling": "false", "bind-address": "127.0.0.1"},
+                  "kube-scheduler": {"profiling": "false", "bind-address": "127.0.0.1"}}
+METRICS_CONFIG = """\
+kube-controller-manager-arg:
+  - bind-address=0.0.0.0
+kube-scheduler-arg: [bind-address=0.0.0.0, profiling=true]
+"""
+
+
+def component_flags(documents, component):
+    parsed = [load_document(text) or {} for _path, text in documents]
+    return rancher.effective_flags("k3s", merge_config_documents(parsed), component=component)
+
+
+@pytest.mark.parametrize("distribution,config", [("rke2", RKE2_CONFIG), ("k3s", K3S_CONFIG)])
+def test_components_at_their_defaults_need_no_dropin(distribution, config, tmp_path):
+    plan = rancher.plan_dropin(distribution, [(config, "token: x\n")], "hardening", {}, root=str(tmp_path),
+                               component_flags=CIS_COMPONENTS)
+    assert plan["content"] is None and plan["component_args"] == {} and plan["problems"] == []
+    assert sorted(plan["already_effective"]) == ["kube-controller-manager bind-address",
+                                                 "kube-controller-manager profiling",
+                                                 "kube-scheduler bind-address", "kube-scheduler profiling"]
+
+
+@pytest.mark.parametrize("distribution,config", [("rke2", RKE2_CONFIG), ("k3s", K3S_CONFIG)])
+def test_component_args_go_in_the_same_dropin_after_the_users_and_win(distribution, config, tmp_path):
+    documents = [(config, USER_CONFIG + METRICS_CONFIG)]
+    plan = rancher.plan_dropin(distribution, documents, "hardening", {"profiling": "false"}, root=str(tmp_path),
+                               component_flags=CIS_COMPONENTS)
+    assert plan["problems"] == []
+    assert plan["component_args"] == {"kube-controller-manager": ["bind-address=127.0.0.1"],
+                                      "kube-scheduler": ["bind-address=127.0.0.1", "profiling=false"]}
+    document = yaml.safe_load(plan["content"])
+    assert list(document) == ["kube-controller-manager-arg+", "kube-scheduler-arg+"]  # apiserver: k3s default
+    assert "Appends to kube-controller-manager-arg, kube-scheduler-arg;" in plan["content"]
+    assert "profiling" in plan["already_effective"]
+    # The user's settings stay where they are; the notes say the drop-in overrides them.
+    assert "kube-scheduler --profiling=true from %s is overridden by the drop-in" % config in " ".join(plan["notes"])
+    after = with_dropin(documents, plan)
+    for component in CIS_COMPONENTS:
+        flags = component_flags(after, component)
+        assert (flags["profiling"], flags["bind-address"]) == ("false", "127.0.0.1"), component
+    again = rancher.plan_dropin(distribution, after, "hardening", {"profiling": "false"}, root=str(tmp_path),
+                                component_flags=CIS_COMPONENTS)
+    assert (again["content"], again["changed"]) == (plan["content"], False)
+
+
+def test_a_later_user_file_overriding_a_component_flag_is_reported_not_fought(tmp_path):
+    later = "/etc/rancher/k3s/config.yaml.d/90-metrics.yaml"
+    documents = [(K3S_CONFIG, "token: x\n"), (later, "kube-scheduler-arg:\n  - bind-address=0.0.0.0\n")]
+    plan = rancher.plan_dropin("k3s", documents, "hardening", {}, root=str(tmp_path), component_flags=CIS_COMPONENTS)
+    assert plan["problems"] == ["with the drop-in kube-scheduler --bind-address would be 0.0.0.0, not 127.0.0.1: "
+                                "a later config file replaces or overrides it"]
+
+
+def test_component_args_of_an_unknown_component_are_refused(tmp_path):
+    with pytest.raises(ValueError, match="'etcd' is not one of kube-controller-manager, kube-scheduler"):
+        rancher.plan_dropin("rke2", [], "hardening", {}, root=str(tmp_path), component_flags={"etcd": {"a": "b"}})
+
+
+def test_an_apiserver_only_dropin_keeps_its_content(tmp_path):
+    """Drop-ins written before the components were planned stay byte for byte (a second run changes nothing)."""
+    assert rancher.render_dropin(["profiling=false"], "hardening") == (
+        "# Managed by kubecompass.readiness (hardening). Appends to kube-apiserver-arg; edit your own config files,\n"
+        "# not this one: it is rewritten by the next remediation.\nkube-apiserver-arg+:\n- profiling=false\n")

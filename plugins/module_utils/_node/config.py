@@ -403,9 +403,11 @@ def read_rancher_config(root, distribution):
         components = {c: read_static_pod_flags(root, data_dir + "/agent/pod-manifests", c, errors)
                       for c in COMPONENTS}
     else:
-        components = {c: {"source": "k3s server process", "flags": None, "missing": (
-            "k3s runs %s inside the k3s server process; its flags appear only in the k3s journal, which is not "
-            "read" % c)} for c in COMPONENTS}
+        # k3s runs them inside its own process: their flags as k3s builds them, read as the API server's are (and
+        # as rancher_apiserver_config plans them).
+        components = {c: {"source": "%s + k3s built-in defaults" % source,
+                          "flags": parse_flags(rancher_component_argv(c, values)), "missing": None}
+                      for c in COMPONENTS}
     return {"source": "%s + %s built-in defaults" % (source, distribution), "flags": flags,
             "components": components,
             "etcd_flags": etcd_flags, "pod": None, "errors": errors, "datastore": datastore,

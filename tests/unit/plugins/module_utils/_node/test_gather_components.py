@@ -1,5 +1,6 @@
 """Node facts of kube-controller-manager and kube-scheduler: the running process's flags (several nodes in one PID
-namespace, as on the local control plane), else the static pod manifest (kubeadm, RKE2); k3s says why it has none."""
+namespace, as on the local control plane), else the static pod manifest (kubeadm, RKE2); k3s's from its config
+and defaults."""
 
 from __future__ import annotations
 
@@ -90,11 +91,18 @@ def test_rke2_reads_the_pod_manifests_rke2_rendered(tmp_path):
     assert facts["controller_manager"]["missing"] == pods + "kube-controller-manager.yaml does not exist"
 
 
-def test_k3s_has_no_component_process_and_says_why(tmp_path):
+def test_k3s_components_are_read_from_the_config_as_k3s_builds_them(tmp_path):
+    """k3s runs them in its own process, so their flags are its defaults merged with the user's *-arg lists, the
+    reading rancher_apiserver_config plans with (one function serves both)."""
     root = tmp_path / "node"
-    k3s_node(root)
+    k3s_node(root, {"kube-scheduler-arg": ["bind-address=0.0.0.0"]})
+    write(root, "/etc/rancher/k3s/config.yaml.d/60-metrics.yaml", {"kube-scheduler-arg+": ["profiling=true"]})
     Path(tmp_path / "proc").mkdir()
     facts = gather_node_facts("k3s", root=str(root), proc=str(tmp_path / "proc"), etcd_sample_size=0)
+    cm, scheduler = facts["controller_manager"], facts["scheduler"]
+    assert cm["flags"] == {"bind-address": "127.0.0.1", "profiling": "false", "secure-port": "10257"}
+    assert scheduler["flags"] == {"bind-address": "0.0.0.0", "profiling": "true", "secure-port": "10259"}
     for key in ("controller_manager", "scheduler"):
-        assert facts[key]["flags"] is None and facts[key]["running_flags"] is None
-        assert "inside the k3s server process" in facts[key]["missing"]
+        assert facts[key]["missing"] is None and facts[key]["running_flags"] is None
+        assert facts[key]["source"] == ("/etc/rancher/k3s/config.yaml, /etc/rancher/k3s/config.yaml.d/50-retention.yaml, "
+                                        "/etc/rancher/k3s/config.yaml.d/60-metrics.yaml + k3s built-in defaults")

@@ -27,6 +27,7 @@ description:
     to the prefix that tells whether and how each value is encrypted; and the etcd snapshot files on the node.
   - The flags of kube-controller-manager and kube-scheduler, from their running processes and static pod
     manifests.
+  - The kubelet's audited flags and KubeletConfiguration keys (see RV(facts.kubelet)).
   - The validity of the node's control-plane certificates (kubeadm's PKI and kubeconfig client certificates,
     RKE2/k3s TLS directories) and the certificates its apiserver and etcd serve over TLS.
   - Read-only. Key material never leaves the node; encryption keys are reported by name only, raw etcd values
@@ -249,6 +250,20 @@ facts:
       sample: {"apiserver_manifest": {"entries": [{"path": "/etc/kubernetes/manifests/kube-apiserver.yaml",
                "exists": true, "mode": "0600", "owner": "root", "group": "root", "uid": 0, "gid": 0}]},
                "kubelet_config": {"not_applicable": "rke2 configures the kubelet with flags ..."}}
+    kubelet:
+      description:
+        - How the node's kubelet is configured, for the CIS 4.2 items. C(flags) are the audited flags of the running
+          kubelet process (C(/proc/<pid>/cmdline)), else of the command line systemd would start from
+          kubelet.service, its drop-ins and their environment files (kubeadm's C(kubeadm-flags.env),
+          C(/etc/default/kubelet)); C(source) says which.
+        - C(config) holds the audited keys of the KubeletConfiguration named by C(--config), with the C(--config-dir)
+          drop-ins merged over it (C(config_files)); other keys are not reported. C(missing) says why the settings
+          cannot be judged (no kubelet, a config file that cannot be read).
+      type: dict
+      sample: {"source": "running kubelet process", "flags": {"config": "/var/lib/kubelet/config.yaml"},
+               "config_files": ["/var/lib/kubelet/config.yaml"],
+               "config": {"authentication.anonymous.enabled": false, "authorization.mode": "Webhook"},
+               "missing": null}
     errors:
       description: What could not be read, each with the cause; empty when everything was read.
       type: list

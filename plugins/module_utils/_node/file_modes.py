@@ -27,6 +27,7 @@ from ansible_collections.kubecompass.readiness.plugins.module_utils._node.files 
     read_document,
     stat_summary,
 )
+from ansible_collections.kubecompass.readiness.plugins.module_utils._node.kubelet import unit_files
 
 KUBEADM_KUBELET_CONFIG = "/var/lib/kubelet/config.yaml"
 # kube-bench's $kubeletcafile when the kubelet has no --client-ca-file flag.
@@ -34,12 +35,14 @@ KUBEADM_CA = KUBEADM_PKI + "/ca.crt"
 NO_POD_SPEC = "k3s runs the control-plane components inside the k3s process: there is no pod specification file"
 NO_KUBELET_CONFIG = ("%s configures the kubelet with flags and --config-dir drop-ins, not a config.yaml file "
                      "(kube-bench finds no file either)")
+NO_KUBELET_SERVICE = "%s starts the kubelet itself: there is no kubelet service file"
 
 # Targets: name -> what the node facts record. A spec is a list of ("file", path, optional) and
 # ("tree", directory, name suffix or "" for every entry); a string is the reason the target does not apply.
 TARGETS = ("apiserver_manifest", "controller_manager_manifest", "scheduler_manifest", "etcd_manifest",
            "etcd_data_dir", "admin_kubeconfig", "scheduler_kubeconfig", "controller_manager_kubeconfig",
-           "pki", "pki_certificates", "pki_keys", "kubelet_kubeconfig", "kubelet_config", "kubelet_client_ca")
+           "pki", "pki_certificates", "pki_keys", "kubelet_kubeconfig", "kubelet_config", "kubelet_client_ca",
+           "kubelet_service")
 
 
 def _file(path, optional=False):
@@ -83,6 +86,7 @@ def _rancher_specs(distribution, data_dir):
         "pki_keys": [("tree", server + "/tls", ".key")],
         "kubelet_kubeconfig": [_file(agent + "/kubelet.kubeconfig")],
         "kubelet_config": NO_KUBELET_CONFIG % distribution,
+        "kubelet_service": NO_KUBELET_SERVICE % distribution,
         "kubelet_client_ca": [_file(agent + "/client-ca.crt")],
     })
     return specs
@@ -149,6 +153,12 @@ def read_file_modes(root, distribution, config):
     if distribution == "kubeadm":
         specs = _kubeadm_specs()
         specs["kubelet_client_ca"] = [_file(_kubelet_client_ca(root))]
+        # Every file that defines how systemd starts the kubelet: the unit and its drop-ins (kubeadm's
+        # 10-kubeadm.conf, under /usr/lib with pkgs.k8s.io packages); none found leaves the node unknown.
+        try:
+            specs["kubelet_service"] = [_file(path, optional=True) for path in unit_files(root)]
+        except OSError as exc:
+            specs["kubelet_service"] = [("error", "/etc/systemd/system/kubelet.service.d", cause_of(exc))]
         data_dir = (config.get("etcd_flags") or {}).get("data-dir")
         if config.get("etcd_flags") is None:
             specs["etcd_data_dir"] = ("no local etcd static pod manifest could be read (%s/etcd.yaml): etcd is "
@@ -179,6 +189,8 @@ def read_file_modes(root, distribution, config):
         for kind, path, extra in spec:
             if kind == "tree":
                 entries.extend(_tree(root, path, extra))
+            elif kind == "error":
+                entries.append({"path": path, "error": extra})
             else:
                 entries.append(dict(_entry(root, path), optional=True) if extra else _entry(root, path))
         facts[target] = {"entries": entries}

@@ -44,6 +44,7 @@ from ansible_collections.kubecompass.readiness.plugins.module_utils._node.files 
     read_file_stat,
 )
 from ansible_collections.kubecompass.readiness.plugins.module_utils._node.file_modes import read_file_modes
+from ansible_collections.kubecompass.readiness.plugins.module_utils._node.kubelet import read_kubelet
 from ansible_collections.kubecompass.readiness.plugins.module_utils._node.snapshots import read_etcd_snapshots
 
 
@@ -145,6 +146,9 @@ def gather_node_facts(distribution, root="/", proc="/proc", etcd_sample_size=20,
     for path, cause in sorted(unreadable.items()):
         note("file %s" % path, cause)
 
+    kubelet = read_kubelet(root, proc, distribution)
+    errors.extend(kubelet.pop("errors"))
+
     snapshots, failures = read_etcd_snapshots(root, list(snapshot_dirs or config["snapshot_dirs"]))
     for directory, cause in failures:
         note("etcd snapshot directory %s" % directory, cause)
@@ -175,5 +179,6 @@ def gather_node_facts(distribution, root="/", proc="/proc", etcd_sample_size=20,
         "certificates": node_certificates,
         "serving_certificates": serving,
         "file_modes": file_modes,
+        "kubelet": kubelet,
         "errors": errors,
     }

@@ -17,6 +17,7 @@ from ansible_collections.kubecompass.readiness.plugins.module_utils._readiness.c
     certificates,
     cis_files,
     cis_flags,
+    cis_kubelet,
     control_plane,
     disaster_recovery,
     guardrails,
@@ -68,8 +69,8 @@ def all_checks():
     from ansible_collections.kubecompass.readiness.plugins.module_utils._readiness.gather import KIND_SPECS
 
     checks = []
-    for module in (availability, guardrails, security_api, control_plane, cis_flags, cis_files, managed,
-                   disaster_recovery, operations, certificates):
+    for module in (availability, guardrails, security_api, control_plane, cis_flags, cis_files, cis_kubelet,
+                   managed, disaster_recovery, operations, certificates):
         checks.extend(module.CHECKS)
     return validate(_ordered(checks), KIND_SPECS)
 

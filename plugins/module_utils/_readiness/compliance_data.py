@@ -800,7 +800,37 @@ ITEMS = {'admission-always-admit-off': {'controls': {'cis_kubernetes': [{'basis'
                                                                        'vulnerabilities, and (2) susceptibilities to '
                                                                        'newly discovered vulnerabilities'}]},
                                    'title': 'Control-plane version supported and patched'},
+         'kube-proxy-metrics-localhost': {'controls': {'cis_kubernetes': [{'basis': 'direct',
+                                                                           'id': '4.3.1',
+                                                                           'title': 'Ensure that the kube-proxy '
+                                                                                    'metrics service is bound to '
+                                                                                    'localhost'}]},
+                                          'title': 'kube-proxy serves its metrics on localhost only'},
+         'kubelet-configuration': {'controls': {'cis_kubernetes': [{'basis': 'direct',
+                                                                    'id': '4.2.3',
+                                                                    'title': 'Ensure that the --client-ca-file '
+                                                                             'argument is set as appropriate'},
+                                                                   {'basis': 'direct',
+                                                                    'id': '4.2.6',
+                                                                    'title': 'Ensure that the '
+                                                                             '--make-iptables-util-chains argument '
+                                                                             'is set to true'},
+                                                                   {'basis': 'direct',
+                                                                    'id': '4.2.10',
+                                                                    'title': 'Ensure that the --rotate-certificates '
+                                                                             'argument is not set to false'}]},
+                                   'title': 'The kubelet verifies its clients, rotates its certificates and keeps '
+                                            'its iptables chains'},
          'kubelet-file-permissions': {'controls': {'cis_kubernetes': [{'basis': 'direct',
+                                                                       'id': '4.1.1',
+                                                                       'title': 'Ensure that the kubelet service '
+                                                                                'file permissions are set to 600 or '
+                                                                                'more restrictive'},
+                                                                      {'basis': 'direct',
+                                                                       'id': '4.1.2',
+                                                                       'title': 'Ensure that the kubelet service '
+                                                                                'file ownership is set to root:root'},
+                                                                      {'basis': 'direct',
                                                                        'id': '4.1.5',
                                                                        'title': 'Ensure that the --kubeconfig '
                                                                                 'kubelet.conf file permissions are '
@@ -1322,6 +1352,10 @@ ITEMS = {'admission-always-admit-off': {'controls': {'cis_kubernetes': [{'basis'
                                                                    'id': '1.2.8',
                                                                    'title': 'Ensure that the --authorization-mode '
                                                                             'argument includes RBAC'},
+                                                                  {'basis': 'direct',
+                                                                   'id': '1.2.14',
+                                                                   'title': 'Ensure that the admission control '
+                                                                            'plugin NodeRestriction is set'},
                                                                   {'basis': 'direct',
                                                                    'id': '4.2.2',
                                                                    'title': 'Ensure that the --authorization-mode '

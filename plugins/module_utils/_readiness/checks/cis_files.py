@@ -3,7 +3,7 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 #
 # PRIVATE to the kubecompass.readiness collection: may change at any time.
-"""CIS Kubernetes Benchmark file items (cis-1.11 1.1.1-1.1.8, 1.1.11-1.1.21, 4.1.5-4.1.10): mode and ownership of
+"""CIS Kubernetes Benchmark file items (cis-1.11 1.1.1-1.1.8, 1.1.11-1.1.21, 4.1.1, 4.1.2, 4.1.5-4.1.10): mode and ownership of
 the pod specifications, kubeconfigs, PKI, etcd data directory and kubelet files on each control-plane node, one check
 per CIS item, judged as kube-bench judges them: "600 or more restrictive" means no permission bit outside 0600
 (kube-bench's bitmask: ``mode & mask == mode``), ownership compares the owner and group names.
@@ -165,6 +165,12 @@ ITEMS = (
      "authorization."),
     ("069", "4.1.10", "kubelet_config", "owner", ROOT, "Kubelet config file owned by root:root", "medium", True,
      "The kubelet config file sets the kubelet's authentication and authorization."),
+    ("070", "4.1.1", "kubelet_service", "mode", MODE_600, "Kubelet service files mode 600", "medium", True,
+     "kubelet.service and its drop-ins (kubeadm's 10-kubeadm.conf) give the kubelet its command line, which "
+     "overrides its config file; every unit file and drop-in systemd reads is judged. Package managers install "
+     "them 0644, and kube-bench fails that too."),
+    ("071", "4.1.2", "kubelet_service", "owner", ROOT, "Kubelet service files owned by root:root", "medium", True,
+     "kubelet.service and its drop-ins give the kubelet its command line; their owner can change how it runs."),
 )
 
 

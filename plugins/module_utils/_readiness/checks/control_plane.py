@@ -542,7 +542,7 @@ CHECKS = [
                   "collection judges the value the API server uses: with --profiling repeated the last occurrence "
                   "wins, while kube-bench reads the first, so remove the duplicates."),
     Check("KC-SEC-009", "NodeRestriction admission plugin enabled", "security", "high",
-          controls={CIS: ()},
+          controls={CIS: ("1.2.14",)},
           item="rbac-least-privilege", distributions=SELF_MANAGED, evaluate=node_restriction, needs=("pods", "node_facts"),
           remediation=HARDENING_ROLE,
           runbook="Without NodeRestriction a compromised kubelet can modify other nodes and their pods. Add "

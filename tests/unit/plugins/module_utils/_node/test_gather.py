@@ -26,7 +26,8 @@ PLAINTEXT_SECRET_VALUE = b"k8s\x00\n\x0c\n\x02v1\x12\x06Secret\x12\x00s3cr3t-pas
 
 NODE_SCHEMA_KEYS = {"distribution", "apiserver", "etcd_flags", "files", "audit_policy", "audit_log",
                     "encryption_config", "authentication_config", "etcd_sample", "etcd_snapshots", "errors",
-                    "certificates", "serving_certificates", "controller_manager", "scheduler", "file_modes"}
+                    "certificates", "serving_certificates", "controller_manager", "scheduler", "file_modes",
+                    "kubelet"}
 
 
 # -- helpers -------------------------------------------------------------------------------------------------------

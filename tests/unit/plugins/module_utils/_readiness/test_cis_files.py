@@ -43,6 +43,8 @@ RECORDED = {
     "kubelet_kubeconfig": {"entries": [entry("/etc/kubernetes/kubelet.conf")]},
     "kubelet_config": {"entries": [entry("/var/lib/kubelet/config.yaml")]},
     "kubelet_client_ca": {"entries": [entry(PKI + "/ca.crt", "0644")]},
+    "kubelet_service": {"entries": [entry("/usr/lib/systemd/system/kubelet.service"),
+                                    entry("/usr/lib/systemd/system/kubelet.service.d/10-kubeadm.conf")]},
 }
 
 
@@ -59,7 +61,7 @@ def run(cis_id, hosts, distribution="kubeadm"):
 
 
 def test_one_check_per_cis_file_item_each_carrying_only_its_id():
-    assert len(BY_CIS) == len(set(BY_CIS.values())) == 25
+    assert len(BY_CIS) == len(set(BY_CIS.values())) == 27
     for cis_id, check_id in BY_CIS.items():
         controls = [c["id"] for c in catalog.entries([CHECKS[check_id]])[0]["controls"]
                     if c["framework"] == "cis_kubernetes"]
@@ -157,3 +159,21 @@ def test_a_target_that_does_not_apply_on_every_node_is_not_applicable_with_the_r
     result = run("1.1.1", {"cp-1": k3s, "cp-2": k3s}, distribution="k3s")
     assert result.verdict == "not_applicable"
     assert reason in result.message
+
+
+def test_a_package_installed_kubelet_drop_in_at_0644_fails_4_1_1_naming_it():
+    service = {"entries": [entry("/usr/lib/systemd/system/kubelet.service"),
+                           entry("/usr/lib/systemd/system/kubelet.service.d/10-kubeadm.conf", "0644")]}
+    result = run("4.1.1", {"cp-1": node(kubelet_service=service)})
+    assert result.verdict == "fail"
+    assert result.objects[0]["reason"] == ("/usr/lib/systemd/system/kubelet.service.d/10-kubeadm.conf 0644 "
+                                           "(want 0600 or more restrictive)")
+    assert run("4.1.2", {"cp-1": node(kubelet_service=service)}).verdict == "pass"
+
+
+def test_a_node_without_kubelet_service_files_is_unknown_never_pass():
+    service = {"entries": []}
+    for cis_id in ("4.1.1", "4.1.2"):
+        result = run(cis_id, {"cp-1": node(kubelet_service=service)})
+        assert result.verdict == "unknown"
+        assert result.objects[0]["reason"] == "no kubelet service file found"

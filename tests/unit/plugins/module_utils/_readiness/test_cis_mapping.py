@@ -19,11 +19,10 @@ TESTED = {
     "KC-SEC-003": ({"1.2.16"}, "events written to the path; the policy's content is KC-SEC-001's"),
     "KC-SEC-004": ({"1.2.27", "1.2.28"}, "encryption config set, providers strong"),
     "KC-SEC-005": ({"1.2.27", "1.2.28"}, "ciphertext in etcd is the effect of both"),
-    "KC-SEC-006": ({"1.2.1"}, "the apiserver's anonymous auth; the kubelet's (4.2.1) is not read"),
+    "KC-SEC-006": ({"1.2.1"}, "the apiserver's anonymous auth; the kubelet's (4.2.1) is KC-SEC-072"),
     "KC-SEC-007": ({"1.2.6", "1.2.7", "1.2.8"}, "--authorization-mode: not AlwaysAllow, Node, RBAC"),
     "KC-SEC-008": ({"1.2.15"}, "apiserver --profiling"),
-    # NodeRestriction is CIS 1.2.14, which the compliance map does not list yet.
-    "KC-SEC-009": (set(), "NodeRestriction (1.2.14, not in the map); not the authorization-mode or RBAC items"),
+    "KC-SEC-009": ({"1.2.14"}, "NodeRestriction; not the authorization-mode or RBAC items"),
     "KC-SEC-010": (set(), "TLS minimum version: no CIS item; cipher suites (1.2.29) are only noted, not required"),
     "KC-SEC-011": ({"5.1.1"}, "cluster-admin only where required"),
     "KC-SEC-012": ({"5.1.3", "5.1.8"}, "wildcards; bind, impersonate and escalate"),
@@ -57,7 +56,10 @@ TESTED = {
     "KC-SEC-060": ({"1.1.18"}, None), "KC-SEC-061": ({"1.1.19"}, None), "KC-SEC-062": ({"1.1.20"}, None),
     "KC-SEC-063": ({"1.1.21"}, None), "KC-SEC-064": ({"4.1.5"}, None), "KC-SEC-065": ({"4.1.6"}, None),
     "KC-SEC-066": ({"4.1.7"}, None), "KC-SEC-067": ({"4.1.8"}, None), "KC-SEC-068": ({"4.1.9"}, None),
-    "KC-SEC-069": ({"4.1.10"}, None),
+    "KC-SEC-069": ({"4.1.10"}, None), "KC-SEC-070": ({"4.1.1"}, None), "KC-SEC-071": ({"4.1.2"}, None),
+    # Kubelet settings, one CIS ID each (plugins/module_utils/_readiness/checks/cis_kubelet.py ITEMS).
+    "KC-SEC-072": ({"4.2.1"}, None), "KC-SEC-073": ({"4.2.2"}, None), "KC-SEC-074": ({"4.2.3"}, None),
+    "KC-SEC-075": ({"4.2.6"}, None), "KC-SEC-076": ({"4.2.10"}, None), "KC-SEC-077": ({"4.3.1"}, None),
     "KC-CMP-001": ({"1.2.17", "1.2.18", "1.2.19"}, "retention the frameworks need, from the same flags"),
     # KC-AVL-011, KC-CMP-002, KC-CMP-003 share resource-quotas-limitranges, mapped to 4.2.13 (the kubelet's pod
     # PID limit), which none of them reads.

@@ -30,7 +30,8 @@ def pytest_collection_modifyitems(config, items):
 
 # Go builds the tests need besides the control plane: (localcp build flag, module, fixtures that need it).
 PREBUILDS = (("--velero", "VELERO", {"velero", "velero_servers"}),  # test_backups reaches it via velero_servers
-             ("--kube-bench", "KUBE_BENCH", {"kube_bench"}))
+             ("--kube-bench", "KUBE_BENCH", {"kube_bench"}),
+             ("--kubeadm", "KUBEADM", {"kubeadm"}))
 
 
 def _prebuild(config, items):

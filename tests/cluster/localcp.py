@@ -20,6 +20,7 @@ def main(argv: list[str] | None = None) -> int:
     build_cmd = sub.add_parser("build", help="build (or find cached) control-plane binaries")
     build_cmd.add_argument("--velero", action="store_true", help="also velero and the tests' object-store plugin")
     build_cmd.add_argument("--kube-bench", action="store_true", help="also kube-bench, the CIS benchmark's judge")
+    build_cmd.add_argument("--kubeadm", action="store_true", help="also kubeadm (certificate expiry and renewal)")
     up = sub.add_parser("up", help="start the local control plane (reuses a running one of the same size)")
     up.add_argument("--nodes", type=int, default=1, choices=(1, 3))
     up.add_argument("--timeout", type=float, default=300)
@@ -31,7 +32,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         if args.command == "build":
-            extra = (build.VELERO,) * args.velero + (build.KUBE_BENCH,) * args.kube_bench
+            extra = ((build.VELERO,) * args.velero + (build.KUBE_BENCH,) * args.kube_bench
+                     + (build.KUBEADM,) * args.kubeadm)
             return build.main((build.CONTROL_PLANE, *extra))
         if args.command == "up":
             state = cluster.up(args.nodes, timeout=args.timeout)

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from kclocal import cluster, kubebench
+from kclocal import build, cluster, kubebench
 from kclocal import velero as velero_runner
 from kclocal.kube import Client
 
@@ -157,6 +157,13 @@ def velero_servers(control_planes):
 def velero(control_plane, velero_servers) -> LocalVelero:
     """Velero server started once per run (again after a resize) on the control plane the test asked for."""
     return velero_servers.get(control_plane)
+
+
+@pytest.fixture(scope="session")
+def kubeadm() -> Path:
+    """kubeadm built from the pinned k8s.io/kubernetes (prebuilt in the background, see tests/conftest.py); the
+    nodes share the host's file system outside their /etc/kubernetes, so this path runs on them too."""
+    return build.KUBEADM.ensure() / "kubeadm"
 
 
 @pytest.fixture

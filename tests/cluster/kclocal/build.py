@@ -24,6 +24,7 @@ from pathlib import Path
 MODULE_DIR = Path(__file__).resolve().parent.parent
 VELERO_MODULE_DIR = MODULE_DIR.parent / "velero"
 KUBE_BENCH_MODULE_DIR = MODULE_DIR.parent / "kubebench"
+KUBEADM_MODULE_DIR = MODULE_DIR.parent / "kubeadm"
 BINARIES = {
     "kube-apiserver": "k8s.io/kubernetes/cmd/kube-apiserver",
     "kube-controller-manager": "k8s.io/kubernetes/cmd/kube-controller-manager",
@@ -45,6 +46,11 @@ VELERO_BINARIES = {
 VELERO_GIT_SHA = "26ef8fa7df68dfa9ab8aa4669b8ac47340b0c510"
 
 
+# kubeadm from the same pinned k8s.io/kubernetes: the judge of the certificate-expiry verdicts and the tool the
+# renewal remediation runs. tests/kubeadm/go.mod is tests/cluster/go.mod plus the modules only kubeadm imports (same
+# versions of all the rest), so the control-plane cache key is unchanged and its Go build cache is reused: only
+# kubeadm's own packages compile.
+KUBEADM_BINARIES = {"kubeadm": "k8s.io/kubernetes/cmd/kubeadm"}
 KUBE_BENCH_BINARIES = {"kube-bench": "github.com/aquasecurity/kube-bench"}
 # kube-bench embeds none of its benchmark definitions: cfg/ is copied from the module next to the binary.
 KUBE_BENCH_DATA = (("cfg", "github.com/aquasecurity/kube-bench", "cfg"),)
@@ -54,6 +60,7 @@ KUBE_BENCH_DATA = (("cfg", "github.com/aquasecurity/kube-bench", "cfg"),)
 RECIPE = "2"
 VELERO_RECIPE = "1"
 KUBE_BENCH_RECIPE = "1"
+KUBEADM_RECIPE = "1"
 
 
 class BuildError(Exception):
@@ -204,6 +211,8 @@ VELERO = GoModule("velero-bin", VELERO_MODULE_DIR, VELERO_BINARIES, _velero_ldfl
                   "velero and its test plugins")
 KUBE_BENCH = GoModule("kube-bench-bin", KUBE_BENCH_MODULE_DIR, KUBE_BENCH_BINARIES, _kube_bench_ldflags,
                       KUBE_BENCH_RECIPE, "kube-bench, the CIS benchmark's judge", KUBE_BENCH_DATA)
+KUBEADM = GoModule("kubeadm-bin", KUBEADM_MODULE_DIR, KUBEADM_BINARIES, _ldflags, KUBEADM_RECIPE,
+                   "kubeadm, the certificate-expiry judge and renewer")
 
 
 def build_key() -> str:

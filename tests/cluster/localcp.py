@@ -1,6 +1,6 @@
 #!/usr/bin/env python
-"""Local control plane for KubeCompass tests and demos: build [--velero] [--kube-bench] | up [--nodes 1|3] [--velero] |
-down | status | env."""
+"""Local control plane for KubeCompass tests and demos: build [--velero] [--kube-bench] [--kubeadm] |
+up [--nodes 1|3] [--velero] | down | status | env."""
 
 from __future__ import annotations
 

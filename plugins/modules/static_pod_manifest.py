@@ -95,6 +95,14 @@ options:
         description: Mode of a new file (existing ones are set to 0600 too).
         type: str
         default: "0600"
+  annotations:
+    description:
+      - Pod annotations to set (keys under C(checksum.kubecompass.io/)), for example the digest of the certificates
+        the component must load (M(kubecompass.readiness.kubeadm_certs_renew)). A new value changes the manifest,
+        so the component restarts, health-gated and rolled back like any other change; the same value changes
+        nothing.
+    type: dict
+    default: {}
   backup_dir:
     description: Where backups go; refused when inside the manifests directory.
     type: path
@@ -205,6 +213,7 @@ def main():
                 "content": {"type": "str", "required": True, "no_log": True},
                 "mode": {"type": "str", "default": "0600"},
             }},
+            "annotations": {"type": "dict", "default": {}},
             "backup_dir": {"type": "path", "default": "/var/lib/kubecompass/backups"},
             "endpoint": {"type": "str"},
             "ca_cert": {"type": "path", "default": "/etc/kubernetes/pki/ca.crt"},

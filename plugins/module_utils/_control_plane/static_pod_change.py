@@ -84,6 +84,17 @@ def all_files(params):
     return list(params["files"]) + [dict(entry, secret=True) for entry in params.get("secret_files") or []]
 
 
+def _annotations(params, managed):
+    """The digest annotations of the managed files, and those the caller sets (only under the collection's
+    prefix: the manifest's other annotations are kubeadm's)."""
+    annotations = static_pod.file_checksum_annotations(managed)
+    for key, value in sorted((params.get("annotations") or {}).items()):
+        if not str(key).startswith(static_pod.ANNOTATION_PREFIX):
+            raise KubeCompassError("annotations: %s is not under %s" % (key, static_pod.ANNOTATION_PREFIX), "input")
+        annotations[key] = str(value)
+    return annotations
+
+
 def plan(params):
     """Read the current files and compute what must change:
     (manifest path, old text, new text, files to write, directories to create, changes)."""
@@ -103,7 +114,7 @@ def plan(params):
     try:
         new_manifest, changes = static_pod.plan_manifest(
             current, set_flags, params["remove_flags"], params["volumes"],
-            static_pod.file_checksum_annotations(managed), component_of(params))
+            _annotations(params, managed), component_of(params))
     except ValueError as exc:
         raise KubeCompassError("cannot plan the change of %s: %s" % (path, exc), "input") from None
     new_text = static_pod.render_manifest(new_manifest) if changes else current_text

@@ -153,11 +153,15 @@ RENEW = ("On kubeadm run `kubeadm certs check-expiration`, then `kubeadm certs r
          "admin.conf where it is used. The kubelet rotates its own client certificate at 70-90% of its life, so a "
          "kubelet.conf certificate close to expiry means rotation is broken (rotateCertificates, the CSR signer). "
          "RKE2/k3s renew certificates that expire within 90 days when the service restarts (or `rke2|k3s "
-         "certificate rotate`). The collection does not renew certificates yet.")
+         "certificate rotate`). On kubeadm the role control_plane_certificates (opt-in per cluster: "
+         "control_plane_certificates_renew) does this: `kubeadm certs renew` of the certificates under "
+         "control_plane_certificates_renew_within_days, one node at a time, then a health-gated restart of the static "
+         "pods that read them.")
+RENEWAL_ROLE = {"role": "control_plane_certificates", "tag": "certificates"}
 
 CHECKS = [
     Check("KC-OPS-005", "Control-plane certificates are not about to expire", "operations", "high",
-          item=ITEM, distributions=SELF_MANAGED, evaluate=leaf_expiry, needs=("node_facts",),
+          item=ITEM, distributions=SELF_MANAGED, evaluate=leaf_expiry, needs=("node_facts",), remediation=RENEWAL_ROLE,
           thresholds=("cert_expiry_fail_days", "cert_expiry_warn_days"),
           runbook="An expired apiserver, etcd or kubeconfig client certificate stops the control plane or the "
                   "component using it. Every certificate kubeadm manages (pki, etcd, front-proxy, the client "
@@ -173,6 +177,7 @@ CHECKS = [
                   "trusting old and new CA during the change."),
     Check("KC-OPS-007", "apiserver and etcd serve the certificate on disk", "operations", "high",
           item=ITEM, distributions=("kubeadm", "rke2"), evaluate=serving_matches_disk, needs=("node_facts",),
+          remediation=RENEWAL_ROLE,
           runbook="A renewed certificate is only used once the process restarts: read over TLS, the apiserver "
                   "(--tls-cert-file) and the local etcd (--cert-file) must serve the file on disk, else the old "
                   "certificate still expires on its date. Restart the static pod (move its manifest out of "

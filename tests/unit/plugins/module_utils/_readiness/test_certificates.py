@@ -164,3 +164,24 @@ def test_catalog_has_the_certificate_checks_with_their_thresholds():
     assert by_id["KC-OPS-005"].thresholds == ("cert_expiry_fail_days", "cert_expiry_warn_days")
     assert by_id["KC-OPS-006"].thresholds == ("ca_expiry_fail_days",)
     assert tiers.DEFAULT_TIER_TABLE["critical"]["cert_expiry_fail_days"] == 30
+
+
+def test_an_unreadable_certificate_beside_valid_ones_is_unknown_naming_the_path_never_pass(tmp_path, pki, monkeypatch):
+    from ansible_collections.kubecompass.readiness.plugins.module_utils._node import certificates as node_certificates
+
+    kubeadm_certificates(tmp_path, pki)
+    real = node_certificates.read_text
+
+    def denied(root, path):
+        if path.endswith("/apiserver.crt"):
+            raise PermissionError(13, "Permission denied")
+        return real(root, path)
+
+    monkeypatch.setattr(node_certificates, "read_text", denied)
+    facts = read_node_certificates(str(tmp_path), "kubeadm")
+    facts["entries"] = [e for e in facts["entries"] if e["name"] in ("apiserver", "etcd-peer")]
+    result = run("KC-OPS-005", {"cp1": {"certificates": facts, "errors": []}})
+    assert result.verdict == "unknown"
+    assert reasons(result)["cp1/apiserver"] == (
+        "unknown", "cannot read /etc/kubernetes/pki/apiserver.crt: Permission denied")
+    assert reasons(result)["cp1/etcd-peer"][0] == "pass"

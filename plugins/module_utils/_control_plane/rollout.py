@@ -210,8 +210,9 @@ def healthz_ok(base_url, timeout=3):
         return False
 
 
-def wait_until(predicate, timeout, interval=1.0, clock=time.monotonic, sleep=time.sleep):
-    """True as soon as predicate() is, False when timeout seconds pass first."""
+def wait_until(predicate, timeout, interval=0.2, clock=time.monotonic, sleep=time.sleep):
+    """True as soon as predicate() is, False when timeout seconds pass first. The health gates of every restart
+    wait here: a probe is two local requests, a coarser poll only adds to each restart."""
     deadline = clock() + timeout
     while True:
         if predicate():

@@ -114,5 +114,15 @@ def test_wait_until_times_out_on_the_clock():
     assert rollout.wait_until(lambda: True, 0) is True
 
 
+def test_wait_until_notices_health_within_a_quarter_second():
+    """Every node change waits on it (15 API server restarts in a 3-node remediation): a coarse poll adds half
+    its interval to each restart on average."""
+    now = [0.0]
+    healthy_at = 7.1
+    assert rollout.wait_until(lambda: now[0] >= healthy_at, 300, clock=lambda: now[0],
+                              sleep=lambda s: now.__setitem__(0, now[0] + s)) is True
+    assert now[0] - healthy_at <= 0.25
+
+
 def test_endpoint_unreachable_is_unhealthy():
     assert rollout.endpoint_healthy("https://127.0.10.99:6443", None) is False

@@ -164,12 +164,7 @@ def write_node(paths: Paths, node: Node, nodes: list[Node], cas: pki.ClusterCAs,
             pki.write_private(run / "kubelet-client.key", pair.key_pem())
     manifest_dir = etc / "manifests"
     manifest_dir.mkdir(parents=True, exist_ok=True)
-    for component, manifest in (
-        ("etcd", manifests.etcd_manifest(node, nodes)),
-        ("kube-apiserver", manifests.apiserver_manifest(node)),
-        ("kube-controller-manager", manifests.controller_manager_manifest(node)),
-        ("kube-scheduler", manifests.scheduler_manifest(node)),
-    ):
+    for component, manifest in manifests.node_manifests(node, nodes).items():
         _write(manifest_dir / f"{component}.yaml", manifests.dump(manifest), 0o600)
     ssh_dir = node_dir / "ssh"
     ssh_dir.mkdir(parents=True, exist_ok=True)

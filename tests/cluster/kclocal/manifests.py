@@ -245,6 +245,12 @@ def scheduler_manifest(node: Node) -> dict[str, Any]:
     return _pod("kube-scheduler", command, probes, volumes, requests_cpu="100m")
 
 
+def node_manifests(node: Node, members: list[Node]) -> dict[str, dict[str, Any]]:
+    """component -> the static Pod manifest a fresh node starts with."""
+    return {"etcd": etcd_manifest(node, members), "kube-apiserver": apiserver_manifest(node),
+            "kube-controller-manager": controller_manager_manifest(node), "kube-scheduler": scheduler_manifest(node)}
+
+
 def kubeconfig(server: str, ca_pem: bytes, user: str, cert_pem: bytes, key_pem: bytes,
                cluster: str = "kubecompass-local") -> str:
     def b64(data: bytes) -> str:

@@ -97,6 +97,9 @@ def assess(inv, report_dir, *limit):
 
 
 def verdicts(cluster, checks=PROVIDER_CHECKS):
+    # A cluster that stopped (timeout, error) is in the report without findings: say why instead of a KeyError.
+    status = (cluster["cluster"], cluster.get("status", "assessed"), cluster.get("error"))
+    assert status[1] == "assessed", status
     by_id = {f["check_id"]: f for f in cluster["findings"]}
     return {c: (by_id[c]["verdict"], by_id[c]["message"]) for c in checks}
 

@@ -664,11 +664,11 @@ CHECKS = [
         "KC-SEC-014", "Default ServiceAccount does not automount its token", "security", "medium",
         controls={CIS: ("5.1.6",)}, item="rbac-least-privilege", evaluate=default_service_account_automount,
         needs=("namespaces", "serviceaccounts", "pods"), scope="namespace",
-        remediation={"role": "namespace_guardrails", "tag": "serviceaccount"},
+        remediation={"role": "namespace_guardrails", "tag": "guardrails"},
         runbook="Every pod that does not name a ServiceAccount runs as 'default' and, unless told otherwise, gets "
                 "an API token mounted, so any compromised container can talk to the API server. Set "
                 "automountServiceAccountToken: false on the default ServiceAccount of each application namespace "
-                "(the namespace_guardrails role, tag serviceaccount) and give pods that need the API their own "
+                "(the namespace_guardrails role, tag guardrails) and give pods that need the API their own "
                 "ServiceAccount.",
     ),
     Check(

@@ -866,7 +866,7 @@ def test_catalog_entries_are_well_formed():
         assert 2 <= check.runbook.count(". ") + 1 <= 5, check.id
     namespace_scoped = {c.id: c.remediation for c in security_api.CHECKS if c.scope == "namespace"}
     assert namespace_scoped == {
-        "KC-SEC-014": {"role": "namespace_guardrails", "tag": "serviceaccount"},
+        "KC-SEC-014": {"role": "namespace_guardrails", "tag": "guardrails"},
         "KC-SEC-016": {"role": "network_policies", "tag": "netpol"},
         "KC-SEC-017": {"role": "pod_security", "tag": "psa"},
         "KC-SEC-018": None,

@@ -7,7 +7,8 @@ renewal done halfway by hand. Then:
 - `kubeadm certs check-expiration` (built from the pinned k8s.io/kubernetes, run on the node over SSH) reads every
   certificate with the expiry date the collection read, CAs included (the agreement table is printed);
 - KC-OPS-007 fails: the running apiserver cannot load the new certificate (its key file is still the old one) and
-  still serves the old certificate, which the test reads over TLS itself;
+  still serves the old certificate, which the test reads over TLS itself; once the matching key is written too, the
+  apiserver serves the new pair without a restart (it watches the files), so KC-OPS-007 passing then is right;
 - control_plane_certificates (opt-in renewal) in check mode changes nothing and says it would renew apiserver and
   restart kube-apiserver; run for real it renews with `kubeadm certs renew apiserver`, restarts the apiserver
   health-gated, and KC-OPS-005 and KC-OPS-007 pass; a second run changes nothing.
@@ -139,8 +140,9 @@ def test_a_10_day_certificate_on_disk_fails_kc_ops_005_and_the_stale_served_one_
     pki_dir = STORY["root"] / "etc/kubernetes/pki"
     ca = pki.load(pki_dir / "ca.crt", pki_dir / "ca.key")
     old = x509.load_pem_x509_certificate(STORY["crt"].read_bytes())
-    new, _key = reissue(old, ca, 10)
-    assert new.subject == old.subject and new.extensions == old.extensions
+    new, key = reissue(old, ca, 10)
+    STORY["new_key"] = key
+    assert new.subject == old.subject and list(new.extensions) == list(old.extensions)
     # The certificate only (its key stays in memory): a renewal done halfway, nothing restarted.
     STORY["crt"].write_bytes(new.public_bytes(serialization.Encoding.PEM))
     served = served_sha256()
@@ -184,6 +186,16 @@ def test_kubeadm_check_expiration_reads_every_certificate_as_the_collection_does
     assert collection["apiserver"][1] == 10 and kubeadm["apiserver"]["residualTime"] < 10 * 86400
 
 
+def test_the_apiserver_loads_a_matching_pair_without_a_restart(cp):
+    """Why KC-OPS-007 passes once key and certificate are both replaced: kube-apiserver watches its serving pair
+    (--tls-cert-file, --tls-private-key-file) and serves a new matching pair without a restart."""
+    pid = cp.pods(STORY["node"]["name"])["kube-apiserver.yaml"]["pid"]
+    pki.write_private(STORY["key"], STORY.pop("new_key").private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL, serialization.NoEncryption()))
+    cluster.wait_for("the apiserver to serve the certificate on disk", lambda: served_sha256() == disk_sha256(), 90)
+    assert cp.pods(STORY["node"]["name"])["kube-apiserver.yaml"]["pid"] == pid
+
+
 def test_check_mode_renews_nothing_and_says_what_it_would_do(cp):
     before = files_digest()
     result, output = playbook(cp, "--check")
@@ -194,7 +206,7 @@ def test_check_mode_renews_nothing_and_says_what_it_would_do(cp):
     assert files_digest() == before
 
 
-def test_renewal_renews_restarts_the_apiserver_and_the_checks_pass(cp, tmp_path):
+def test_renewal_renews_restarts_the_apiserver_and_the_checks_pass(cp):
     pid_before = cp.pods(STORY["node"]["name"])["kube-apiserver.yaml"]["pid"]
     result, output = playbook(cp)
     assert result.returncode == 0, output[-6000:]
@@ -203,9 +215,8 @@ def test_renewal_renews_restarts_the_apiserver_and_the_checks_pass(cp, tmp_path)
     assert _days_left(x509.load_pem_x509_certificate(STORY["crt"].read_bytes())) > 360
     assert cp.pods(STORY["node"]["name"])["kube-apiserver.yaml"]["pid"] != pid_before
     assert served_sha256() == disk_sha256()
-    found = findings(cp, tmp_path)
-    assert found["KC-OPS-005"]["verdict"] == "pass", found["KC-OPS-005"]
-    assert found["KC-OPS-007"]["verdict"] == "pass", found["KC-OPS-007"]
+    # The role's verification assessed both with the assessment's own checks.
+    assert '"msg": "KC-OPS-005, KC-OPS-007 pass"' in output, output[-5000:]
 
 
 def test_a_second_run_changes_nothing(cp):

@@ -210,3 +210,55 @@ def within_rto(seconds, rto_minutes):
     """Whether a restore that took ``seconds`` meets an RTO of ``rto_minutes``: the one judgement both the drill
     record and KC-DR-005 make."""
     return seconds <= rto_minutes * 60
+
+
+# Pod annotations that opt volumes into (or, under defaultVolumesToFsBackup, out of) file-system backup.
+FS_BACKUP_VOLUMES = "backup.velero.io/backup-volumes"
+FS_BACKUP_EXCLUDES = "backup.velero.io/backup-volumes-excludes"
+
+
+def _annotated_volumes(pod, annotation):
+    value = (object_meta(pod).get("annotations") or {}).get(annotation) or ""
+    return {name.strip() for name in value.split(",") if name.strip()}
+
+
+def claim_mounts(pods):
+    """{claim name: [(pod, volume name)]}: the pods of one namespace and the volumes through which they mount each
+    PersistentVolumeClaim (file-system backup reads a claim's data only through a pod that mounts it)."""
+    mounts = {}
+    for pod in pods:
+        for volume in (pod.get("spec") or {}).get("volumes") or []:
+            claim = (volume.get("persistentVolumeClaim") or {}).get("claimName")
+            if claim:
+                mounts.setdefault(claim, []).append((pod, volume.get("name")))
+    return mounts
+
+
+def volume_data_route(template, mounts, snapshot_locations):
+    """(how, None) when backups of ``template`` hold a claim's volume data, else (None, why not). ``mounts``: the
+    claim's (pod, volume name) pairs; ``snapshot_locations``: names of the VolumeSnapshotLocations in Velero's
+    namespace. CSI snapshots left in the cluster's storage without data movement are not counted: they do not leave
+    with the backup and go when the volume's storage goes."""
+    snapshots = template.get("snapshotVolumes") is not False
+    if snapshots and template.get("snapshotMoveData"):
+        return "CSI snapshot data movement (snapshotMoveData)", None
+    wanted = template.get("volumeSnapshotLocations") or []
+    locations = [name for name in snapshot_locations if not wanted or name in wanted]
+    if snapshots and locations:
+        return "volume snapshots (VolumeSnapshotLocation %s)" % ", ".join(sorted(locations)), None
+    fs_default = template.get("defaultVolumesToFsBackup", template.get("defaultVolumesToRestic"))
+    for pod, volume in mounts:
+        if fs_default and volume not in _annotated_volumes(pod, FS_BACKUP_EXCLUDES):
+            return "file-system backup (defaultVolumesToFsBackup; pod %s volume %s)" % (
+                object_meta(pod).get("name"), volume), None
+        if not fs_default and volume in _annotated_volumes(pod, FS_BACKUP_VOLUMES):
+            return "file-system backup (pod %s annotation %s)" % (object_meta(pod).get("name"), FS_BACKUP_VOLUMES), None
+    why = ["snapshotVolumes false" if not snapshots else
+           "no VolumeSnapshotLocation%s and no snapshotMoveData" % (" named %s" % ", ".join(wanted) if wanted else "")]
+    if not mounts:
+        why.append("no pod mounts it for a file-system backup")
+    elif fs_default:
+        why.append("every pod mounting it excludes the volume (%s)" % FS_BACKUP_EXCLUDES)
+    else:
+        why.append("no defaultVolumesToFsBackup and no pod annotation %s naming its volume" % FS_BACKUP_VOLUMES)
+    return None, "; ".join(why)

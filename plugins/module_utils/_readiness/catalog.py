@@ -24,6 +24,7 @@ from ansible_collections.kubecompass.readiness.plugins.module_utils._readiness.c
     managed,
     operations,
     security_api,
+    upgrades,
 )
 from ansible_collections.kubecompass.readiness.plugins.module_utils._readiness.compliance import known_items
 from ansible_collections.kubecompass.readiness.plugins.module_utils._readiness.tiers import DEFAULT_TIER_TABLE
@@ -70,7 +71,7 @@ def all_checks():
 
     checks = []
     for module in (availability, guardrails, security_api, control_plane, cis_flags, cis_files, cis_kubelet,
-                   managed, disaster_recovery, operations, certificates):
+                   managed, disaster_recovery, operations, certificates, upgrades):
         checks.extend(module.CHECKS)
     return validate(_ordered(checks), KIND_SPECS)
 

@@ -17,6 +17,7 @@ __metaclass__ = type
 import time
 
 from ansible_collections.kubecompass.readiness.plugins.module_utils._errors import KubeCompassError
+from ansible_collections.kubecompass.readiness.plugins.module_utils._k8s import metrics
 
 # key -> (collection path, query). Every LIST is cluster-wide except the few deliberately narrowed by
 # namespace or selector, whose answers are small whatever the cluster's size.
@@ -25,6 +26,7 @@ KIND_SPECS = {
     "nodes": ("/api/v1/nodes", None),
     "pods": ("/api/v1/pods", None),
     "services": ("/api/v1/services", None),
+    "persistentvolumeclaims": ("/api/v1/persistentvolumeclaims", None),
     "serviceaccounts": ("/api/v1/serviceaccounts", None),
     "resourcequotas": ("/api/v1/resourcequotas", None),
     "limitranges": ("/api/v1/limitranges", None),
@@ -32,6 +34,8 @@ KIND_SPECS = {
     "kubecompass_drill_records": ("/api/v1/configmaps", {"labelSelector": "kubecompass.io/restore-drill=true"}),
     "kubernetes_endpointslices": ("/apis/discovery.k8s.io/v1/namespaces/default/endpointslices",
                                   {"labelSelector": "kubernetes.io/service-name=kubernetes"}),
+    # Not a LIST: the API server's metrics, of which READERS keeps the deprecated-API request series.
+    "deprecated_api_requests": ("/metrics", None),
     "deployments": ("/apis/apps/v1/deployments", None),
     "statefulsets": ("/apis/apps/v1/statefulsets", None),
     "daemonsets": ("/apis/apps/v1/daemonsets", None),
@@ -57,6 +61,7 @@ KIND_SPECS = {
     "velero_backups": ("/apis/velero.io/v1/backups", None),
     "velero_restores": ("/apis/velero.io/v1/restores", None),
     "velero_backupstoragelocations": ("/apis/velero.io/v1/backupstoragelocations", None),
+    "velero_volumesnapshotlocations": ("/apis/velero.io/v1/volumesnapshotlocations", None),
     "prometheuses": ("/apis/monitoring.coreos.com/v1/prometheuses", None),
     "alertmanagers": ("/apis/monitoring.coreos.com/v1/alertmanagers", None),
     "prometheusrules": ("/apis/monitoring.coreos.com/v1/prometheusrules", None),
@@ -90,6 +95,9 @@ def _slim(item):
     return item
 
 
+# Inputs read by their own request instead of a paginated LIST.
+READERS = {"deprecated_api_requests": metrics.read_deprecated_api_requests}
+
 FATAL_CATEGORIES = ("unreachable", "tls", "timeout", "unauthorized")
 
 
@@ -108,7 +116,8 @@ def gather(client, checks, page_size=DEFAULT_PAGE_SIZE):
     for key in needed_kinds(checks):
         path, query = KIND_SPECS[key]
         try:
-            items = client.list(path, query, page_size=page_size)
+            read = READERS.get(key)
+            items = read(client, path) if read else client.list(path, query, page_size=page_size)
         except KubeCompassError as exc:
             if exc.category in FATAL_CATEGORIES:
                 raise

@@ -28,7 +28,9 @@ from ansible_collections.kubecompass.readiness.plugins.module_utils._k8s.velero 
     SCHEDULE_LABEL,
     VELERO_INSTALL,
     ScheduleFacts,
+    claim_mounts,
     judge_coverage,
+    volume_data_route,
     within_rto,
 )
 from ansible_collections.kubecompass.readiness.plugins.module_utils._readiness.checks.operations import (
@@ -154,20 +156,52 @@ def storage_location_available(ctx):
 # -- KC-DR-003 -------------------------------------------------------------------------------------------------------
 
 
+def _claims_without_data(ctx, namespace, schedules):
+    """{claim: why} for the namespace's PersistentVolumeClaims whose volume data no active Schedule's backups hold
+    (the objects alone restore an empty volume). No active Schedule at all: judge_coverage already says so."""
+    claims = ctx.by_namespace("persistentvolumeclaims").get(namespace) or []
+    if not claims or not schedules:
+        return {}
+    mounts = claim_mounts(ctx.by_namespace("pods").get(namespace) or [])
+    locations = [object_ref(v) for v in ctx.optional_items("velero_volumesnapshotlocations") or []]
+    uncovered = {}
+    for claim in claims:
+        name = object_name(claim)
+        reasons = []
+        for schedule in schedules:
+            names = [ref.split("/", 1)[1] for ref in locations if ref.split("/", 1)[0] == schedule.namespace]
+            how, why = volume_data_route(schedule.template, mounts.get(name) or [], names)
+            if how:
+                break
+            reasons.append("%s: %s" % (schedule.ref, why))
+        else:
+            uncovered[name] = "; ".join(reasons)
+    return uncovered
+
+
 def schedules_cover_namespaces(ctx):
     schedules = _schedules(ctx)
     if schedules is None:
         return Result("fail", VELERO_ABSENT)
     declared = set(ctx.settings.get("rpo_evidence") or [])
+    claims_without_data = {}
     objects = []
     for namespace, tier, rule, error in ctx.application_namespaces():
         name = object_meta(namespace).get("name")
         if error:
             objects.append(obj("Namespace", name, name, "unknown", error))
             continue
-        verdict, reason = judge_coverage(name, tier, rule, [s for s in schedules if s.covers(name)], ctx, declared)
+        covering = [s for s in schedules if s.covers(name)]
+        verdict, reason = judge_coverage(name, tier, rule, covering, ctx, declared)
+        uncovered = _claims_without_data(ctx, name, [s for s in covering if s.counts])
+        if uncovered:
+            claims_without_data[name] = uncovered
+            verdict = "fail" if verdict == "pass" else verdict
+            reason += "; volume data of %d PersistentVolumeClaim(s) in no backup: %s" % (len(uncovered), "; ".join(
+                "%s (%s)" % (claim, why) for claim, why in sorted(uncovered.items())))
         objects.append(obj("Namespace", name, name, verdict, reason))
-    evidence = {"schedules": {s.ref: s.evidence() for s in schedules}, "rpo_evidence": sorted(declared)}
+    evidence = {"schedules": {s.ref: s.evidence() for s in schedules}, "rpo_evidence": sorted(declared),
+                "claims_without_volume_data": claims_without_data}
     return from_objects(objects, "every application namespace is backed up within its tier's RPO and retention",
                         "%d namespace(s) not backed up within their tier's RPO or retention", evidence,
                         tier_rule="per namespace: label kubecompass.io/tier, else cluster tier %s" % ctx.tier,
@@ -461,13 +495,18 @@ CHECKS = [
     ),
     Check(
         "KC-DR-003", "Backup schedules meet each namespace's RPO and retention", "disaster_recovery", "high",
-        item="backups", evaluate=schedules_cover_namespaces, needs=("velero_schedules", "namespaces"),
+        item="backups", evaluate=schedules_cover_namespaces,
+        needs=("velero_schedules", "namespaces", "persistentvolumeclaims", "pods", "velero_volumesnapshotlocations"),
         thresholds=("rpo_minutes", "backup_retention_hours"), remediation=BACKUP_ROLE, scope="namespace",
         runbook="A namespace no active Schedule covers, or covers less often than its tier's RPO or with a TTL "
                 "shorter than the retention, loses data beyond what its tier allows. Run the backups role "
                 "(tag velero_schedules) to create per-tier Schedules, or adjust spec.schedule and "
                 "spec.template.ttl of your own. Near-zero RPO needs continuous replication: declare the "
-                "replicated namespaces in kubecompass_settings.rpo_evidence.",
+                "replicated namespaces in kubecompass_settings.rpo_evidence. A backup without the volume data of a "
+                "namespace's PersistentVolumeClaims restores empty volumes: give the Schedule volume snapshots "
+                "(snapshotVolumes with a VolumeSnapshotLocation, or snapshotMoveData for CSI snapshots) or "
+                "file-system backup (defaultVolumesToFsBackup, or the pod annotation backup.velero.io/backup-volumes "
+                "naming the volume).",
     ),
     Check(
         "KC-DR-004", "Scheduled backups complete on time", "disaster_recovery", "high",

@@ -236,9 +236,12 @@ def test_storage_location_unreadable_is_unknown():
 
 # -- KC-DR-003 schedules against RPO and retention ---------------------------------------------------------------------
 
-def coverage(schedules, names=("shop",), settings=None, tier="important", overrides=None, **tiered):
-    return run("KC-DR-003", {"velero_schedules": schedules, "namespaces": namespaces(*names, **tiered)},
-               settings=settings, tier=tier, overrides=overrides)
+def coverage(schedules, names=("shop",), settings=None, tier="important", overrides=None, claims=(), pods=(),
+             locations=None, **tiered):
+    kinds = {"velero_schedules": schedules, "namespaces": namespaces(*names, **tiered),
+             "persistentvolumeclaims": list(claims), "pods": list(pods),
+             "velero_volumesnapshotlocations": NOT_SERVED if locations is None else locations}
+    return run("KC-DR-003", kinds, settings=settings, tier=tier, overrides=overrides)
 
 
 def test_schedule_meeting_rpo_and_retention_passes():
@@ -354,6 +357,79 @@ def test_invalid_tier_label_is_unknown():
     result = coverage([schedule("every-15m")], names=(), shop="gold")
     assert verdicts(result)["shop"] == "unknown"
     assert result.verdict == "unknown"
+
+
+def claim(name, ns="shop"):
+    return {"metadata": {"name": name, "namespace": ns}, "spec": {"accessModes": ["ReadWriteOnce"]}}
+
+
+def pod(name, mounts, ns="shop", annotations=None):
+    """A pod mounting claims: {volume name: claim name}."""
+    return {"metadata": {"name": name, "namespace": ns, "annotations": annotations or {}},
+            "spec": {"volumes": [{"name": volume, "persistentVolumeClaim": {"claimName": claim_name}}
+                                 for volume, claim_name in mounts.items()]}}
+
+
+def snapshot_location(name="aws-default", ns="velero"):
+    return {"metadata": {"name": name, "namespace": ns}, "spec": {"provider": "aws"}}
+
+
+def test_coverage_names_claims_whose_volume_data_no_schedule_holds():
+    """Objects only (snapshotVolumes false, no file-system backup): the namespace fails, naming each claim."""
+    result = coverage([schedule("every-15m", snapshotVolumes=False)], claims=[claim("db-data"), claim("cache")],
+                      pods=[pod("db-0", {"data": "db-data"})], locations=[snapshot_location()])
+    assert verdicts(result) == {"velero": "pass", "shop": "fail"}
+    text = reason(result, "shop")
+    assert "volume data of 2 PersistentVolumeClaim(s) in no backup" in text
+    assert "cache (velero/every-15m: snapshotVolumes false; no pod mounts it" in text
+    assert "db-data (velero/every-15m: snapshotVolumes false; no defaultVolumesToFsBackup and no pod annotation" in text
+    assert sorted(result.evidence["claims_without_volume_data"]["shop"]) == ["cache", "db-data"]
+
+
+def test_coverage_without_snapshot_location_or_data_movement_is_not_covered():
+    """snapshotVolumes left unset asks for snapshots, but with no VolumeSnapshotLocation and no snapshotMoveData
+    nothing leaves the cluster (velero.io/v1 VolumeSnapshotLocation not served at all here)."""
+    result = coverage([schedule("every-15m")], claims=[claim("db-data")])
+    assert verdicts(result)["shop"] == "fail"
+    assert "no VolumeSnapshotLocation and no snapshotMoveData" in reason(result, "shop")
+
+
+@pytest.mark.parametrize("template, pods, locations, how", [
+    ({}, [], [snapshot_location()], "volume snapshots (VolumeSnapshotLocation velero/aws-default)"),
+    ({"snapshotMoveData": True}, [], [], "snapshotMoveData"),
+    ({"snapshotVolumes": False, "defaultVolumesToFsBackup": True}, [pod("db-0", {"data": "db-data"})], [],
+     "defaultVolumesToFsBackup"),
+    ({"snapshotVolumes": False}, [pod("db-0", {"data": "db-data"}, annotations={
+        "backup.velero.io/backup-volumes": "logs, data"})], [], "annotation"),
+])
+def test_coverage_counts_each_route_for_volume_data(template, pods, locations, how):
+    result = coverage([schedule("every-15m", **template)], claims=[claim("db-data")], pods=pods, locations=locations)
+    assert verdicts(result)["shop"] == "pass", reason(result, "shop")
+    assert result.evidence["claims_without_volume_data"] == {}
+
+
+def test_coverage_fs_backup_excluded_volume_and_named_snapshot_location_missing():
+    """defaultVolumesToFsBackup with the volume excluded on its only pod, and a template naming a
+    VolumeSnapshotLocation that does not exist: the claim is in no backup."""
+    excluded = pod("db-0", {"data": "db-data"}, annotations={"backup.velero.io/backup-volumes-excludes": "data"})
+    result = coverage([schedule("every-15m", defaultVolumesToFsBackup=True, volumeSnapshotLocations=["gcp"])],
+                      claims=[claim("db-data")], pods=[excluded], locations=[snapshot_location()])
+    text = reason(result, "shop")
+    assert verdicts(result)["shop"] == "fail"
+    assert "no VolumeSnapshotLocation named gcp" in text and "every pod mounting it excludes the volume" in text
+
+
+def test_coverage_one_schedule_with_data_is_enough_and_other_namespaces_are_not_touched():
+    result = coverage([schedule("objects", snapshotVolumes=False), schedule("data", includedNamespaces=["shop"])],
+                      names=("shop", "web"), claims=[claim("db-data")], locations=[snapshot_location()])
+    assert verdicts(result) == {"velero": "pass", "shop": "pass", "web": "pass"}
+
+
+def test_coverage_unreadable_claims_are_unknown():
+    result = run("KC-DR-003", {"velero_schedules": [schedule("every-15m")], "namespaces": namespaces("shop"),
+                               "persistentvolumeclaims": FORBIDDEN, "pods": [], "velero_volumesnapshotlocations": []})
+    assert result.verdict == "unknown"
+    assert "persistentvolumeclaims" in result.message
 
 
 def test_coverage_velero_absent_fails():

@@ -553,6 +553,21 @@ def test_probes_on_every_regular_container(check_id, probe):
     assert result.message == "2 workload(s) have containers without a %s" % probe
 
 
+@pytest.mark.parametrize(("check_id", "probe"), [("KC-AVL-006", "livenessProbe"), ("KC-AVL-007", "readinessProbe")])
+def test_startup_probe_is_recognised_and_stands_in_for_no_other_probe(check_id, probe):
+    slow = container("slow", startupProbe={"httpGet": {"path": "/started", "port": 8080}, "failureThreshold": 30})
+    started_only = container("legacy", probes=False, startupProbe={"tcpSocket": {"port": 8080}})
+    snap = snapshot(namespaces=[namespace("shop")], deployments=[workload("web", containers=[slow]),
+                                                                 workload("old", containers=[started_only])],
+                    statefulsets=[], daemonsets=[])
+    result = run(check_id, snap)
+    assert reason(result, "web") == "every container has a %s; startupProbe on slow holds it off until the " \
+                                    "container has started" % probe
+    assert reason(result, "old") == "container(s) legacy have no %s (the startupProbe of legacy checks only the " \
+                                    "start)" % probe
+    assert result.verdict == "fail"
+
+
 @pytest.mark.parametrize("check_id", ["KC-AVL-006", "KC-AVL-007"])
 def test_probes_pass_unknown_and_not_applicable(check_id):
     kinds = {"deployments": [workload("web")], "statefulsets": [], "daemonsets": []}

@@ -18,7 +18,7 @@ __metaclass__ = type
 from ansible_collections.kubecompass.readiness.plugins.module_utils._cluster_facts import control_plane_components
 from ansible_collections.kubecompass.readiness.plugins.module_utils._k8s.objects import object_name
 from ansible_collections.kubecompass.readiness.plugins.module_utils._k8s.versions import minor_version
-from ansible_collections.kubecompass.readiness.plugins.module_utils._readiness.model import Check, Result, from_objects, obj
+from ansible_collections.kubecompass.readiness.plugins.module_utils._readiness.model import Check, Result, Unreadable, from_objects, obj
 
 APISERVER_SKEW = 1
 CONTROLLER_SKEW = 1
@@ -138,6 +138,27 @@ def _group_version(series):
     return "%s/%s" % (series["group"], series["version"]) if series.get("group") else series.get("version")
 
 
+def stored_in_retiring_versions(crds):
+    """{CRD name: ["version (why)"]}: versions listed in status.storedVersions (objects in etcd may still be written
+    in them) that the CRD no longer lists, no longer serves or marks deprecated. A CRD update that drops such a
+    version is refused until the objects are rewritten and storedVersions trimmed."""
+    found = {}
+    for crd in crds:
+        versions = {v.get("name"): v for v in (crd.get("spec") or {}).get("versions") or []}
+        for stored in (crd.get("status") or {}).get("storedVersions") or []:
+            version = versions.get(stored)
+            if version is None:
+                why = "no longer in spec.versions"
+            elif not version.get("served"):
+                why = "no longer served"
+            elif version.get("deprecated"):
+                why = "deprecated"
+            else:
+                continue
+            found.setdefault(object_name(crd), []).append("%s (%s)" % (stored, why))
+    return found
+
+
 def deprecated_apis_requested(ctx):
     git_version = (ctx.cluster.get("version") or {}).get("gitVersion")
     served = minor_version(git_version)
@@ -163,11 +184,23 @@ def deprecated_apis_requested(ctx):
     evidence = {"api_server_version": git_version, "next_minor": _minor_text(next_minor),
                 "requested": [dict(series) for series in requested],
                 "scope": "requests counted by the API server that answered since it started (one per HA member)"}
+    try:
+        stored = stored_in_retiring_versions(ctx.items("customresourcedefinitions"))
+    except Unreadable as exc:
+        stored, evidence["crd_stored_versions_unread"] = {}, exc.cause
+    for name, versions in sorted(stored.items()):
+        objects.append(obj("CustomResourceDefinition", None, name, "pass", "objects may be stored in %s: rewrite "
+                           "them in the storage version and trim status.storedVersions before a release drops it"
+                           % ", ".join(versions)))
+    evidence["crd_stored_versions"] = stored
     if not objects:
-        return Result("pass", "no deprecated API requested since the API server started", evidence)
+        return Result("pass", "no deprecated API requested since the API server started, and no CRD stores objects "
+                              "in a retiring version", evidence)
     return Result(
         "fail" if any(o["verdict"] == "fail" for o in objects) else "pass",
-        "deprecated API(s) still requested: %s" % "; ".join("%s (%s)" % (o["name"], o["reason"]) for o in objects),
+        "deprecated API(s) still requested or stored: %s" % "; ".join(
+            "%s %s (%s)" % ("CRD" if o["kind"] == "CustomResourceDefinition" else "API", o["name"], o["reason"])
+            for o in objects),
         evidence, objects)
 
 
@@ -184,7 +217,7 @@ CHECKS = [
     Check(
         "KC-OPS-013", "No deprecated API still requested that the next minor release removes", "operations", "high",
         item="k8s-version-supported", evaluate=deprecated_apis_requested,
-        needs=("version", "deprecated_api_requests"),
+        needs=("version", "deprecated_api_requests", "customresourcedefinitions"),
         runbook="The API server counts requests to deprecated APIs (metric apiserver_requested_deprecated_apis, "
                 "label removed_release). A client still using a version the next minor removes breaks at upgrade: "
                 "find it in the audit log (annotation k8s.io/deprecated) or with kubectl get --raw /metrics, move "

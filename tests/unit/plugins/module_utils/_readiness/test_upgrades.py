@@ -159,6 +159,27 @@ def test_no_deprecated_request_passes():
     assert run("KC-OPS-013", {"deprecated_api_requests": []}).verdict == "pass"
 
 
+def crd(name, stored, **versions):
+    return {"metadata": {"name": name},
+            "spec": {"versions": [dict(fields, name=version) for version, fields in versions.items()]},
+            "status": {"storedVersions": stored}}
+
+
+def test_crds_storing_objects_in_retiring_versions_are_named():
+    crds = [crd("widgets.example.io", ["v1beta1", "v1"], v1beta1={"served": True, "deprecated": True},
+                v1={"served": True, "storage": True}),
+            crd("gadgets.example.io", ["v1alpha1", "v1"], v1={"served": True, "storage": True}),
+            crd("tools.example.io", ["v1"], v1={"served": True, "storage": True})]
+    result = run("KC-OPS-013", {"deprecated_api_requests": [], "customresourcedefinitions": crds})
+    assert result.verdict == "pass"
+    assert result.evidence["crd_stored_versions"] == {"widgets.example.io": ["v1beta1 (deprecated)"],
+                                                      "gadgets.example.io": ["v1alpha1 (no longer in spec.versions)"]}
+    assert "CRD gadgets.example.io (objects may be stored in v1alpha1 (no longer in spec.versions)" in result.message
+    clean = run("KC-OPS-013", {"deprecated_api_requests": [], "customresourcedefinitions": crds[2:]})
+    assert clean.message == ("no deprecated API requested since the API server started, and no CRD stores objects "
+                             "in a retiring version")
+
+
 def test_forbidden_metrics_are_unknown_naming_the_rbac_rule():
     result = run("KC-OPS-013", {"deprecated_api_requests": FORBIDDEN_METRICS})
     assert result.verdict == "unknown"
@@ -166,7 +187,8 @@ def test_forbidden_metrics_are_unknown_naming_the_rbac_rule():
 
 
 class MetricsClient:
-    """The client surface gather uses: GET /metrics answers text (parsed as {"raw": ...}) or a status error."""
+    """The client surface gather uses: GET /metrics answers text (parsed as {"raw": ...}) or a status error; the
+    CRD LIST is empty."""
 
     requests = 0
 
@@ -183,6 +205,10 @@ class MetricsClient:
         if self.status == 403:
             raise KubeCompassError('forbidden: User "audit" cannot get path "/metrics"', "forbidden", 403)
         return {"raw": EXPOSITION}
+
+    def list(self, path, query=None, page_size=None):
+        assert path == "/apis/apiextensions.k8s.io/v1/customresourcedefinitions"
+        return []
 
 
 def test_gather_reads_metrics_once_and_a_403_names_the_rule():

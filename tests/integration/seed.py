@@ -65,6 +65,13 @@ def create(client: Client, manifest: dict) -> dict:
     return client.request("PATCH", f"{path}/{manifest['metadata']['name']}", manifest, "application/merge-patch+json")
 
 
+def write_status(client: Client, manifest: dict, status: dict) -> dict:
+    """Write an object's status through its /status subresource, as its controller would (a status sent with a
+    create is dropped for kinds with that subresource)."""
+    return client.request("PATCH", f"{collection_path(manifest)}/{manifest['metadata']['name']}/status",
+                          {"status": status}, "application/merge-patch+json")
+
+
 def install_crds(client: Client, directory: Path) -> list[str]:
     """Create every CRD in a directory of tests/data/crds and wait until each is Established and served."""
     names = []

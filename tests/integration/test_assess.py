@@ -52,6 +52,9 @@ EXPECTED = {
     "KC-DR-006": "fail",
     "KC-OPS-001": "pass", "KC-OPS-002": "pass", "KC-OPS-003": "waived", "KC-OPS-004": "pass",
     "KC-OPS-005": "pass", "KC-OPS-006": "pass", "KC-OPS-007": "pass",
+    # Monitoring: Prometheus and Alertmanager ready 2/2 (statuses written as the operator would) with TargetDown
+    # loaded, but no Watchdog, no alertmanager-main Secret and no alert labelled severity=critical.
+    "KC-OPS-008": "pass", "KC-OPS-009": "fail", "KC-OPS-010": "fail", "KC-OPS-011": "fail",
     # Every component and the rig's Nodes at v1.36.3; the deprecated APIs requested (v1 Endpoints, deprecated since
     # 1.33) announce no removal release.
     "KC-OPS-012": "pass", "KC-OPS-013": "pass",
@@ -201,8 +204,13 @@ def seed_monitoring(client):
         spec = {"replicas": 2}
         if kind == "Prometheus":
             spec.update(ruleSelector={}, ruleNamespaceSelector={})
-        seed.create(client, {"apiVersion": "monitoring.coreos.com/v1", "kind": kind,
-                             "metadata": {"name": name, "namespace": "monitoring"}, "spec": spec})
+        manifest = {"apiVersion": "monitoring.coreos.com/v1", "kind": kind,
+                    "metadata": {"name": name, "namespace": "monitoring"}, "spec": spec}
+        seed.create(client, manifest)
+        seed.write_status(client, manifest, {"replicas": 2, "availableReplicas": 2, "updatedReplicas": 2,
+                                             "unavailableReplicas": 0, "paused": False, "conditions": [
+                                                 {"type": "Available", "status": "True",
+                                                  "lastTransitionTime": seed.ago(minutes=5)}]})
     seed.create(client, {"apiVersion": "monitoring.coreos.com/v1", "kind": "PrometheusRule",
                          "metadata": {"name": "kc-rules", "namespace": "monitoring"},
                          "spec": {"groups": [{"name": "availability", "rules": [

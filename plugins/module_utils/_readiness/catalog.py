@@ -22,6 +22,7 @@ from ansible_collections.kubecompass.readiness.plugins.module_utils._readiness.c
     disaster_recovery,
     guardrails,
     managed,
+    monitoring,
     operations,
     security_api,
     upgrades,
@@ -71,7 +72,7 @@ def all_checks():
 
     checks = []
     for module in (availability, guardrails, security_api, control_plane, cis_flags, cis_files, cis_kubelet,
-                   managed, disaster_recovery, operations, certificates, upgrades):
+                   managed, disaster_recovery, operations, monitoring, certificates, upgrades):
         checks.extend(module.CHECKS)
     return validate(_ordered(checks), KIND_SPECS)
 

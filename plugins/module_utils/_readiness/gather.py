@@ -17,6 +17,7 @@ __metaclass__ = type
 import time
 
 from ansible_collections.kubecompass.readiness.plugins.module_utils._errors import KubeCompassError
+from ansible_collections.kubecompass.readiness.plugins.module_utils._k8s import alertmanager
 from ansible_collections.kubecompass.readiness.plugins.module_utils._k8s import metrics
 
 # key -> (collection path, query). Every LIST is cluster-wide except the few deliberately narrowed by
@@ -65,6 +66,19 @@ KIND_SPECS = {
     "prometheuses": ("/apis/monitoring.coreos.com/v1/prometheuses", None),
     "alertmanagers": ("/apis/monitoring.coreos.com/v1/alertmanagers", None),
     "prometheusrules": ("/apis/monitoring.coreos.com/v1/prometheusrules", None),
+    "alertmanagerconfigs": ("/apis/monitoring.coreos.com/v1alpha1/alertmanagerconfigs", None),
+    # Alertmanager configurations (the operator's alertmanager-<name> Secret, VMAlertmanager configSecret): every
+    # Secret is reduced to its routing summary as it arrives (REDUCERS); Helm release, token, TLS and registry
+    # Secrets never hold one and are not fetched.
+    "alertmanager_secrets": ("/api/v1/secrets", {"fieldSelector": "type!=helm.sh/release.v1,"
+                                                 "type!=kubernetes.io/service-account-token,type!=kubernetes.io/tls,"
+                                                 "type!=kubernetes.io/dockerconfigjson"}),
+    # The prometheus-community charts' server and Alertmanager ConfigMaps (rules, prometheus.yml, alertmanager.yml).
+    "monitoring_configmaps": ("/api/v1/configmaps",
+                              {"labelSelector": "app.kubernetes.io/name in (prometheus,alertmanager)"}),
+    "vmalerts": ("/apis/operator.victoriametrics.com/v1beta1/vmalerts", None),
+    "vmalertmanagers": ("/apis/operator.victoriametrics.com/v1beta1/vmalertmanagers", None),
+    "vmrules": ("/apis/operator.victoriametrics.com/v1beta1/vmrules", None),
 }
 
 # Pages large enough that a LIST is one or two requests even at thousands of namespaces.
@@ -95,6 +109,17 @@ def _slim(item):
     return item
 
 
+def _keep(item):
+    return item
+
+
+# Kinds whose items are cut down as they arrive, so credentials in them never enter the snapshot.
+REDUCERS = {
+    "alertmanager_secrets": lambda item: alertmanager.summarise_object(item, is_secret=True),
+    "monitoring_configmaps": lambda item: alertmanager.summarise_object(item, is_secret=False),
+    "vmalertmanagers": alertmanager.summarise_vmalertmanager,
+}
+
 # Inputs read by their own request instead of a paginated LIST.
 READERS = {"deprecated_api_requests": metrics.read_deprecated_api_requests}
 
@@ -123,7 +148,8 @@ def gather(client, checks, page_size=DEFAULT_PAGE_SIZE):
                 raise
             kinds[key] = {"error": {"category": exc.category, "message": str(exc), "status": exc.status}}
             continue
-        kinds[key] = {"items": [_slim(i) for i in items]}
+        reduce = REDUCERS.get(key, _keep)
+        kinds[key] = {"items": [reduce(_slim(i)) for i in items]}
     return {
         "version": version,
         "kinds": kinds,

@@ -24,18 +24,21 @@ DEFAULT_TIER_TABLE = {
         "min_replicas": 2, "min_control_plane_nodes": 3, "min_zones": 3,
         "backup_retention_hours": 720, "restore_test_max_age_days": 90,
         "cert_expiry_fail_days": 30, "cert_expiry_warn_days": 90, "ca_expiry_fail_days": 365,
+        "alert_detection_max_seconds": 120,
     },
     "important": {
         "availability_percent": 99.9, "rto_minutes": 60, "rpo_minutes": 15,
         "min_replicas": 2, "min_control_plane_nodes": 2, "min_zones": 2,
         "backup_retention_hours": 720, "restore_test_max_age_days": 90,
         "cert_expiry_fail_days": 30, "cert_expiry_warn_days": 90, "ca_expiry_fail_days": 365,
+        "alert_detection_max_seconds": 300,
     },
     "best_effort": {
         "availability_percent": 99.0, "rto_minutes": 240, "rpo_minutes": 60,
         "min_replicas": 1, "min_control_plane_nodes": 1, "min_zones": 1,
         "backup_retention_hours": 720, "restore_test_max_age_days": 90,
         "cert_expiry_fail_days": 30, "cert_expiry_warn_days": 90, "ca_expiry_fail_days": 365,
+        "alert_detection_max_seconds": 900,
     },
 }
 
@@ -51,6 +54,9 @@ THRESHOLD_DOCS = {
     "cert_expiry_fail_days": "a control-plane certificate with fewer days left fails",
     "cert_expiry_warn_days": "a control-plane certificate with fewer days left passes with a note to renew it",
     "ca_expiry_fail_days": "a CA with fewer days left fails (it would sign certificates that outlive it)",
+    "alert_detection_max_seconds": "longest time from a critical alert's condition to its first notification "
+                                   "(critical: the definition's < 2 min; the other tiers' figures are the "
+                                   "collection's defaults)",
 }
 
 

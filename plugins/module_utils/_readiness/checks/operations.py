@@ -3,7 +3,7 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 #
 # PRIVATE to the kubecompass.readiness collection: may change at any time.
-"""Operations: monitoring and alerting, log shipping, GitOps, supported control-plane version."""
+"""Operations: log shipping, GitOps, supported control-plane version (monitoring and alerting: checks.monitoring)."""
 
 from __future__ import absolute_import, annotations, division, print_function
 
@@ -12,7 +12,6 @@ __metaclass__ = type
 import datetime
 import re
 
-from ansible_collections.kubecompass.readiness.plugins.module_utils._k8s import selectors
 from ansible_collections.kubecompass.readiness.plugins.module_utils._k8s.objects import object_ref
 from ansible_collections.kubecompass.readiness.plugins.module_utils._k8s.versions import minor_version
 from ansible_collections.kubecompass.readiness.plugins.module_utils._readiness.checks import managed
@@ -110,96 +109,6 @@ def crd_names(ctx):
     return {(crd.get("metadata") or {}).get("name") for crd in ctx.items("customresourcedefinitions")}
 
 
-# -- monitoring and alerting (prometheus-operator) -----------------------------------------------------------------
-
-
-def _alertmanager_names(prometheus):
-    alerting = (prometheus.get("spec") or {}).get("alerting") or {}
-    return [a.get("name") for a in alerting.get("alertmanagers") or []]
-
-
-def _replicas(item):
-    replicas = (item.get("spec") or {}).get("replicas")
-    return 1 if replicas is None else replicas  # the operator's default
-
-
-def _has_alert(rule):
-    return any(entry.get("alert") for group in (rule.get("spec") or {}).get("groups") or []
-               for entry in group.get("rules") or [])
-
-
-def prometheus_selects_rule(prometheus, rule, namespace_labels):
-    """Whether a Prometheus loads a PrometheusRule: ruleSelector {} = all, absent = none; ruleNamespaceSelector
-    {} = every namespace, absent = only the Prometheus' own namespace."""
-    spec = prometheus.get("spec") or {}
-    rule_meta = rule.get("metadata") or {}
-    if not selectors.matches(spec.get("ruleSelector"), rule_meta.get("labels")):
-        return False
-    namespace_selector = spec.get("ruleNamespaceSelector")
-    rule_namespace = rule_meta.get("namespace")
-    if namespace_selector is None:
-        return rule_namespace == (prometheus.get("metadata") or {}).get("namespace")
-    # The API server labels every namespace with its name; add it for namespaces the list did not hold.
-    labels = dict({"kubernetes.io/metadata.name": rule_namespace}, **(namespace_labels.get(rule_namespace) or {}))
-    return selectors.matches(namespace_selector, labels)
-
-
-def monitoring_alerting(ctx):
-    prometheuses = ctx.optional_items("prometheuses")
-    alertmanagers = ctx.optional_items("alertmanagers")
-    rules = ctx.optional_items("prometheusrules")
-    if prometheuses is None or alertmanagers is None or rules is None:
-        return Result("fail", "the prometheus-operator API (monitoring.coreos.com/v1 Prometheus, Alertmanager, "
-                              "PrometheusRule) is not served: no operator-managed Prometheus and Alertmanager")
-    namespace_labels = {(ns.get("metadata") or {}).get("name"): (ns.get("metadata") or {}).get("labels") or {}
-                        for ns in ctx.items("namespaces")}
-    running = [p for p in prometheuses if _replicas(p) >= 1]
-    managers = [a for a in alertmanagers if _replicas(a) >= 1]
-    alerting_rules = [r for r in rules if _has_alert(r)]
-    loaded = {}
-    for rule in alerting_rules:
-        loaders = [object_ref(p) for p in running if prometheus_selects_rule(p, rule, namespace_labels)]
-        if loaders:
-            loaded[object_ref(rule)] = loaders
-    ignored = sorted(object_ref(r) for r in rules
-                     if not any(prometheus_selects_rule(p, r, namespace_labels) for p in running))
-    evidence = {
-        "prometheuses": {object_ref(p): {"replicas": _replicas(p), "alertmanagers": _alertmanager_names(p)}
-                         for p in prometheuses},
-        "alertmanagers": {object_ref(a): {"replicas": _replicas(a)} for a in alertmanagers},
-        "alerting_rules_loaded": loaded,
-        "rules_selected_by_no_prometheus": ignored,
-    }
-    problems = []
-    if not running:
-        problems.append("no running Prometheus (%d defined, all scaled to 0)" % len(prometheuses)
-                        if prometheuses else "no Prometheus")
-    if not managers:
-        problems.append("no running Alertmanager (%d defined, all scaled to 0)" % len(alertmanagers)
-                        if alertmanagers else "no Alertmanager")
-    if running and not loaded:
-        if alerting_rules:
-            problems.append("no Prometheus selects any of the %d PrometheusRule(s) with alerts (%s): check "
-                            "ruleSelector and ruleNamespaceSelector against the rules' labels and namespaces"
-                            % (len(alerting_rules), ", ".join(sorted(object_ref(r) for r in alerting_rules))))
-        else:
-            problems.append("no PrometheusRule defines an alert")
-    if ctx.tier == "critical":
-        single = [("Prometheus", p) for p in running if _replicas(p) < 2] + [
-            ("Alertmanager", a) for a in managers if _replicas(a) < 2]
-        if single:
-            problems.append("tier critical needs spec.replicas >= 2: %s" % ", ".join(
-                "%s %s has %d" % (kind, object_ref(item), _replicas(item)) for kind, item in single))
-    if problems:
-        return Result("fail", "; ".join(problems), evidence)
-    message = "%d Prometheus, %d Alertmanager, %d alerting PrometheusRule(s) loaded" % (
-        len(running), len(managers), len(loaded))
-    if ignored:
-        message += "; %d PrometheusRule(s) selected by no Prometheus never load: %s" % (
-            len(ignored), ", ".join(ignored))
-    return Result("pass", message, evidence)
-
-
 # -- centralized logging -------------------------------------------------------------------------------------------
 
 # DaemonSet names (as dash-separated words) and image repositories of the common log shipping agents.
@@ -259,17 +168,6 @@ def gitops_controller(ctx):
 
 
 CHECKS.extend([
-    Check(
-        "KC-OPS-001", "Prometheus and Alertmanager running with alerting rules loaded", "operations", "high",
-        item="monitoring-alerting", evaluate=monitoring_alerting,
-        needs=("prometheuses", "alertmanagers", "prometheusrules", "namespaces"),
-        required_for=("critical", "important"),
-        runbook="Without a Prometheus that loads alerting rules and an Alertmanager to route them, nobody hears "
-                "about an outage before users do. Install kube-prometheus-stack (or the prometheus-operator) and "
-                "make sure each Prometheus' ruleSelector and ruleNamespaceSelector select your PrometheusRules "
-                "(Helm stacks select release=<name>: label the rules). On critical clusters run Prometheus and "
-                "Alertmanager with spec.replicas >= 2.",
-    ),
     Check(
         "KC-OPS-002", "Log shipping agent runs on the nodes", "operations", "medium",
         item="centralized-logging", evaluate=log_shipping, needs=("daemonsets",),

@@ -43,137 +43,13 @@ def crd(name):
 
 
 def test_catalog_metadata():
-    assert sorted(CHECKS) == ["KC-OPS-001", "KC-OPS-002", "KC-OPS-003", "KC-OPS-004"]
-    for check_id, item, severity in (("KC-OPS-001", "monitoring-alerting", "high"),
-                                     ("KC-OPS-002", "centralized-logging", "medium"),
+    assert sorted(CHECKS) == ["KC-OPS-002", "KC-OPS-003", "KC-OPS-004"]
+    for check_id, item, severity in (("KC-OPS-002", "centralized-logging", "medium"),
                                      ("KC-OPS-003", "gitops-change-management", "medium")):
         check = CHECKS[check_id]
         assert (check.area, check.item, check.severity) == ("operations", item, severity)
         assert check.required_for == ("critical", "important")
         assert check.runbook and check.remediation is None
-
-
-# -- KC-OPS-001 monitoring and alerting --------------------------------------------------------------------------------
-
-def prometheus(name="k8s", ns="monitoring", replicas=None, rule_selector=None, rule_namespace_selector=None,
-               **spec):
-    item = {"apiVersion": "monitoring.coreos.com/v1", "kind": "Prometheus",
-            "metadata": {"name": name, "namespace": ns}, "spec": dict(spec)}
-    if replicas is not None:
-        item["spec"]["replicas"] = replicas
-    if rule_selector is not None:
-        item["spec"]["ruleSelector"] = rule_selector
-    if rule_namespace_selector is not None:
-        item["spec"]["ruleNamespaceSelector"] = rule_namespace_selector
-    return item
-
-
-def alertmanager(name="main", ns="monitoring", replicas=None):
-    item = {"metadata": {"name": name, "namespace": ns}, "spec": {}}
-    if replicas is not None:
-        item["spec"]["replicas"] = replicas
-    return item
-
-
-def rule(name="node-alerts", ns="monitoring", labels=None, alert=True):
-    entry = {"alert": "NodeDown", "expr": "up == 0"} if alert else {"record": "job:up:sum", "expr": "sum(up)"}
-    return {"metadata": {"name": name, "namespace": ns, "labels": labels or {}},
-            "spec": {"groups": [{"name": "g", "rules": [entry]}]}}
-
-
-RELEASE = {"matchLabels": {"release": "kps"}}
-NAMESPACES = [namespace("monitoring"), namespace("shop", team="shop"), namespace("kube-system")]
-
-
-def monitoring(prometheuses, alertmanagers, rules, tier="important"):
-    return run("KC-OPS-001", {"prometheuses": prometheuses, "alertmanagers": alertmanagers,
-                              "prometheusrules": rules, "namespaces": NAMESPACES}, tier=tier)
-
-
-def test_selected_alerting_rule_passes():
-    result = monitoring([prometheus(rule_selector=RELEASE)], [alertmanager()], [rule(labels={"release": "kps"})])
-    assert result.verdict == "pass"
-    assert result.evidence["alerting_rules_loaded"] == {"monitoring/node-alerts": ["monitoring/k8s"]}
-
-
-def test_rule_not_selected_by_any_prometheus_fails():
-    result = monitoring([prometheus(rule_selector=RELEASE)], [alertmanager()], [rule(labels={"app": "x"})])
-    assert result.verdict == "fail"
-    assert "no Prometheus selects" in result.message and "monitoring/node-alerts" in result.message
-    assert result.evidence["rules_selected_by_no_prometheus"] == ["monitoring/node-alerts"]
-
-
-def test_absent_rule_selector_selects_nothing():
-    result = monitoring([prometheus()], [alertmanager()], [rule()])
-    assert result.verdict == "fail"
-
-
-def test_empty_rule_selector_selects_only_its_own_namespace_by_default():
-    own = monitoring([prometheus(rule_selector={})], [alertmanager()], [rule(ns="monitoring")])
-    other = monitoring([prometheus(rule_selector={})], [alertmanager()], [rule(ns="shop")])
-    assert (own.verdict, other.verdict) == ("pass", "fail")
-
-
-@pytest.mark.parametrize("namespace_selector, verdict", [
-    ({}, "pass"),
-    ({"matchLabels": {"team": "shop"}}, "pass"),
-    ({"matchExpressions": [{"key": "kubernetes.io/metadata.name", "operator": "In", "values": ["shop"]}]}, "pass"),
-    ({"matchLabels": {"team": "payments"}}, "fail"),
-])
-def test_rule_namespace_selector(namespace_selector, verdict):
-    result = monitoring([prometheus(rule_selector={}, rule_namespace_selector=namespace_selector)],
-                        [alertmanager()], [rule(ns="shop")])
-    assert result.verdict == verdict
-
-
-def test_unselected_rules_are_reported_on_a_passing_check():
-    result = monitoring([prometheus(rule_selector=RELEASE)], [alertmanager()],
-                        [rule(labels={"release": "kps"}), rule("vendor-alerts", labels={"app": "vendor"})])
-    assert result.verdict == "pass"
-    assert "selected by no Prometheus never load: monitoring/vendor-alerts" in result.message
-
-
-def test_recording_rules_alone_do_not_alert():
-    result = monitoring([prometheus(rule_selector={})], [alertmanager()], [rule(alert=False)])
-    assert result.verdict == "fail"
-    assert "no PrometheusRule defines an alert" in result.message
-
-
-def test_missing_alertmanager_and_prometheus_scaled_to_zero_fail():
-    result = monitoring([prometheus(rule_selector={}, replicas=0)], [], [rule()])
-    assert result.verdict == "fail"
-    assert "no running Prometheus (1 defined, all scaled to 0)" in result.message
-    assert "no Alertmanager" in result.message
-
-
-def test_critical_tier_needs_two_replicas():
-    single = monitoring([prometheus(rule_selector={})], [alertmanager(replicas=1)], [rule()], tier="critical")
-    assert single.verdict == "fail"
-    assert "Prometheus monitoring/k8s has 1" in single.message
-    assert "Alertmanager monitoring/main has 1" in single.message
-    ha = monitoring([prometheus(rule_selector={}, replicas=2)], [alertmanager(replicas=3)], [rule()], tier="critical")
-    assert ha.verdict == "pass"
-
-
-def test_single_replicas_are_fine_below_critical():
-    assert monitoring([prometheus(rule_selector={})], [alertmanager()], [rule()]).verdict == "pass"
-
-
-def test_prometheus_operator_absent_fails():
-    result = run("KC-OPS-001", {"prometheuses": NOT_SERVED, "alertmanagers": NOT_SERVED,
-                                "prometheusrules": NOT_SERVED, "namespaces": NAMESPACES})
-    assert result.verdict == "fail"
-    assert "prometheus-operator API" in result.message
-
-
-def test_monitoring_unreadable_is_unknown():
-    result = run("KC-OPS-001", {"prometheuses": FORBIDDEN, "alertmanagers": [], "prometheusrules": [],
-                                "namespaces": NAMESPACES})
-    assert result.verdict == "unknown"
-
-
-def test_monitoring_not_required_for_best_effort():
-    assert monitoring([], [], [], tier="best_effort").verdict == "not_applicable"
 
 
 # -- KC-OPS-002 log shipping ------------------------------------------------------------------------------------------

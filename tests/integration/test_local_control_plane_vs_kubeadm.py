@@ -14,7 +14,7 @@ import pytest
 import yaml
 from cryptography import x509
 
-from kclocal import build, cluster, kubeadm_render, manifests, pki
+from kclocal import cluster, kubeadm_render, manifests, pki
 
 NODES = cluster.node_list(3)
 NODE = NODES[0]
@@ -65,11 +65,13 @@ DEVIATIONS = {
 }
 
 
+# Placed among the 3-node tests (it starts no cluster) so that the background kubeadm build is done by then.
+pytestmark = pytest.mark.nodes(3)
+
+
 @pytest.fixture(scope="module")
-def node_roots(tmp_path_factory) -> tuple[Path, Path]:
+def node_roots(tmp_path_factory, kubeadm) -> tuple[Path, Path]:
     """(the rig's node root, kubeadm's node root) for kc-cp1."""
-    if not build.KUBEADM.is_cached():
-        pytest.skip("kubeadm is not built (tests/cluster/localcp.py build --kubeadm; the integration tests build it)")
     if os.geteuid() != 0:
         pytest.skip("kubeadm --rootfs chroots into the scratch node: it needs root, as the local control plane does")
     if not shutil.which("ssh-keygen"):
@@ -78,7 +80,6 @@ def node_roots(tmp_path_factory) -> tuple[Path, Path]:
     paths = cluster.Paths(scratch / "rig")
     cluster.write_node(paths, NODE, NODES, pki.ClusterCAs.generate(), scratch / "bin")
     configuration = manifests.cluster_configuration(cluster._endpoint(NODES))
-    kubeadm = build.KUBEADM.binary_dir() / "kubeadm"
     kubeadm_root = kubeadm_render.render(kubeadm, configuration, NODE, scratch / "kubeadm", KUBEADM_PHASES)
     return paths.node(NODE.name) / "root", kubeadm_root
 

@@ -18,7 +18,9 @@ REPO = Path(__file__).resolve().parent.parent
 SOURCE = REPO / "hack" / "data" / "compliance-map.yml"
 TARGET = REPO / "plugins" / "module_utils" / "_readiness" / "compliance_data.py"
 FRAMEWORKS = ("cis_kubernetes", "disa_k8s_stig", "nist_800_190", "nist_800_53_r5", "iso27001_2022", "soc2_tsc",
-              "pci_dss_v4", "nsa_cisa_hardening", "gdpr")
+              "pci_dss_v4", "nsa_cisa_hardening", "gdpr", "hipaa_security_rule")
+# Derived, not listed per item: an item's NIST SP 800-53 Rev. 5 IDs that the moderate baseline includes.
+FEDRAMP = "fedramp_moderate"
 
 HEADER = '''# -*- coding: utf-8 -*-
 # Copyright (c) KubeCompass contributors
@@ -39,8 +41,15 @@ __metaclass__ = type
 ASCII_QUOTES = str.maketrans({"\u2018": "'", "\u2019": "'", "\u201c": '"', "\u201d": '"'})
 
 
+def baseline_form(control_id: str) -> str:
+    """ "AC-6(10)" / "AU-3 (1)" as the OSCAL profile writes it: "ac-6.10"."""
+    base, _, enhancement = control_id.replace(" ", "").partition("(")
+    return base.lower() + ("." + enhancement.rstrip(")") if enhancement else "")
+
+
 def render(source: Path = SOURCE) -> str:
     data = yaml.safe_load(source.read_text().translate(ASCII_QUOTES))
+    moderate = set(data["baselines"]["nist_800_53_r5_moderate"]["ids"])
     items = {}
     for item in data["items"]:
         controls = {}
@@ -53,6 +62,10 @@ def render(source: Path = SOURCE) -> str:
                 entries.append(control)
             if entries:
                 controls[framework] = entries
+        fedramp = [dict(control) for control in controls.get("nist_800_53_r5", [])
+                   if baseline_form(control["id"]) in moderate]
+        if fedramp:
+            controls[FEDRAMP] = fedramp
         items[item["id"]] = {"title": item["title"], "controls": controls}
     body = _assignment("FRAMEWORK_VERSIONS", data["framework_versions"])
     body += "\n\n" + _assignment("ITEMS", items) + "\n"

@@ -46,10 +46,28 @@ options:
       - Expired waivers are not applied and are returned in RV(expired_waivers).
     type: list
     elements: dict
+  attestations:
+    description:
+      - Evidence for the items no program can observe (KC-CMP-004 to KC-CMP-010). Each has C(item) (one of
+        C(compliance-frameworks), C(incident-response-plan), C(on-call-escalation), C(incident-runbooks),
+        C(dr-runbooks), C(failover-test), C(access-review)), C(evidence) (URL, document or ticket), C(owner),
+        C(attested) (YYYY-MM-DD) and optionally C(review_interval) (days, or C(monthly), C(quarterly),
+        C(twice_a_year), C(yearly); defaults per item) and C(cluster).
+      - An attestation counts until its review interval runs out; a missing or expired one fails its check. A
+        malformed one fails the task with one line naming the entry and the problem.
+    type: list
+    elements: dict
+  history_dir:
+    description:
+      - Directory of the JSON reports of previous runs (C(kubecompass-report.json) files, directly in it or one
+        sub-directory per run). KC-CMP-011 judges the dates of the last runs that assessed this cluster against
+        C(settings.assessment_interval_days) (default 30). Unset, KC-CMP-011 fails and says how to keep one.
+    type: path
   settings:
     description:
       - Check settings, for example C(excluded_namespaces), C(frameworks), C(rbac_allowed_subjects),
-        C(psa_levels), C(rpo_evidence), C(audit_offcluster_retention_days). Unknown keys are errors.
+        C(psa_levels), C(rpo_evidence), C(audit_offcluster_retention_days), C(assessment_interval_days). Unknown
+        keys are errors.
       - Every value and every element of a list or mapping is checked before any request; a wrong one fails with
         one line naming it (C(kubecompass_settings.frameworks[0] must be a non-empty string, not None)).
     type: raw
@@ -244,6 +262,8 @@ def argument_spec():
         distribution={"type": "str", "choices": list(DISTRIBUTIONS)},
         tier_thresholds={"type": "dict"},
         waivers={"type": "list", "elements": "dict"},
+        attestations={"type": "list", "elements": "dict"},
+        history_dir={"type": "path"},
         settings={"type": "raw"},  # checked by validate_settings, which names kubecompass_settings
         node_facts={"type": "dict"},
         provider_facts={"type": "dict"},
@@ -269,7 +289,8 @@ def main():
                         thresholds=params["tier_thresholds"], waivers=params["waivers"], settings=params["settings"],
                         node_facts=params["node_facts"], provider_facts=params["provider_facts"],
                         include=params["include_checks"], exclude=params["exclude_checks"],
-                        page_size=params["page_size"])
+                        page_size=params["page_size"], attestations=params["attestations"],
+                        history_dir=params["history_dir"])
         if params["run_dir"]:
             result = runs.compact(result, runs.write_result(params["run_dir"], result))
     except KubeCompassError as exc:

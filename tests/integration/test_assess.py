@@ -48,6 +48,9 @@ EXPECTED = {
     # unknown naming what is missing; no kube-proxy runs, so 4.3.1 does not apply.
     **{"KC-SEC-%03d" % n: "unknown" for n in range(70, 77)}, "KC-SEC-077": "not_applicable",
     "KC-CMP-001": "fail", "KC-CMP-002": "fail", "KC-CMP-003": "fail",
+    # Process items: no kubecompass_attestations and no kubecompass_history_dir, so each fails saying what to attest
+    # or how to keep a run history (never an implicit pass); the rig is critical, so failover (KC-CMP-009) applies.
+    **{"KC-CMP-%03d" % n: "fail" for n in range(4, 12)},
     "KC-DR-001": "pass", "KC-DR-002": "pass", "KC-DR-003": "fail", "KC-DR-004": "fail", "KC-DR-005": "pass",
     "KC-DR-006": "fail",
     "KC-OPS-001": "pass", "KC-OPS-002": "pass", "KC-OPS-003": "waived", "KC-OPS-004": "pass",
@@ -297,6 +300,9 @@ def test_every_check_has_its_exact_verdict(seeded, tmp_path):
     assert _finding(cluster, "KC-SEC-005")["verdict"] == "fail"  # the seeded Secret is plaintext in etcd
     assert _finding(cluster, "KC-OPS-003")["waivers"][0]["ticket"] == "PLAT-42"
     assert [w["ticket"] for w in cluster["expired_waivers"]] == ["IAM-7"]
+    dr_runbooks = _finding(cluster, "KC-CMP-008")
+    assert "add to kubecompass_attestations: {item: dr-runbooks" in dr_runbooks["message"], dr_runbooks["message"]
+    assert "kubecompass_history_dir" in _finding(cluster, "KC-CMP-011")["message"]
     assert _finding(cluster, "KC-SEC-015")["waivers"] == []
 
     # Every finding carries controls, a tier rule where it applied, and its evidence.
@@ -407,6 +413,9 @@ def test_bad_input_is_reported_per_cluster_and_hides_no_other(seeded, tmp_path):
     clusters["badwaiver"] = dict(template, kubecompass_waivers=[{"check": "KC-SEC-001", "reason": "r",
                                                                  "owner": "o", "ticket": "T-1"}])
     clusters["badwaiver"].pop("kubecompass_control_plane_group")
+    clusters["badattestation"] = dict(template, kubecompass_attestations=[
+        {"item": "dr-runbooks", "evidence": "DR-1", "owner": "o", "attested": "last week"}])
+    clusters["badattestation"].pop("kubecompass_control_plane_group")
     path = tmp_path / "inventory.yml"
     path.write_text(yaml.safe_dump(inventory))
     extra = base_vars(excluded)
@@ -430,9 +439,11 @@ def test_bad_input_is_reported_per_cluster_and_hides_no_other(seeded, tmp_path):
         "gold"]["error"]
     assert by_name["badwaiver"]["status"] == "error"
     assert "kubecompass_waivers[0]: missing expires" in by_name["badwaiver"]["error"]
+    assert by_name["badattestation"]["status"] == "error" and by_name["badattestation"]["error"] == (
+        "badattestation: kubecompass_attestations[0]: attested 'last week' is not a date (YYYY-MM-DD)")
     for cluster in report["clusters"]:
         assert "Traceback" not in (cluster.get("error") or "")
-    assert set(report["gate"]["unreachable"]) == {"expired", "gone", "gold", "badwaiver"}
+    assert set(report["gate"]["unreachable"]) == {"expired", "gone", "gold", "badwaiver", "badattestation"}
 
 
 @pytest.mark.nodes(3)

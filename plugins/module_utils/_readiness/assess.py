@@ -17,7 +17,8 @@ from ansible_collections.kubecompass.readiness.plugins.module_utils._cluster_fac
     guess_distribution,
 )
 from ansible_collections.kubecompass.readiness.plugins.module_utils._errors import KubeCompassError
-from ansible_collections.kubecompass.readiness.plugins.module_utils._readiness import catalog, engine, gather
+from ansible_collections.kubecompass.readiness.plugins.module_utils._readiness import catalog, engine, gather, history
+from ansible_collections.kubecompass.readiness.plugins.module_utils._readiness import attestations as attestation_rules
 from ansible_collections.kubecompass.readiness.plugins.module_utils._readiness import waivers as waiver_rules
 from ansible_collections.kubecompass.readiness.plugins.module_utils._k8s.vocabulary import DISTRIBUTIONS
 from ansible_collections.kubecompass.readiness.plugins.module_utils._readiness.tiers import tier_table, validate_tier
@@ -61,6 +62,7 @@ SETTINGS = {
     "audit_offcluster_retention_days": _integer(0, 36500),
     "audit_log_max_silence_minutes": _integer(1, 525600),
     "etcd_snapshot_max_age_hours": _integer(1, 87600),
+    "assessment_interval_days": _integer(1, 366),
 }
 
 
@@ -100,7 +102,7 @@ def _distribution(snapshot_kinds, version, declared):
 
 def assess(client, cluster_name, tier, distribution=None, thresholds=None, waivers=None, settings=None,
            node_facts=None, provider_facts=None, include=None, exclude=None, page_size=gather.DEFAULT_PAGE_SIZE,
-           now=None):
+           now=None, attestations=None, history_dir=None):
     """Gather and evaluate one cluster. Bad input raises KubeCompassError before any request is made.
 
     ``client`` None: the cluster's Kubernetes API is not used (a managed cluster known only to its provider); the
@@ -116,6 +118,7 @@ def assess(client, cluster_name, tier, distribution=None, thresholds=None, waive
     normalised = waiver_rules.validate(waivers, known_ids)
     now = now or datetime.datetime.now(datetime.timezone.utc)
     active, expired = waiver_rules.split(normalised, cluster_name, now.date())
+    attested = attestation_rules.for_cluster(attestation_rules.validate(attestations, now.date()), cluster_name)
 
     if client is None:
         if distribution is None:
@@ -130,6 +133,8 @@ def assess(client, cluster_name, tier, distribution=None, thresholds=None, waive
         "kinds": gathered["kinds"],
         "nodes": None if node_facts is None else {"hosts": node_facts},
         "provider": provider_facts,
+        "attestations": attested,
+        "history": history.read(history_dir, cluster_name),
     }
     started = time.monotonic()
     findings = engine.evaluate(checks, snapshot, table, settings, active, now)

@@ -20,6 +20,7 @@ from ansible_collections.kubecompass.readiness.plugins.module_utils._readiness.c
     cis_kubelet,
     control_plane,
     disaster_recovery,
+    governance,
     guardrails,
     managed,
     monitoring,
@@ -72,7 +73,7 @@ def all_checks():
 
     checks = []
     for module in (availability, guardrails, security_api, control_plane, cis_flags, cis_files, cis_kubelet,
-                   managed, disaster_recovery, operations, monitoring, certificates, upgrades):
+                   managed, disaster_recovery, operations, monitoring, certificates, governance, upgrades):
         checks.extend(module.CHECKS)
     return validate(_ordered(checks), KIND_SPECS)
 

@@ -12,6 +12,10 @@ __metaclass__ = type
 from ansible_collections.kubecompass.readiness.plugins.module_utils._readiness.compliance_data import ITEMS
 
 CIS = "cis_kubernetes"
+NIST = "nist_800_53_r5"
+HIPAA = "hipaa_security_rule"
+# The item's NIST IDs in the moderate baseline (hack/gen_compliance.py): a check's NIST restriction restricts it too.
+FEDRAMP = "fedramp_moderate"
 
 # Frameworks an inventory may declare (kubecompass_frameworks), with the audit-log history each requires.
 FRAMEWORK_AUDIT_RETENTION_DAYS = {
@@ -21,6 +25,10 @@ FRAMEWORK_AUDIT_RETENTION_DAYS = {
     "pci_dss_v4": 365,          # 10.5.1: 12 months, 3 immediately available
     "iso27001_2022": 30,
     "soc2_tsc": 30,
+    # 45 CFR 164.316(b)(2)(i): documentation kept 6 years; the rule sets no audit-log period, applied conservatively.
+    "hipaa_security_rule": 6 * 365,
+    # AU-11: at least one year (the reference's FedRAMP reading); M-21-31's figures were not read, so not applied.
+    "fedramp_moderate": 365,
 }
 
 
@@ -28,7 +36,10 @@ def controls_for(item, only=None):
     """[{framework, id, basis, title?}] for an item, or [] for an item the map does not list. ``only``
     ({framework: IDs}) keeps, in the frameworks it names, just those IDs; each must be one the item maps to."""
     entry = ITEMS.get(item) or {"controls": {}}
-    only = only or {}
+    only = dict(only or {})
+    if NIST in only and FEDRAMP not in only:
+        moderate = {control["id"] for control in entry["controls"].get(FEDRAMP) or []}
+        only[FEDRAMP] = tuple(control_id for control_id in only[NIST] if control_id in moderate)
     result = []
     for framework in sorted(set(entry["controls"]) | set(only)):
         controls = entry["controls"].get(framework) or []

@@ -44,6 +44,8 @@ SETTINGS_TABLE = [
     ("etcd_snapshot_max_age_hours", 10 ** 12, "kubecompass_settings.etcd_snapshot_max_age_hours must be a whole "
                                               "number from 1 to 87600, not 1000000000000"),
     ("etcd_snapshot_max_age_hours", 1.5, "kubecompass_settings.etcd_snapshot_max_age_hours must be a whole number"),
+    ("assessment_interval_days", 0, "kubecompass_settings.assessment_interval_days must be a whole number from 1 "
+                                    "to 366, not 0"),
     ("unknown", 1, "kubecompass_settings: unknown setting 'unknown'"),
 ]
 
@@ -79,7 +81,8 @@ def test_good_settings_still_pass():
     result = assess_with({"excluded_namespaces": ["legacy"], "frameworks": ["cis_kubernetes"],
                           "rbac_allowed_subjects": ["User:alice"], "psa_levels": {"critical": "restricted"},
                           "rpo_evidence": ["shop"], "audit_offcluster_retention_days": 365,
-                          "audit_log_max_silence_minutes": 60, "etcd_snapshot_max_age_hours": 24})
+                          "audit_log_max_silence_minutes": 60, "etcd_snapshot_max_age_hours": 24,
+                          "assessment_interval_days": 7})
     assert result["status"] == "assessed"
 
 

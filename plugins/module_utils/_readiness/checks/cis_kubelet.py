@@ -27,6 +27,7 @@ from ansible_collections.kubecompass.readiness.plugins.module_utils._k8s.vocabul
 from ansible_collections.kubecompass.readiness.plugins.module_utils._k8s.workloads import pod_template
 from ansible_collections.kubecompass.readiness.plugins.module_utils._node.files import DocumentError, load_document
 from ansible_collections.kubecompass.readiness.plugins.module_utils._node.kubelet import effective
+from ansible_collections.kubecompass.readiness.plugins.module_utils._readiness.compliance import HIPAA, NIST
 from ansible_collections.kubecompass.readiness.plugins.module_utils._readiness.model import (
     Check,
     Unreadable,
@@ -53,6 +54,9 @@ def non_empty(value):
 def is_true(value):
     return value is True
 
+
+# Of the item's NIST and HIPAA controls, the ones a kubelet setting tests where the item maps more.
+NIST_TESTED = {"KC-SEC-073": {NIST: ("AC-3",), HIPAA: ("164.312(a)(1)",)}}
 
 # (check ID, CIS ID, setting, passes, wanted (text), title, severity, item, runbook)
 ITEMS = (
@@ -120,7 +124,7 @@ CHECKS = [
                   "the key in the config file the kubelet's --config names and restarts the kubelet, one node at a "
                   "time; a command-line flag overrides the file, so the role reports such a flag instead of "
                   "editing. (CIS %s)" % (runbook, cis_id),
-          controls={CIS: (cis_id,)})
+          controls=dict({CIS: (cis_id,)}, **NIST_TESTED.get(check_id, {})))
     for check_id, cis_id, setting, passes, wanted, title, severity, item, runbook in ITEMS
 ]
 

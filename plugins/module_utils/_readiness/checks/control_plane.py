@@ -15,7 +15,7 @@ from __future__ import absolute_import, annotations, division, print_function
 
 __metaclass__ = type
 
-from ansible_collections.kubecompass.readiness.plugins.module_utils._readiness.compliance import CIS
+from ansible_collections.kubecompass.readiness.plugins.module_utils._readiness.compliance import CIS, HIPAA, NIST
 from ansible_collections.kubecompass.readiness.plugins.module_utils._cluster_facts import control_plane_components
 from ansible_collections.kubecompass.readiness.plugins.module_utils._k8s.encryption import STRONG_PROVIDERS, secrets_entry
 from ansible_collections.kubecompass.readiness.plugins.module_utils._readiness.checks import managed
@@ -507,18 +507,20 @@ CHECKS = [
           runbook="Short rotation settings delete audit history before anyone reads it. Set --audit-log-maxage>=30, "
                   "--audit-log-maxbackup>=10 and --audit-log-maxsize>=100 (CIS 1.2.17-1.2.19)."),
     Check("KC-SEC-003", "Audit events are actually being written", "security", "high",
-          controls={CIS: ("1.2.16",)},
+          controls={CIS: ("1.2.16",), NIST: ("AU-12",)},
           item="audit-logging", distributions=SELF_MANAGED, evaluate=audit_events_written, needs=("node_facts",), remediation=AUDIT_ROLE,
           runbook="A configured audit log that stays empty is as good as none: check that the log path is mounted "
                   "into the API server container and writable, and that the policy does not drop everything."),
     Check("KC-SEC-004", "Secrets encrypted at rest with a strong provider", "security", "critical",
           item="secrets-encryption-at-rest", evaluate=encryption_configured, needs=("pods", "node_facts"),
+          controls={NIST: ("SC-28", "SC-28(1)", "SC-12")},
           remediation=ENCRYPTION_ROLE,
           runbook="Without --encryption-provider-config, or with identity first, Secrets are stored in etcd as "
                   "plaintext. Configure aescbc, secretbox or KMS v2 first (aesgcm needs rotation every 200k "
                   "writes), identical on every node, then rewrite all Secrets."),
     Check("KC-SEC-005", "Secrets in etcd are ciphertext", "security", "critical",
           item="secrets-encryption-at-rest", distributions=SELF_MANAGED, evaluate=secrets_ciphertext, needs=("node_facts",),
+          controls={NIST: ("SC-28", "SC-28(1)")},
           remediation=ENCRYPTION_ROLE,
           runbook="Encryption applies to writes: Secrets written before it was enabled stay plaintext until "
                   "rewritten. Rewrite every Secret (kubectl get secrets -A -o json | kubectl replace -f -) and "
@@ -531,7 +533,7 @@ CHECKS = [
                   "--anonymous-auth=false and give kubeadm's probes an authenticated path (the apiserver_hardening "
                   "role handles the probes)."),
     Check("KC-SEC-007", "Authorization mode includes Node and RBAC, never AlwaysAllow", "security", "critical",
-          controls={CIS: ("1.2.6", "1.2.7", "1.2.8")},
+          controls={CIS: ("1.2.6", "1.2.7", "1.2.8"), NIST: ("AC-3",), HIPAA: ("164.312(a)(1)",)},
           item="rbac-least-privilege", distributions=SELF_MANAGED, evaluate=authorization_mode, needs=("pods", "node_facts"),
           remediation=HARDENING_ROLE,
           runbook="AlwaysAllow lets every authenticated request do anything; without Node, kubelets are not "
@@ -542,13 +544,13 @@ CHECKS = [
                   "collection judges the value the API server uses: with --profiling repeated the last occurrence "
                   "wins, while kube-bench reads the first, so remove the duplicates."),
     Check("KC-SEC-009", "NodeRestriction admission plugin enabled", "security", "high",
-          controls={CIS: ("1.2.14",)},
+          controls={CIS: ("1.2.14",), NIST: ("AC-3", "AC-6"), HIPAA: ("164.312(a)(1)",)},
           item="rbac-least-privilege", distributions=SELF_MANAGED, evaluate=node_restriction, needs=("pods", "node_facts"),
           remediation=HARDENING_ROLE,
           runbook="Without NodeRestriction a compromised kubelet can modify other nodes and their pods. Add "
                   "NodeRestriction to --enable-admission-plugins (CIS 1.2.14)."),
     Check("KC-SEC-010", "API server TLS minimum version 1.2 or newer", "security", "medium",
-          controls={CIS: ()},
+          controls={CIS: (), NIST: ("SC-8", "SC-8(1)", "SC-13")},
           item="tls-apiserver-etcd", distributions=SELF_MANAGED, evaluate=tls_min_version, needs=("pods", "node_facts"),
           remediation=HARDENING_ROLE,
           runbook="Set --tls-min-version=VersionTLS12 (or 13) and a strong --tls-cipher-suites list so clients "
@@ -561,13 +563,14 @@ CHECKS = [
                   "short-lived tokens from your identity provider."),
     Check("KC-SEC-024", "TLS with client certificates between API server and etcd, and between etcd peers",
           "security", "critical", item="tls-apiserver-etcd", evaluate=etcd_tls, needs=("pods", "node_facts"),
-          controls={CIS: ("1.2.23", "1.2.26", "2.1", "2.2", "2.3", "2.5", "2.6")},
+          controls={CIS: ("1.2.23", "1.2.26", "2.1", "2.2", "2.3", "2.5", "2.6"), NIST: ("SC-8", "SC-8(1)", "SC-23")},
           distributions=SELF_MANAGED,
           runbook="etcd holds every Secret; plain-text or unauthenticated access to it bypasses all Kubernetes "
                   "authorization. Use https etcd URLs with --etcd-certfile/--etcd-keyfile/--etcd-cafile, and "
                   "--client-cert-auth/--peer-client-cert-auth=true on etcd (CIS 2.1-2.7)."),
     Check("KC-CMP-001", "Audit log retention satisfies the declared frameworks", "compliance", "high",
           item="audit-log-retention", evaluate=audit_retention_frameworks, needs=("pods", "node_facts"),
+          controls={NIST: ("AU-11", "AU-4")},
           thresholds=(), remediation=AUDIT_ROLE,
           runbook="Frameworks differ: CIS asks 30 days, PCI DSS 10.5.1 and NIST AU-11 a year. On-node rotation "
                   "rarely keeps a year: ship the audit log to a store that does, verify its retention, and declare "

@@ -11,7 +11,7 @@ from __future__ import absolute_import, annotations, division, print_function
 __metaclass__ = type
 
 
-from ansible_collections.kubecompass.readiness.plugins.module_utils._readiness.compliance import CIS
+from ansible_collections.kubecompass.readiness.plugins.module_utils._readiness.compliance import CIS, HIPAA, NIST
 from ansible_collections.kubecompass.readiness.plugins.module_utils._k8s.netpol import (
     CALICO_KEYS,
     DIRECTIONS,
@@ -632,7 +632,7 @@ def cni_enforces_network_policy(ctx):
 CHECKS = [
     Check(
         "KC-SEC-011", "cluster-admin bound only to system subjects", "security", "critical",
-        controls={CIS: ("5.1.1",)}, item="rbac-least-privilege", evaluate=cluster_admin_subjects,
+        controls={CIS: ("5.1.1",), NIST: ("AC-3", "AC-6", "AC-6(10)")}, item="rbac-least-privilege", evaluate=cluster_admin_subjects,
         needs=("clusterrolebindings", "rolebindings", "clusterroles"), remediation=RBAC_REMEDIATION,
         runbook="A ClusterRoleBinding, or a RoleBinding to the ClusterRole cluster-admin (or to a ClusterRole "
                 "granting '*' on everything), gives a person, group or service account full control. Standing "
@@ -642,7 +642,7 @@ CHECKS = [
     ),
     Check(
         "KC-SEC-012", "No wildcard or escalating rules in non-system roles", "security", "high",
-        controls={CIS: ("5.1.3", "5.1.8")},
+        controls={CIS: ("5.1.3", "5.1.8"), NIST: ("AC-3", "AC-6", "AC-6(10)")},
         item="rbac-least-privilege", evaluate=wildcard_rules, needs=("clusterroles", "roles"),
         remediation=RBAC_REMEDIATION,
         runbook="Roles with '*' in verbs, resources or apiGroups grant every current and future permission, and "
@@ -652,7 +652,7 @@ CHECKS = [
     ),
     Check(
         "KC-SEC-013", "No bindings to system:anonymous or system:unauthenticated", "security", "critical",
-        controls={CIS: ()},
+        controls={CIS: (), NIST: ("AC-3", "AC-14")},
         item="anonymous-auth-disabled", evaluate=anonymous_bindings, needs=("clusterrolebindings", "rolebindings"),
         remediation=RBAC_REMEDIATION,
         runbook="A binding whose subjects include the user system:anonymous or the group system:unauthenticated "
@@ -662,7 +662,8 @@ CHECKS = [
     ),
     Check(
         "KC-SEC-014", "Default ServiceAccount does not automount its token", "security", "medium",
-        controls={CIS: ("5.1.6",)}, item="rbac-least-privilege", evaluate=default_service_account_automount,
+        controls={CIS: ("5.1.6",), NIST: ("AC-6",), HIPAA: ("164.312(a)(1)",)}, item="rbac-least-privilege",
+        evaluate=default_service_account_automount,
         needs=("namespaces", "serviceaccounts", "pods"), scope="namespace",
         remediation={"role": "namespace_guardrails", "tag": "guardrails"},
         runbook="Every pod that does not name a ServiceAccount runs as 'default' and, unless told otherwise, gets "
@@ -695,7 +696,7 @@ CHECKS = [
     ),
     Check(
         "KC-SEC-018", "TLS on every Ingress host", "security", "high",
-        controls={CIS: ()},
+        controls={CIS: (), NIST: ("SC-8", "SC-8(1)")},
         item="tls-apiserver-etcd", evaluate=ingress_tls, needs=("namespaces", "ingresses"), scope="namespace",
         runbook="An Ingress host not listed under spec.tls[].hosts is served over plain HTTP, exposing credentials "
                 "and session data in transit. Add a tls entry with a certificate Secret for every host (cert-manager "
@@ -736,7 +737,7 @@ CHECKS = [
     ),
     Check(
         "KC-SEC-023", "The CNI enforces NetworkPolicy", "security", "high",
-        item="network-policies-default-deny", evaluate=cni_enforces_network_policy,
+        item="network-policies-default-deny", evaluate=cni_enforces_network_policy, controls={NIST: ("AC-4", "SC-7")},
         needs=("daemonsets", "pods", "customresourcedefinitions", "kube_system_configmaps"),
         runbook="The API accepts NetworkPolicies whatever the CNI, but only some CNIs enforce them: with Flannel "
                 "alone, or the AWS VPC CNI without its network policy controller, every policy is silently "

@@ -24,7 +24,7 @@ TEST_DIRS = ("tests/unit", "tests/integration")
 FRAMEWORK_NAMES = {
     "cis_kubernetes": "CIS", "disa_k8s_stig": "STIG", "nist_800_190": "SP 800-190", "nist_800_53_r5": "SP 800-53",
     "iso27001_2022": "ISO 27001", "soc2_tsc": "SOC 2", "pci_dss_v4": "PCI DSS", "nsa_cisa_hardening": "NSA/CISA",
-    "gdpr": "GDPR",
+    "gdpr": "GDPR", "hipaa_security_rule": "HIPAA", "fedramp_moderate": "FedRAMP Moderate",
 }
 
 

@@ -39,6 +39,7 @@ from ansible_collections.kubecompass.readiness.plugins.module_utils._readiness.c
 )
 from ansible_collections.kubecompass.readiness.plugins.module_utils._readiness.context import parse_time
 from ansible_collections.kubecompass.readiness.plugins.module_utils._k8s.vocabulary import SELF_MANAGED
+from ansible_collections.kubecompass.readiness.plugins.module_utils._readiness.compliance import NIST
 from ansible_collections.kubecompass.readiness.plugins.module_utils._readiness.model import (
     Check,
     Result,
@@ -480,6 +481,7 @@ CHECKS = [
     Check(
         "KC-DR-001", "Velero installed", "disaster_recovery", "critical",
         item="backups", evaluate=velero_present, needs=("customresourcedefinitions", "deployments"),
+        controls={NIST: ("CP-9",)},
         runbook="Without a backup controller nothing in the cluster can be recovered after deletion, corruption or "
                 "loss of the cluster. Install Velero with the vmware-tanzu Helm chart (helm install velero "
                 "vmware-tanzu/velero -n velero --create-namespace, with your object storage provider plugin, "
@@ -488,6 +490,7 @@ CHECKS = [
     Check(
         "KC-DR-002", "Backup storage location Available and recently validated", "disaster_recovery", "high",
         item="backups", evaluate=storage_location_available, needs=("velero_backupstoragelocations",),
+        controls={NIST: ("CP-9", "CP-6")},
         runbook="Velero writes backups to a BackupStorageLocation; when it is Unavailable or no longer validated, "
                 "scheduled backups fail. Check the bucket, credentials and network path (kubectl -n velero "
                 "describe backupstoragelocation, velero backup-location get) until the phase is Available and "
@@ -495,7 +498,7 @@ CHECKS = [
     ),
     Check(
         "KC-DR-003", "Backup schedules meet each namespace's RPO and retention", "disaster_recovery", "high",
-        item="backups", evaluate=schedules_cover_namespaces,
+        item="backups", evaluate=schedules_cover_namespaces, controls={NIST: ("CP-9",)},
         needs=("velero_schedules", "namespaces", "persistentvolumeclaims", "pods", "velero_volumesnapshotlocations"),
         thresholds=("rpo_minutes", "backup_retention_hours"), remediation=BACKUP_ROLE, scope="namespace",
         runbook="A namespace no active Schedule covers, or covers less often than its tier's RPO or with a TTL "
@@ -511,6 +514,7 @@ CHECKS = [
     Check(
         "KC-DR-004", "Scheduled backups complete on time", "disaster_recovery", "high",
         item="backups", evaluate=backups_recent, needs=("velero_schedules", "velero_backups", "namespaces"),
+        controls={NIST: ("CP-9",)},
         runbook="A Schedule whose newest Completed Backup is older than its interval is not producing usable "
                 "backups: PartiallyFailed and Failed backups do not count. Read velero backup describe/logs for the "
                 "newest backups of the schedule, fix the cause (storage location, volume snapshots, hooks) and "
@@ -537,6 +541,7 @@ CHECKS = [
     Check(
         "KC-DR-006", "etcd snapshots taken on every control-plane node", "disaster_recovery", "high",
         item="backups", evaluate=etcd_snapshots_recent, needs=("node_facts",), distributions=SELF_MANAGED,
+        controls={NIST: ("CP-9",)},
         remediation=ETCD_ROLE,
         runbook="Velero backs up API objects, not etcd; losing etcd quorum without a snapshot means rebuilding the "
                 "cluster. Run the etcd_snapshots role (tag etcd_snapshots) to install a scheduled etcdctl snapshot "

@@ -64,12 +64,12 @@ TESTED = {
     "KC-CMP-009": ({"164.308(a)(7)(ii)(C)"}, {"CP-4"}),
     "KC-CMP-010": ({"164.308(a)(4)(ii)(C)"}, {"AC-2"}),
     "KC-CMP-011": ({"164.308(a)(8)"}, {"CA-7"}),
-    "KC-DR-001": ({"164.308(a)(7)(ii)(A)"}, {"CP-9(8)", "CP-10", "CP-9", "CP-6"}),
-    "KC-DR-002": ({"164.308(a)(7)(ii)(A)"}, {"CP-9(8)", "CP-10", "CP-9", "CP-6"}),
-    "KC-DR-003": ({"164.308(a)(7)(ii)(A)"}, {"CP-9(8)", "CP-10", "CP-9", "CP-6"}),
-    "KC-DR-004": ({"164.308(a)(7)(ii)(A)"}, {"CP-9(8)", "CP-10", "CP-9", "CP-6"}),
+    "KC-DR-001": ({"164.308(a)(7)(ii)(A)"}, {"CP-9"}),
+    "KC-DR-002": ({"164.308(a)(7)(ii)(A)"}, {"CP-9", "CP-6"}),
+    "KC-DR-003": ({"164.308(a)(7)(ii)(A)"}, {"CP-9"}),
+    "KC-DR-004": ({"164.308(a)(7)(ii)(A)"}, {"CP-9"}),
     "KC-DR-005": (set(), {"CP-9(1)", "CP-4", "CP-10"}),
-    "KC-DR-006": ({"164.308(a)(7)(ii)(A)"}, {"CP-9(8)", "CP-10", "CP-9", "CP-6"}),
+    "KC-DR-006": ({"164.308(a)(7)(ii)(A)"}, {"CP-9"}),
     "KC-OPS-001": (set(), {"SI-4", "AU-6(1)", "CA-7"}),
     "KC-OPS-002": ({"164.312(b)"}, {"AU-4", "AU-6(3)"}),
     "KC-OPS-003": (set(), {"CM-2(2)", "CM-6", "CM-2", "CM-3"}),
@@ -81,9 +81,9 @@ TESTED = {
     "KC-OPS-012": (set(), {"SI-2", "SI-2(2)"}),
     "KC-OPS-013": (set(), {"SI-2", "SI-2(2)"}),
 }
-# Not narrowed per check yet (item-level, pinned so a change is seen): the backup checks (KC-DR-001..004, 006) carry
-# CP-9(8) (cryptographic protection of backups) and CP-10, which none of them reads; the monitoring and upgrade checks
-# (KC-OPS-001, 008-013) keep their items' controls.
+# The backup checks (KC-DR-001..004, 006) keep CP-9 (and the storage location CP-6): none reads CP-9(8) (cryptographic
+# protection of backups) or CP-10 (recovery), which the restore drill (KC-DR-005) evidences. Not narrowed per check
+# yet (item-level, pinned so a change is seen): the monitoring and upgrade checks (KC-OPS-001, 008-013).
 
 
 def ids(check, framework):

@@ -90,8 +90,8 @@ def test_assess_refuses_a_malformed_attestation_before_any_request():
 def test_yaml_scalars_are_normalised():
     [entry] = attestations.validate([attestation("access-review", datetime.date(2026, 11, 1), evidence=4711,
                                                  review_interval="quarterly")], TODAY)
-    assert (entry["evidence"], entry["attested"], entry["review_interval_days"]) == ("4711",
-                                                                                   datetime.date(2026, 11, 1), 92)
+    assert (entry["evidence"], entry["attested"], entry["review_interval_days"]) == (
+        "4711", datetime.date(2026, 11, 1), 92)
 
 
 # -- verdicts on a fixed clock -------------------------------------------------------------------------------------

@@ -87,7 +87,8 @@ def install_crds(client: Client, directory: Path) -> list[str]:
     def established() -> bool:
         for name in names:
             crd = client.request("GET", f"/apis/apiextensions.k8s.io/v1/customresourcedefinitions/{name}")
-            conditions = {c["type"]: c["status"] for c in crd.get("status", {}).get("conditions", [])}
+            # A CRD read right after its create may carry "conditions": null until the controller writes them.
+            conditions = {c["type"]: c["status"] for c in (crd.get("status") or {}).get("conditions") or []}
             if conditions.get("Established") != "True":
                 return False
         return True

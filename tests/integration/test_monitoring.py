@@ -59,7 +59,7 @@ def config_secret(config):
 def run_checks(control_plane, impersonate=None):
     params = {key: spec.get("default") for key, spec in AUTH_ARG_SPEC.items()}
     params.update(kubeconfig=str(control_plane.kubeconfig), impersonate_user=impersonate)
-    result = assess(client_from_params(params), "localcp", "critical", include=CHECKS,
+    result = assess(client_from_params(params), "localcp", "critical", distribution="kubeadm", include=CHECKS,
                     settings={"excluded_namespaces": []})
     findings = {f["check_id"]: f for f in result["findings"]}
     assert WEBHOOK not in json.dumps(result)  # the Secret's configuration never leaves gather

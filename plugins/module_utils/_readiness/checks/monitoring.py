@@ -161,6 +161,11 @@ def _ready(component, needed):
     return component["problem"] is None and component["replicas"] >= needed and (component["ready"] or 0) >= needed
 
 
+def _serving(component):
+    """At least one replica ready: it evaluates rules or routes alerts, even while degraded (KC-OPS-001 says so)."""
+    return (component["ready"] or 0) >= 1
+
+
 # -- KC-OPS-001 -------------------------------------------------------------------------------------------------
 
 def monitoring_running(ctx):
@@ -308,7 +313,7 @@ def loaded_alerts(ctx, running):
 
 def _running_evaluators(ctx):
     found = stack(ctx)
-    return [c for c in found["prometheus"] if _ready(c, 1)], found
+    return [c for c in found["prometheus"] if _serving(c)], found
 
 
 def _managed_unknown(ctx, what):
@@ -477,7 +482,7 @@ def alertmanager_routing(ctx, component):
 
 def routing_reaches_receiver(ctx):
     found = stack(ctx)
-    running = [c for c in found["alertmanager"] if _ready(c, 1)]
+    running = [c for c in found["alertmanager"] if _serving(c)]
     if not running:
         managed = _managed_unknown(ctx, "alert routing")
         if managed is not None and not found["alertmanager"]:
@@ -522,7 +527,7 @@ def routing_reaches_receiver(ctx):
 
 def _group_wait_seconds(ctx, found):
     waits = []
-    for component in [c for c in found["alertmanager"] if _ready(c, 1)]:
+    for component in [c for c in found["alertmanager"] if _serving(c)]:
         summary = alertmanager_routing(ctx, component)[0]
         if isinstance(summary, dict) and summary.get("route"):
             try:

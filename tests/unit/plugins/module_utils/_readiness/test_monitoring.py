@@ -204,6 +204,8 @@ def test_managed_offerings_are_recognised(objects, provider, distribution, words
     ({"prometheusrules": NOT_SERVED}, "fail", "no alerting rule"),
     ({"prometheusrules": FORBIDDEN}, "unknown", "could not read prometheusrules"),
     ({"prometheuses": [prometheus(available=0)]}, "fail", "no ready Prometheus or vmalert"),
+    # One replica of two ready (Available=False here, Degraded from the operator): the ready one evaluates.
+    ({"prometheuses": [prometheus(available=1)]}, "pass", "loaded"),
 ])
 def test_rules_loaded(overrides, verdict, words):
     result = run("KC-OPS-008", **overrides)

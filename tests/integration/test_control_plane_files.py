@@ -109,7 +109,8 @@ def test_check_mode_changes_nothing_and_shows_the_mode_changes(cp):
     result, output = playbook(cp, "--check", "--diff")
     assert result.returncode == 0, output[-5000:]
     assert recap_changed(output) > 0
-    assert '-    "mode": "0644"' in output and '+    "mode": "0600"' in output, output[-5000:]
+    assert re.search(r"^-/etc/kubernetes/\S+ 0644$", output, re.MULTILINE), output[-5000:]
+    assert re.search(r"^\+/etc/kubernetes/\S+ 0600$", output, re.MULTILINE), output[-5000:]
     assert modes() == before
 
 

@@ -29,6 +29,36 @@ from ansible_collections.kubecompass.readiness.plugins.module_utils._node.files 
 )
 from ansible_collections.kubecompass.readiness.plugins.module_utils._node.kubelet import unit_files
 
+ROOT_OWNER = "root:root"
+
+
+def mode_within(mode, mask):
+    """kube-bench's bitmask: the mode (octal text) sets no bit outside ``mask`` (special bits included)."""
+    return int(mode, 8) & ~mask == 0
+
+
+def owner_of(entry):
+    return "%s:%s" % (entry["owner"], entry["group"])
+
+
+def fixes(rules, file_modes):
+    """What a node's audited files need, from its file-mode facts: [{check, path, old, mode (octal text, the bits
+    outside the rule's mask removed, so a more restrictive mode stays)} or {check, path, old, owner}]. Missing,
+    unreadable and compliant entries need nothing; the checks report the first two."""
+    needed = []
+    for rule in rules:
+        for entry in (file_modes.get(rule["target"]) or {}).get("entries") or []:
+            if not entry.get("exists") or entry.get("error"):
+                continue
+            if "mask" in rule and not mode_within(entry["mode"], rule["mask"]):
+                needed.append({"check": rule["check"], "path": entry["path"], "old": entry["mode"],
+                               "mode": "%04o" % (int(entry["mode"], 8) & rule["mask"])})
+            if rule.get("owner") and owner_of(entry) != "%s:%s" % (rule["owner"], rule["owner"]):
+                needed.append({"check": rule["check"], "path": entry["path"], "old": owner_of(entry),
+                               "owner": rule["owner"]})
+    return needed
+
+
 KUBEADM_KUBELET_CONFIG = "/var/lib/kubelet/config.yaml"
 # kube-bench's $kubeletcafile when the kubelet has no --client-ca-file flag.
 KUBEADM_CA = KUBEADM_PKI + "/ca.crt"

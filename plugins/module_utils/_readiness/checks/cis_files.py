@@ -16,6 +16,7 @@ from __future__ import absolute_import, annotations, division, print_function
 __metaclass__ = type
 
 from ansible_collections.kubecompass.readiness.plugins.module_utils._k8s.vocabulary import SELF_MANAGED
+from ansible_collections.kubecompass.readiness.plugins.module_utils._node.file_modes import mode_within, owner_of
 from ansible_collections.kubecompass.readiness.plugins.module_utils._readiness.model import (
     Check,
     Unreadable,
@@ -39,17 +40,12 @@ ETCD_OWNER_DECISION = (
     "rather than pretend. RKE2 with profile: cis creates the etcd user and owns the directory etcd:etcd.")
 
 
-def mode_within(mode, mask):
-    """kube-bench's bitmask: the mode sets no bit outside ``mask`` (special bits included)."""
-    return int(mode, 8) & ~mask == 0
-
-
 def wanted_text(rule, wanted):
     return "%04o or more restrictive" % wanted if rule == "mode" else wanted
 
 
 def found_text(rule, entry):
-    return entry["mode"] if rule == "mode" else "%s:%s" % (entry["owner"], entry["group"])
+    return entry["mode"] if rule == "mode" else owner_of(entry)
 
 
 def judge_entries(target, rule, wanted, entries):
@@ -66,7 +62,7 @@ def judge_entries(target, rule, wanted, entries):
     if rule == "mode":
         failing = [e for e in present if not mode_within(e["mode"], wanted)]
     else:
-        failing = [e for e in present if "%s:%s" % (e["owner"], e["group"]) != wanted]
+        failing = [e for e in present if owner_of(e) != wanted]
     shown = failing or present
     if len(shown) > 5:
         listed = "; ".join("%s %s" % (e["path"], found_text(rule, e)) for e in shown[:5])

@@ -23,6 +23,9 @@ description:
     annotation C(checksum.kubecompass.io/certificates) (see M(kubecompass.readiness.static_pod_manifest)); a
     component whose annotation differs from its certificates on disk (renewed by hand, or an earlier restart
     rolled back) is named too. etcd reads its certificate files on every connection and is not restarted.
+  - Before kubeadm runs, the components the renewal owes a restart are recorded in
+    C(pending-certificate-restarts.json) under O(backup_dir); a run killed before the restarts names them again
+    until each pod's annotation matches its certificates on disk.
   - In check mode it changes nothing and returns what it would renew and restart. A second run after a renewal
     and the restarts changes nothing.
   - Returns names, dates and digests only; no file content, no key, no kubeadm output.

@@ -10,6 +10,10 @@ A component restarts when a certificate it reads was renewed: the pod carries th
 ``checksum.kubecompass.io/certificates``, a digest of the fingerprints of its certificates, so the renewal changes
 the manifest (kubelet restarts the pod, health-gated) and a run after a renewal done elsewhere restarts it too.
 etcd is not restarted: it reads its certificate files on every new TLS connection.
+
+Before kubeadm runs, the components the renewal will owe a restart are written to a marker in the backup root; a
+run killed between the renewal and the restart finds them there (their pods may never have carried the
+annotation), and an owed restart is settled only once the pod's annotation names the certificates on disk.
 """
 
 from __future__ import absolute_import, annotations, division, print_function
@@ -17,6 +21,7 @@ from __future__ import absolute_import, annotations, division, print_function
 __metaclass__ = type
 
 import hashlib
+import json
 import os
 import shutil
 
@@ -25,10 +30,12 @@ try:
 except ImportError:  # pragma: no cover - the module reports it
     yaml = None
 
+from ansible_collections.kubecompass.readiness.plugins.module_utils._control_plane import rollout
 from ansible_collections.kubecompass.readiness.plugins.module_utils._errors import KubeCompassError
 from ansible_collections.kubecompass.readiness.plugins.module_utils._readiness.context import parse_time
 
 MANIFEST_DIR = "/etc/kubernetes/manifests"
+OWED_MARKER = "pending-certificate-restarts.json"
 
 ANNOTATION = "checksum.kubecompass.io/certificates"
 # The certificates each restarted component reads (kubeadm's files; kubeconfigs embed their client certificate).
@@ -71,17 +78,48 @@ def certificates_digest(entries, component):
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def restarts(entries, renewed, annotations):
+def restarts(entries, renewed, annotations, owed=()):
     """{component: annotation value} of the components to restart: one whose certificate was renewed in this run,
-    or whose pod was last restarted for other certificates than those on disk now. ``annotations`` maps each
-    component to its manifest's current annotation value (None without one)."""
+    one an earlier run owes a restart (``owed``), or one whose pod was last restarted for other certificates than
+    those on disk now. ``annotations`` maps each component to its manifest's current annotation value (None without
+    one)."""
     wanted = {}
     for component, names in USERS.items():
         digest = certificates_digest(entries, component)
         current = annotations.get(component)
-        if set(names) & set(renewed) or (current is not None and current != digest):
+        if set(names) & set(renewed) or (current is not None and current != digest) or (
+                component in owed and current != digest):
             wanted[component] = digest
     return wanted
+
+
+def components_of(names):
+    return sorted(component for component, used in USERS.items() if set(used) & set(names))
+
+
+def read_owed(backup_root):
+    """The components an earlier run renewed certificates for and may not have restarted (empty without a marker)."""
+    path = os.path.join(backup_root, OWED_MARKER)
+    try:
+        with open(path) as handle:
+            owed = json.load(handle)
+    except FileNotFoundError:
+        return []
+    except (OSError, ValueError) as exc:
+        raise KubeCompassError("the marker %s of an interrupted certificate renewal cannot be read (%s): restart "
+                               "kube-apiserver, kube-controller-manager and kube-scheduler on this node, then remove "
+                               "it" % (path, getattr(exc, "strerror", None) or exc), "node") from None
+    return [c for c in owed if c in USERS] if isinstance(owed, list) else []
+
+
+def write_owed(backup_root, components):
+    """Record the restarts owed (none: the marker goes)."""
+    path = os.path.join(backup_root, OWED_MARKER)
+    if components:
+        os.makedirs(backup_root, mode=0o700, exist_ok=True)
+        rollout.atomic_write(path, json.dumps(sorted(components)).encode(), 0o600)
+    elif os.path.exists(path):
+        os.unlink(path)
 
 
 def manifest_annotation(path):
@@ -139,12 +177,17 @@ def renew_node(read_entries, run, now, within_days, kubeadm, config, backup_root
     annotations = {c: manifest_annotation(os.path.join(manifest_dir, c + ".yaml")) for c in USERS}
     result = {"changed": False, "renewed": [], "due": [{"name": n, "days_left": round(left, 1)} for n, left in renew],
               "problems": problems, "backup": None, "restart": {}}
+    owed = read_owed(backup_root)
     if check_mode:  # what would restart; the digests are those of the certificates before the renewal
-        result["restart"] = restarts(entries, names, annotations)
+        result["restart"] = restarts(entries, names, annotations, owed)
         result["changed"] = bool(names or result["restart"])
         return result
+    # Settled: an owed restart whose pod now names the certificates on disk (a housekeeping write, not a change).
+    owed = [c for c in owed if annotations.get(c) != certificates_digest(entries, c)]
     if names:
         result["backup"] = back_up(entries, names, backup_root, stamp)
+        owed = sorted(set(owed) | set(components_of(names)))
+        write_owed(backup_root, owed)  # before kubeadm: a run killed after it still owes these restarts
         for name in names:
             argv = [kubeadm, "certs", "renew", name] + (["--config", config] if config else [])
             rc, _out, err = run(argv)
@@ -159,6 +202,8 @@ def renew_node(read_entries, run, now, within_days, kubeadm, config, backup_root
         if still:
             raise KubeCompassError("kubeadm renewed %s but %s still expire within %s days (is the CA about to expire?)"
                                    % (", ".join(names), ", ".join(n for n, _left in still), within_days), "node")
-    result["restart"] = restarts(entries, result["renewed"], annotations)
+    else:
+        write_owed(backup_root, owed)
+    result["restart"] = restarts(entries, result["renewed"], annotations, owed)
     result["changed"] = bool(result["renewed"] or result["restart"])
     return result

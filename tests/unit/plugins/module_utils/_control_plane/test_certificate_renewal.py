@@ -165,3 +165,27 @@ def test_restart_annotations_must_be_the_collections_own(tmp_path):
                                                "checksum.kubecompass.io/"):
         static_pod_change._annotations(params, [])
     assert static_pod_change._annotations({"annotations": {cr.ANNOTATION: "abc"}}, []) == {cr.ANNOTATION: "abc"}
+
+
+def test_a_run_killed_after_renewing_and_before_restarting_restarts_on_the_rerun(tmp_path):
+    """The pods never carried the annotation (a first run): the rerun must still restart the API server, which
+    else keeps serving the old certificate (and the old client certificates towards etcd and the kubelets)."""
+    node = Node(tmp_path)
+    first = node.renew()
+    assert first["restart"] == {"kube-apiserver": cr.certificates_digest(node.entries(), "kube-apiserver")}
+    # killed here: no static pod was restarted, no manifest carries the annotation
+    rerun = node.renew()
+    assert rerun["renewed"] == [] and rerun["restart"] == first["restart"] and rerun["changed"] is True
+    # once the restart carried the renewed certificates, the owed restart is settled and nothing changes
+    node.annotate("kube-apiserver", first["restart"]["kube-apiserver"])
+    settled = node.renew()
+    assert settled["restart"] == {} and settled["changed"] is False, settled
+    assert node.renew() == settled
+
+
+def test_check_mode_names_an_owed_restart_and_settles_nothing(tmp_path):
+    node = Node(tmp_path)
+    owed = node.renew()["restart"]
+    marker = sorted(p.name for p in node.backups.iterdir() if p.is_file())
+    assert node.renew(check_mode=True)["restart"] == owed
+    assert sorted(p.name for p in node.backups.iterdir() if p.is_file()) == marker

@@ -48,7 +48,7 @@ def lone_clone(tmp_path_factory) -> Path:
 
 def test_every_generator_is_checked():
     assert {"gen_architecture.py", "gen_catalog.py", "gen_cis.py", "gen_compliance.py",
-            "gen_ee_requirements.py"} <= set(GENERATORS)
+            "gen_ee_requirements.py", "gen_readiness.py"} <= set(GENERATORS)
 
 
 @pytest.mark.parametrize("script", GENERATORS)

@@ -43,7 +43,7 @@ ASCII_QUOTES = str.maketrans({"\u2018": "'", "\u2019": "'", "\u201c": '"', "\u20
 
 def baseline_form(control_id: str) -> str:
     """ "AC-6(10)" / "AU-3 (1)" as the OSCAL profile writes it: "ac-6.10"."""
-    base, _, enhancement = control_id.replace(" ", "").partition("(")
+    base, _paren, enhancement = control_id.replace(" ", "").partition("(")
     return base.lower() + ("." + enhancement.rstrip(")") if enhancement else "")
 
 

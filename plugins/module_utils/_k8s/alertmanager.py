@@ -17,7 +17,10 @@ import gzip
 import re
 import zlib
 
-import yaml
+try:
+    import yaml
+except ImportError:  # pragma: no cover - ansible-core requires PyYAML on the controller, where this runs
+    yaml = None
 
 # Keys an Alertmanager configuration lives under: the operator's Secret (plain or, for the -generated Secret,
 # gzipped), VMAlertmanager's configSecret, and the prometheus-community chart's ConfigMap.

@@ -19,7 +19,10 @@ __metaclass__ = type
 
 import re
 
-import yaml
+try:
+    import yaml
+except ImportError:  # pragma: no cover - ansible-core requires PyYAML on the controller, where this runs
+    yaml = None
 
 from ansible_collections.kubecompass.readiness.plugins.module_utils._k8s import selectors
 from ansible_collections.kubecompass.readiness.plugins.module_utils._k8s.alertmanager import (
@@ -503,7 +506,7 @@ def routing_reaches_receiver(ctx):
             continue
         reaching, null, problem = judge_routing(summary)
         for extra_source, extra_summary in extra:
-            extra_reaching, extra_null, _ = judge_routing(extra_summary)
+            extra_reaching, extra_null, _extra_problem = judge_routing(extra_summary)
             reaching += extra_reaching
             null += ["%s: %s" % (extra_source, n) for n in extra_null]
         entry.update(receivers_reached=sorted(set(reaching)), null_routes=null,

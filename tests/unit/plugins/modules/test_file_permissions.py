@@ -42,8 +42,9 @@ def node(tmp_path):
     gone = tmp_path / "gone.key"
     facts = {"apiserver_manifest": {"entries": [entry(files["manifest"][0])]},
              "pki_certificates": {"entries": [entry(files["cert"][0])]},
-             "pki_keys": {"entries": [entry(files["key"][0]), {"path": str(gone), "exists": True, "mode": "0644",
-                                                                 "owner": "root", "group": "root"},
+             "pki_keys": {"entries": [entry(files["key"][0]),
+                                      {"path": str(gone), "exists": True, "mode": "0644", "owner": "root",
+                                       "group": "root"},
                                       {"path": str(tmp_path / "missing.key"), "exists": False}]}}
     return {name: path for name, (path, _mode) in files.items()}, facts
 

@@ -224,8 +224,9 @@ VM_KINDS = {"prometheuses": NOT_SERVED, "alertmanagers": NOT_SERVED, "prometheus
                                            ({"ruleNamespaceSelector": {}}, "pass")])
 def test_vmrules_selected_by_vmalert(spec, verdict):
     vmalert = dict(VMALERT, spec=dict(spec, replicaCount=1))
-    result = run("KC-OPS-008", tier="important", **dict(VM_KINDS, vmalerts=[vmalert], vmrules=[
-        rule(FAST, name="vmr", namespace="vm")]))
+    kinds = dict(VM_KINDS)
+    kinds.update(vmalerts=[vmalert], vmrules=[rule(FAST, name="vmr", namespace="vm")])
+    result = run("KC-OPS-008", tier="important", **kinds)
     assert result.verdict == verdict, result.message
 
 
@@ -316,7 +317,9 @@ def test_vmalertmanager_raw_config_is_reduced_and_judged():
     vmam = {"metadata": {"name": "vmam", "namespace": "vm"},
             "spec": {"replicaCount": 1, "configRawYaml": yaml.safe_dump(GOOD_CONFIG)}, "status": VM_STATUS}
     assert SLACK not in json.dumps(gathered("vmalertmanagers", [vmam]))
-    result = run("KC-OPS-010", tier="important", **dict(VM_KINDS, vmalertmanagers=[vmam]))
+    kinds = dict(VM_KINDS)
+    kinds["vmalertmanagers"] = [vmam]
+    result = run("KC-OPS-010", tier="important", **kinds)
     assert result.verdict == "pass" and "VMAlertmanager vm/vmam -> deadman, oncall" in result.message
 
 

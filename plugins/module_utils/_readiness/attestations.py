@@ -15,6 +15,7 @@ import datetime
 
 from ansible_collections.kubecompass.readiness.plugins.module_utils._errors import KubeCompassError
 from ansible_collections.kubecompass.readiness.plugins.module_utils._readiness.model import Result
+from ansible_collections.kubecompass.readiness.plugins.module_utils._readiness.waivers import parse_date
 
 VARIABLE = "kubecompass_attestations"
 REQUIRED = ("item", "evidence", "owner", "attested")
@@ -36,17 +37,6 @@ ITEMS = {
     "failover-test": (183, "failover capability and its last test", "the failover test record"),
     "access-review": (92, "an access review of who can reach the cluster", "the review's ticket or record"),
 }
-
-
-def _parse_date(value, where):
-    if isinstance(value, datetime.datetime):
-        return value.date()
-    if isinstance(value, datetime.date):
-        return value
-    try:
-        return datetime.datetime.strptime(str(value), "%Y-%m-%d").date()
-    except ValueError:
-        raise KubeCompassError("%s: attested %r is not a date (YYYY-MM-DD)" % (where, value), "input") from None
 
 
 def _interval_days(value, where):
@@ -79,7 +69,7 @@ def validate(attestations, today):
         if item not in ITEMS:
             raise KubeCompassError("%s: unknown item %r (expected one of %s)" % (where, item, ", ".join(ITEMS)),
                                    "input")
-        attested = _parse_date(attestation["attested"], where)
+        attested = parse_date(attestation["attested"], where, "attested")
         if attested > today:
             raise KubeCompassError("%s: attested %s is in the future" % (where, attested.isoformat()), "input")
         interval = attestation.get("review_interval")

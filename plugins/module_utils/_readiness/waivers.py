@@ -19,7 +19,8 @@ OPTIONAL = ("cluster", "namespace", "object")
 OBJECT_KEYS = ("kind", "name", "namespace")
 
 
-def _parse_date(value, where):
+def parse_date(value, where, field):
+    """A YYYY-MM-DD inventory date (or a date YAML already parsed); a bad one names ``where`` and ``field``."""
     if isinstance(value, datetime.datetime):
         return value.date()
     if isinstance(value, datetime.date):
@@ -27,7 +28,7 @@ def _parse_date(value, where):
     try:
         return datetime.datetime.strptime(str(value), "%Y-%m-%d").date()
     except ValueError:
-        raise KubeCompassError("%s: expires %r is not a date (YYYY-MM-DD)" % (where, value), "input") from None
+        raise KubeCompassError("%s: %s %r is not a date (YYYY-MM-DD)" % (where, field, value), "input") from None
 
 
 def validate(waivers, known_check_ids):
@@ -52,7 +53,7 @@ def validate(waivers, known_check_ids):
         entry = {k: waiver.get(k) for k in REQUIRED + OPTIONAL}
         for key in ("check", "reason", "owner", "ticket"):
             entry[key] = str(entry[key])  # YAML turns `ticket: 1234` into an int
-        entry["expires"] = _parse_date(waiver["expires"], where)
+        entry["expires"] = parse_date(waiver["expires"], where, "expires")
         entry["index"] = index
         target = waiver.get("object")
         if target is not None:

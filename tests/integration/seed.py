@@ -72,6 +72,24 @@ def write_status(client: Client, manifest: dict, status: dict) -> dict:
                           {"status": status}, "application/merge-patch+json")
 
 
+def kind_rule(path: str, verbs: list[str]) -> dict:
+    """The RBAC rule that lets an identity read what a gather.KIND_SPECS path lists: a resource rule for an API path,
+    a nonResourceURLs rule for any other path (/metrics)."""
+    parts = path.strip("/").split("/")
+    if parts[0] not in ("api", "apis"):
+        return {"nonResourceURLs": [path], "verbs": ["get"]}
+    return {"apiGroups": ["" if parts[0] == "api" else parts[1]], "resources": [parts[-1]], "verbs": verbs}
+
+
+def grant(client: Client, name: str, user: str, rules: list[dict]) -> None:
+    """A ClusterRole ``name`` with ``rules``, bound to the user ``user``."""
+    rbac = "rbac.authorization.k8s.io"
+    create(client, {"apiVersion": rbac + "/v1", "kind": "ClusterRole", "metadata": {"name": name}, "rules": rules})
+    create(client, {"apiVersion": rbac + "/v1", "kind": "ClusterRoleBinding", "metadata": {"name": name},
+                    "roleRef": {"apiGroup": rbac, "kind": "ClusterRole", "name": name},
+                    "subjects": [{"apiGroup": rbac, "kind": "User", "name": user}]})
+
+
 def install_crds(client: Client, directory: Path) -> list[str]:
     """Create every CRD in a directory of tests/data/crds and wait until each is Established and served."""
     names = []

@@ -380,23 +380,9 @@ def test_bad_input_is_reported_per_cluster_and_hides_no_other(seeded, tmp_path):
     # kc-limited may read everything the catalog lists except NetworkPolicies.
     from ansible_collections.kubecompass.readiness.plugins.module_utils._readiness.gather import KIND_SPECS
 
-    rules = [{"nonResourceURLs": ["/metrics"], "verbs": ["get"]}]
-    for path, _query in KIND_SPECS.values():
-        parts = path.strip("/").split("/")
-        if parts[0] not in ("api", "apis"):
-            continue  # a non-resource path (/metrics): the rule above
-        group = "" if parts[0] == "api" else parts[1]
-        resource = parts[-1]
-        if resource != "networkpolicies":
-            rules.append({"apiGroups": [group], "resources": [resource], "verbs": ["get", "list"]})
-    seed.create(client, {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
-                         "metadata": {"name": "kc-limited"}, "rules": rules})
-    seed.create(client, {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
-                         "metadata": {"name": "kc-limited"},
-                         "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole",
-                                     "name": "kc-limited"},
-                         "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User",
-                                       "name": "kc-limited"}]})
+    rules = [seed.kind_rule(path, ["get", "list"]) for path, _query in KIND_SPECS.values()
+             if not path.endswith("/networkpolicies")]
+    seed.grant(client, "kc-limited", "kc-limited", rules)
     inventory = yaml.safe_load(control_plane.inventory.read_text())
     clusters = inventory["all"]["children"]["k8s_clusters"]["hosts"]
     template = clusters["localcp"]

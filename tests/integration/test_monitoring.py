@@ -104,21 +104,10 @@ def test_monitoring_fail_pass_unknown(monitored):
     # Unknown: an identity that may read everything the checks list except Secrets.
     from ansible_collections.kubecompass.readiness.plugins.module_utils._readiness import gather
 
-    rules = []
-    for kind in ("prometheuses", "alertmanagers", "prometheusrules", "alertmanagerconfigs", "monitoring_configmaps",
-                 "vmalerts", "vmalertmanagers", "vmrules", "deployments", "statefulsets", "daemonsets",
-                 "clusterrolebindings", "namespaces"):
-        parts = gather.KIND_SPECS[kind][0].strip("/").split("/")
-        rules.append({"apiGroups": ["" if parts[0] == "api" else parts[1]], "resources": [parts[-1]],
-                      "verbs": ["list"]})
-    seed.create(client, {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
-                         "metadata": {"name": "kc-mon-no-secrets"}, "rules": rules})
-    seed.create(client, {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
-                         "metadata": {"name": "kc-mon-no-secrets"},
-                         "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole",
-                                     "name": "kc-mon-no-secrets"},
-                         "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User",
-                                       "name": "kc-mon-auditor"}]})
+    rules = [seed.kind_rule(gather.KIND_SPECS[kind][0], ["list"]) for kind in (
+        "prometheuses", "alertmanagers", "prometheusrules", "alertmanagerconfigs", "monitoring_configmaps", "vmalerts",
+        "vmalertmanagers", "vmrules", "deployments", "statefulsets", "daemonsets", "clusterrolebindings", "namespaces")]
+    seed.grant(client, "kc-mon-no-secrets", "kc-mon-auditor", rules)
     verdicts, messages = run_checks(control_plane, impersonate="kc-mon-auditor")
     assert verdicts["KC-OPS-001"] == "pass" and verdicts["KC-OPS-008"] == "pass", messages
     for check_id in ("KC-OPS-010", "KC-OPS-011"):

@@ -14,8 +14,8 @@ __metaclass__ = type
 import datetime
 
 from ansible_collections.kubecompass.readiness.plugins.module_utils._errors import KubeCompassError
+from ansible_collections.kubecompass.readiness.plugins.module_utils._readiness.context import parse_date
 from ansible_collections.kubecompass.readiness.plugins.module_utils._readiness.model import Result
-from ansible_collections.kubecompass.readiness.plugins.module_utils._readiness.waivers import parse_date
 
 VARIABLE = "kubecompass_attestations"
 REQUIRED = ("item", "evidence", "owner", "attested")

@@ -11,9 +11,22 @@ __metaclass__ = type
 
 import datetime
 
+from ansible_collections.kubecompass.readiness.plugins.module_utils._errors import KubeCompassError
 from ansible_collections.kubecompass.readiness.plugins.module_utils._k8s.vocabulary import SYSTEM_NAMESPACES
 from ansible_collections.kubecompass.readiness.plugins.module_utils._readiness.model import Unreadable
 from ansible_collections.kubecompass.readiness.plugins.module_utils._readiness.tiers import namespace_tier
+
+
+def parse_date(value, where, field):
+    """A YYYY-MM-DD inventory date (or a date YAML already parsed); a bad one names ``where`` and ``field``."""
+    if isinstance(value, datetime.datetime):
+        return value.date()
+    if isinstance(value, datetime.date):
+        return value
+    try:
+        return datetime.datetime.strptime(str(value), "%Y-%m-%d").date()
+    except ValueError:
+        raise KubeCompassError("%s: %s %r is not a date (YYYY-MM-DD)" % (where, field, value), "input") from None
 
 
 def parse_time(value):

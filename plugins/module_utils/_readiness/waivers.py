@@ -9,26 +9,13 @@ from __future__ import absolute_import, annotations, division, print_function
 
 __metaclass__ = type
 
-import datetime
-
 from ansible_collections.kubecompass.readiness.plugins.module_utils._errors import KubeCompassError
 from ansible_collections.kubecompass.readiness.plugins.module_utils._readiness import catalog
+from ansible_collections.kubecompass.readiness.plugins.module_utils._readiness.context import parse_date
 
 REQUIRED = ("check", "reason", "owner", "ticket", "expires")
 OPTIONAL = ("cluster", "namespace", "object")
 OBJECT_KEYS = ("kind", "name", "namespace")
-
-
-def parse_date(value, where, field):
-    """A YYYY-MM-DD inventory date (or a date YAML already parsed); a bad one names ``where`` and ``field``."""
-    if isinstance(value, datetime.datetime):
-        return value.date()
-    if isinstance(value, datetime.date):
-        return value
-    try:
-        return datetime.datetime.strptime(str(value), "%Y-%m-%d").date()
-    except ValueError:
-        raise KubeCompassError("%s: %s %r is not a date (YYYY-MM-DD)" % (where, field, value), "input") from None
 
 
 def validate(waivers, known_check_ids):
